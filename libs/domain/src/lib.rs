@@ -1,0 +1,11 @@
+//! The pure domain of Nordstern: types, formulas and rules of customer success, with no
+//! I/O. Time, ids and randomness come in as arguments, so everything here is testable
+//! with plain values and property tests.
+
+pub mod account;
+pub mod balance;
+pub mod contract;
+pub mod lifecycle;
+pub mod revenue;
+pub mod tiers;
+pub mod validate;

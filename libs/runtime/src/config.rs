@@ -1,0 +1,383 @@
+//! Configuration, layered defaults → TOML file → `NORDSTERN_*` environment → CLI flags,
+//! and validated as a whole before any port is bound, so a bad value is one clear message
+//! (exit code 64) instead of a half-started suite.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::role::{Role, parse_roles};
+
+/// Exit code for a bad configuration (EX_CONFIG from sysexits.h is 78; 64 is EX_USAGE,
+/// which is what our users' scripts already expect from a bad flag).
+pub const EXIT_BAD_CONFIG: i32 = 64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Which services this process runs: `all` or a list such as `accounts,usage`.
+    pub services: String,
+    /// Where the embedded mode keeps one SQLite file per service.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; when set, each service uses its own schema there instead of SQLite.
+    pub database_url: Option<String>,
+    /// Connections per service pool; PostgreSQL has a hard limit on the server side.
+    pub database_max_connections: u32,
+    pub grpc: GrpcConfig,
+    /// Where the services that this process does not run are reached.
+    pub endpoints: Endpoints,
+    pub telemetry: TelemetryConfig,
+    pub accounts: AccountsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            services: "all".to_owned(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_max_connections: 16,
+            grpc: GrpcConfig::default(),
+            endpoints: Endpoints::default(),
+            telemetry: TelemetryConfig::default(),
+            accounts: AccountsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    pub listen_addr: SocketAddr,
+    /// Upper bound on any one request's handling time, whatever deadline the client sent.
+    pub request_timeout_ms: u64,
+    /// Requests in flight across all connections before new ones are shed with
+    /// RESOURCE_EXHAUSTED instead of queueing without bound.
+    pub concurrency_limit: usize,
+    /// Largest accepted request message; bounds the memory one caller can pin.
+    pub max_request_bytes: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace_ms: u64,
+    /// Deadline our own clients put on calls to other services.
+    pub client_timeout_ms: u64,
+    /// Extra attempts for idempotent unary calls that failed with UNAVAILABLE.
+    pub client_retries: u32,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            request_timeout_ms: 30_000,
+            concurrency_limit: 1024,
+            max_request_bytes: 8 * 1024 * 1024,
+            shutdown_grace_ms: 10_000,
+            client_timeout_ms: 5_000,
+            client_retries: 2,
+        }
+    }
+}
+
+impl GrpcConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+    pub fn client_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_timeout_ms)
+    }
+}
+
+/// gRPC URLs (`http://host:port`) of services that run in another process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Endpoints {
+    pub accounts: Option<String>,
+    pub usage: Option<String>,
+    pub survey: Option<String>,
+    pub scoring: Option<String>,
+    pub gateway: Option<String>,
+}
+
+impl Endpoints {
+    pub fn get(&self, role: Role) -> Option<&str> {
+        match role {
+            Role::Accounts => self.accounts.as_deref(),
+            Role::Usage => self.usage.as_deref(),
+            Role::Survey => self.survey.as_deref(),
+            Role::Scoring => self.scoring.as_deref(),
+            Role::Gateway => self.gateway.as_deref(),
+        }
+    }
+
+    pub fn set(&mut self, role: Role, url: String) {
+        let slot = match role {
+            Role::Accounts => &mut self.accounts,
+            Role::Usage => &mut self.usage,
+            Role::Survey => &mut self.survey,
+            Role::Scoring => &mut self.scoring,
+            Role::Gateway => &mut self.gateway,
+        };
+        *slot = Some(url);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`; traces and metrics are
+    /// exported only when set.
+    pub otlp_endpoint: Option<String>,
+    /// `tracing` filter directives, e.g. `info,nordstern_accounts=debug`.
+    pub log_filter: String,
+    /// Print logs as JSON lines (for log shippers) instead of human-readable text.
+    pub log_json: bool,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            log_filter: "info".to_owned(),
+            log_json: false,
+        }
+    }
+}
+
+/// Business rules of the accounts service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// The one currency contract values are kept in, so that ARR can be summed.
+    pub currency_code: String,
+    /// Cumulative ARR share that ends tier A (0.80 = the accounts making up 80 % of ARR).
+    pub tier_a_share: f64,
+    /// Cumulative ARR share that ends tier B.
+    pub tier_b_share: f64,
+    /// Gross margin used for customer lifetime value.
+    pub gross_margin: f64,
+    /// Lowest annual churn probability CLV divides by, so CLV stays finite.
+    pub clv_churn_floor: f64,
+    /// Portfolio ARR target as a multiple of starting ARR (1.2 = 120 %).
+    pub quota_ratio: f64,
+    pub onboarding_days: u32,
+    pub adoption_days: u32,
+    /// An account whose renewal is this close is RENEWAL_DUE.
+    pub renewal_due_days: u32,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            currency_code: "EUR".to_owned(),
+            tier_a_share: 0.80,
+            tier_b_share: 0.95,
+            gross_margin: 0.80,
+            clv_churn_floor: 0.05,
+            quota_ratio: 1.2,
+            onboarding_days: 90,
+            adoption_days: 180,
+            renewal_due_days: 90,
+        }
+    }
+}
+
+/// Values given on the command line; they win over every other layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryOverrides>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GrpcOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TelemetryOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_filter: Option<String>,
+}
+
+/// Everything wrong with a configuration, one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Loads the layers in order: defaults, the TOML file (if any), `NORDSTERN_*`
+    /// environment variables (`__` separates sections: `NORDSTERN_GRPC__LISTEN_ADDR`),
+    /// then `overrides`.
+    pub fn load(file: Option<&std::path::Path>, overrides: &CliOverrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError {
+                    problems: vec![format!("config file {} does not exist", path.display())],
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("NORDSTERN_").split("__").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        figment.extract::<Config>().map_err(|error| ConfigError {
+            problems: error.into_iter().map(|e| e.to_string()).collect(),
+        })
+    }
+
+    /// Loads a configuration from TOML text alone (defaults below it); for tests and tools.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract::<Config>()
+            .map_err(|error| ConfigError {
+                problems: error.into_iter().map(|e| e.to_string()).collect(),
+            })
+    }
+
+    /// Checks every value and returns the roles to run; `implemented` are the roles this
+    /// binary has.
+    pub fn validate(&self, implemented: &[Role]) -> Result<Vec<Role>, ConfigError> {
+        let mut problems = Vec::new();
+        let roles = parse_roles(&self.services, implemented)
+            .map_err(|problem| problems.push(format!("services: {problem}")))
+            .unwrap_or_default();
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            problems.push("database_url: must be a postgres:// URL (leave it unset for the embedded SQLite mode)".to_owned());
+        }
+        if self.database_max_connections == 0 {
+            problems.push("database_max_connections: must be at least 1".to_owned());
+        }
+        let grpc = &self.grpc;
+        if grpc.request_timeout_ms == 0 {
+            problems.push("grpc.request_timeout_ms: must be positive".to_owned());
+        }
+        if grpc.client_timeout_ms == 0 {
+            problems.push("grpc.client_timeout_ms: must be positive".to_owned());
+        }
+        if grpc.concurrency_limit == 0 {
+            problems.push("grpc.concurrency_limit: must be at least 1".to_owned());
+        }
+        if grpc.max_request_bytes < 1024 {
+            problems.push("grpc.max_request_bytes: must be at least 1024".to_owned());
+        }
+        for role in Role::ALL {
+            if let Some(url) = self.endpoints.get(role)
+                && url.parse::<http::Uri>().map(|uri| uri.scheme().is_none() || uri.authority().is_none()).unwrap_or(true)
+            {
+                problems.push(format!("endpoints.{role}: `{url}` is not an absolute URL such as http://host:50051"));
+            }
+        }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && endpoint.parse::<http::Uri>().map(|uri| uri.authority().is_none()).unwrap_or(true)
+        {
+            problems.push(format!("telemetry.otlp_endpoint: `{endpoint}` is not an absolute URL"));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
+            problems.push(format!("telemetry.log_filter: {error}"));
+        }
+        let accounts = &self.accounts;
+        let currency_ok = accounts.currency_code.len() == 3
+            && accounts.currency_code.bytes().all(|b| b.is_ascii_uppercase());
+        if !currency_ok {
+            problems.push("accounts.currency_code: must be an ISO 4217 code such as EUR".to_owned());
+        }
+        let shares_ok = accounts.tier_a_share > 0.0
+            && accounts.tier_a_share < accounts.tier_b_share
+            && accounts.tier_b_share <= 1.0;
+        if !shares_ok {
+            problems.push("accounts.tier_a_share/tier_b_share: need 0 < tier_a_share < tier_b_share <= 1".to_owned());
+        }
+        if !(accounts.gross_margin > 0.0 && accounts.gross_margin <= 1.0) {
+            problems.push("accounts.gross_margin: must be in (0, 1]".to_owned());
+        }
+        if !(accounts.clv_churn_floor > 0.0 && accounts.clv_churn_floor <= 1.0) {
+            problems.push("accounts.clv_churn_floor: must be in (0, 1]".to_owned());
+        }
+        if !(accounts.quota_ratio > 0.0 && accounts.quota_ratio.is_finite()) {
+            problems.push("accounts.quota_ratio: must be positive".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(roles)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(
+            Config::default().validate(&[Role::Accounts]).ok(),
+            Some(vec![Role::Accounts])
+        );
+    }
+
+    #[test]
+    fn toml_overrides_defaults_and_unknown_keys_are_refused() {
+        let config = Config::from_toml("services = \"accounts\"\n[grpc]\nlisten_addr = \"0.0.0.0:7000\"\n");
+        let config = config.map_err(|e| e.to_string());
+        assert_eq!(
+            config.as_ref().map(|c| c.grpc.listen_addr.port()),
+            Ok(7000)
+        );
+        assert!(Config::from_toml("[grpc]\nlisten_adr = \"0.0.0.0:7000\"\n").is_err());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let mut config = Config::default();
+        config.services = "billing".to_owned();
+        config.database_url = Some("mysql://x".to_owned());
+        config.accounts.tier_a_share = 0.99;
+        config.endpoints.usage = Some("not a url".to_owned());
+        let problems = config.validate(&[Role::Accounts]).err().map(|e| e.problems).unwrap_or_default();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("services:")));
+        assert!(problems.iter().any(|p| p.starts_with("endpoints.usage")));
+    }
+
+    #[test]
+    fn cli_overrides_win_over_file() {
+        let dir = std::env::temp_dir().join(format!("nordstern-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("nordstern.toml");
+        std::fs::write(&file, "services = \"accounts\"\ndata_dir = \"/from/file\"\n").ok();
+        let overrides = CliOverrides {
+            data_dir: Some(PathBuf::from("/from/cli")),
+            ..CliOverrides::default()
+        };
+        let config = Config::load(Some(&file), &overrides).map_err(|e| e.to_string());
+        std::fs::remove_dir_all(&dir).ok();
+        let config = config.unwrap_or_default();
+        assert_eq!(config.data_dir, PathBuf::from("/from/cli"));
+        assert_eq!(config.services, "accounts");
+    }
+}

@@ -1,0 +1,126 @@
+//! Idempotency keys: the first response to a key is stored in the same transaction as
+//! the change it describes, so a retry is answered from the store and never re-applied.
+//! Every service's migrator includes [`CreateIdempotencyTable`].
+
+use sea_orm::{ConnectionTrait, DbErr, Value};
+
+use crate::storage::statement;
+use sea_orm_migration::{prelude::*, sea_orm::DeriveMigrationName};
+
+#[derive(DeriveMigrationName)]
+pub struct CreateIdempotencyTable;
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateIdempotencyTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("idempotency_keys")
+                    .if_not_exists()
+                    .col(ColumnDef::new("operation").string_len(64).not_null())
+                    .col(ColumnDef::new("idempotency_key").string_len(128).not_null())
+                    .col(ColumnDef::new("request_fingerprint").big_integer().not_null())
+                    .col(ColumnDef::new("response").blob().not_null())
+                    // The account (or other data subject) the stored response is about,
+                    // so erasing that subject also erases the answers that mention it.
+                    .col(ColumnDef::new("subject_id").string_len(64).null())
+                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .primary_key(Index::create().col("operation").col("idempotency_key"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idempotency_keys_subject_idx")
+                    .table("idempotency_keys")
+                    .col("subject_id")
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table("idempotency_keys").to_owned()).await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error("idempotency key `{0}` was already used for a different request")]
+    KeyReused(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// A stable 64-bit FNV-1a fingerprint of the request bytes (std's hasher may change
+/// between Rust releases, and stored fingerprints must not).
+pub fn fingerprint(bytes: &[u8]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// The stored response for `key`, if this operation has seen it. A key reused with a
+/// different request is refused rather than silently answered with the other result.
+pub async fn find_response(
+    db: &impl ConnectionTrait,
+    operation: &str,
+    key: &str,
+    request_fingerprint: i64,
+) -> Result<Option<Vec<u8>>, IdempotencyError> {
+    let row = db
+        .query_one_raw(statement(
+            db.get_database_backend(),
+            "SELECT request_fingerprint, response FROM idempotency_keys WHERE operation = $1 AND idempotency_key = $2",
+            [Value::from(operation), Value::from(key)],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored_fingerprint: i64 = row.try_get("", "request_fingerprint")?;
+    if stored_fingerprint != request_fingerprint {
+        return Err(IdempotencyError::KeyReused(key.to_owned()));
+    }
+    Ok(Some(row.try_get("", "response")?))
+}
+
+/// Stores the response for `key`; call inside the transaction that applies the change.
+pub async fn store_response(
+    db: &impl ConnectionTrait,
+    operation: &str,
+    key: &str,
+    request_fingerprint: i64,
+    response: Vec<u8>,
+    subject_id: Option<&str>,
+) -> Result<(), DbErr> {
+    db.execute_raw(statement(
+        db.get_database_backend(),
+        "INSERT INTO idempotency_keys (operation, idempotency_key, request_fingerprint, response, subject_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            Value::from(operation),
+            Value::from(key),
+            Value::from(request_fingerprint),
+            Value::from(response),
+            Value::from(subject_id.map(str::to_owned)),
+            Value::from(chrono::Utc::now()),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Forgets every stored response about `subject_id` (GDPR erasure).
+pub async fn erase_subject(db: &impl ConnectionTrait, subject_id: &str) -> Result<u64, DbErr> {
+    let result = db
+        .execute_raw(statement(
+            db.get_database_backend(),
+            "DELETE FROM idempotency_keys WHERE subject_id = $1",
+            [Value::from(subject_id)],
+        ))
+        .await?;
+    Ok(result.rows_affected())
+}

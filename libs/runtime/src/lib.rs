@@ -1,0 +1,15 @@
+//! What every Nordstern service shares: roles, layered configuration, telemetry, the
+//! gRPC server and client stacks, database connections, idempotency keys and shutdown.
+
+pub mod client;
+pub mod config;
+pub mod idempotency;
+pub mod role;
+pub mod server;
+pub mod shutdown;
+pub mod status;
+pub mod storage;
+pub mod telemetry;
+
+pub use config::Config;
+pub use role::Role;

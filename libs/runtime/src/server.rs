@@ -1,0 +1,239 @@
+//! The one tonic server of a process: the enabled services plus gRPC health and
+//! reflection for exactly those, behind a tower stack that bounds time, concurrency and
+//! request size, and a graceful shutdown.
+
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use opentelemetry::{KeyValue, propagation::Extractor};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::Server,
+};
+use tonic_health::ServingStatus;
+use tower::{Layer, Service, ServiceBuilder};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{config::GrpcConfig, shutdown::ShutdownSignal, telemetry::request_metrics};
+
+/// The gRPC services one server carries; health and reflection are added for these only.
+#[derive(Default)]
+pub struct GrpcServices {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl GrpcServices {
+    pub fn new() -> Self {
+        GrpcServices::default()
+    }
+
+    pub fn add<S>(&mut self, service: S) -> &mut Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `services` on `listener` until `shutdown` fires, then: health NOT_SERVING, stop
+/// accepting, let in-flight requests finish within the grace period, return.
+pub async fn serve(
+    listener: TcpListener,
+    grpc: &GrpcConfig,
+    services: GrpcServices,
+    shutdown: ShutdownSignal,
+) -> Result<(), ServeError> {
+    let GrpcServices { mut routes, names } = services;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in &names {
+        health_reporter.set_service_status(*name, ServingStatus::Serving).await;
+    }
+    health_reporter.set_service_status("", ServingStatus::Serving).await;
+
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(nordstern_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for name in &names {
+        reflection = reflection.with_service_name(*name);
+    }
+    routes
+        .add_service(health_service)
+        .add_service(reflection.with_service_name("grpc.health.v1.Health").build_v1()?);
+
+    let stack = ServiceBuilder::new()
+        // Shed instead of queueing: a caller told RESOURCE_EXHAUSTED can back off or go to
+        // another replica, a queued one just times out later.
+        .load_shed()
+        // Bounds work in flight across all connections, not per connection.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(grpc.concurrency_limit))
+        // Request counts and durations per method, for the OTLP metrics pipeline.
+        .layer(MetricsLayer)
+        .into_inner();
+
+    let drain_signal = {
+        let shutdown = shutdown.clone();
+        let health_reporter = health_reporter.clone();
+        let names = names.clone();
+        async move {
+            shutdown.wait().await;
+            // Load balancers see NOT_SERVING first and stop sending new work.
+            for name in &names {
+                health_reporter.set_service_status(*name, ServingStatus::NotServing).await;
+            }
+            health_reporter.set_service_status("", ServingStatus::NotServing).await;
+        }
+    };
+
+    let server = Server::builder()
+        .timeout(grpc.request_timeout())
+        .tcp_nodelay(true)
+        .trace_fn(request_span)
+        .layer(stack)
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain_signal);
+
+    let grace = grpc.shutdown_grace();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(ServeError::from),
+        () = shutdown.clone().wait() => {}
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => result.map_err(ServeError::from),
+        Err(_) => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still running after the grace period were dropped");
+            Ok(())
+        }
+    }
+}
+
+/// Binds a listener; `127.0.0.1:0` gives an ephemeral port (tests, benchmarks).
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// One span per request, joined to the caller's trace when it sent `traceparent`.
+fn request_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.kind = "server",
+        rpc.method = %request.uri().path(),
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    // Fails only when no OpenTelemetry layer is installed, where there is nothing to join.
+    let _ = span.set_parent(parent);
+    span
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService { inner }
+    }
+}
+
+#[derive(Clone)]
+struct MetricsService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for MetricsService<S>
+where
+    S: Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            let metrics = request_metrics();
+            let attributes = [KeyValue::new("rpc.method", method)];
+            metrics.requests.add(1, &attributes);
+            metrics
+                .duration_seconds
+                .record(started.elapsed().as_secs_f64(), &attributes);
+            result
+        })
+    }
+}
+
+/// Polls `grpc.health.v1` on `url` until `service` reports SERVING or `timeout` passes;
+/// what tests and scripts use instead of sleeping.
+pub async fn wait_until_serving(url: &str, service: &str, timeout: Duration) -> Result<(), String> {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let deadline = Instant::now() + timeout;
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| e.to_string())?;
+    loop {
+        if let Ok(channel) = endpoint.connect().await {
+            let mut client = HealthClient::new(channel);
+            let request = HealthCheckRequest {
+                service: service.to_owned(),
+            };
+            if let Ok(response) = client.check(request).await
+                && response.into_inner().status == ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{url} did not report {service:?} SERVING within {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

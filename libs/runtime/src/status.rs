@@ -1,0 +1,123 @@
+//! The small shared vocabulary for turning service errors into gRPC statuses: field
+//! violations for bad input, and internal errors that are logged with their cause chain
+//! but answered with a generic message.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Collects every problem of a request, so a caller fixes them all in one round trip.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FieldViolations {
+    violations: Vec<(String, String)>,
+}
+
+impl FieldViolations {
+    pub fn new() -> Self {
+        FieldViolations::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations.push((field.into(), description.into()));
+    }
+
+    /// Records the error of `result` under `field` and passes the value on.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(description) => {
+                self.add(field, description);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn violations(&self) -> &[(String, String)] {
+        &self.violations
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn into_result(self) -> Result<(), FieldViolations> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    pub fn single(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let mut violations = FieldViolations::new();
+        violations.add(field, description);
+        violations
+    }
+}
+
+impl std::fmt::Display for FieldViolations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .violations
+            .iter()
+            .map(|(field, description)| format!("{field}: {description}"))
+            .collect();
+        write!(f, "invalid request: {}", parts.join("; "))
+    }
+}
+
+impl std::error::Error for FieldViolations {}
+
+impl From<FieldViolations> for Status {
+    fn from(violations: FieldViolations) -> Status {
+        let mut details = ErrorDetails::new();
+        for (field, description) in &violations.violations {
+            details.add_bad_request_violation(field.clone(), description.clone());
+        }
+        Status::with_error_details(Code::InvalidArgument, violations.to_string(), details)
+    }
+}
+
+/// Logs an unexpected error with its whole cause chain and answers without leaking it.
+pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "internal error");
+    Status::internal("internal error; the server log has the details")
+}
+
+/// Reads the field violations back out of a status (clients and tests).
+pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| (violation.field, violation.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_travel_in_the_status_details() {
+        let mut violations = FieldViolations::new();
+        violations.add("account.name", "must not be empty");
+        assert_eq!(violations.check::<u8>("arr", Err("must be positive".to_owned())), None);
+        let status = Status::from(violations);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            field_violations(&status),
+            vec![
+                ("account.name".to_owned(), "must not be empty".to_owned()),
+                ("arr".to_owned(), "must be positive".to_owned())
+            ]
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! One database per service: a SQLite file per service in the data directory (embedded
+//! mode), or a PostgreSQL schema per service named after the role. Each service brings its
+//! own migrator, which runs at start.
+
+use std::{path::Path, time::Duration};
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+pub use sea_orm_migration::MigratorTrait;
+
+use crate::role::Role;
+
+/// Where a service's data lives.
+#[derive(Debug, Clone)]
+pub enum StorageTarget<'a> {
+    Sqlite { data_dir: &'a Path },
+    Postgres { url: &'a str },
+}
+
+/// Connects the pool of one service and brings its schema up to date.
+pub async fn open<M: MigratorTrait>(
+    target: StorageTarget<'_>,
+    role: Role,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(target, role, max_connections).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
+async fn connect(target: StorageTarget<'_>, role: Role, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    match target {
+        StorageTarget::Sqlite { data_dir } => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|error| DbErr::Custom(format!("cannot create data directory {}: {error}", data_dir.display())))?;
+            let path = data_dir.join(format!("{role}.sqlite"));
+            let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+            options
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|opts| {
+                    // WAL lets readers run beside the one writer; NORMAL sync in WAL mode
+                    // survives a killed process (only an OS crash can lose the last commits).
+                    opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            Database::connect(options).await
+        }
+        StorageTarget::Postgres { url } => {
+            let schema = role.as_str();
+            let bootstrap = Database::connect(quiet_options(url, 1)).await?;
+            bootstrap
+                .execute_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""),
+                ))
+                .await?;
+            bootstrap.close().await?;
+            let mut options = quiet_options(url, max_connections);
+            options.set_schema_search_path(schema.to_owned()).set_application_name(format!("nordstern-{schema}"));
+            Database::connect(options).await
+        }
+    }
+}
+
+fn quiet_options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    options
+}
+
+/// A statement with `$1, $2, …` placeholders for either backend (SQLite reads them as
+/// `?1, ?2, …`), so each query is written once.
+pub fn statement(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Serialises the writes of one service that must see each other's results (ARR totals,
+/// tiers, capacities): an in-process gate, plus a PostgreSQL advisory lock so replicas of
+/// the service serialise too. SQLite has one writer anyway; the gate spares it from
+/// upgrade conflicts between concurrent read-then-write transactions.
+#[derive(Clone)]
+pub struct SerialWriter {
+    db: DatabaseConnection,
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    advisory_lock_key: i64,
+}
+
+/// A transaction holding the writer's lock until it commits or is dropped.
+pub struct SerialTransaction {
+    pub txn: sea_orm::DatabaseTransaction,
+    _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl SerialTransaction {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl SerialWriter {
+    pub fn new(db: DatabaseConnection, advisory_lock_key: i64) -> Self {
+        SerialWriter {
+            db,
+            gate: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            advisory_lock_key,
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn begin(&self) -> Result<SerialTransaction, DbErr> {
+        use sea_orm::TransactionTrait;
+        let gate = self.gate.clone().lock_owned().await;
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [sea_orm::Value::from(self.advisory_lock_key)],
+            ))
+            .await?;
+        }
+        Ok(SerialTransaction { txn, _gate: gate })
+    }
+}

@@ -1,0 +1,22 @@
+//! The accounts service's schema. Each migration file is self-contained (no entities), so
+//! an old migration keeps meaning what it meant when it first ran.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_accounts;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
+            Box::new(m0001_accounts::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "accounts_migrations".into_iden()
+    }
+}

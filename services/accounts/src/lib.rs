@@ -1,0 +1,40 @@
+//! The accounts service: accounts, CSMs and their portfolios, the product catalog,
+//! contract events and the revenue metrics derived from them.
+
+mod convert;
+pub mod error;
+mod grpc;
+mod store;
+
+use nordstern_domain::{lifecycle::LifecycleRules, revenue::RevenueParams, tiers::TierThresholds};
+use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
+use nordstern_runtime::config::AccountsConfig;
+use sea_orm::DatabaseConnection;
+
+pub use grpc::AccountsGrpc;
+pub use nordstern_accounts_migration::Migrator;
+pub use store::{Rules, Store};
+
+/// Turns the validated configuration into the rules the store applies.
+pub fn rules(config: &AccountsConfig) -> Result<Rules, String> {
+    Ok(Rules {
+        currency_code: config.currency_code.clone(),
+        tiers: TierThresholds::new(config.tier_a_share, config.tier_b_share)?,
+        lifecycle: LifecycleRules {
+            onboarding_days: config.onboarding_days,
+            adoption_days: config.adoption_days,
+            renewal_due_days: config.renewal_due_days,
+        },
+        revenue: RevenueParams {
+            gross_margin: config.gross_margin,
+            clv_churn_floor: config.clv_churn_floor,
+            quota_ratio: config.quota_ratio,
+        },
+    })
+}
+
+/// The gRPC service over an already migrated database.
+pub fn grpc_service(db: DatabaseConnection, rules: Rules, max_request_bytes: usize) -> AccountsServiceServer<AccountsGrpc> {
+    AccountsServiceServer::new(AccountsGrpc::new(Store::new(db, rules)))
+        .max_decoding_message_size(max_request_bytes)
+}

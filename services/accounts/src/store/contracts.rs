@@ -1,0 +1,188 @@
+//! Contract events: the only way ARR changes. Current ARR, renewal date and churn are
+//! kept on the account row in the same transaction as the event.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nordstern_domain::{
+    account::ContractEventKind,
+    contract::{ContractChange, ContractError, ContractState, apply_change},
+};
+use nordstern_runtime::{idempotency, status::FieldViolations};
+use sea_orm::{ConnectionTrait, QueryResult};
+
+use super::{AccountRow, Store, execute, fetch_account, query_all, query_one, recompute_tiers};
+use crate::{
+    convert::new_id,
+    error::{AccountsError, AccountsResult},
+    store::accounts::IdempotencyKey,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContractEventRow {
+    pub event_id: String,
+    pub account_id: String,
+    pub kind: ContractEventKind,
+    pub arr_change_minor: i64,
+    pub arr_after_minor: i64,
+    pub effective_date: NaiveDate,
+    pub renewal_date: Option<NaiveDate>,
+    pub idempotency_key: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+const RECORD_CONTRACT_EVENT: &str = "RecordContractEvent";
+const EVENT_COLUMNS: &str =
+    "event_id, account_id, kind, arr_change_minor, arr_after_minor, effective_date, renewal_date, idempotency_key, recorded_at";
+
+impl Store {
+    /// Records one event; the same idempotency key returns the event recorded first.
+    pub async fn record_contract_event(
+        &self,
+        account_id: &str,
+        change: ContractChange,
+        key: IdempotencyKey,
+    ) -> AccountsResult<(ContractEventRow, AccountRow)> {
+        let tx = self.writer.begin().await?;
+        let db = &tx.txn;
+        if let Some(stored) = idempotency::find_response(db, RECORD_CONTRACT_EVENT, &key.key, key.fingerprint).await? {
+            let event = fetch_event(db, &String::from_utf8_lossy(&stored)).await?;
+            let account = fetch_account(db, &event.account_id).await?;
+            return Ok((event, account));
+        }
+        let account = fetch_account(db, account_id).await?;
+        let state = ContractState {
+            arr: account.arr_minor,
+            renewal_date: account.renewal_date,
+            churned_on: account.churned_on,
+            last_effective_date: account.last_event_date,
+            has_new: account.has_contract,
+        };
+        let now = Utc::now();
+        let event = apply(db, account_id, &state, &change, &key.key, now).await?;
+        recompute_tiers(db, self.rules.tiers).await?;
+        idempotency::store_response(
+            db,
+            RECORD_CONTRACT_EVENT,
+            &key.key,
+            key.fingerprint,
+            event.event_id.clone().into_bytes(),
+            Some(account_id),
+        )
+        .await?;
+        let account = fetch_account(db, account_id).await?;
+        tx.commit().await?;
+        Ok((event, account))
+    }
+
+    pub async fn list_contract_events(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> AccountsResult<Vec<ContractEventRow>> {
+        fetch_account(self.db(), account_id).await?;
+        let rows = query_all(
+            self.db(),
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM contract_events WHERE account_id = $1 AND event_id > $2 ORDER BY event_id LIMIT {limit}"
+            ),
+            vec![account_id.into(), after.unwrap_or("").into()],
+        )
+        .await?;
+        Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+    }
+}
+
+/// Validates `change` against the account's contract state, stores the event and the new
+/// state. Domain rule violations become field violations or failed preconditions.
+pub(super) async fn apply(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    state: &ContractState,
+    change: &ContractChange,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> AccountsResult<ContractEventRow> {
+    let (next, recorded_change) = apply_change(state, change).map_err(contract_error)?;
+    let event = ContractEventRow {
+        event_id: new_id(),
+        account_id: account_id.to_owned(),
+        kind: change.kind,
+        arr_change_minor: recorded_change,
+        arr_after_minor: next.arr,
+        effective_date: change.effective_date,
+        renewal_date: change.renewal_date,
+        idempotency_key: idempotency_key.to_owned(),
+        recorded_at: now,
+    };
+    execute(
+        db,
+        &format!("INSERT INTO contract_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        vec![
+            event.event_id.as_str().into(),
+            account_id.into(),
+            event.kind.as_str().into(),
+            event.arr_change_minor.into(),
+            event.arr_after_minor.into(),
+            event.effective_date.into(),
+            event.renewal_date.into(),
+            idempotency_key.into(),
+            now.into(),
+        ],
+    )
+    .await
+    .map_err(|error| AccountsError::from_unique(error, "a contract event with this idempotency key"))?;
+    execute(
+        db,
+        "UPDATE accounts SET arr_minor = $1, renewal_date = $2, churned_on = $3, last_event_date = $4, has_contract = $5, \
+         updated_at = $6 WHERE account_id = $7",
+        vec![
+            next.arr.into(),
+            next.renewal_date.into(),
+            next.churned_on.into(),
+            next.last_effective_date.into(),
+            next.has_new.into(),
+            now.into(),
+            account_id.into(),
+        ],
+    )
+    .await?;
+    Ok(event)
+}
+
+fn contract_error(error: ContractError) -> AccountsError {
+    match error {
+        ContractError::InvalidArrChange { reason } => {
+            AccountsError::InvalidArgument(FieldViolations::single("event.arr_change", reason))
+        }
+        ContractError::InvalidRenewalDate { reason } => {
+            AccountsError::InvalidArgument(FieldViolations::single("event.renewal_date", reason))
+        }
+        other => AccountsError::FailedPrecondition(other.to_string()),
+    }
+}
+
+async fn fetch_event(db: &impl ConnectionTrait, event_id: &str) -> AccountsResult<ContractEventRow> {
+    let row = query_one(
+        db,
+        &format!("SELECT {EVENT_COLUMNS} FROM contract_events WHERE event_id = $1"),
+        vec![event_id.into()],
+    )
+    .await?
+    .ok_or_else(|| AccountsError::NotFound(format!("contract event {event_id}")))?;
+    Ok(event_from_row(&row)?)
+}
+
+pub(super) fn event_from_row(row: &QueryResult) -> Result<ContractEventRow, sea_orm::DbErr> {
+    let kind: String = row.try_get("", "kind")?;
+    Ok(ContractEventRow {
+        event_id: row.try_get("", "event_id")?,
+        account_id: row.try_get("", "account_id")?,
+        kind: ContractEventKind::parse(&kind).ok_or_else(|| super::corrupt("kind", &kind))?,
+        arr_change_minor: row.try_get("", "arr_change_minor")?,
+        arr_after_minor: row.try_get("", "arr_after_minor")?,
+        effective_date: row.try_get("", "effective_date")?,
+        renewal_date: row.try_get("", "renewal_date")?,
+        idempotency_key: row.try_get("", "idempotency_key")?,
+        recorded_at: row.try_get("", "recorded_at")?,
+    })
+}

@@ -1,0 +1,209 @@
+//! SQL of the accounts service. Every query is written once with `$n` placeholders and
+//! runs on SQLite and PostgreSQL alike; writes that change ARR, tiers or capacities go
+//! through the [`SerialWriter`] so they see each other's results.
+
+mod accounts;
+mod balance;
+mod catalog;
+mod contracts;
+mod csms;
+mod revenue;
+
+pub use accounts::{AccountFilter, AccountPatch, IdempotencyKey, NewAccount};
+pub use balance::Balance;
+pub use catalog::ProductModuleRow;
+pub use contracts::ContractEventRow;
+pub use csms::{CsmPatch, CsmRow, NewCsm};
+pub use revenue::MetricScope;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nordstern_domain::{
+    account::{Segment, Tier},
+    lifecycle::LifecycleRules,
+    revenue::RevenueParams,
+    tiers::{TierThresholds, assign_tiers},
+};
+use nordstern_runtime::storage::{SerialWriter, statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Value};
+
+use crate::error::{AccountsError, AccountsResult};
+
+/// Advisory lock id of the accounts service's serialised writes ("ACCT" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x4143_4354;
+
+/// The business rules the store applies, from configuration.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub currency_code: String,
+    pub tiers: TierThresholds,
+    pub lifecycle: LifecycleRules,
+    pub revenue: RevenueParams,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    writer: SerialWriter,
+    pub rules: Rules,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection, rules: Rules) -> Self {
+        Store {
+            writer: SerialWriter::new(db, WRITE_LOCK_KEY),
+            rules,
+        }
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        self.writer.db()
+    }
+}
+
+/// One account as stored, with its purchased modules.
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub name: String,
+    pub crm_id: Option<String>,
+    pub segment: Segment,
+    pub start_date: NaiveDate,
+    pub renewal_date: Option<NaiveDate>,
+    pub arr_minor: i64,
+    pub tier: Tier,
+    pub csm_id: Option<String>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub has_contract: bool,
+    pub last_event_date: Option<NaiveDate>,
+    pub churned_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub module_keys: Vec<String>,
+}
+
+const ACCOUNT_COLUMNS: &str = "account_id, name, crm_id, segment, start_date, renewal_date, arr_minor, tier, csm_id, \
+     assigned_at, has_contract, last_event_date, churned_on, created_at, updated_at";
+
+fn account_from_row(row: &QueryResult) -> Result<AccountRow, DbErr> {
+    let segment: String = row.try_get("", "segment")?;
+    let tier: String = row.try_get("", "tier")?;
+    Ok(AccountRow {
+        account_id: row.try_get("", "account_id")?,
+        name: row.try_get("", "name")?,
+        crm_id: row.try_get("", "crm_id")?,
+        segment: Segment::parse(&segment).ok_or_else(|| corrupt("segment", &segment))?,
+        start_date: row.try_get("", "start_date")?,
+        renewal_date: row.try_get("", "renewal_date")?,
+        arr_minor: row.try_get("", "arr_minor")?,
+        tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier", &tier))?,
+        csm_id: row.try_get("", "csm_id")?,
+        assigned_at: row.try_get("", "assigned_at")?,
+        has_contract: row.try_get("", "has_contract")?,
+        last_event_date: row.try_get("", "last_event_date")?,
+        churned_on: row.try_get("", "churned_on")?,
+        created_at: row.try_get("", "created_at")?,
+        updated_at: row.try_get("", "updated_at")?,
+        module_keys: Vec::new(),
+    })
+}
+
+fn corrupt(column: &str, value: &str) -> DbErr {
+    DbErr::Custom(format!("unexpected {column} value `{value}` in the database"))
+}
+
+/// `$from, $from+1, …` for an IN list of `count` values.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+async fn query_all(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>, DbErr> {
+    db.query_all_raw(statement(db.get_database_backend(), sql, values)).await
+}
+
+async fn query_one(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>, DbErr> {
+    db.query_one_raw(statement(db.get_database_backend(), sql, values)).await
+}
+
+async fn execute(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(statement(db.get_database_backend(), sql, values))
+        .await?
+        .rows_affected())
+}
+
+/// Accounts by id, modules included, in no particular order.
+async fn fetch_accounts(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<AccountRow>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let rows = query_all(db, &sql, ids.iter().map(|id| Value::from(id.as_str())).collect()).await?;
+    let mut accounts = rows.iter().map(account_from_row).collect::<Result<Vec<_>, _>>()?;
+    attach_modules(db, &mut accounts).await?;
+    Ok(accounts)
+}
+
+async fn fetch_account(db: &impl ConnectionTrait, id: &str) -> AccountsResult<AccountRow> {
+    fetch_accounts(db, &[id.to_owned()])
+        .await?
+        .pop()
+        .ok_or_else(|| AccountsError::NotFound(format!("account {id}")))
+}
+
+async fn attach_modules(db: &impl ConnectionTrait, accounts: &mut [AccountRow]) -> Result<(), DbErr> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT account_id, module_key FROM account_modules WHERE account_id IN ({}) ORDER BY module_key",
+        placeholders(1, accounts.len())
+    );
+    let values = accounts.iter().map(|a| Value::from(a.account_id.as_str())).collect();
+    let mut modules: HashMap<String, Vec<String>> = HashMap::new();
+    for row in query_all(db, &sql, values).await? {
+        let account_id: String = row.try_get("", "account_id")?;
+        modules.entry(account_id).or_default().push(row.try_get("", "module_key")?);
+    }
+    for account in accounts {
+        account.module_keys = modules.remove(&account.account_id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Re-derives every account's A/B/C tier from current ARR and writes the ones that
+/// changed. Runs inside the serialised write that changed ARR, so tiers never lag.
+async fn recompute_tiers(db: &impl ConnectionTrait, thresholds: TierThresholds) -> Result<(), DbErr> {
+    let rows = query_all(db, "SELECT account_id, arr_minor, tier FROM accounts", Vec::new()).await?;
+    let mut keyed = Vec::with_capacity(rows.len());
+    let mut current = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("", "account_id")?;
+        let arr: i64 = row.try_get("", "arr_minor")?;
+        let tier: String = row.try_get("", "tier")?;
+        keyed.push((id, arr));
+        current.push(tier);
+    }
+    let tiers = assign_tiers(&keyed, thresholds);
+    let mut changed: HashMap<Tier, Vec<String>> = HashMap::new();
+    for (((id, _), tier), stored) in keyed.into_iter().zip(tiers).zip(current) {
+        if tier.as_str() != stored {
+            changed.entry(tier).or_default().push(id);
+        }
+    }
+    for (tier, ids) in changed {
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE accounts SET tier = $1 WHERE account_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut values = vec![Value::from(tier.as_str())];
+            values.extend(chunk.iter().map(|id| Value::from(id.as_str())));
+            execute(db, &sql, values).await?;
+        }
+    }
+    Ok(())
+}

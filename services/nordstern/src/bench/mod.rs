@@ -1,0 +1,27 @@
+//! `nordstern bench`: load generators that always measure a bare tonic echo server in the
+//! same run, so every figure comes with its ratio to what the machine can do at all.
+
+mod balance;
+mod echo;
+mod get_account;
+mod load;
+
+use clap::Subcommand;
+
+pub use echo::spawn_echo_server;
+pub use load::{LoadArgs, LoadReport, run_load};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// GetAccount throughput and latency on SQLite and PostgreSQL vs the echo baseline.
+    GetAccount(get_account::GetAccountArgs),
+    /// Portfolio balancing time and ARR spread on log-normal ARR.
+    Balance(balance::BalanceArgs),
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::GetAccount(args) => get_account::run(args).await,
+        BenchCommand::Balance(args) => balance::run(&args),
+    }
+}

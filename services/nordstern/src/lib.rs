@@ -1,0 +1,104 @@
+//! The suite as a library: [`App`] wires the enabled roles onto one gRPC server over
+//! already-bound listeners, which is how the binary, the benchmarks and the end-to-end
+//! tests all start it.
+
+pub mod bench;
+pub mod demo;
+pub mod scratch_db;
+
+use std::net::SocketAddr;
+
+use nordstern_runtime::{
+    Config, Role,
+    server::{GrpcServices, ServeError, serve},
+    shutdown::ShutdownSignal,
+    storage::{self, MigratorTrait, StorageTarget},
+};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+/// The roles this build implements; `--services all` means these.
+pub const IMPLEMENTED_ROLES: [Role; 1] = [Role::Accounts];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{role} storage: {source}")]
+    Storage { role: Role, source: sea_orm::DbErr },
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built suite: databases connected and migrated, services ready, listener bound.
+pub struct App {
+    config: Config,
+    listener: TcpListener,
+    services: GrpcServices,
+    pools: Vec<(Role, DatabaseConnection)>,
+}
+
+impl App {
+    /// Connects and migrates the storage of every role in `roles` and prepares its gRPC
+    /// service; nothing is served until [`App::run`].
+    pub async fn build(config: Config, roles: &[Role], listener: TcpListener) -> Result<App, AppError> {
+        let mut services = GrpcServices::new();
+        let mut pools = Vec::new();
+        for role in roles {
+            match role {
+                Role::Accounts => {
+                    let db = open_storage::<nordstern_accounts::Migrator>(&config, *role).await?;
+                    let rules = nordstern_accounts::rules(&config.accounts).map_err(AppError::Config)?;
+                    services.add(nordstern_accounts::grpc_service(db.clone(), rules, config.grpc.max_request_bytes));
+                    pools.push((*role, db));
+                }
+                other => return Err(AppError::Config(format!("service `{other}` is not available in this build yet"))),
+            }
+        }
+        Ok(App {
+            config,
+            listener,
+            services,
+            pools,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`, drains within the grace period, then closes the pools.
+    pub async fn run(self, shutdown: ShutdownSignal) -> Result<(), AppError> {
+        let App {
+            config,
+            listener,
+            services,
+            pools,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, services = ?services.names(), "serving");
+        let served = serve(listener, &config.grpc, services, shutdown).await;
+        for (role, pool) in pools {
+            if let Err(error) = pool.close().await {
+                tracing::warn!(%role, %error, "closing the database pool failed");
+            }
+        }
+        served.map_err(AppError::from)
+    }
+}
+
+async fn open_storage<M: MigratorTrait>(
+    config: &Config,
+    role: Role,
+) -> Result<DatabaseConnection, AppError> {
+    let target = match &config.database_url {
+        Some(url) => StorageTarget::Postgres { url },
+        None => StorageTarget::Sqlite {
+            data_dir: &config.data_dir,
+        },
+    };
+    storage::open::<M>(target, role, config.database_max_connections)
+        .await
+        .map_err(|source| AppError::Storage { role, source })
+}

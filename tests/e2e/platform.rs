@@ -1,0 +1,81 @@
+//! What every server carries: health and reflection for exactly the enabled services,
+//! trace context across a hop, graceful shutdown.
+
+use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::{Role, client::TraceContextInterceptor};
+use nordstern_tests::{Backend, TestSuite, Topology, finished_spans, service_name};
+use opentelemetry::trace::TraceContextExt;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_cover_exactly_the_enabled_services() {
+    let suite = TestSuite::start(Backend::Sqlite, Topology::OneServer).await;
+    let channel = suite.channel(Role::Accounts).await;
+    let mut health = HealthClient::new(channel.clone());
+    let serving = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let status = health
+        .check(serving(service_name(Role::Accounts)))
+        .await
+        .map(|r| r.into_inner().status);
+    assert_eq!(status.ok(), Some(ServingStatus::Serving as i32));
+    // A service this process does not run is unknown to health, not UNIMPLEMENTED-serving.
+    let usage = health.check(serving(service_name(Role::Usage))).await;
+    assert_eq!(usage.err().map(|s| s.code()), Some(tonic::Code::NotFound));
+
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream_once(request))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    let response = responses.message().await.unwrap_or_else(|s| panic!("{s}"));
+    let mut names: Vec<String> = match response.and_then(|r| r.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("unexpected reflection answer {other:?}"),
+    };
+    names.sort();
+    assert_eq!(names, vec!["grpc.health.v1.Health".to_owned(), "nordstern.accounts.v1.AccountsService".to_owned()]);
+    suite.stop().await;
+}
+
+fn tokio_stream_once<T: Send + 'static>(item: T) -> impl tokio_stream::Stream<Item = T> {
+    tokio_stream::once(item)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_id_survives_the_hop_to_a_service() {
+    let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
+    let channel = suite.channel(Role::Accounts).await;
+    let mut client = pb::accounts_service_client::AccountsServiceClient::with_interceptor(channel, TraceContextInterceptor);
+    let caller = tracing::info_span!("caller");
+    let trace_id = caller.context().span().span_context().trace_id();
+    assert_ne!(trace_id, opentelemetry::trace::TraceId::INVALID, "the test subscriber records spans");
+    client
+        .list_csms(pb::ListCsmsRequest::default())
+        .instrument(caller.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    drop(caller);
+    let spans = finished_spans().get_finished_spans().unwrap_or_default();
+    let server_span = spans
+        .iter()
+        .find(|span| span.name == "grpc.request" && span.span_context.trace_id() == trace_id);
+    assert!(
+        server_span.is_some(),
+        "the server's request span joined the caller's trace {trace_id}; saw {:?}",
+        spans.iter().map(|s| (&s.name, s.span_context.trace_id())).collect::<Vec<_>>()
+    );
+    suite.stop().await;
+}

@@ -1,0 +1,161 @@
+//! The end-to-end harness: starts the suite in-process on listeners bound to
+//! `127.0.0.1:0`, either every role in one server or one server per role, on a fresh
+//! SQLite directory or a fresh PostgreSQL database, and waits on gRPC health (no sleeps).
+
+use std::{sync::OnceLock, time::Duration};
+
+use nordstern::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};
+use nordstern_runtime::{Config, Role, server::wait_until_serving, shutdown};
+use opentelemetry_sdk::trace::InMemorySpanExporter;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// Every role in one server, as `nordstern serve`.
+    OneServer,
+    /// One server per role, reaching each other over gRPC.
+    ServerPerRole,
+}
+
+/// A running suite. Call [`TestSuite::stop`] at the end of a test; dropping it without
+/// stopping still removes its database.
+pub struct TestSuite {
+    urls: Vec<(Role, String)>,
+    servers: Vec<(shutdown::ShutdownTrigger, JoinHandle<Result<(), nordstern::AppError>>)>,
+    _data_dir: tempfile::TempDir,
+    database: Option<ScratchDatabase>,
+}
+
+impl TestSuite {
+    pub async fn start(backend: Backend, topology: Topology) -> TestSuite {
+        init_telemetry();
+        let data_dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                ScratchDatabase::create(&nordstern::scratch_db::admin_url(), "nordstern_test")
+                    .await
+                    .unwrap_or_else(|error| panic!("cannot create a PostgreSQL test database: {error}")),
+            ),
+        };
+        let mut config = Config::default();
+        config.data_dir = data_dir.path().to_owned();
+        config.database_url = database.as_ref().map(|db| db.url.clone());
+        config.database_max_connections = 5;
+        config.grpc.shutdown_grace_ms = 2_000;
+
+        let groups: Vec<Vec<Role>> = match topology {
+            Topology::OneServer => vec![IMPLEMENTED_ROLES.to_vec()],
+            Topology::ServerPerRole => IMPLEMENTED_ROLES.iter().map(|role| vec![*role]).collect(),
+        };
+        // Bind every listener first, so each server knows where the others are.
+        let mut listeners = Vec::new();
+        for roles in &groups {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|error| panic!("bind: {error}"));
+            let url = format!("http://{}", listener.local_addr().unwrap_or_else(|error| panic!("{error}")));
+            for role in roles {
+                config.endpoints.set(*role, url.clone());
+            }
+            listeners.push((roles.clone(), listener, url));
+        }
+        let mut urls = Vec::new();
+        let mut servers = Vec::new();
+        for (roles, listener, url) in listeners {
+            let app = App::build(config.clone(), &roles, listener)
+                .await
+                .unwrap_or_else(|error| panic!("building {roles:?}: {error}"));
+            let (trigger, signal) = shutdown::channel();
+            servers.push((trigger, tokio::spawn(app.run(signal))));
+            for role in &roles {
+                urls.push((*role, url.clone()));
+            }
+        }
+        for (role, url) in &urls {
+            let service = service_name(*role);
+            wait_until_serving(url, service, Duration::from_secs(20))
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+        }
+        TestSuite {
+            urls,
+            servers,
+            _data_dir: data_dir,
+            database,
+        }
+    }
+
+    pub fn url(&self, role: Role) -> &str {
+        self.urls
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, url)| url.as_str())
+            .unwrap_or_else(|| panic!("{role} is not running"))
+    }
+
+    pub async fn channel(&self, role: Role) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url(role).to_owned())
+            .unwrap_or_else(|error| panic!("{error}"))
+            .connect()
+            .await
+            .unwrap_or_else(|error| panic!("connect to {role}: {error}"))
+    }
+
+    /// Graceful shutdown of every server, then the database is dropped.
+    pub async fn stop(mut self) {
+        for (trigger, _) in &self.servers {
+            trigger.trigger();
+        }
+        for (_, server) in self.servers.drain(..) {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => panic!("server failed: {error}"),
+                Err(error) => panic!("server task: {error}"),
+            }
+        }
+        if let Some(database) = self.database.take() {
+            database.drop_now().await.unwrap_or_else(|error| panic!("drop database: {error}"));
+        }
+    }
+}
+
+pub fn service_name(role: Role) -> &'static str {
+    match role {
+        Role::Accounts => "nordstern.accounts.v1.AccountsService",
+        Role::Usage => "nordstern.usage.v1.UsageService",
+        Role::Survey => "nordstern.survey.v1.SurveyService",
+        Role::Scoring => "nordstern.scoring.v1.ScoringService",
+        Role::Gateway => "nordstern.gateway.v1.GatewayService",
+    }
+}
+
+/// Spans finished in this test process, for tests that follow a trace across hops.
+pub fn finished_spans() -> &'static InMemorySpanExporter {
+    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+    EXPORTER.get_or_init(InMemorySpanExporter::default)
+}
+
+/// One global subscriber per test process; logs only with `TEST_LOG=1`.
+fn init_telemetry() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let print_logs = std::env::var("TEST_LOG").is_ok_and(|value| value == "1");
+        let exporter = finished_spans().clone();
+        let config = nordstern_runtime::config::TelemetryConfig::default();
+        let guard = nordstern_runtime::telemetry::init_with(
+            &config,
+            "nordstern-tests",
+            |builder| builder.with_simple_exporter(exporter),
+            print_logs,
+        );
+        // The guard lives as long as the test process.
+        std::mem::forget(guard);
+    });
+}

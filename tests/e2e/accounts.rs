@@ -36,7 +36,13 @@ async fn accounts_crud_filters_and_pagination(suite: &TestSuite) {
         account.csm_id = csm.csm_id.clone();
         account.segment = common::Segment::Enterprise as i32;
     }
-    let acme = client.create_account(request).await.unwrap_or_else(|s| panic!("{s}")).into_inner().account.unwrap_or_default();
+    let acme = client
+        .create_account(request)
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .account
+        .unwrap_or_default();
     assert_eq!(acme.arr.as_ref().map(|m| m.minor_units), Some(5_000_000));
     assert_eq!(acme.csm_id, csm.csm_id);
     assert!(acme.assigned_at.is_some(), "handoff time is recorded");
@@ -102,7 +108,11 @@ async fn accounts_crud_filters_and_pagination(suite: &TestSuite) {
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner();
-    assert_eq!(unassigned.accounts.len(), 5, "new accounts without CSM form the handoff queue");
+    assert_eq!(
+        unassigned.accounts.len(),
+        5,
+        "new accounts without CSM form the handoff queue"
+    );
     let enterprise = client
         .list_accounts(pb::ListAccountsRequest {
             segment: common::Segment::Enterprise as i32,
@@ -150,7 +160,14 @@ async fn accounts_crud_filters_and_pagination(suite: &TestSuite) {
         .into_inner();
     assert_eq!(batch.accounts.len(), 1);
     assert_eq!(batch.missing_account_ids, vec![missing.clone()]);
-    assert_code(client.get_account(pb::GetAccountRequest { account_id: missing }).await, Code::NotFound);
+    assert_code(
+        client
+            .get_account(pb::GetAccountRequest {
+                account_id: missing,
+            })
+            .await,
+        Code::NotFound,
+    );
 }
 
 fn prost_types_mask(paths: &[&str]) -> prost_types::FieldMask {
@@ -190,20 +207,36 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written(suite: &Test
     if let Some(account) = request.account.as_mut() {
         account.renewal_date = date(2024, 1, 1);
     }
-    assert_invalid(client.create_account(request).await, &["account.renewal_date"]);
+    assert_invalid(
+        client.create_account(request).await,
+        &["account.renewal_date"],
+    );
     let mut request = new_account("Dollars", 100);
     request.initial_arr = Some(common::Money {
         minor_units: 100,
         currency_code: "USD".to_owned(),
     });
-    assert_invalid(client.create_account(request).await, &["initial_arr.currency_code"]);
+    assert_invalid(
+        client.create_account(request).await,
+        &["initial_arr.currency_code"],
+    );
     // Unknown module, bad ids, unknown update path.
     let mut request = new_account("Unknown module", 100);
     if let Some(account) = request.account.as_mut() {
         account.module_keys = vec!["nope".to_owned()];
     }
-    assert_invalid(client.create_account(request).await, &["account.module_keys[0]"]);
-    assert_invalid(client.get_account(pb::GetAccountRequest { account_id: "42".to_owned() }).await, &["account_id"]);
+    assert_invalid(
+        client.create_account(request).await,
+        &["account.module_keys[0]"],
+    );
+    assert_invalid(
+        client
+            .get_account(pb::GetAccountRequest {
+                account_id: "42".to_owned(),
+            })
+            .await,
+        &["account_id"],
+    );
     let account = create_account(&mut client, "Valid", 100).await;
     assert_invalid(
         client
@@ -231,21 +264,46 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written(suite: &Test
     // before the last one is a failed precondition, and neither changes ARR.
     assert_invalid(
         client
-            .record_contract_event(event(&account.account_id, pb::ContractEventKind::Expansion, -10, date(2025, 3, 1), None, "k1"))
+            .record_contract_event(event(
+                &account.account_id,
+                pb::ContractEventKind::Expansion,
+                -10,
+                date(2025, 3, 1),
+                None,
+                "k1",
+            ))
             .await,
         &["event.arr_change"],
     );
     assert_code(
         client
-            .record_contract_event(event(&account.account_id, pb::ContractEventKind::Expansion, 10, date(2024, 3, 1), None, "k2"))
+            .record_contract_event(event(
+                &account.account_id,
+                pb::ContractEventKind::Expansion,
+                10,
+                date(2024, 3, 1),
+                None,
+                "k2",
+            ))
             .await,
         Code::FailedPrecondition,
     );
     assert_invalid(
         client
-            .record_contract_event(event(&account.account_id, pb::ContractEventKind::Unspecified, 10, None, None, ""))
+            .record_contract_event(event(
+                &account.account_id,
+                pb::ContractEventKind::Unspecified,
+                10,
+                None,
+                None,
+                "",
+            ))
             .await,
-        &["event.kind", "event.effective_date", "event.idempotency_key"],
+        &[
+            "event.kind",
+            "event.effective_date",
+            "event.idempotency_key",
+        ],
     );
     let after = client
         .get_account(pb::GetAccountRequest {
@@ -257,27 +315,68 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written(suite: &Test
         .account
         .unwrap_or_default();
     assert_eq!(after.arr.map(|m| m.minor_units), Some(100));
-    assert_eq!(account_count(&mut client).await, 1, "only the valid account was stored");
+    assert_eq!(
+        account_count(&mut client).await,
+        1,
+        "only the valid account was stored"
+    );
 }
 
 async fn idempotency_keys_answer_retries_without_reapplying(suite: &TestSuite) {
     let mut client = accounts(suite).await;
     let mut request = new_account("Retry Ltd", 250_000);
     request.request_id = "create-retry-ltd".to_owned();
-    let first = client.create_account(request.clone()).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
-    let second = client.create_account(request.clone()).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
-    assert_eq!(first.account.as_ref().map(|a| &a.account_id), second.account.as_ref().map(|a| &a.account_id));
+    let first = client
+        .create_account(request.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    let second = client
+        .create_account(request.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    assert_eq!(
+        first.account.as_ref().map(|a| &a.account_id),
+        second.account.as_ref().map(|a| &a.account_id)
+    );
     assert_eq!(account_count(&mut client).await, 1);
     // The same key for a different request is refused, not silently answered.
-    request.account.as_mut().map(|a| a.name = "Other Ltd".to_owned());
-    assert_code(client.create_account(request).await, Code::FailedPrecondition);
+    if let Some(account) = request.account.as_mut() {
+        account.name = "Other Ltd".to_owned();
+    }
+    assert_code(
+        client.create_account(request).await,
+        Code::FailedPrecondition,
+    );
 
     let account_id = first.account.unwrap_or_default().account_id;
-    let expansion = event(&account_id, pb::ContractEventKind::Expansion, 50_000, date(2025, 6, 1), None, "exp-1");
-    let first_event = client.record_contract_event(expansion.clone()).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
-    let retried = client.record_contract_event(expansion).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
-    assert_eq!(first_event.event.as_ref().map(|e| &e.event_id), retried.event.as_ref().map(|e| &e.event_id));
-    assert_eq!(retried.account.and_then(|a| a.arr).map(|m| m.minor_units), Some(300_000));
+    let expansion = event(
+        &account_id,
+        pb::ContractEventKind::Expansion,
+        50_000,
+        date(2025, 6, 1),
+        None,
+        "exp-1",
+    );
+    let first_event = client
+        .record_contract_event(expansion.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    let retried = client
+        .record_contract_event(expansion)
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    assert_eq!(
+        first_event.event.as_ref().map(|e| &e.event_id),
+        retried.event.as_ref().map(|e| &e.event_id)
+    );
+    assert_eq!(
+        retried.account.and_then(|a| a.arr).map(|m| m.minor_units),
+        Some(300_000)
+    );
     let events = client
         .list_contract_events(pb::ListContractEventsRequest {
             account_id: account_id.clone(),
@@ -297,8 +396,16 @@ async fn idempotency_keys_answer_retries_without_reapplying(suite: &TestSuite) {
             ..pb::Csm::default()
         }),
     };
-    let a = client.create_csm(csm_request.clone()).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
-    let b = client.create_csm(csm_request.clone()).await.unwrap_or_else(|s| panic!("{s}")).into_inner();
+    let a = client
+        .create_csm(csm_request.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    let b = client
+        .create_csm(csm_request.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
     assert_eq!(a.csm.map(|c| c.csm_id), b.csm.map(|c| c.csm_id));
     csm_request.request_id = "csm-2".to_owned();
     assert_code(client.create_csm(csm_request).await, Code::AlreadyExists);
@@ -313,30 +420,86 @@ async fn contract_events_drive_arr_tiers_and_revenue_metrics(suite: &TestSuite) 
     assert_eq!(big.tier, common::Tier::A as i32);
     // During 2025: big expands by 300,000 and renews; small churns; a new logo arrives.
     let e = |req| req;
-    client.record_contract_event(e(event(&big.account_id, Kind::Expansion, 300_000, date(2025, 4, 1), None, "big-exp"))).await.unwrap_or_else(|s| panic!("{s}"));
-    client.record_contract_event(e(event(&big.account_id, Kind::Renewal, 0, date(2025, 12, 15), date(2027, 1, 1), "big-ren"))).await.unwrap_or_else(|s| panic!("{s}"));
-    client.record_contract_event(e(event(&small.account_id, Kind::Contraction, -50_000, date(2025, 5, 1), None, "small-con"))).await.unwrap_or_else(|s| panic!("{s}"));
+    client
+        .record_contract_event(e(event(
+            &big.account_id,
+            Kind::Expansion,
+            300_000,
+            date(2025, 4, 1),
+            None,
+            "big-exp",
+        )))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    client
+        .record_contract_event(e(event(
+            &big.account_id,
+            Kind::Renewal,
+            0,
+            date(2025, 12, 15),
+            date(2027, 1, 1),
+            "big-ren",
+        )))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    client
+        .record_contract_event(e(event(
+            &small.account_id,
+            Kind::Contraction,
+            -50_000,
+            date(2025, 5, 1),
+            None,
+            "small-con",
+        )))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
     let churn = client
-        .record_contract_event(e(event(&small.account_id, Kind::Churn, 0, date(2025, 9, 1), None, "small-churn")))
+        .record_contract_event(e(event(
+            &small.account_id,
+            Kind::Churn,
+            0,
+            date(2025, 9, 1),
+            None,
+            "small-churn",
+        )))
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner();
-    assert_eq!(churn.event.and_then(|ev| ev.arr_change).map(|m| m.minor_units), Some(-150_000));
+    assert_eq!(
+        churn
+            .event
+            .and_then(|ev| ev.arr_change)
+            .map(|m| m.minor_units),
+        Some(-150_000)
+    );
     let churned = churn.account.unwrap_or_default();
     assert_eq!(churned.arr.map(|m| m.minor_units), Some(0));
-    assert_eq!(churned.lifecycle_stage, common::LifecycleStage::Churned as i32);
+    assert_eq!(
+        churned.lifecycle_stage,
+        common::LifecycleStage::Churned as i32
+    );
     assert_code(
         client
-            .record_contract_event(event(&small.account_id, Kind::Expansion, 1, date(2025, 10, 1), None, "after-churn"))
+            .record_contract_event(event(
+                &small.account_id,
+                Kind::Expansion,
+                1,
+                date(2025, 10, 1),
+                None,
+                "after-churn",
+            ))
             .await,
         Code::FailedPrecondition,
     );
     let mut newcomer = new_account("Newcomer", 100_000);
-    newcomer.account.as_mut().map(|a| {
-        a.start_date = date(2025, 6, 1);
-        a.renewal_date = date(2026, 6, 1);
-    });
-    client.create_account(newcomer).await.unwrap_or_else(|s| panic!("{s}"));
+    if let Some(account) = newcomer.account.as_mut() {
+        account.start_date = date(2025, 6, 1);
+        account.renewal_date = date(2026, 6, 1);
+    }
+    client
+        .create_account(newcomer)
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
 
     let metrics = client
         .get_revenue_metrics(pb::GetRevenueMetricsRequest {
@@ -393,7 +556,11 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
     for index in 0..30_i64 {
         // Roughly log-normal: a few large accounts, many small ones.
         let arr = 10_000 + (index * index * index) * 150;
-        ids.push(create_account(&mut client, &format!("Customer {index:02}"), arr).await.account_id);
+        ids.push(
+            create_account(&mut client, &format!("Customer {index:02}"), arr)
+                .await
+                .account_id,
+        );
     }
     // Handoff and capacity.
     let handed = client
@@ -451,7 +618,11 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
     assert!((a.tier_a_count - b.tier_a_count).abs() <= 1);
     assert!((a.tier_b_count - b.tier_b_count).abs() <= 1);
     assert!((a.tier_c_count - b.tier_c_count).abs() <= 1);
-    assert!(plan.arr_max_min_ratio < 1.2, "ratio {}", plan.arr_max_min_ratio);
+    assert!(
+        plan.arr_max_min_ratio < 1.2,
+        "ratio {}",
+        plan.arr_max_min_ratio
+    );
     // A plan is a dry run.
     assert_eq!(
         client
@@ -479,16 +650,24 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .unwrap_or_default();
     assert!(applied.moves.len() >= 29);
     let bob_now = client
-        .get_csm(pb::GetCsmRequest { csm_id: bob.csm_id.clone() })
+        .get_csm(pb::GetCsmRequest {
+            csm_id: bob.csm_id.clone(),
+        })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner()
         .csm
         .unwrap_or_default();
-    assert_eq!(bob_now.account_count, b.tier_a_count + b.tier_b_count + b.tier_c_count);
+    assert_eq!(
+        bob_now.account_count,
+        b.tier_a_count + b.tier_b_count + b.tier_c_count
+    );
     // After applying, a sticky plan keeps everything where it is.
     let sticky = client
-        .plan_portfolio_balance(pb::PlanPortfolioBalanceRequest { csm_ids: pair, sticky: true })
+        .plan_portfolio_balance(pb::PlanPortfolioBalanceRequest {
+            csm_ids: pair,
+            sticky: true,
+        })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner()
@@ -496,11 +675,16 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .unwrap_or_default();
     assert_eq!(sticky.moves.len(), 0);
     let export = client
-        .export_account(pb::ExportAccountRequest { account_id: ids[0].clone() })
+        .export_account(pb::ExportAccountRequest {
+            account_id: ids[0].clone(),
+        })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner();
-    assert!(export.assignments.len() >= 2, "handoffs are kept in the history");
+    assert!(
+        export.assignments.len() >= 2,
+        "handoffs are kept in the history"
+    );
     assert!(export.assignments[0].unassigned_at.is_some());
 }
 
@@ -509,10 +693,25 @@ async fn erase_and_export(suite: &TestSuite) {
     let csm = create_csm(&mut client, "Erin", 0).await;
     let mut request = new_account("Forget Me GmbH", 400_000);
     request.request_id = "forget-me".to_owned();
-    request.account.as_mut().map(|a| a.csm_id = csm.csm_id.clone());
-    let account = client.create_account(request.clone()).await.unwrap_or_else(|s| panic!("{s}")).into_inner().account.unwrap_or_default();
+    if let Some(account) = request.account.as_mut() {
+        account.csm_id = csm.csm_id.clone();
+    }
+    let account = client
+        .create_account(request.clone())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .account
+        .unwrap_or_default();
     client
-        .record_contract_event(event(&account.account_id, pb::ContractEventKind::Expansion, 1_000, date(2025, 2, 1), None, "forget-exp"))
+        .record_contract_event(event(
+            &account.account_id,
+            pb::ContractEventKind::Expansion,
+            1_000,
+            date(2025, 2, 1),
+            None,
+            "forget-exp",
+        ))
         .await
         .unwrap_or_else(|s| panic!("{s}"));
     let export = client
@@ -522,7 +721,10 @@ async fn erase_and_export(suite: &TestSuite) {
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner();
-    assert_eq!(export.account.map(|a| a.name), Some("Forget Me GmbH".to_owned()));
+    assert_eq!(
+        export.account.map(|a| a.name),
+        Some("Forget Me GmbH".to_owned())
+    );
     assert_eq!(export.contract_events.len(), 2);
     assert_eq!(export.assignments.len(), 1);
 
@@ -533,16 +735,33 @@ async fn erase_and_export(suite: &TestSuite) {
         .await
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner();
-    assert_eq!((erased.contract_events_erased, erased.assignments_erased), (2, 1));
+    assert_eq!(
+        (erased.contract_events_erased, erased.assignments_erased),
+        (2, 1)
+    );
     assert_code(
-        client.get_account(pb::GetAccountRequest { account_id: account.account_id.clone() }).await,
+        client
+            .get_account(pb::GetAccountRequest {
+                account_id: account.account_id.clone(),
+            })
+            .await,
         Code::NotFound,
     );
     assert_code(
-        client.export_account(pb::ExportAccountRequest { account_id: account.account_id.clone() }).await,
+        client
+            .export_account(pb::ExportAccountRequest {
+                account_id: account.account_id.clone(),
+            })
+            .await,
         Code::NotFound,
     );
     // The stored idempotent answer went too: the same request id now creates afresh.
-    let again = client.create_account(request).await.unwrap_or_else(|s| panic!("{s}")).into_inner().account.unwrap_or_default();
+    let again = client
+        .create_account(request)
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .account
+        .unwrap_or_default();
     assert_ne!(again.account_id, account.account_id);
 }

@@ -3,8 +3,8 @@
 //! PostgreSQL), each on its own fresh database.
 
 mod accounts;
-mod support;
 mod platform;
+mod support;
 
 /// Runs `scenario(suite)` in all four combinations, as four tests.
 macro_rules! in_every_combination {

@@ -5,7 +5,9 @@ use nordstern_proto::accounts::v1 as pb;
 use nordstern_runtime::{Role, client::TraceContextInterceptor};
 use nordstern_tests::{Backend, TestSuite, Topology, finished_spans, service_name};
 use opentelemetry::trace::TraceContextExt;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -42,11 +44,19 @@ async fn health_and_reflection_cover_exactly_the_enabled_services() {
         .into_inner();
     let response = responses.message().await.unwrap_or_else(|s| panic!("{s}"));
     let mut names: Vec<String> = match response.and_then(|r| r.message_response) {
-        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
         other => panic!("unexpected reflection answer {other:?}"),
     };
     names.sort();
-    assert_eq!(names, vec!["grpc.health.v1.Health".to_owned(), "nordstern.accounts.v1.AccountsService".to_owned()]);
+    assert_eq!(
+        names,
+        vec![
+            "grpc.health.v1.Health".to_owned(),
+            "nordstern.accounts.v1.AccountsService".to_owned()
+        ]
+    );
     suite.stop().await;
 }
 
@@ -58,10 +68,17 @@ fn tokio_stream_once<T: Send + 'static>(item: T) -> impl tokio_stream::Stream<It
 async fn trace_id_survives_the_hop_to_a_service() {
     let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
     let channel = suite.channel(Role::Accounts).await;
-    let mut client = pb::accounts_service_client::AccountsServiceClient::with_interceptor(channel, TraceContextInterceptor);
+    let mut client = pb::accounts_service_client::AccountsServiceClient::with_interceptor(
+        channel,
+        TraceContextInterceptor,
+    );
     let caller = tracing::info_span!("caller");
     let trace_id = caller.context().span().span_context().trace_id();
-    assert_ne!(trace_id, opentelemetry::trace::TraceId::INVALID, "the test subscriber records spans");
+    assert_ne!(
+        trace_id,
+        opentelemetry::trace::TraceId::INVALID,
+        "the test subscriber records spans"
+    );
     client
         .list_csms(pb::ListCsmsRequest::default())
         .instrument(caller.clone())
@@ -75,7 +92,10 @@ async fn trace_id_survives_the_hop_to_a_service() {
     assert!(
         server_span.is_some(),
         "the server's request span joined the caller's trace {trace_id}; saw {:?}",
-        spans.iter().map(|s| (&s.name, s.span_context.trace_id())).collect::<Vec<_>>()
+        spans
+            .iter()
+            .map(|s| (&s.name, s.span_context.trace_id()))
+            .collect::<Vec<_>>()
     );
     suite.stop().await;
 }

@@ -27,7 +27,10 @@ pub enum Topology {
 /// stopping still removes its database.
 pub struct TestSuite {
     urls: Vec<(Role, String)>,
-    servers: Vec<(shutdown::ShutdownTrigger, JoinHandle<Result<(), nordstern::AppError>>)>,
+    servers: Vec<(
+        shutdown::ShutdownTrigger,
+        JoinHandle<Result<(), nordstern::AppError>>,
+    )>,
     _data_dir: tempfile::TempDir,
     database: Option<ScratchDatabase>,
 }
@@ -41,13 +44,17 @@ impl TestSuite {
             Backend::Postgres => Some(
                 ScratchDatabase::create(&nordstern::scratch_db::admin_url(), "nordstern_test")
                     .await
-                    .unwrap_or_else(|error| panic!("cannot create a PostgreSQL test database: {error}")),
+                    .unwrap_or_else(|error| {
+                        panic!("cannot create a PostgreSQL test database: {error}")
+                    }),
             ),
         };
-        let mut config = Config::default();
-        config.data_dir = data_dir.path().to_owned();
-        config.database_url = database.as_ref().map(|db| db.url.clone());
-        config.database_max_connections = 5;
+        let mut config = Config {
+            data_dir: data_dir.path().to_owned(),
+            database_url: database.as_ref().map(|db| db.url.clone()),
+            database_max_connections: 5,
+            ..Config::default()
+        };
         config.grpc.shutdown_grace_ms = 2_000;
 
         let groups: Vec<Vec<Role>> = match topology {
@@ -60,7 +67,12 @@ impl TestSuite {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .unwrap_or_else(|error| panic!("bind: {error}"));
-            let url = format!("http://{}", listener.local_addr().unwrap_or_else(|error| panic!("{error}")));
+            let url = format!(
+                "http://{}",
+                listener
+                    .local_addr()
+                    .unwrap_or_else(|error| panic!("{error}"))
+            );
             for role in roles {
                 config.endpoints.set(*role, url.clone());
             }
@@ -121,7 +133,10 @@ impl TestSuite {
             }
         }
         if let Some(database) = self.database.take() {
-            database.drop_now().await.unwrap_or_else(|error| panic!("drop database: {error}"));
+            database
+                .drop_now()
+                .await
+                .unwrap_or_else(|error| panic!("drop database: {error}"));
         }
     }
 }

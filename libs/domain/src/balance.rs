@@ -76,7 +76,10 @@ pub fn plan_balance(input: &BalanceInput) -> Result<BalancePlan, BalanceError> {
     }
     let accounts = &input.accounts;
     let mut assignment: Vec<Option<usize>> = if input.sticky {
-        accounts.iter().map(|a| a.current_csm.filter(|c| *c < k)).collect()
+        accounts
+            .iter()
+            .map(|a| a.current_csm.filter(|c| *c < k))
+            .collect()
     } else {
         vec![None; accounts.len()]
     };
@@ -89,17 +92,34 @@ pub fn plan_balance(input: &BalanceInput) -> Result<BalancePlan, BalanceError> {
     }
     for tier in Tier::ALL {
         let t = tier_index(tier);
-        let members: Vec<usize> = (0..accounts.len()).filter(|&i| accounts[i].tier == tier).collect();
+        let members: Vec<usize> = (0..accounts.len())
+            .filter(|&i| accounts[i].tier == tier)
+            .collect();
         let base = (members.len() / k) as u32;
         let extra = members.len() % k;
-        trim_to_quota(accounts, &members, &mut assignment, &mut loads, t, base, extra);
+        trim_to_quota(
+            accounts,
+            &members,
+            &mut assignment,
+            &mut loads,
+            t,
+            base,
+            extra,
+        );
         // Place what is unplaced, largest first, on the lightest CSM with room.
-        let mut unplaced: Vec<usize> = members.iter().copied().filter(|&i| assignment[i].is_none()).collect();
+        let mut unplaced: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| assignment[i].is_none())
+            .collect();
         unplaced.sort_by(|&a, &b| accounts[b].arr.cmp(&accounts[a].arr).then(a.cmp(&b)));
         let mut extra_left = extra - loads.iter().filter(|l| l.tier_counts[t] > base).count();
         for index in unplaced {
             let chosen = (0..k)
-                .filter(|&c| loads[c].tier_counts[t] < base || (loads[c].tier_counts[t] == base && extra_left > 0))
+                .filter(|&c| {
+                    loads[c].tier_counts[t] < base
+                        || (loads[c].tier_counts[t] == base && extra_left > 0)
+                })
                 .min_by_key(|&c| (loads[c].arr, c));
             let Some(csm) = chosen else { break };
             if loads[csm].tier_counts[t] == base {
@@ -143,7 +163,11 @@ fn trim_to_quota(
     for csm in by_weight.into_iter().rev() {
         // Lightest first keep their extra slot; heavier ones give theirs up.
         let allowed = if above_base < extra { base + 1 } else { base };
-        let mut owned: Vec<usize> = members.iter().copied().filter(|&i| assignment[i] == Some(csm)).collect();
+        let mut owned: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| assignment[i] == Some(csm))
+            .collect();
         owned.sort_by(|&a, &b| accounts[b].arr.cmp(&accounts[a].arr).then(a.cmp(&b)));
         let excess = (owned.len() as u32).saturating_sub(allowed) as usize;
         for &index in owned.iter().take(excess) {
@@ -160,7 +184,12 @@ fn trim_to_quota(
 /// Local search: swap same-tier accounts between the heaviest and lightest portfolio,
 /// choosing the swap that brings the pair closest to even, until none helps or the
 /// spread is within `tolerance`.
-fn improve_by_swaps(accounts: &[BalanceAccount], assignment: &mut [usize], loads: &mut [PortfolioLoad], tolerance: f64) {
+fn improve_by_swaps(
+    accounts: &[BalanceAccount],
+    assignment: &mut [usize],
+    loads: &mut [PortfolioLoad],
+    tolerance: f64,
+) {
     let k = loads.len();
     if k < 2 {
         return;
@@ -176,18 +205,21 @@ fn improve_by_swaps(accounts: &[BalanceAccount], assignment: &mut [usize], loads
         }
     }
     for _ in 0..MAX_SWAPS {
-        let heavy = (0..k).max_by_key(|&c| (loads[c].arr, std::cmp::Reverse(c))).unwrap_or(0);
+        let heavy = (0..k)
+            .max_by_key(|&c| (loads[c].arr, std::cmp::Reverse(c)))
+            .unwrap_or(0);
         let light = (0..k).min_by_key(|&c| (loads[c].arr, c)).unwrap_or(0);
         let diff = loads[heavy].arr - loads[light].arr;
-        if diff <= 0 || (loads[light].arr > 0 && loads[heavy].arr as f64 / loads[light].arr as f64 <= tolerance) {
+        if diff <= 0
+            || (loads[light].arr > 0
+                && loads[heavy].arr as f64 / loads[light].arr as f64 <= tolerance)
+        {
             return;
         }
         // Best swap: moves delta = x - y from heavy to light with 0 < delta < diff,
         // minimising |diff - 2 delta|.
         let mut best: Option<(i64, usize, usize, usize)> = None;
-        for t in 0..3 {
-            let from = &lists[heavy][t];
-            let to = &lists[light][t];
+        for (t, (from, to)) in lists[heavy].iter().zip(&lists[light]).enumerate() {
             if from.is_empty() || to.is_empty() {
                 continue;
             }
@@ -287,7 +319,11 @@ mod tests {
         };
         let plan = plan_balance(&input).unwrap();
         check_invariants(&input, &plan);
-        assert!(plan.arr_max_min_ratio() <= 1.05, "ratio {}", plan.arr_max_min_ratio());
+        assert!(
+            plan.arr_max_min_ratio() <= 1.05,
+            "ratio {}",
+            plan.arr_max_min_ratio()
+        );
         assert_eq!(plan.moves, 10_000);
     }
 

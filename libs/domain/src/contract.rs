@@ -64,7 +64,10 @@ fn renewal_error(reason: &str) -> ContractError {
 
 /// Validates `change` against `state`; returns the next state and the ARR change to
 /// record (for CHURN, minus the whole current ARR, whatever was passed).
-pub fn apply_change(state: &ContractState, change: &ContractChange) -> Result<(ContractState, i64), ContractError> {
+pub fn apply_change(
+    state: &ContractState,
+    change: &ContractChange,
+) -> Result<(ContractState, i64), ContractError> {
     if state.churned_on.is_some() {
         return Err(ContractError::AccountChurned);
     }
@@ -103,14 +106,19 @@ pub fn apply_change(state: &ContractState, change: &ContractChange) -> Result<(C
             if change.arr_change >= 0 {
                 return Err(arr_error("must be negative for a CONTRACTION"));
             }
-            let remaining = state.arr.checked_add(change.arr_change).ok_or_else(|| arr_error("is out of range"))?;
+            let remaining = state
+                .arr
+                .checked_add(change.arr_change)
+                .ok_or_else(|| arr_error("is out of range"))?;
             if remaining <= 0 {
                 return Err(arr_error("would leave no ARR; record a CHURN instead"));
             }
             change.arr_change
         }
         ContractEventKind::Renewal => {
-            let renewal = change.renewal_date.ok_or_else(|| renewal_error("is required for a RENEWAL: the end of the new term"))?;
+            let renewal = change.renewal_date.ok_or_else(|| {
+                renewal_error("is required for a RENEWAL: the end of the new term")
+            })?;
             if renewal <= change.effective_date {
                 return Err(renewal_error("must be after the effective date"));
             }
@@ -125,7 +133,10 @@ pub fn apply_change(state: &ContractState, change: &ContractChange) -> Result<(C
             -state.arr
         }
     };
-    next.arr = state.arr.checked_add(recorded).ok_or_else(|| arr_error("is out of range"))?;
+    next.arr = state
+        .arr
+        .checked_add(recorded)
+        .ok_or_else(|| arr_error("is out of range"))?;
     if next.arr < 0 {
         return Err(arr_error("would make ARR negative"));
     }
@@ -142,7 +153,12 @@ mod tests {
         NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Duration::days(day)
     }
 
-    fn change(kind: ContractEventKind, arr_change: i64, day: i64, renewal: Option<i64>) -> ContractChange {
+    fn change(
+        kind: ContractEventKind,
+        arr_change: i64,
+        day: i64,
+        renewal: Option<i64>,
+    ) -> ContractChange {
         ContractChange {
             kind,
             arr_change,
@@ -163,23 +179,53 @@ mod tests {
         assert_eq!((s.arr, s.renewal_date), (1400, Some(d(730))));
         let (s, recorded) = apply_change(&s, &change(Churn, 0, 730, None)).unwrap();
         assert_eq!((s.arr, recorded, s.churned_on), (0, -1400, Some(d(730))));
-        assert_eq!(apply_change(&s, &change(Expansion, 1, 731, None)), Err(ContractError::AccountChurned));
+        assert_eq!(
+            apply_change(&s, &change(Expansion, 1, 731, None)),
+            Err(ContractError::AccountChurned)
+        );
     }
 
     #[test]
     fn rules_are_enforced() {
         use ContractEventKind::*;
         let empty = ContractState::empty();
-        assert_eq!(apply_change(&empty, &change(Expansion, 1, 0, None)), Err(ContractError::NoContract));
+        assert_eq!(
+            apply_change(&empty, &change(Expansion, 1, 0, None)),
+            Err(ContractError::NoContract)
+        );
         let (s, _) = apply_change(&empty, &change(New, 100, 10, None)).unwrap();
-        assert_eq!(apply_change(&s, &change(New, 1, 11, None)), Err(ContractError::AlreadyStarted));
-        assert_eq!(apply_change(&s, &change(Expansion, 1, 9, None)), Err(ContractError::OutOfOrder { last: d(10) }));
-        assert!(matches!(apply_change(&s, &change(Expansion, -1, 11, None)), Err(ContractError::InvalidArrChange { .. })));
-        assert!(matches!(apply_change(&s, &change(Contraction, -100, 11, None)), Err(ContractError::InvalidArrChange { .. })));
-        assert!(matches!(apply_change(&s, &change(Renewal, 0, 11, None)), Err(ContractError::InvalidRenewalDate { .. })));
-        assert!(matches!(apply_change(&s, &change(Renewal, -101, 11, Some(400))), Err(ContractError::InvalidArrChange { .. })));
-        assert!(matches!(apply_change(&empty, &change(New, -1, 0, None)), Err(ContractError::InvalidArrChange { .. })));
-        assert!(matches!(apply_change(&s, &change(Expansion, i64::MAX, 11, None)), Err(ContractError::InvalidArrChange { .. })));
+        assert_eq!(
+            apply_change(&s, &change(New, 1, 11, None)),
+            Err(ContractError::AlreadyStarted)
+        );
+        assert_eq!(
+            apply_change(&s, &change(Expansion, 1, 9, None)),
+            Err(ContractError::OutOfOrder { last: d(10) })
+        );
+        assert!(matches!(
+            apply_change(&s, &change(Expansion, -1, 11, None)),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
+        assert!(matches!(
+            apply_change(&s, &change(Contraction, -100, 11, None)),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
+        assert!(matches!(
+            apply_change(&s, &change(Renewal, 0, 11, None)),
+            Err(ContractError::InvalidRenewalDate { .. })
+        ));
+        assert!(matches!(
+            apply_change(&s, &change(Renewal, -101, 11, Some(400))),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
+        assert!(matches!(
+            apply_change(&empty, &change(New, -1, 0, None)),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
+        assert!(matches!(
+            apply_change(&s, &change(Expansion, i64::MAX, 11, None)),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
     }
 
     proptest! {

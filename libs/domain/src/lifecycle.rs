@@ -34,7 +34,9 @@ pub fn derive_lifecycle(
     if churned_on.is_some_and(|churned| churned <= today) {
         return LifecycleStage::Churned;
     }
-    if renewal_date.is_some_and(|renewal| (renewal - today).num_days() <= i64::from(rules.renewal_due_days)) {
+    if renewal_date
+        .is_some_and(|renewal| (renewal - today).num_days() <= i64::from(rules.renewal_due_days))
+    {
         return LifecycleStage::RenewalDue;
     }
     let onboarding_end = start_date + Duration::days(i64::from(rules.onboarding_days));
@@ -62,12 +64,30 @@ mod tests {
         let rules = LifecycleRules::default();
         let start = d(2025, 1, 1);
         let renewal = Some(d(2027, 1, 1));
-        assert_eq!(derive_lifecycle(&rules, start, renewal, None, d(2024, 12, 1)), LifecycleStage::Onboarding);
-        assert_eq!(derive_lifecycle(&rules, start, renewal, None, d(2025, 2, 1)), LifecycleStage::Onboarding);
-        assert_eq!(derive_lifecycle(&rules, start, renewal, None, d(2025, 6, 1)), LifecycleStage::Adoption);
-        assert_eq!(derive_lifecycle(&rules, start, renewal, None, d(2026, 1, 1)), LifecycleStage::Active);
-        assert_eq!(derive_lifecycle(&rules, start, renewal, None, d(2026, 10, 3)), LifecycleStage::RenewalDue);
-        assert_eq!(derive_lifecycle(&rules, start, renewal, None, d(2027, 3, 1)), LifecycleStage::RenewalDue);
+        assert_eq!(
+            derive_lifecycle(&rules, start, renewal, None, d(2024, 12, 1)),
+            LifecycleStage::Onboarding
+        );
+        assert_eq!(
+            derive_lifecycle(&rules, start, renewal, None, d(2025, 2, 1)),
+            LifecycleStage::Onboarding
+        );
+        assert_eq!(
+            derive_lifecycle(&rules, start, renewal, None, d(2025, 6, 1)),
+            LifecycleStage::Adoption
+        );
+        assert_eq!(
+            derive_lifecycle(&rules, start, renewal, None, d(2026, 1, 1)),
+            LifecycleStage::Active
+        );
+        assert_eq!(
+            derive_lifecycle(&rules, start, renewal, None, d(2026, 10, 3)),
+            LifecycleStage::RenewalDue
+        );
+        assert_eq!(
+            derive_lifecycle(&rules, start, renewal, None, d(2027, 3, 1)),
+            LifecycleStage::RenewalDue
+        );
         assert_eq!(
             derive_lifecycle(&rules, start, renewal, Some(d(2026, 5, 1)), d(2026, 5, 1)),
             LifecycleStage::Churned

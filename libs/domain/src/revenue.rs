@@ -78,7 +78,7 @@ fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
 /// probability floored so a near-zero risk does not give infinity.
 pub fn clv(arr: i64, gross_margin: f64, annual_churn_probability: f64, churn_floor: f64) -> i64 {
     let probability = annual_churn_probability.max(churn_floor);
-    if !(probability > 0.0) {
+    if probability.is_nan() || probability <= 0.0 {
         return 0;
     }
     let value = arr as f64 * gross_margin / probability;
@@ -103,14 +103,20 @@ pub fn revenue_metrics(
             m.start_arr += start_arr;
             cohort_start_arrs.push(start_arr);
             let mut churned = false;
-            for event in account.events.iter().filter(|event| in_period(event.effective_date)) {
+            for event in account
+                .events
+                .iter()
+                .filter(|event| in_period(event.effective_date))
+            {
                 match event.kind {
                     ContractEventKind::Churn => {
                         m.churned_arr += -event.arr_change;
                         churned = true;
                     }
                     ContractEventKind::New => {}
-                    ContractEventKind::Expansion | ContractEventKind::Contraction | ContractEventKind::Renewal => {
+                    ContractEventKind::Expansion
+                    | ContractEventKind::Contraction
+                    | ContractEventKind::Renewal => {
                         if event.arr_change > 0 {
                             m.expansion_arr += event.arr_change;
                         } else {
@@ -132,7 +138,10 @@ pub fn revenue_metrics(
         // Each NEW/RENEWAL with a renewal date opens a term ending then; the next
         // RENEWAL (before the period ends) completes it.
         for (index, event) in account.events.iter().enumerate() {
-            let opens_term = matches!(event.kind, ContractEventKind::New | ContractEventKind::Renewal);
+            let opens_term = matches!(
+                event.kind,
+                ContractEventKind::New | ContractEventKind::Renewal
+            );
             let Some(term_end) = event.renewal_date.filter(|_| opens_term) else {
                 continue;
             };
@@ -140,9 +149,9 @@ pub fn revenue_metrics(
                 continue;
             }
             m.renewals_due += 1;
-            let renewed = account.events[index + 1..]
-                .iter()
-                .any(|later| later.kind == ContractEventKind::Renewal && later.effective_date < period_end);
+            let renewed = account.events[index + 1..].iter().any(|later| {
+                later.kind == ContractEventKind::Renewal && later.effective_date < period_end
+            });
             if renewed {
                 m.renewals_completed += 1;
             }
@@ -151,18 +160,28 @@ pub fn revenue_metrics(
     let start = m.start_arr as f64;
     let net = (m.start_arr + m.expansion_arr - m.contraction_arr - m.churned_arr) as f64;
     m.net_revenue_retention = ratio(net, start);
-    m.gross_revenue_retention = ratio((m.start_arr - m.contraction_arr - m.churned_arr) as f64, start);
+    m.gross_revenue_retention = ratio(
+        (m.start_arr - m.contraction_arr - m.churned_arr) as f64,
+        start,
+    );
     m.revenue_churn_rate = ratio(m.churned_arr as f64, start);
     m.logo_churn_rate = ratio(f64::from(m.churned_logos), f64::from(m.cohort_size));
     m.renewal_rate = ratio(f64::from(m.renewals_completed), f64::from(m.renewals_due));
     let period_days = (period_end - period_start).num_days().max(1) as f64;
-    let annual_churn = m
-        .logo_churn_rate
-        .map_or(0.0, |rate| 1.0 - (1.0 - rate.clamp(0.0, 1.0)).powf(365.0 / period_days));
+    let annual_churn = m.logo_churn_rate.map_or(0.0, |rate| {
+        1.0 - (1.0 - rate.clamp(0.0, 1.0)).powf(365.0 / period_days)
+    });
     if !cohort_start_arrs.is_empty() {
         let total: i128 = cohort_start_arrs
             .iter()
-            .map(|arr| i128::from(clv(*arr, params.gross_margin, annual_churn, params.clv_churn_floor)))
+            .map(|arr| {
+                i128::from(clv(
+                    *arr,
+                    params.gross_margin,
+                    annual_churn,
+                    params.clv_churn_floor,
+                ))
+            })
             .sum();
         m.average_clv = (total / cohort_start_arrs.len() as i128) as i64;
     }
@@ -182,7 +201,12 @@ mod tests {
         NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Duration::days(day)
     }
 
-    fn ev(kind: ContractEventKind, arr_change: i64, day: i64, renewal: Option<i64>) -> RecordedEvent {
+    fn ev(
+        kind: ContractEventKind,
+        arr_change: i64,
+        day: i64,
+        renewal: Option<i64>,
+    ) -> RecordedEvent {
         RecordedEvent {
             kind,
             arr_change,
@@ -196,11 +220,17 @@ mod tests {
         // 100 accounts, 1,000,000 ARR at start, 1,200,000 at end from the same cohort.
         let accounts: Vec<AccountHistory> = (0..100)
             .map(|_| AccountHistory {
-                events: vec![ev(ContractEventKind::New, 10_000, -10, None), ev(ContractEventKind::Expansion, 2_000, 100, None)],
+                events: vec![
+                    ev(ContractEventKind::New, 10_000, -10, None),
+                    ev(ContractEventKind::Expansion, 2_000, 100, None),
+                ],
             })
             .collect();
         let m = revenue_metrics(&accounts, d(0), d(365), &RevenueParams::default());
-        assert_eq!((m.start_arr, m.end_arr, m.cohort_size), (1_000_000, 1_200_000, 100));
+        assert_eq!(
+            (m.start_arr, m.end_arr, m.cohort_size),
+            (1_000_000, 1_200_000, 100)
+        );
         assert!((m.net_revenue_retention.unwrap() - 1.2).abs() < 1e-12);
         assert!((m.gross_revenue_retention.unwrap() - 1.0).abs() < 1e-12);
         assert_eq!(m.quota_target, 1_200_000);
@@ -214,13 +244,38 @@ mod tests {
     fn churn_contraction_new_logos_and_renewals() {
         use ContractEventKind::*;
         let accounts = vec![
-            AccountHistory { events: vec![ev(New, 800, -30, Some(200)), ev(Expansion, 300, 50, None), ev(Renewal, 0, 190, Some(600))] },
-            AccountHistory { events: vec![ev(New, 200, -30, Some(200)), ev(Contraction, -50, 60, None), ev(Churn, -150, 150, None)] },
-            AccountHistory { events: vec![ev(New, 100, 100, Some(465))] },
+            AccountHistory {
+                events: vec![
+                    ev(New, 800, -30, Some(200)),
+                    ev(Expansion, 300, 50, None),
+                    ev(Renewal, 0, 190, Some(600)),
+                ],
+            },
+            AccountHistory {
+                events: vec![
+                    ev(New, 200, -30, Some(200)),
+                    ev(Contraction, -50, 60, None),
+                    ev(Churn, -150, 150, None),
+                ],
+            },
+            AccountHistory {
+                events: vec![ev(New, 100, 100, Some(465))],
+            },
         ];
         let m = revenue_metrics(&accounts, d(0), d(365), &RevenueParams::default());
-        assert_eq!((m.start_arr, m.expansion_arr, m.contraction_arr, m.churned_arr), (1000, 300, 50, 150));
-        assert_eq!((m.end_arr, m.new_logo_arr, m.cohort_size, m.churned_logos), (1200, 100, 2, 1));
+        assert_eq!(
+            (
+                m.start_arr,
+                m.expansion_arr,
+                m.contraction_arr,
+                m.churned_arr
+            ),
+            (1000, 300, 50, 150)
+        );
+        assert_eq!(
+            (m.end_arr, m.new_logo_arr, m.cohort_size, m.churned_logos),
+            (1200, 100, 2, 1)
+        );
         assert!((m.net_revenue_retention.unwrap() - 1.1).abs() < 1e-12);
         assert!((m.gross_revenue_retention.unwrap() - 0.8).abs() < 1e-12);
         assert!((m.logo_churn_rate.unwrap() - 0.5).abs() < 1e-12);

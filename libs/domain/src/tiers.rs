@@ -11,7 +11,12 @@ pub struct TierThresholds {
 
 impl TierThresholds {
     pub fn new(a_share: f64, b_share: f64) -> Result<Self, String> {
-        if a_share.is_finite() && b_share.is_finite() && 0.0 < a_share && a_share < b_share && b_share <= 1.0 {
+        if a_share.is_finite()
+            && b_share.is_finite()
+            && 0.0 < a_share
+            && a_share < b_share
+            && b_share <= 1.0
+        {
             Ok(TierThresholds { a_share, b_share })
         } else {
             Err("need 0 < a_share < b_share <= 1".to_owned())
@@ -32,13 +37,21 @@ impl Default for TierThresholds {
 /// A while the ARR ranked before it is below `a_share` of the total (so the top account
 /// is A), B below `b_share`, else C; accounts without ARR are C.
 pub fn assign_tiers<K: Ord>(accounts: &[(K, i64)], thresholds: TierThresholds) -> Vec<Tier> {
-    let total: i128 = accounts.iter().map(|(_, arr)| i128::from((*arr).max(0))).sum();
+    let total: i128 = accounts
+        .iter()
+        .map(|(_, arr)| i128::from((*arr).max(0)))
+        .sum();
     let mut tiers = vec![Tier::C; accounts.len()];
     if total == 0 {
         return tiers;
     }
     let mut order: Vec<usize> = (0..accounts.len()).collect();
-    order.sort_by(|&a, &b| accounts[b].1.cmp(&accounts[a].1).then_with(|| accounts[a].0.cmp(&accounts[b].0)));
+    order.sort_by(|&a, &b| {
+        accounts[b]
+            .1
+            .cmp(&accounts[a].1)
+            .then_with(|| accounts[a].0.cmp(&accounts[b].0))
+    });
     let total = total as f64;
     let mut before: i128 = 0;
     for index in order {
@@ -70,12 +83,26 @@ mod tests {
         // 50 + 30 = 80 % → the account after is B; 95 % boundary next.
         let accounts = [(1, 50), (2, 30), (3, 10), (4, 5), (5, 3), (6, 2), (7, 0)];
         let tiers = assign_tiers(&accounts, TierThresholds::default());
-        assert_eq!(tiers, vec![Tier::A, Tier::A, Tier::B, Tier::B, Tier::C, Tier::C, Tier::C]);
+        assert_eq!(
+            tiers,
+            vec![
+                Tier::A,
+                Tier::A,
+                Tier::B,
+                Tier::B,
+                Tier::C,
+                Tier::C,
+                Tier::C
+            ]
+        );
     }
 
     #[test]
     fn no_arr_means_all_c_and_thresholds_are_checked() {
-        assert_eq!(assign_tiers(&[(1, 0), (2, 0)], TierThresholds::default()), vec![Tier::C, Tier::C]);
+        assert_eq!(
+            assign_tiers(&[(1, 0), (2, 0)], TierThresholds::default()),
+            vec![Tier::C, Tier::C]
+        );
         assert!(TierThresholds::new(0.9, 0.8).is_err());
         assert!(TierThresholds::new(0.0, 0.8).is_err());
         assert!(TierThresholds::new(0.5, 1.1).is_err());

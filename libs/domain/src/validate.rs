@@ -28,7 +28,12 @@ pub fn csm_name(raw: &str) -> Result<String, String> {
     display_name(raw)
 }
 
-fn key_like(raw: &str, max: usize, allowed: impl Fn(char) -> bool, what: &str) -> Result<String, String> {
+fn key_like(
+    raw: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    what: &str,
+) -> Result<String, String> {
     char_count_between(raw, 1, max)?;
     if !raw.chars().all(allowed) {
         return Err(format!("may contain only {what}"));
@@ -87,7 +92,11 @@ pub fn email(raw: &str) -> Result<String, String> {
         }
         None => false,
     };
-    if valid { Ok(email) } else { Err("must be an e-mail address".to_owned()) }
+    if valid {
+        Ok(email)
+    } else {
+        Err("must be an e-mail address".to_owned())
+    }
 }
 
 pub fn currency_code(raw: &str) -> Result<String, String> {

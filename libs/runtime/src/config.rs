@@ -228,7 +228,10 @@ impl Config {
     /// Loads the layers in order: defaults, the TOML file (if any), `NORDSTERN_*`
     /// environment variables (`__` separates sections: `NORDSTERN_GRPC__LISTEN_ADDR`),
     /// then `overrides`.
-    pub fn load(file: Option<&std::path::Path>, overrides: &CliOverrides) -> Result<Self, ConfigError> {
+    pub fn load(
+        file: Option<&std::path::Path>,
+        overrides: &CliOverrides,
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
@@ -286,30 +289,47 @@ impl Config {
         }
         for role in Role::ALL {
             if let Some(url) = self.endpoints.get(role)
-                && url.parse::<http::Uri>().map(|uri| uri.scheme().is_none() || uri.authority().is_none()).unwrap_or(true)
+                && url
+                    .parse::<http::Uri>()
+                    .map(|uri| uri.scheme().is_none() || uri.authority().is_none())
+                    .unwrap_or(true)
             {
-                problems.push(format!("endpoints.{role}: `{url}` is not an absolute URL such as http://host:50051"));
+                problems.push(format!(
+                    "endpoints.{role}: `{url}` is not an absolute URL such as http://host:50051"
+                ));
             }
         }
         if let Some(endpoint) = &self.telemetry.otlp_endpoint
-            && endpoint.parse::<http::Uri>().map(|uri| uri.authority().is_none()).unwrap_or(true)
+            && endpoint
+                .parse::<http::Uri>()
+                .map(|uri| uri.authority().is_none())
+                .unwrap_or(true)
         {
-            problems.push(format!("telemetry.otlp_endpoint: `{endpoint}` is not an absolute URL"));
+            problems.push(format!(
+                "telemetry.otlp_endpoint: `{endpoint}` is not an absolute URL"
+            ));
         }
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
             problems.push(format!("telemetry.log_filter: {error}"));
         }
         let accounts = &self.accounts;
         let currency_ok = accounts.currency_code.len() == 3
-            && accounts.currency_code.bytes().all(|b| b.is_ascii_uppercase());
+            && accounts
+                .currency_code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase());
         if !currency_ok {
-            problems.push("accounts.currency_code: must be an ISO 4217 code such as EUR".to_owned());
+            problems
+                .push("accounts.currency_code: must be an ISO 4217 code such as EUR".to_owned());
         }
         let shares_ok = accounts.tier_a_share > 0.0
             && accounts.tier_a_share < accounts.tier_b_share
             && accounts.tier_b_share <= 1.0;
         if !shares_ok {
-            problems.push("accounts.tier_a_share/tier_b_share: need 0 < tier_a_share < tier_b_share <= 1".to_owned());
+            problems.push(
+                "accounts.tier_a_share/tier_b_share: need 0 < tier_a_share < tier_b_share <= 1"
+                    .to_owned(),
+            );
         }
         if !(accounts.gross_margin > 0.0 && accounts.gross_margin <= 1.0) {
             problems.push("accounts.gross_margin: must be in (0, 1]".to_owned());
@@ -342,23 +362,27 @@ mod tests {
 
     #[test]
     fn toml_overrides_defaults_and_unknown_keys_are_refused() {
-        let config = Config::from_toml("services = \"accounts\"\n[grpc]\nlisten_addr = \"0.0.0.0:7000\"\n");
+        let config =
+            Config::from_toml("services = \"accounts\"\n[grpc]\nlisten_addr = \"0.0.0.0:7000\"\n");
         let config = config.map_err(|e| e.to_string());
-        assert_eq!(
-            config.as_ref().map(|c| c.grpc.listen_addr.port()),
-            Ok(7000)
-        );
+        assert_eq!(config.as_ref().map(|c| c.grpc.listen_addr.port()), Ok(7000));
         assert!(Config::from_toml("[grpc]\nlisten_adr = \"0.0.0.0:7000\"\n").is_err());
     }
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
-        let mut config = Config::default();
-        config.services = "billing".to_owned();
-        config.database_url = Some("mysql://x".to_owned());
+        let mut config = Config {
+            services: "billing".to_owned(),
+            database_url: Some("mysql://x".to_owned()),
+            ..Config::default()
+        };
         config.accounts.tier_a_share = 0.99;
         config.endpoints.usage = Some("not a url".to_owned());
-        let problems = config.validate(&[Role::Accounts]).err().map(|e| e.problems).unwrap_or_default();
+        let problems = config
+            .validate(&[Role::Accounts])
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default();
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems.iter().any(|p| p.starts_with("services:")));
         assert!(problems.iter().any(|p| p.starts_with("endpoints.usage")));
@@ -369,7 +393,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nordstern-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok();
         let file = dir.join("nordstern.toml");
-        std::fs::write(&file, "services = \"accounts\"\ndata_dir = \"/from/file\"\n").ok();
+        std::fs::write(
+            &file,
+            "services = \"accounts\"\ndata_dir = \"/from/file\"\n",
+        )
+        .ok();
         let overrides = CliOverrides {
             data_dir: Some(PathBuf::from("/from/cli")),
             ..CliOverrides::default()

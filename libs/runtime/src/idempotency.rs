@@ -20,12 +20,20 @@ impl MigrationTrait for CreateIdempotencyTable {
                     .if_not_exists()
                     .col(ColumnDef::new("operation").string_len(64).not_null())
                     .col(ColumnDef::new("idempotency_key").string_len(128).not_null())
-                    .col(ColumnDef::new("request_fingerprint").big_integer().not_null())
+                    .col(
+                        ColumnDef::new("request_fingerprint")
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new("response").blob().not_null())
                     // The account (or other data subject) the stored response is about,
                     // so erasing that subject also erases the answers that mention it.
                     .col(ColumnDef::new("subject_id").string_len(64).null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .primary_key(Index::create().col("operation").col("idempotency_key"))
                     .to_owned(),
             )
@@ -42,7 +50,9 @@ impl MigrationTrait for CreateIdempotencyTable {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("idempotency_keys").to_owned()).await
+        manager
+            .drop_table(Table::drop().table("idempotency_keys").to_owned())
+            .await
     }
 }
 

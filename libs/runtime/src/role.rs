@@ -4,7 +4,9 @@
 use std::{fmt, str::FromStr};
 
 /// One Nordstern service. Each has its own gRPC service, tables and health entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Accounts,
@@ -58,14 +60,20 @@ impl FromStr for Role {
 /// a server that answers UNIMPLEMENTED.
 pub fn parse_roles(raw: &str, implemented: &[Role]) -> Result<Vec<Role>, String> {
     let mut roles = Vec::new();
-    for part in raw.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+    for part in raw
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
         if part == "all" {
             roles.extend_from_slice(implemented);
             continue;
         }
         let role: Role = part.parse()?;
         if !implemented.contains(&role) {
-            return Err(format!("service `{role}` is not available in this build yet"));
+            return Err(format!(
+                "service `{role}` is not available in this build yet"
+            ));
         }
         roles.push(role);
     }

@@ -11,12 +11,7 @@ use std::{
 use opentelemetry::{KeyValue, propagation::Extractor};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{
-    body::Body,
-    server::NamedService,
-    service::RoutesBuilder,
-    transport::Server,
-};
+use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::Server};
 use tonic_health::ServingStatus;
 use tower::{Layer, Service, ServiceBuilder};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -74,9 +69,13 @@ pub async fn serve(
     let GrpcServices { mut routes, names } = services;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in &names {
-        health_reporter.set_service_status(*name, ServingStatus::Serving).await;
+        health_reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
     }
-    health_reporter.set_service_status("", ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
 
     let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(nordstern_proto::FILE_DESCRIPTOR_SET)
@@ -84,16 +83,20 @@ pub async fn serve(
     for name in &names {
         reflection = reflection.with_service_name(*name);
     }
-    routes
-        .add_service(health_service)
-        .add_service(reflection.with_service_name("grpc.health.v1.Health").build_v1()?);
+    routes.add_service(health_service).add_service(
+        reflection
+            .with_service_name("grpc.health.v1.Health")
+            .build_v1()?,
+    );
 
     let stack = ServiceBuilder::new()
         // Shed instead of queueing: a caller told RESOURCE_EXHAUSTED can back off or go to
         // another replica, a queued one just times out later.
         .load_shed()
         // Bounds work in flight across all connections, not per connection.
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(grpc.concurrency_limit))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            grpc.concurrency_limit,
+        ))
         // Request counts and durations per method, for the OTLP metrics pipeline.
         .layer(MetricsLayer)
         .into_inner();
@@ -106,9 +109,13 @@ pub async fn serve(
             shutdown.wait().await;
             // Load balancers see NOT_SERVING first and stop sending new work.
             for name in &names {
-                health_reporter.set_service_status(*name, ServingStatus::NotServing).await;
+                health_reporter
+                    .set_service_status(*name, ServingStatus::NotServing)
+                    .await;
             }
-            health_reporter.set_service_status("", ServingStatus::NotServing).await;
+            health_reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
         }
     };
 
@@ -129,7 +136,10 @@ pub async fn serve(
     match tokio::time::timeout(grace, server).await {
         Ok(result) => result.map_err(ServeError::from),
         Err(_) => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still running after the grace period were dropped");
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "requests still running after the grace period were dropped"
+            );
             Ok(())
         }
     }
@@ -190,7 +200,8 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -218,7 +229,8 @@ where
 pub async fn wait_until_serving(url: &str, service: &str, timeout: Duration) -> Result<(), String> {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let deadline = Instant::now() + timeout;
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| e.to_string())?;
+    let endpoint =
+        tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| e.to_string())?;
     loop {
         if let Ok(channel) = endpoint.connect().await {
             let mut client = HealthClient::new(channel);
@@ -232,7 +244,9 @@ pub async fn wait_until_serving(url: &str, service: &str, timeout: Duration) -> 
             }
         }
         if Instant::now() > deadline {
-            return Err(format!("{url} did not report {service:?} SERVING within {timeout:?}"));
+            return Err(format!(
+                "{url} did not report {service:?} SERVING within {timeout:?}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -109,7 +109,10 @@ mod tests {
     fn violations_travel_in_the_status_details() {
         let mut violations = FieldViolations::new();
         violations.add("account.name", "must not be empty");
-        assert_eq!(violations.check::<u8>("arr", Err("must be positive".to_owned())), None);
+        assert_eq!(
+            violations.check::<u8>("arr", Err("must be positive".to_owned())),
+            None
+        );
         let status = Status::from(violations);
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(

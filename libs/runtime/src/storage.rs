@@ -4,7 +4,9 @@
 
 use std::{path::Path, time::Duration};
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
 pub use sea_orm_migration::MigratorTrait;
 
 use crate::role::Role;
@@ -27,11 +29,19 @@ pub async fn open<M: MigratorTrait>(
     Ok(db)
 }
 
-async fn connect(target: StorageTarget<'_>, role: Role, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+async fn connect(
+    target: StorageTarget<'_>,
+    role: Role,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
     match target {
         StorageTarget::Sqlite { data_dir } => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|error| DbErr::Custom(format!("cannot create data directory {}: {error}", data_dir.display())))?;
+            std::fs::create_dir_all(data_dir).map_err(|error| {
+                DbErr::Custom(format!(
+                    "cannot create data directory {}: {error}",
+                    data_dir.display()
+                ))
+            })?;
             let path = data_dir.join(format!("{role}.sqlite"));
             let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
             options
@@ -59,7 +69,9 @@ async fn connect(target: StorageTarget<'_>, role: Role, max_connections: u32) ->
                 .await?;
             bootstrap.close().await?;
             let mut options = quiet_options(url, max_connections);
-            options.set_schema_search_path(schema.to_owned()).set_application_name(format!("nordstern-{schema}"));
+            options
+                .set_schema_search_path(schema.to_owned())
+                .set_application_name(format!("nordstern-{schema}"));
             Database::connect(options).await
         }
     }
@@ -76,7 +88,11 @@ fn quiet_options(url: &str, max_connections: u32) -> ConnectOptions {
 
 /// A statement with `$1, $2, …` placeholders for either backend (SQLite reads them as
 /// `?1, ?2, …`), so each query is written once.
-pub fn statement(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+pub fn statement(
+    backend: DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Statement {
     let sql = match backend {
         DbBackend::Sqlite => sql.replace('$', "?"),
         _ => sql.to_owned(),

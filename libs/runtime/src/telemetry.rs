@@ -52,7 +52,10 @@ pub enum TelemetryError {
 
 /// Installs the global subscriber: human or JSON logs to stderr, the OpenTelemetry layer,
 /// and OTLP export when configured. Must run inside a tokio runtime when exporting.
-pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
+pub fn init(
+    config: &TelemetryConfig,
+    service_name: &str,
+) -> Result<TelemetryGuard, TelemetryError> {
     init_with(config, service_name, |builder| builder, true)
 }
 
@@ -64,7 +67,9 @@ pub fn init_with(
     customize_tracer: impl FnOnce(TracerProviderBuilder) -> TracerProviderBuilder,
     print_logs: bool,
 ) -> Result<TelemetryGuard, TelemetryError> {
-    let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build();
     let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
     let mut meter_provider = None;
     if let Some(endpoint) = &config.otlp_endpoint {
@@ -93,13 +98,20 @@ pub fn init_with(
         Box::new(BaggagePropagator::new()),
     ]));
 
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|error| TelemetryError::Filter(error.to_string()))?;
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("nordstern"));
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|error| TelemetryError::Filter(error.to_string()))?;
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("nordstern"));
     let fmt_layer = print_logs.then(|| {
         if config.log_json {
-            tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed()
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr)
+                .boxed()
         } else {
-            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .boxed()
         }
     });
     tracing_subscriber::registry()

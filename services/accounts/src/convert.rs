@@ -36,7 +36,11 @@ pub fn money(minor_units: i64, currency_code: &str) -> common::Money {
 }
 
 /// A required date field.
-pub fn required_date(violations: &mut FieldViolations, field: &str, date: Option<&common::Date>) -> Option<NaiveDate> {
+pub fn required_date(
+    violations: &mut FieldViolations,
+    field: &str,
+    date: Option<&common::Date>,
+) -> Option<NaiveDate> {
     match date {
         None => {
             violations.add(field, "is required");
@@ -47,16 +51,29 @@ pub fn required_date(violations: &mut FieldViolations, field: &str, date: Option
 }
 
 /// An optional date field: absent or all zero means unset.
-pub fn optional_date(violations: &mut FieldViolations, field: &str, date: Option<&common::Date>) -> Option<NaiveDate> {
+pub fn optional_date(
+    violations: &mut FieldViolations,
+    field: &str,
+    date: Option<&common::Date>,
+) -> Option<NaiveDate> {
     match date {
         None => None,
-        Some(common::Date { year: 0, month: 0, day: 0 }) => None,
+        Some(common::Date {
+            year: 0,
+            month: 0,
+            day: 0,
+        }) => None,
         Some(date) => violations.check(field, validate::date(date.year, date.month, date.day)),
     }
 }
 
 /// An amount in the service's currency.
-pub fn amount(violations: &mut FieldViolations, field: &str, money: Option<&common::Money>, currency_code: &str) -> Option<i64> {
+pub fn amount(
+    violations: &mut FieldViolations,
+    field: &str,
+    money: Option<&common::Money>,
+    currency_code: &str,
+) -> Option<i64> {
     let money = money?;
     if money.currency_code != currency_code {
         violations.add(
@@ -87,13 +104,19 @@ pub fn segment_from_proto(value: i32) -> Result<Segment, String> {
         Ok(common::Segment::Enterprise) => Ok(Segment::Enterprise),
         Ok(common::Segment::Sme) => Ok(Segment::Sme),
         Ok(common::Segment::Prosumer) => Ok(Segment::Prosumer),
-        Ok(common::Segment::Unspecified) => Err("is required (ENTERPRISE, SME or PROSUMER)".to_owned()),
+        Ok(common::Segment::Unspecified) => {
+            Err("is required (ENTERPRISE, SME or PROSUMER)".to_owned())
+        }
         Err(_) => Err(format!("unknown segment value {value}")),
     }
 }
 
 /// A filter enum: unspecified means "no filter".
-pub fn optional_segment(violations: &mut FieldViolations, field: &str, value: i32) -> Option<Segment> {
+pub fn optional_segment(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: i32,
+) -> Option<Segment> {
     if value == 0 {
         return None;
     }
@@ -129,7 +152,11 @@ pub fn tier_to_proto(tier: Tier) -> common::Tier {
     }
 }
 
-pub fn optional_lifecycle(violations: &mut FieldViolations, field: &str, value: i32) -> Option<LifecycleStage> {
+pub fn optional_lifecycle(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: i32,
+) -> Option<LifecycleStage> {
     match common::LifecycleStage::try_from(value) {
         Ok(common::LifecycleStage::Unspecified) => None,
         Ok(common::LifecycleStage::Onboarding) => Some(LifecycleStage::Onboarding),
@@ -184,7 +211,10 @@ pub fn page_size(violations: &mut FieldViolations, requested: i32) -> u64 {
         0 => DEFAULT_PAGE_SIZE as u64,
         1..=MAX_PAGE_SIZE => requested as u64,
         _ => {
-            violations.add("page_size", format!("must be between 0 and {MAX_PAGE_SIZE}"));
+            violations.add(
+                "page_size",
+                format!("must be between 0 and {MAX_PAGE_SIZE}"),
+            );
             DEFAULT_PAGE_SIZE as u64
         }
     }
@@ -195,5 +225,8 @@ pub fn page_token(violations: &mut FieldViolations, token: &str) -> Option<Strin
     if token.is_empty() {
         return None;
     }
-    violations.check("page_token", uuid(token).map_err(|_| "is not a token this service issued".to_owned()))
+    violations.check(
+        "page_token",
+        uuid(token).map_err(|_| "is not a token this service issued".to_owned()),
+    )
 }

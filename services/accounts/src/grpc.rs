@@ -14,8 +14,8 @@ use crate::{
     convert::*,
     error::AccountsError,
     store::{
-        AccountFilter, AccountPatch, AccountRow, Balance, ContractEventRow, CsmPatch, CsmRow, IdempotencyKey,
-        MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
+        AccountFilter, AccountPatch, AccountRow, Balance, ContractEventRow, CsmPatch, CsmRow,
+        IdempotencyKey, MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
     },
 };
 
@@ -133,10 +133,19 @@ fn id_field(violations: &mut FieldViolations, field: &str, raw: &str) -> String 
 }
 
 fn optional_id(violations: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
-    if raw.is_empty() { None } else { violations.check(field, uuid(raw)) }
+    if raw.is_empty() {
+        None
+    } else {
+        violations.check(field, uuid(raw))
+    }
 }
 
-fn idempotency(violations: &mut FieldViolations, field: &str, raw: &str, request: &impl Message) -> Option<IdempotencyKey> {
+fn idempotency(
+    violations: &mut FieldViolations,
+    field: &str,
+    raw: &str,
+    request: &impl Message,
+) -> Option<IdempotencyKey> {
     if raw.is_empty() {
         return None;
     }
@@ -159,14 +168,27 @@ fn module_keys(violations: &mut FieldViolations, field: &str, raw: &[String]) ->
     keys
 }
 
-fn mask_paths(violations: &mut FieldViolations, mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Vec<String> {
+fn mask_paths(
+    violations: &mut FieldViolations,
+    mask: Option<&prost_types::FieldMask>,
+    allowed: &[&str],
+) -> Vec<String> {
     let paths = mask.map(|mask| mask.paths.clone()).unwrap_or_default();
     if paths.is_empty() {
-        violations.add("update_mask", format!("name at least one of: {}", allowed.join(", ")));
+        violations.add(
+            "update_mask",
+            format!("name at least one of: {}", allowed.join(", ")),
+        );
     }
     for path in &paths {
         if !allowed.contains(&path.as_str()) {
-            violations.add("update_mask", format!("`{path}` cannot be updated (allowed: {})", allowed.join(", ")));
+            violations.add(
+                "update_mask",
+                format!(
+                    "`{path}` cannot be updated (allowed: {})",
+                    allowed.join(", ")
+                ),
+            );
         }
     }
     paths
@@ -176,7 +198,10 @@ type GrpcResult<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl AccountsService for AccountsGrpc {
-    async fn create_account(&self, request: Request<pb::CreateAccountRequest>) -> GrpcResult<pb::CreateAccountResponse> {
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> GrpcResult<pb::CreateAccountResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let key = idempotency(&mut v, "request_id", &request.request_id, &request);
@@ -189,10 +214,19 @@ impl AccountsService for AccountsGrpc {
         };
         let segment = v.check("account.segment", segment_from_proto(account.segment));
         let start_date = required_date(&mut v, "account.start_date", account.start_date.as_ref());
-        let renewal_date = optional_date(&mut v, "account.renewal_date", account.renewal_date.as_ref());
+        let renewal_date = optional_date(
+            &mut v,
+            "account.renewal_date",
+            account.renewal_date.as_ref(),
+        );
         let modules = module_keys(&mut v, "account.module_keys", &account.module_keys);
         let csm_id = optional_id(&mut v, "account.csm_id", &account.csm_id);
-        let initial_arr = amount(&mut v, "initial_arr", request.initial_arr.as_ref(), self.currency());
+        let initial_arr = amount(
+            &mut v,
+            "initial_arr",
+            request.initial_arr.as_ref(),
+            self.currency(),
+        );
         if initial_arr.is_some_and(|arr| arr < 0) {
             v.add("initial_arr.minor_units", "must not be negative");
         }
@@ -216,7 +250,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> GrpcResult<pb::GetAccountResponse> {
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> GrpcResult<pb::GetAccountResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
         v.into_result().map_err(AccountsError::from)?;
@@ -226,7 +263,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn update_account(&self, request: Request<pb::UpdateAccountRequest>) -> GrpcResult<pb::UpdateAccountResponse> {
+    async fn update_account(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> GrpcResult<pb::UpdateAccountResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let account = request.account.unwrap_or_default();
@@ -234,25 +274,50 @@ impl AccountsService for AccountsGrpc {
         let paths = mask_paths(
             &mut v,
             request.update_mask.as_ref(),
-            &["name", "crm_id", "segment", "start_date", "renewal_date", "module_keys"],
+            &[
+                "name",
+                "crm_id",
+                "segment",
+                "start_date",
+                "renewal_date",
+                "module_keys",
+            ],
         );
         let mut patch = AccountPatch::default();
         for path in &paths {
             match path.as_str() {
-                "name" => patch.name = v.check("account.name", validate::account_name(&account.name)),
+                "name" => {
+                    patch.name = v.check("account.name", validate::account_name(&account.name))
+                }
                 "crm_id" => {
                     patch.crm_id = if account.crm_id.is_empty() {
                         Some(None)
                     } else {
-                        v.check("account.crm_id", validate::crm_id(&account.crm_id)).map(Some)
+                        v.check("account.crm_id", validate::crm_id(&account.crm_id))
+                            .map(Some)
                     }
                 }
-                "segment" => patch.segment = v.check("account.segment", segment_from_proto(account.segment)),
-                "start_date" => patch.start_date = required_date(&mut v, "account.start_date", account.start_date.as_ref()),
-                "renewal_date" => {
-                    patch.renewal_date = Some(optional_date(&mut v, "account.renewal_date", account.renewal_date.as_ref()))
+                "segment" => {
+                    patch.segment = v.check("account.segment", segment_from_proto(account.segment))
                 }
-                "module_keys" => patch.module_keys = Some(module_keys(&mut v, "account.module_keys", &account.module_keys)),
+                "start_date" => {
+                    patch.start_date =
+                        required_date(&mut v, "account.start_date", account.start_date.as_ref())
+                }
+                "renewal_date" => {
+                    patch.renewal_date = Some(optional_date(
+                        &mut v,
+                        "account.renewal_date",
+                        account.renewal_date.as_ref(),
+                    ))
+                }
+                "module_keys" => {
+                    patch.module_keys = Some(module_keys(
+                        &mut v,
+                        "account.module_keys",
+                        &account.module_keys,
+                    ))
+                }
                 _ => {}
             }
         }
@@ -263,7 +328,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn list_accounts(&self, request: Request<pb::ListAccountsRequest>) -> GrpcResult<pb::ListAccountsResponse> {
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> GrpcResult<pb::ListAccountsResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let limit = page_size(&mut v, request.page_size);
@@ -280,10 +348,16 @@ impl AccountsService for AccountsGrpc {
         }
         v.into_result().map_err(AccountsError::from)?;
         let today = today();
-        let rows = self.store.list_accounts(&filter, after.as_deref(), limit + 1, today).await?;
+        let rows = self
+            .store
+            .list_accounts(&filter, after.as_deref(), limit + 1, today)
+            .await?;
         let (accounts, next_page_token) = page(rows, limit, |row| row.account_id.clone());
         Ok(Response::new(pb::ListAccountsResponse {
-            accounts: accounts.into_iter().map(|row| self.account_to_proto(row, today)).collect(),
+            accounts: accounts
+                .into_iter()
+                .map(|row| self.account_to_proto(row, today))
+                .collect(),
             next_page_token,
         }))
     }
@@ -306,8 +380,10 @@ impl AccountsService for AccountsGrpc {
         v.into_result().map_err(AccountsError::from)?;
         let rows = self.store.batch_get_accounts(&ids).await?;
         let today = today();
-        let mut by_id: std::collections::HashMap<String, AccountRow> =
-            rows.into_iter().map(|row| (row.account_id.clone(), row)).collect();
+        let mut by_id: std::collections::HashMap<String, AccountRow> = rows
+            .into_iter()
+            .map(|row| (row.account_id.clone(), row))
+            .collect();
         let mut accounts = Vec::with_capacity(ids.len());
         let mut missing_account_ids = Vec::new();
         for id in ids {
@@ -329,17 +405,28 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::UpsertProductModuleResponse> {
         let module = request.into_inner().module.unwrap_or_default();
         let mut v = FieldViolations::new();
-        let module_key = v.check("module.module_key", validate::module_key(&module.module_key));
+        let module_key = v.check(
+            "module.module_key",
+            validate::module_key(&module.module_key),
+        );
         let name = v.check("module.name", validate::account_name(&module.name));
         let mut feature_keys = Vec::new();
         for (index, key) in module.feature_keys.iter().enumerate() {
-            if let Some(key) = v.check(&format!("module.feature_keys[{index}]"), validate::feature_key(key))
-                && !feature_keys.contains(&key)
+            if let Some(key) = v.check(
+                &format!("module.feature_keys[{index}]"),
+                validate::feature_key(key),
+            ) && !feature_keys.contains(&key)
             {
                 feature_keys.push(key);
             }
         }
-        let list_price = amount(&mut v, "module.list_price", module.list_price.as_ref(), self.currency()).unwrap_or(0);
+        let list_price = amount(
+            &mut v,
+            "module.list_price",
+            module.list_price.as_ref(),
+            self.currency(),
+        )
+        .unwrap_or(0);
         if list_price < 0 {
             v.add("module.list_price.minor_units", "must not be negative");
         }
@@ -367,11 +454,17 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::ListProductModulesResponse> {
         let modules = self.store.list_modules().await?;
         Ok(Response::new(pb::ListProductModulesResponse {
-            modules: modules.into_iter().map(|m| self.module_to_proto(m)).collect(),
+            modules: modules
+                .into_iter()
+                .map(|m| self.module_to_proto(m))
+                .collect(),
         }))
     }
 
-    async fn create_csm(&self, request: Request<pb::CreateCsmRequest>) -> GrpcResult<pb::CreateCsmResponse> {
+    async fn create_csm(
+        &self,
+        request: Request<pb::CreateCsmRequest>,
+    ) -> GrpcResult<pb::CreateCsmResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let key = idempotency(&mut v, "request_id", &request.request_id, &request);
@@ -414,18 +507,27 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn update_csm(&self, request: Request<pb::UpdateCsmRequest>) -> GrpcResult<pb::UpdateCsmResponse> {
+    async fn update_csm(
+        &self,
+        request: Request<pb::UpdateCsmRequest>,
+    ) -> GrpcResult<pb::UpdateCsmResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let csm = request.csm.unwrap_or_default();
         let id = id_field(&mut v, "csm.csm_id", &csm.csm_id);
-        let paths = mask_paths(&mut v, request.update_mask.as_ref(), &["name", "email", "capacity", "active"]);
+        let paths = mask_paths(
+            &mut v,
+            request.update_mask.as_ref(),
+            &["name", "email", "capacity", "active"],
+        );
         let mut patch = CsmPatch::default();
         for path in &paths {
             match path.as_str() {
                 "name" => patch.name = v.check("csm.name", validate::csm_name(&csm.name)),
                 "email" => patch.email = v.check("csm.email", validate::email(&csm.email)),
-                "capacity" if csm.capacity < 0 => v.add("csm.capacity", "must not be negative (0 means no limit)"),
+                "capacity" if csm.capacity < 0 => {
+                    v.add("csm.capacity", "must not be negative (0 means no limit)")
+                }
                 "capacity" => patch.capacity = Some(csm.capacity),
                 "active" => patch.active = Some(csm.active),
                 _ => {}
@@ -438,7 +540,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn list_csms(&self, request: Request<pb::ListCsmsRequest>) -> GrpcResult<pb::ListCsmsResponse> {
+    async fn list_csms(
+        &self,
+        request: Request<pb::ListCsmsRequest>,
+    ) -> GrpcResult<pb::ListCsmsResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let limit = page_size(&mut v, request.page_size);
@@ -452,7 +557,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn assign_account(&self, request: Request<pb::AssignAccountRequest>) -> GrpcResult<pb::AssignAccountResponse> {
+    async fn assign_account(
+        &self,
+        request: Request<pb::AssignAccountRequest>,
+    ) -> GrpcResult<pb::AssignAccountResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let account_id = id_field(&mut v, "account_id", &request.account_id);
@@ -465,7 +573,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn get_tier_summary(&self, _request: Request<pb::GetTierSummaryRequest>) -> GrpcResult<pb::GetTierSummaryResponse> {
+    async fn get_tier_summary(
+        &self,
+        _request: Request<pb::GetTierSummaryRequest>,
+    ) -> GrpcResult<pb::GetTierSummaryResponse> {
         let totals = self.store.tier_totals().await?;
         Ok(Response::new(pb::GetTierSummaryResponse {
             tiers: totals
@@ -514,13 +625,31 @@ impl AccountsService for AccountsGrpc {
         let event = request.event.clone().unwrap_or_default();
         let account_id = id_field(&mut v, "event.account_id", &event.account_id);
         let kind = v.check("event.kind", contract_kind_from_proto(event.kind));
-        let arr_change = amount(&mut v, "event.arr_change", event.arr_change.as_ref(), self.currency()).unwrap_or(0);
-        let effective_date = required_date(&mut v, "event.effective_date", event.effective_date.as_ref());
+        let arr_change = amount(
+            &mut v,
+            "event.arr_change",
+            event.arr_change.as_ref(),
+            self.currency(),
+        )
+        .unwrap_or(0);
+        let effective_date = required_date(
+            &mut v,
+            "event.effective_date",
+            event.effective_date.as_ref(),
+        );
         let renewal_date = optional_date(&mut v, "event.renewal_date", event.renewal_date.as_ref());
         if event.idempotency_key.is_empty() {
-            v.add("event.idempotency_key", "is required, so a retried event is never counted twice");
+            v.add(
+                "event.idempotency_key",
+                "is required, so a retried event is never counted twice",
+            );
         }
-        let key = idempotency(&mut v, "event.idempotency_key", &event.idempotency_key, &request);
+        let key = idempotency(
+            &mut v,
+            "event.idempotency_key",
+            &event.idempotency_key,
+            &request,
+        );
         v.into_result().map_err(AccountsError::from)?;
         let (Some(kind), Some(effective_date), Some(key)) = (kind, effective_date, key) else {
             return Err(Status::internal("validation passed without values"));
@@ -531,7 +660,10 @@ impl AccountsService for AccountsGrpc {
             effective_date,
             renewal_date,
         };
-        let (event, account) = self.store.record_contract_event(&account_id, change, key).await?;
+        let (event, account) = self
+            .store
+            .record_contract_event(&account_id, change, key)
+            .await?;
         Ok(Response::new(pb::RecordContractEventResponse {
             event: Some(self.event_to_proto(event)),
             account: Some(self.account_to_proto(account, today())),
@@ -548,10 +680,16 @@ impl AccountsService for AccountsGrpc {
         let limit = page_size(&mut v, request.page_size);
         let after = page_token(&mut v, &request.page_token);
         v.into_result().map_err(AccountsError::from)?;
-        let rows = self.store.list_contract_events(&account_id, after.as_deref(), limit + 1).await?;
+        let rows = self
+            .store
+            .list_contract_events(&account_id, after.as_deref(), limit + 1)
+            .await?;
         let (events, next_page_token) = page(rows, limit, |row| row.event_id.clone());
         Ok(Response::new(pb::ListContractEventsResponse {
-            events: events.into_iter().map(|row| self.event_to_proto(row)).collect(),
+            events: events
+                .into_iter()
+                .map(|row| self.event_to_proto(row))
+                .collect(),
             next_page_token,
         }))
     }
@@ -564,17 +702,22 @@ impl AccountsService for AccountsGrpc {
         let mut v = FieldViolations::new();
         let scope = match request.scope.and_then(|scope| scope.scope) {
             None | Some(common::scope::Scope::Company(false)) => {
-                v.add("scope", "is required: company, segment, csm_id or account_id");
+                v.add(
+                    "scope",
+                    "is required: company, segment, csm_id or account_id",
+                );
                 None
             }
             Some(common::scope::Scope::Company(true)) => Some(MetricScope::Company),
-            Some(common::scope::Scope::Segment(segment)) => {
-                v.check("scope.segment", segment_from_proto(segment)).map(MetricScope::Segment)
+            Some(common::scope::Scope::Segment(segment)) => v
+                .check("scope.segment", segment_from_proto(segment))
+                .map(MetricScope::Segment),
+            Some(common::scope::Scope::CsmId(id)) => {
+                v.check("scope.csm_id", uuid(&id)).map(MetricScope::Csm)
             }
-            Some(common::scope::Scope::CsmId(id)) => v.check("scope.csm_id", uuid(&id)).map(MetricScope::Csm),
-            Some(common::scope::Scope::AccountId(id)) => {
-                v.check("scope.account_id", uuid(&id)).map(MetricScope::Account)
-            }
+            Some(common::scope::Scope::AccountId(id)) => v
+                .check("scope.account_id", uuid(&id))
+                .map(MetricScope::Account),
         };
         let period = request.period.unwrap_or_default();
         let start = required_date(&mut v, "period.start_date", period.start_date.as_ref());
@@ -614,7 +757,10 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn erase_account(&self, request: Request<pb::EraseAccountRequest>) -> GrpcResult<pb::EraseAccountResponse> {
+    async fn erase_account(
+        &self,
+        request: Request<pb::EraseAccountRequest>,
+    ) -> GrpcResult<pb::EraseAccountResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
         v.into_result().map_err(AccountsError::from)?;
@@ -626,12 +772,18 @@ impl AccountsService for AccountsGrpc {
         }))
     }
 
-    async fn export_account(&self, request: Request<pb::ExportAccountRequest>) -> GrpcResult<pb::ExportAccountResponse> {
+    async fn export_account(
+        &self,
+        request: Request<pb::ExportAccountRequest>,
+    ) -> GrpcResult<pb::ExportAccountResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
         v.into_result().map_err(AccountsError::from)?;
         let account = self.store.get_account(&id).await?;
-        let events = self.store.list_contract_events(&id, None, i64::MAX as u64).await?;
+        let events = self
+            .store
+            .list_contract_events(&id, None, i64::MAX as u64)
+            .await?;
         let assignments = self.store.assignments_of(&id).await?;
         Ok(Response::new(pb::ExportAccountResponse {
             account: Some(self.account_to_proto(account, today())),
@@ -669,4 +821,3 @@ fn page<T>(mut rows: Vec<T>, limit: u64, key: impl Fn(&T) -> String) -> (Vec<T>,
         (rows, String::new())
     }
 }
-

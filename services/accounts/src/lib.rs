@@ -34,7 +34,11 @@ pub fn rules(config: &AccountsConfig) -> Result<Rules, String> {
 }
 
 /// The gRPC service over an already migrated database.
-pub fn grpc_service(db: DatabaseConnection, rules: Rules, max_request_bytes: usize) -> AccountsServiceServer<AccountsGrpc> {
+pub fn grpc_service(
+    db: DatabaseConnection,
+    rules: Rules,
+    max_request_bytes: usize,
+) -> AccountsServiceServer<AccountsGrpc> {
     AccountsServiceServer::new(AccountsGrpc::new(Store::new(db, rules)))
         .max_decoding_message_size(max_request_bytes)
 }

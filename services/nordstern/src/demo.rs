@@ -19,11 +19,36 @@ pub struct DemoOptions {
 }
 
 const MODULES: [(&str, &str, &[&str], i64); 5] = [
-    ("core", "Core platform", &["dashboard", "reports", "user-admin"], 0),
-    ("analytics", "Analytics", &["cohorts", "funnels", "exports"], 1_200_000),
-    ("automation", "Automation", &["workflows", "triggers"], 900_000),
-    ("integrations", "Integrations", &["crm-sync", "webhooks", "api"], 600_000),
-    ("ai-assist", "AI assistant", &["summaries", "forecasts"], 1_500_000),
+    (
+        "core",
+        "Core platform",
+        &["dashboard", "reports", "user-admin"],
+        0,
+    ),
+    (
+        "analytics",
+        "Analytics",
+        &["cohorts", "funnels", "exports"],
+        1_200_000,
+    ),
+    (
+        "automation",
+        "Automation",
+        &["workflows", "triggers"],
+        900_000,
+    ),
+    (
+        "integrations",
+        "Integrations",
+        &["crm-sync", "webhooks", "api"],
+        600_000,
+    ),
+    (
+        "ai-assist",
+        "AI assistant",
+        &["summaries", "forecasts"],
+        1_500_000,
+    ),
 ];
 
 /// A draw from a normal distribution (Box–Muller), so ARR can be log-normal without
@@ -36,7 +61,10 @@ pub fn normal(rng: &mut impl Rng, mean: f64, std_dev: f64) -> f64 {
 
 /// Log-normal ARR in minor units: most accounts small, a few very large (median ≈ 22,000).
 pub fn log_normal_arr(rng: &mut impl Rng) -> i64 {
-    normal(rng, 14.6, 1.1).exp().round().clamp(100_000.0, 1.0e11) as i64
+    normal(rng, 14.6, 1.1)
+        .exp()
+        .round()
+        .clamp(100_000.0, 1.0e11) as i64
 }
 
 pub fn date(date: NaiveDate) -> common::Date {
@@ -48,7 +76,9 @@ pub fn date(date: NaiveDate) -> common::Date {
 }
 
 pub async fn connect(url: &str) -> anyhow::Result<AccountsServiceClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?.connect().await?;
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect()
+        .await?;
     Ok(AccountsServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
 }
 
@@ -115,7 +145,10 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
                     segment: segment as i32,
                     start_date: Some(date(start)),
                     renewal_date: Some(date(term_end)),
-                    module_keys: MODULES[..module_count].iter().map(|m| m.0.to_owned()).collect(),
+                    module_keys: MODULES[..module_count]
+                        .iter()
+                        .map(|m| m.0.to_owned())
+                        .collect(),
                     csm_id: String::new(),
                     ..pb::Account::default()
                 }),
@@ -142,13 +175,28 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
                 (pb::ContractEventKind::Churn, 0, term_end, None)
             } else if roll < 0.30 {
                 let delta = (current_arr as f64 * rng.random_range(0.05..0.4)) as i64;
-                (pb::ContractEventKind::Expansion, delta, term_end - Duration::days(60), None)
+                (
+                    pb::ContractEventKind::Expansion,
+                    delta,
+                    term_end - Duration::days(60),
+                    None,
+                )
             } else if roll < 0.38 && current_arr > 200_000 {
                 let delta = -((current_arr as f64 * rng.random_range(0.05..0.3)) as i64);
-                (pb::ContractEventKind::Contraction, delta, term_end - Duration::days(30), None)
+                (
+                    pb::ContractEventKind::Contraction,
+                    delta,
+                    term_end - Duration::days(30),
+                    None,
+                )
             } else {
                 let uplift = (current_arr as f64 * rng.random_range(0.0..0.08)) as i64;
-                (pb::ContractEventKind::Renewal, uplift, term_end, Some(term_end + Duration::days(365)))
+                (
+                    pb::ContractEventKind::Renewal,
+                    uplift,
+                    term_end,
+                    Some(term_end + Duration::days(365)),
+                )
             };
             client
                 .record_contract_event(pb::RecordContractEventRequest {
@@ -202,7 +250,8 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         .into_inner()
         .metrics
         .unwrap_or_default();
-    let percent = |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    let percent =
+        |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{:.1} %", v * 100.0));
     println!(
         "\nNordstern demo is running on {url} ({} accounts, {} CSMs, {churned} churned; loaded in {:.1} s)",
         options.accounts,
@@ -224,10 +273,19 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
     let addr = url.trim_start_matches("http://");
     println!("\nTry (with grpcurl; the server has reflection):");
     println!("  grpcurl -plaintext {addr} list");
-    println!("  grpcurl -plaintext -d '{{\"page_size\": 3}}' {addr} nordstern.accounts.v1.AccountsService/ListAccounts");
+    println!(
+        "  grpcurl -plaintext -d '{{\"page_size\": 3}}' {addr} nordstern.accounts.v1.AccountsService/ListAccounts"
+    );
     println!("  grpcurl -plaintext {addr} nordstern.accounts.v1.AccountsService/GetTierSummary");
-    println!("  grpcurl -plaintext -d '{{\"scope\": {{\"company\": true}}, \"period\": {{\"start_date\": {{\"year\": {}, \"month\": {}, \"day\": {}}}, \"end_date\": {{\"year\": {}, \"month\": {}, \"day\": {}}}}}}}' {addr} nordstern.accounts.v1.AccountsService/GetRevenueMetrics",
-        year_ago.year(), year_ago.month(), year_ago.day(), today.year(), today.month(), today.day());
+    println!(
+        "  grpcurl -plaintext -d '{{\"scope\": {{\"company\": true}}, \"period\": {{\"start_date\": {{\"year\": {}, \"month\": {}, \"day\": {}}}, \"end_date\": {{\"year\": {}, \"month\": {}, \"day\": {}}}}}}}' {addr} nordstern.accounts.v1.AccountsService/GetRevenueMetrics",
+        year_ago.year(),
+        year_ago.month(),
+        year_ago.day(),
+        today.year(),
+        today.month(),
+        today.day()
+    );
     println!("Press Ctrl-C to stop.");
     Ok(())
 }

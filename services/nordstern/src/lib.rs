@@ -43,18 +43,31 @@ pub struct App {
 impl App {
     /// Connects and migrates the storage of every role in `roles` and prepares its gRPC
     /// service; nothing is served until [`App::run`].
-    pub async fn build(config: Config, roles: &[Role], listener: TcpListener) -> Result<App, AppError> {
+    pub async fn build(
+        config: Config,
+        roles: &[Role],
+        listener: TcpListener,
+    ) -> Result<App, AppError> {
         let mut services = GrpcServices::new();
         let mut pools = Vec::new();
         for role in roles {
             match role {
                 Role::Accounts => {
                     let db = open_storage::<nordstern_accounts::Migrator>(&config, *role).await?;
-                    let rules = nordstern_accounts::rules(&config.accounts).map_err(AppError::Config)?;
-                    services.add(nordstern_accounts::grpc_service(db.clone(), rules, config.grpc.max_request_bytes));
+                    let rules =
+                        nordstern_accounts::rules(&config.accounts).map_err(AppError::Config)?;
+                    services.add(nordstern_accounts::grpc_service(
+                        db.clone(),
+                        rules,
+                        config.grpc.max_request_bytes,
+                    ));
                     pools.push((*role, db));
                 }
-                other => return Err(AppError::Config(format!("service `{other}` is not available in this build yet"))),
+                other => {
+                    return Err(AppError::Config(format!(
+                        "service `{other}` is not available in this build yet"
+                    )));
+                }
             }
         }
         Ok(App {

@@ -11,7 +11,11 @@ use nordstern_runtime::{
 };
 
 #[derive(Parser)]
-#[command(name = "nordstern", version, about = "Nordstern customer success platform")]
+#[command(
+    name = "nordstern",
+    version,
+    about = "Nordstern customer success platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,10 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("cannot start the async runtime: {error}");
@@ -137,10 +144,16 @@ async fn serve(args: ServeArgs, demo: Option<demo::DemoOptions>) -> ExitCode {
     code
 }
 
-async fn run(config: Config, roles: &[nordstern_runtime::Role], demo: Option<demo::DemoOptions>) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    roles: &[nordstern_runtime::Role],
+    demo: Option<demo::DemoOptions>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.grpc.listen_addr)
         .await
-        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.grpc.listen_addr))?;
+        .map_err(|error| {
+            anyhow::anyhow!("cannot listen on {}: {error}", config.grpc.listen_addr)
+        })?;
     let app = App::build(config.clone(), roles, listener).await?;
     let url = format!("http://{}", app.local_addr()?);
     let (trigger, signal) = shutdown::channel();

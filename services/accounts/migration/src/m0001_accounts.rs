@@ -10,13 +10,31 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table("csms")
-                    .col(ColumnDef::new("csm_id").string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new("csm_id")
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("name").string_len(200).not_null())
-                    .col(ColumnDef::new("email").string_len(254).not_null().unique_key())
+                    .col(
+                        ColumnDef::new("email")
+                            .string_len(254)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new("capacity").integer().not_null())
                     .col(ColumnDef::new("active").boolean().not_null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("updated_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -24,7 +42,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table("accounts")
-                    .col(ColumnDef::new("account_id").string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new("account_id")
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("name").string_len(200).not_null())
                     .col(ColumnDef::new("crm_id").string_len(64).null().unique_key())
                     .col(ColumnDef::new("segment").string_len(16).not_null())
@@ -33,12 +56,24 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new("arr_minor").big_integer().not_null())
                     .col(ColumnDef::new("tier").string_len(1).not_null())
                     .col(ColumnDef::new("csm_id").string_len(36).null())
-                    .col(ColumnDef::new("assigned_at").timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new("assigned_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .col(ColumnDef::new("has_contract").boolean().not_null())
                     .col(ColumnDef::new("last_event_date").date().null())
                     .col(ColumnDef::new("churned_on").date().null())
-                    .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("updated_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from("accounts", "csm_id")
@@ -54,14 +89,25 @@ impl MigrationTrait for Migration {
             ("accounts_tier_idx", "tier"),
         ] {
             manager
-                .create_index(Index::create().name(name).table("accounts").col(column).to_owned())
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table("accounts")
+                        .col(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         manager
             .create_table(
                 Table::create()
                     .table("product_modules")
-                    .col(ColumnDef::new("module_key").string_len(64).not_null().primary_key())
+                    .col(
+                        ColumnDef::new("module_key")
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("name").string_len(200).not_null())
                     .col(ColumnDef::new("list_price_minor").big_integer().not_null())
                     .to_owned(),
@@ -109,15 +155,29 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table("contract_events")
-                    .col(ColumnDef::new("event_id").string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new("event_id")
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("account_id").string_len(36).not_null())
                     .col(ColumnDef::new("kind").string_len(16).not_null())
                     .col(ColumnDef::new("arr_change_minor").big_integer().not_null())
                     .col(ColumnDef::new("arr_after_minor").big_integer().not_null())
                     .col(ColumnDef::new("effective_date").date().not_null())
                     .col(ColumnDef::new("renewal_date").date().null())
-                    .col(ColumnDef::new("idempotency_key").string_len(128).not_null().unique_key())
-                    .col(ColumnDef::new("recorded_at").timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new("idempotency_key")
+                            .string_len(128)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new("recorded_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from("contract_events", "account_id")
@@ -141,11 +201,24 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table("assignments")
-                    .col(ColumnDef::new("assignment_id").string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new("assignment_id")
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("account_id").string_len(36).not_null())
                     .col(ColumnDef::new("csm_id").string_len(36).not_null())
-                    .col(ColumnDef::new("assigned_at").timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new("unassigned_at").timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new("assigned_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new("unassigned_at")
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from("assignments", "account_id")
@@ -176,7 +249,9 @@ impl MigrationTrait for Migration {
             "accounts",
             "csms",
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -9,8 +9,9 @@ use nordstern_runtime::idempotency;
 use sea_orm::{ConnectionTrait, Value};
 
 use super::{
-    ACCOUNT_COLUMNS, AccountRow, Store, account_from_row, attach_modules, catalog::check_modules_exist, contracts,
-    csms, execute, fetch_account, fetch_accounts, query_all, query_one, recompute_tiers,
+    ACCOUNT_COLUMNS, AccountRow, Store, account_from_row, attach_modules,
+    catalog::check_modules_exist, contracts, csms, execute, fetch_account, fetch_accounts,
+    query_all, query_one, recompute_tiers,
 };
 use crate::{
     convert::new_id,
@@ -60,11 +61,16 @@ pub struct IdempotencyKey {
 const CREATE_ACCOUNT: &str = "CreateAccount";
 
 impl Store {
-    pub async fn create_account(&self, idempotency_key: Option<IdempotencyKey>, new: NewAccount) -> AccountsResult<AccountRow> {
+    pub async fn create_account(
+        &self,
+        idempotency_key: Option<IdempotencyKey>,
+        new: NewAccount,
+    ) -> AccountsResult<AccountRow> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         if let Some(key) = &idempotency_key
-            && let Some(stored) = idempotency::find_response(db, CREATE_ACCOUNT, &key.key, key.fingerprint).await?
+            && let Some(stored) =
+                idempotency::find_response(db, CREATE_ACCOUNT, &key.key, key.fingerprint).await?
         {
             let account_id = String::from_utf8_lossy(&stored).into_owned();
             return fetch_account(db, &account_id).await;
@@ -72,7 +78,10 @@ impl Store {
         if let Some(renewal) = new.renewal_date
             && renewal <= new.start_date
         {
-            return Err(AccountsError::invalid("account.renewal_date", "must be after the start date"));
+            return Err(AccountsError::invalid(
+                "account.renewal_date",
+                "must be after the start date",
+            ));
         }
         check_modules_exist(db, &new.module_keys, "account.module_keys").await?;
         let now = Utc::now();
@@ -115,7 +124,15 @@ impl Store {
                 Some(key) => format!("create-account:{}", key.key),
                 None => format!("create-account:{account_id}"),
             };
-            contracts::apply(db, &account_id, &ContractState::empty(), &change, &event_key, now).await?;
+            contracts::apply(
+                db,
+                &account_id,
+                &ContractState::empty(),
+                &change,
+                &event_key,
+                now,
+            )
+            .await?;
         }
         recompute_tiers(db, self.rules.tiers).await?;
         if let Some(key) = &idempotency_key {
@@ -142,7 +159,11 @@ impl Store {
         Ok(fetch_accounts(self.db(), ids).await?)
     }
 
-    pub async fn update_account(&self, account_id: &str, patch: AccountPatch) -> AccountsResult<AccountRow> {
+    pub async fn update_account(
+        &self,
+        account_id: &str,
+        patch: AccountPatch,
+    ) -> AccountsResult<AccountRow> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         let current = fetch_account(db, account_id).await?;
@@ -151,7 +172,10 @@ impl Store {
         if let Some(renewal) = renewal_date
             && renewal <= start_date
         {
-            return Err(AccountsError::invalid("account.renewal_date", "must be after the start date"));
+            return Err(AccountsError::invalid(
+                "account.renewal_date",
+                "must be after the start date",
+            ));
         }
         if let Some(modules) = &patch.module_keys {
             check_modules_exist(db, modules, "account.module_keys").await?;
@@ -215,12 +239,18 @@ impl Store {
             let rules = &self.rules.lifecycle;
             let today_p = bind(today.into(), &mut values);
             let churned = format!("(churned_on IS NOT NULL AND churned_on <= {today_p})");
-            let due_by = bind((today + Duration::days(i64::from(rules.renewal_due_days))).into(), &mut values);
+            let due_by = bind(
+                (today + Duration::days(i64::from(rules.renewal_due_days))).into(),
+                &mut values,
+            );
             let due = format!("(renewal_date IS NOT NULL AND renewal_date <= {due_by})");
-            let onboarding_since =
-                bind((today - Duration::days(i64::from(rules.onboarding_days))).into(), &mut values);
+            let onboarding_since = bind(
+                (today - Duration::days(i64::from(rules.onboarding_days))).into(),
+                &mut values,
+            );
             let adoption_since = bind(
-                (today - Duration::days(i64::from(rules.onboarding_days + rules.adoption_days))).into(),
+                (today - Duration::days(i64::from(rules.onboarding_days + rules.adoption_days)))
+                    .into(),
                 &mut values,
             );
             conditions.push(match stage {
@@ -242,9 +272,14 @@ impl Store {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts {where_clause} ORDER BY account_id LIMIT {limit}");
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts {where_clause} ORDER BY account_id LIMIT {limit}"
+        );
         let rows = query_all(self.db(), &sql, values).await?;
-        let mut accounts = rows.iter().map(account_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut accounts = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         attach_modules(self.db(), &mut accounts).await?;
         Ok(accounts)
     }
@@ -255,10 +290,30 @@ impl Store {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         fetch_account(db, account_id).await?;
-        let events = count(db, "SELECT COUNT(*) AS n FROM contract_events WHERE account_id = $1", account_id).await?;
-        let assignments = count(db, "SELECT COUNT(*) AS n FROM assignments WHERE account_id = $1", account_id).await?;
-        for table in ["contract_events", "assignments", "account_modules", "accounts"] {
-            execute(db, &format!("DELETE FROM {table} WHERE account_id = $1"), vec![account_id.into()]).await?;
+        let events = count(
+            db,
+            "SELECT COUNT(*) AS n FROM contract_events WHERE account_id = $1",
+            account_id,
+        )
+        .await?;
+        let assignments = count(
+            db,
+            "SELECT COUNT(*) AS n FROM assignments WHERE account_id = $1",
+            account_id,
+        )
+        .await?;
+        for table in [
+            "contract_events",
+            "assignments",
+            "account_modules",
+            "accounts",
+        ] {
+            execute(
+                db,
+                &format!("DELETE FROM {table} WHERE account_id = $1"),
+                vec![account_id.into()],
+            )
+            .await?;
         }
         idempotency::erase_subject(db, account_id).await?;
         recompute_tiers(db, self.rules.tiers).await?;
@@ -276,8 +331,17 @@ async fn count(db: &impl ConnectionTrait, sql: &str, id: &str) -> AccountsResult
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-async fn replace_modules(db: &impl ConnectionTrait, account_id: &str, module_keys: &[String]) -> AccountsResult<()> {
-    execute(db, "DELETE FROM account_modules WHERE account_id = $1", vec![account_id.into()]).await?;
+async fn replace_modules(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+    module_keys: &[String],
+) -> AccountsResult<()> {
+    execute(
+        db,
+        "DELETE FROM account_modules WHERE account_id = $1",
+        vec![account_id.into()],
+    )
+    .await?;
     for module_key in module_keys {
         execute(
             db,

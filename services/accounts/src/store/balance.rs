@@ -34,7 +34,11 @@ impl Balance {
             .zip(&self.plan.assignment)
             .filter_map(|((account_id, current), target)| {
                 let to = self.csm_ids[*target].as_str();
-                (current.as_deref() != Some(to)).then_some((account_id.as_str(), current.as_deref(), to))
+                (current.as_deref() != Some(to)).then_some((
+                    account_id.as_str(),
+                    current.as_deref(),
+                    to,
+                ))
             })
     }
 }
@@ -68,19 +72,23 @@ impl Store {
     pub async fn tier_totals(&self) -> AccountsResult<Vec<TierTotal>> {
         let rows = query_all(
             self.db(),
-            "SELECT tier, COUNT(*) AS accounts, COALESCE(SUM(arr_minor), 0) AS arr FROM accounts \
+            "SELECT tier, COUNT(*) AS accounts, CAST(COALESCE(SUM(arr_minor), 0) AS BIGINT) AS arr FROM accounts \
              WHERE churned_on IS NULL GROUP BY tier",
             Vec::new(),
         )
         .await?;
         let mut by_tier: HashMap<String, (i64, i64)> = HashMap::new();
         for row in rows {
-            by_tier.insert(row.try_get("", "tier")?, (row.try_get("", "accounts")?, row.try_get("", "arr")?));
+            by_tier.insert(
+                row.try_get("", "tier")?,
+                (row.try_get("", "accounts")?, row.try_get("", "arr")?),
+            );
         }
         Ok(Tier::ALL
             .into_iter()
             .map(|tier| {
-                let (account_count, arr_minor) = by_tier.get(tier.as_str()).copied().unwrap_or((0, 0));
+                let (account_count, arr_minor) =
+                    by_tier.get(tier.as_str()).copied().unwrap_or((0, 0));
                 TierTotal {
                     tier,
                     account_count,
@@ -91,7 +99,11 @@ impl Store {
     }
 }
 
-async fn compute_balance(db: &impl ConnectionTrait, requested: &[String], sticky: bool) -> AccountsResult<Balance> {
+async fn compute_balance(
+    db: &impl ConnectionTrait,
+    requested: &[String],
+    sticky: bool,
+) -> AccountsResult<Balance> {
     let csm_ids = if requested.is_empty() {
         active_csm_ids(db).await?
     } else {
@@ -99,8 +111,13 @@ async fn compute_balance(db: &impl ConnectionTrait, requested: &[String], sticky
         let mut violations = nordstern_runtime::status::FieldViolations::new();
         for (index, id) in requested.iter().enumerate() {
             match found.iter().find(|csm| &csm.csm_id == id) {
-                None => violations.add(format!("csm_ids[{index}]"), format!("CSM {id} does not exist")),
-                Some(csm) if !csm.active => violations.add(format!("csm_ids[{index}]"), format!("CSM {id} is inactive")),
+                None => violations.add(
+                    format!("csm_ids[{index}]"),
+                    format!("CSM {id} does not exist"),
+                ),
+                Some(csm) if !csm.active => {
+                    violations.add(format!("csm_ids[{index}]"), format!("CSM {id} is inactive"))
+                }
                 Some(_) => {}
             }
         }
@@ -111,7 +128,9 @@ async fn compute_balance(db: &impl ConnectionTrait, requested: &[String], sticky
         ids
     };
     if csm_ids.is_empty() {
-        return Err(AccountsError::FailedPrecondition("there is no active CSM to balance over".to_owned()));
+        return Err(AccountsError::FailedPrecondition(
+            "there is no active CSM to balance over".to_owned(),
+        ));
     }
     let rows = query_all(
         db,
@@ -119,7 +138,11 @@ async fn compute_balance(db: &impl ConnectionTrait, requested: &[String], sticky
         Vec::new(),
     )
     .await?;
-    let index_of: HashMap<&str, usize> = csm_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let index_of: HashMap<&str, usize> = csm_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     let mut account_ids = Vec::with_capacity(rows.len());
     let mut current = Vec::with_capacity(rows.len());
     let mut accounts = Vec::with_capacity(rows.len());

@@ -16,7 +16,10 @@ pub struct ProductModuleRow {
 impl Store {
     /// Creates or replaces a module; a feature key belongs to one module only, so feature
     /// breadth is never counted twice.
-    pub async fn upsert_module(&self, module: ProductModuleRow) -> AccountsResult<ProductModuleRow> {
+    pub async fn upsert_module(
+        &self,
+        module: ProductModuleRow,
+    ) -> AccountsResult<ProductModuleRow> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         if !module.feature_keys.is_empty() {
@@ -25,7 +28,12 @@ impl Store {
                 placeholders(2, module.feature_keys.len())
             );
             let mut values: Vec<Value> = vec![module.module_key.as_str().into()];
-            values.extend(module.feature_keys.iter().map(|key| Value::from(key.as_str())));
+            values.extend(
+                module
+                    .feature_keys
+                    .iter()
+                    .map(|key| Value::from(key.as_str())),
+            );
             if let Some(row) = query_all(db, &sql, values).await?.first() {
                 let feature: String = row.try_get("", "feature_key")?;
                 let owner: String = row.try_get("", "module_key")?;
@@ -46,12 +54,20 @@ impl Store {
             ],
         )
         .await?;
-        execute(db, "DELETE FROM product_features WHERE module_key = $1", vec![module.module_key.as_str().into()]).await?;
+        execute(
+            db,
+            "DELETE FROM product_features WHERE module_key = $1",
+            vec![module.module_key.as_str().into()],
+        )
+        .await?;
         for feature_key in &module.feature_keys {
             execute(
                 db,
                 "INSERT INTO product_features (module_key, feature_key) VALUES ($1, $2)",
-                vec![module.module_key.as_str().into(), feature_key.as_str().into()],
+                vec![
+                    module.module_key.as_str().into(),
+                    feature_key.as_str().into(),
+                ],
             )
             .await?;
         }
@@ -92,7 +108,11 @@ impl Store {
 }
 
 /// Every key must name a module of the catalog.
-pub(super) async fn check_modules_exist(db: &impl ConnectionTrait, keys: &[String], field: &str) -> AccountsResult<()> {
+pub(super) async fn check_modules_exist(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+    field: &str,
+) -> AccountsResult<()> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -100,7 +120,12 @@ pub(super) async fn check_modules_exist(db: &impl ConnectionTrait, keys: &[Strin
         "SELECT module_key FROM product_modules WHERE module_key IN ({})",
         placeholders(1, keys.len())
     );
-    let rows = query_all(db, &sql, keys.iter().map(|key| Value::from(key.as_str())).collect()).await?;
+    let rows = query_all(
+        db,
+        &sql,
+        keys.iter().map(|key| Value::from(key.as_str())).collect(),
+    )
+    .await?;
     let known: Vec<String> = rows
         .iter()
         .map(|row| row.try_get::<String>("", "module_key"))
@@ -108,7 +133,10 @@ pub(super) async fn check_modules_exist(db: &impl ConnectionTrait, keys: &[Strin
     let mut violations = nordstern_runtime::status::FieldViolations::new();
     for (index, key) in keys.iter().enumerate() {
         if !known.contains(key) {
-            violations.add(format!("{field}[{index}]"), format!("module `{key}` is not in the product catalog"));
+            violations.add(
+                format!("{field}[{index}]"),
+                format!("module `{key}` is not in the product catalog"),
+            );
         }
     }
     violations.into_result().map_err(AccountsError::from)

@@ -30,8 +30,7 @@ pub struct ContractEventRow {
 }
 
 const RECORD_CONTRACT_EVENT: &str = "RecordContractEvent";
-const EVENT_COLUMNS: &str =
-    "event_id, account_id, kind, arr_change_minor, arr_after_minor, effective_date, renewal_date, idempotency_key, recorded_at";
+const EVENT_COLUMNS: &str = "event_id, account_id, kind, arr_change_minor, arr_after_minor, effective_date, renewal_date, idempotency_key, recorded_at";
 
 impl Store {
     /// Records one event; the same idempotency key returns the event recorded first.
@@ -43,7 +42,9 @@ impl Store {
     ) -> AccountsResult<(ContractEventRow, AccountRow)> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        if let Some(stored) = idempotency::find_response(db, RECORD_CONTRACT_EVENT, &key.key, key.fingerprint).await? {
+        if let Some(stored) =
+            idempotency::find_response(db, RECORD_CONTRACT_EVENT, &key.key, key.fingerprint).await?
+        {
             let event = fetch_event(db, &String::from_utf8_lossy(&stored)).await?;
             let account = fetch_account(db, &event.account_id).await?;
             return Ok((event, account));
@@ -161,7 +162,10 @@ fn contract_error(error: ContractError) -> AccountsError {
     }
 }
 
-async fn fetch_event(db: &impl ConnectionTrait, event_id: &str) -> AccountsResult<ContractEventRow> {
+async fn fetch_event(
+    db: &impl ConnectionTrait,
+    event_id: &str,
+) -> AccountsResult<ContractEventRow> {
     let row = query_one(
         db,
         &format!("SELECT {EVENT_COLUMNS} FROM contract_events WHERE event_id = $1"),

@@ -51,11 +51,16 @@ pub struct AssignmentRow {
 const CREATE_CSM: &str = "CreateCsm";
 
 impl Store {
-    pub async fn create_csm(&self, idempotency_key: Option<IdempotencyKey>, new: NewCsm) -> AccountsResult<CsmRow> {
+    pub async fn create_csm(
+        &self,
+        idempotency_key: Option<IdempotencyKey>,
+        new: NewCsm,
+    ) -> AccountsResult<CsmRow> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         if let Some(key) = &idempotency_key
-            && let Some(stored) = idempotency::find_response(db, CREATE_CSM, &key.key, key.fingerprint).await?
+            && let Some(stored) =
+                idempotency::find_response(db, CREATE_CSM, &key.key, key.fingerprint).await?
         {
             return fetch_csm(db, &String::from_utf8_lossy(&stored)).await;
         }
@@ -76,8 +81,15 @@ impl Store {
         .await
         .map_err(|error| AccountsError::from_unique(error, "a CSM with this email"))?;
         if let Some(key) = &idempotency_key {
-            idempotency::store_response(db, CREATE_CSM, &key.key, key.fingerprint, csm_id.clone().into_bytes(), None)
-                .await?;
+            idempotency::store_response(
+                db,
+                CREATE_CSM,
+                &key.key,
+                key.fingerprint,
+                csm_id.clone().into_bytes(),
+                None,
+            )
+            .await?;
         }
         let csm = fetch_csm(db, &csm_id).await?;
         tx.commit().await?;
@@ -114,19 +126,31 @@ impl Store {
     pub async fn list_csms(&self, after: Option<&str>, limit: u64) -> AccountsResult<Vec<CsmRow>> {
         let (sql, values): (String, Vec<Value>) = match after {
             Some(after) => (
-                format!("SELECT {CSM_COLUMNS} FROM csms WHERE csm_id > $1 ORDER BY csm_id LIMIT {limit}"),
+                format!(
+                    "SELECT {CSM_COLUMNS} FROM csms WHERE csm_id > $1 ORDER BY csm_id LIMIT {limit}"
+                ),
                 vec![after.into()],
             ),
-            None => (format!("SELECT {CSM_COLUMNS} FROM csms ORDER BY csm_id LIMIT {limit}"), Vec::new()),
+            None => (
+                format!("SELECT {CSM_COLUMNS} FROM csms ORDER BY csm_id LIMIT {limit}"),
+                Vec::new(),
+            ),
         };
         let rows = query_all(self.db(), &sql, values).await?;
-        let mut csms = rows.iter().map(csm_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut csms = rows
+            .iter()
+            .map(csm_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         attach_portfolio_totals(self.db(), &mut csms).await?;
         Ok(csms)
     }
 
     /// Hands an account to a CSM. Assigning to the current owner changes nothing.
-    pub async fn assign_account(&self, account_id: &str, csm_id: &str) -> AccountsResult<(AccountRow, Option<String>)> {
+    pub async fn assign_account(
+        &self,
+        account_id: &str,
+        csm_id: &str,
+    ) -> AccountsResult<(AccountRow, Option<String>)> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         let account = fetch_account(db, account_id).await?;
@@ -180,7 +204,10 @@ fn csm_from_row(row: &QueryResult) -> Result<CsmRow, sea_orm::DbErr> {
     })
 }
 
-pub(super) async fn fetch_csms(db: &impl ConnectionTrait, ids: &[String]) -> AccountsResult<Vec<CsmRow>> {
+pub(super) async fn fetch_csms(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> AccountsResult<Vec<CsmRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -188,8 +215,16 @@ pub(super) async fn fetch_csms(db: &impl ConnectionTrait, ids: &[String]) -> Acc
         "SELECT {CSM_COLUMNS} FROM csms WHERE csm_id IN ({}) ORDER BY csm_id",
         placeholders(1, ids.len())
     );
-    let rows = query_all(db, &sql, ids.iter().map(|id| Value::from(id.as_str())).collect()).await?;
-    let mut csms = rows.iter().map(csm_from_row).collect::<Result<Vec<_>, _>>()?;
+    let rows = query_all(
+        db,
+        &sql,
+        ids.iter().map(|id| Value::from(id.as_str())).collect(),
+    )
+    .await?;
+    let mut csms = rows
+        .iter()
+        .map(csm_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     attach_portfolio_totals(db, &mut csms).await?;
     Ok(csms)
 }
@@ -202,23 +237,40 @@ pub(super) async fn fetch_csm(db: &impl ConnectionTrait, csm_id: &str) -> Accoun
 }
 
 pub(super) async fn active_csm_ids(db: &impl ConnectionTrait) -> AccountsResult<Vec<String>> {
-    let rows = query_all(db, "SELECT csm_id FROM csms WHERE active = $1 ORDER BY csm_id", vec![true.into()]).await?;
-    Ok(rows.iter().map(|row| row.try_get("", "csm_id")).collect::<Result<_, _>>()?)
+    let rows = query_all(
+        db,
+        "SELECT csm_id FROM csms WHERE active = $1 ORDER BY csm_id",
+        vec![true.into()],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get("", "csm_id"))
+        .collect::<Result<_, _>>()?)
 }
 
-async fn attach_portfolio_totals(db: &impl ConnectionTrait, csms: &mut [CsmRow]) -> AccountsResult<()> {
+async fn attach_portfolio_totals(
+    db: &impl ConnectionTrait,
+    csms: &mut [CsmRow],
+) -> AccountsResult<()> {
     if csms.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "SELECT csm_id, COUNT(*) AS accounts, COALESCE(SUM(arr_minor), 0) AS arr FROM accounts \
+        "SELECT csm_id, COUNT(*) AS accounts, CAST(COALESCE(SUM(arr_minor), 0) AS BIGINT) AS arr FROM accounts \
          WHERE churned_on IS NULL AND csm_id IN ({}) GROUP BY csm_id",
         placeholders(1, csms.len())
     );
-    let values = csms.iter().map(|csm| Value::from(csm.csm_id.as_str())).collect();
+    let values = csms
+        .iter()
+        .map(|csm| Value::from(csm.csm_id.as_str()))
+        .collect();
     let mut totals: HashMap<String, (i64, i64)> = HashMap::new();
     for row in query_all(db, &sql, values).await? {
-        totals.insert(row.try_get("", "csm_id")?, (row.try_get("", "accounts")?, row.try_get("", "arr")?));
+        totals.insert(
+            row.try_get("", "csm_id")?,
+            (row.try_get("", "accounts")?, row.try_get("", "arr")?),
+        );
     }
     for csm in csms {
         if let Some((accounts, arr)) = totals.get(&csm.csm_id) {
@@ -231,10 +283,16 @@ async fn attach_portfolio_totals(db: &impl ConnectionTrait, csms: &mut [CsmRow])
 
 /// The CSM exists, is active and has room for one more account (`moving` is an account
 /// that may already be counted in the portfolio).
-pub(super) async fn check_can_take(db: &impl ConnectionTrait, csm_id: &str, moving: Option<&str>) -> AccountsResult<()> {
+pub(super) async fn check_can_take(
+    db: &impl ConnectionTrait,
+    csm_id: &str,
+    moving: Option<&str>,
+) -> AccountsResult<()> {
     let csm = fetch_csm(db, csm_id).await?;
     if !csm.active {
-        return Err(AccountsError::FailedPrecondition(format!("CSM {csm_id} is inactive")));
+        return Err(AccountsError::FailedPrecondition(format!(
+            "CSM {csm_id} is inactive"
+        )));
     }
     if csm.capacity > 0 {
         let already_owned = match moving {

@@ -109,20 +109,35 @@ fn account_from_row(row: &QueryResult) -> Result<AccountRow, DbErr> {
 }
 
 fn corrupt(column: &str, value: &str) -> DbErr {
-    DbErr::Custom(format!("unexpected {column} value `{value}` in the database"))
+    DbErr::Custom(format!(
+        "unexpected {column} value `{value}` in the database"
+    ))
 }
 
 /// `$from, $from+1, …` for an IN list of `count` values.
 fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-async fn query_all(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>, DbErr> {
-    db.query_all_raw(statement(db.get_database_backend(), sql, values)).await
+async fn query_all(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    db.query_all_raw(statement(db.get_database_backend(), sql, values))
+        .await
 }
 
-async fn query_one(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>, DbErr> {
-    db.query_one_raw(statement(db.get_database_backend(), sql, values)).await
+async fn query_one(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<QueryResult>, DbErr> {
+    db.query_one_raw(statement(db.get_database_backend(), sql, values))
+        .await
 }
 
 async fn execute(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
@@ -133,7 +148,10 @@ async fn execute(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Re
 }
 
 /// Accounts by id, modules included, in no particular order.
-async fn fetch_accounts(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<AccountRow>, DbErr> {
+async fn fetch_accounts(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<AccountRow>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -141,8 +159,16 @@ async fn fetch_accounts(db: &impl ConnectionTrait, ids: &[String]) -> Result<Vec
         "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id IN ({})",
         placeholders(1, ids.len())
     );
-    let rows = query_all(db, &sql, ids.iter().map(|id| Value::from(id.as_str())).collect()).await?;
-    let mut accounts = rows.iter().map(account_from_row).collect::<Result<Vec<_>, _>>()?;
+    let rows = query_all(
+        db,
+        &sql,
+        ids.iter().map(|id| Value::from(id.as_str())).collect(),
+    )
+    .await?;
+    let mut accounts = rows
+        .iter()
+        .map(account_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     attach_modules(db, &mut accounts).await?;
     Ok(accounts)
 }
@@ -154,7 +180,10 @@ async fn fetch_account(db: &impl ConnectionTrait, id: &str) -> AccountsResult<Ac
         .ok_or_else(|| AccountsError::NotFound(format!("account {id}")))
 }
 
-async fn attach_modules(db: &impl ConnectionTrait, accounts: &mut [AccountRow]) -> Result<(), DbErr> {
+async fn attach_modules(
+    db: &impl ConnectionTrait,
+    accounts: &mut [AccountRow],
+) -> Result<(), DbErr> {
     if accounts.is_empty() {
         return Ok(());
     }
@@ -162,11 +191,17 @@ async fn attach_modules(db: &impl ConnectionTrait, accounts: &mut [AccountRow]) 
         "SELECT account_id, module_key FROM account_modules WHERE account_id IN ({}) ORDER BY module_key",
         placeholders(1, accounts.len())
     );
-    let values = accounts.iter().map(|a| Value::from(a.account_id.as_str())).collect();
+    let values = accounts
+        .iter()
+        .map(|a| Value::from(a.account_id.as_str()))
+        .collect();
     let mut modules: HashMap<String, Vec<String>> = HashMap::new();
     for row in query_all(db, &sql, values).await? {
         let account_id: String = row.try_get("", "account_id")?;
-        modules.entry(account_id).or_default().push(row.try_get("", "module_key")?);
+        modules
+            .entry(account_id)
+            .or_default()
+            .push(row.try_get("", "module_key")?);
     }
     for account in accounts {
         account.module_keys = modules.remove(&account.account_id).unwrap_or_default();
@@ -176,8 +211,16 @@ async fn attach_modules(db: &impl ConnectionTrait, accounts: &mut [AccountRow]) 
 
 /// Re-derives every account's A/B/C tier from current ARR and writes the ones that
 /// changed. Runs inside the serialised write that changed ARR, so tiers never lag.
-async fn recompute_tiers(db: &impl ConnectionTrait, thresholds: TierThresholds) -> Result<(), DbErr> {
-    let rows = query_all(db, "SELECT account_id, arr_minor, tier FROM accounts", Vec::new()).await?;
+async fn recompute_tiers(
+    db: &impl ConnectionTrait,
+    thresholds: TierThresholds,
+) -> Result<(), DbErr> {
+    let rows = query_all(
+        db,
+        "SELECT account_id, arr_minor, tier FROM accounts",
+        Vec::new(),
+    )
+    .await?;
     let mut keyed = Vec::with_capacity(rows.len());
     let mut current = Vec::with_capacity(rows.len());
     for row in &rows {

@@ -21,10 +21,17 @@ pub enum MetricScope {
 }
 
 impl Store {
-    pub async fn revenue_metrics(&self, scope: &MetricScope, start: NaiveDate, end: NaiveDate) -> AccountsResult<RevenueMetrics> {
+    pub async fn revenue_metrics(
+        &self,
+        scope: &MetricScope,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> AccountsResult<RevenueMetrics> {
         let (condition, values): (&str, Vec<Value>) = match scope {
             MetricScope::Company => ("", Vec::new()),
-            MetricScope::Segment(segment) => ("WHERE a.segment = $1", vec![segment.as_str().into()]),
+            MetricScope::Segment(segment) => {
+                ("WHERE a.segment = $1", vec![segment.as_str().into()])
+            }
             MetricScope::Csm(csm_id) => {
                 self.get_csm(csm_id).await?;
                 ("WHERE a.csm_id = $1", vec![csm_id.as_str().into()])
@@ -51,7 +58,8 @@ impl Store {
             let kind: String = row.try_get("", "kind")?;
             if let Some(history) = histories.last_mut() {
                 history.events.push(RecordedEvent {
-                    kind: ContractEventKind::parse(&kind).ok_or_else(|| super::corrupt("kind", &kind))?,
+                    kind: ContractEventKind::parse(&kind)
+                        .ok_or_else(|| super::corrupt("kind", &kind))?,
                     arr_change: row.try_get("", "arr_change_minor")?,
                     effective_date: row.try_get("", "effective_date")?,
                     renewal_date: row.try_get("", "renewal_date")?,

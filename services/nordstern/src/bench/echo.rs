@@ -32,4 +32,3 @@ pub async fn spawn_echo_server() -> std::io::Result<SocketAddr> {
     );
     Ok(addr)
 }
-

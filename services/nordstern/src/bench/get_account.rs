@@ -41,26 +41,38 @@ pub async fn run(args: GetAccountArgs) -> anyhow::Result<()> {
         args.load.connections, args.load.concurrency, args.load.duration_secs, args.accounts
     );
     let echo_addr = spawn_echo_server().await?;
-    let echo_channels = connect_channels(&format!("http://{echo_addr}"), args.load.connections).await?;
-    let echo = run_load(&echo_channels, args.load.concurrency, duration, |channel, _| async move {
-        EchoServiceClient::new(channel)
-            .echo(EchoRequest { payload: vec![0; 64] })
-            .await
-            .map(|_| ())
-    })
+    let echo_channels =
+        connect_channels(&format!("http://{echo_addr}"), args.load.connections).await?;
+    let echo = run_load(
+        &echo_channels,
+        args.load.concurrency,
+        duration,
+        |channel, _| async move {
+            EchoServiceClient::new(channel)
+                .echo(EchoRequest {
+                    payload: vec![0; 64],
+                })
+                .await
+                .map(|_| ())
+        },
+    )
     .await?;
     println!("{}", echo.line("echo (bare tonic)"));
     if matches!(args.backend, Backend::Sqlite | Backend::Both) {
         let data_dir = tempfile::tempdir()?;
-        let mut config = Config::default();
-        config.data_dir = data_dir.path().to_owned();
+        let config = Config {
+            data_dir: data_dir.path().to_owned(),
+            ..Config::default()
+        };
         let report = measure(config, &args, duration).await?;
         print_ratio("GetAccount (SQLite)", &report, &echo);
     }
     if matches!(args.backend, Backend::Postgres | Backend::Both) {
         let database = ScratchDatabase::create(&args.database_url, "nordstern_bench").await?;
-        let mut config = Config::default();
-        config.database_url = Some(database.url.clone());
+        let config = Config {
+            database_url: Some(database.url.clone()),
+            ..Config::default()
+        };
         let report = measure(config, &args, duration).await;
         database.drop_now().await?;
         print_ratio("GetAccount (PostgreSQL)", &report?, &echo);
@@ -77,7 +89,11 @@ fn print_ratio(name: &str, report: &LoadReport, echo: &LoadReport) {
     );
 }
 
-async fn measure(config: Config, args: &GetAccountArgs, duration: Duration) -> anyhow::Result<LoadReport> {
+async fn measure(
+    config: Config,
+    args: &GetAccountArgs,
+    duration: Duration,
+) -> anyhow::Result<LoadReport> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let app = App::build(config.clone(), &[Role::Accounts], listener).await?;
     let url = format!("http://{}", app.local_addr()?);
@@ -86,16 +102,21 @@ async fn measure(config: Config, args: &GetAccountArgs, duration: Duration) -> a
     let ids = seed(&url, &config, args.accounts).await?;
     let channels = connect_channels(&url, args.load.connections).await?;
     let ids = std::sync::Arc::new(ids);
-    let report = run_load(&channels, args.load.concurrency, duration, move |channel, n| {
-        let ids = ids.clone();
-        async move {
-            let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
-            AccountsServiceClient::new(channel)
-                .get_account(pb::GetAccountRequest { account_id })
-                .await
-                .map(|_| ())
-        }
-    })
+    let report = run_load(
+        &channels,
+        args.load.concurrency,
+        duration,
+        move |channel, n| {
+            let ids = ids.clone();
+            async move {
+                let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
+                AccountsServiceClient::new(channel)
+                    .get_account(pb::GetAccountRequest { account_id })
+                    .await
+                    .map(|_| ())
+            }
+        },
+    )
     .await?;
     trigger.trigger();
     server.await??;
@@ -114,8 +135,16 @@ async fn seed(url: &str, config: &Config, accounts: usize) -> anyhow::Result<Vec
                 account: Some(pb::Account {
                     name: format!("Bench Account {index}"),
                     segment: common::Segment::Sme as i32,
-                    start_date: Some(common::Date { year: 2025, month: 1, day: 1 }),
-                    renewal_date: Some(common::Date { year: 2026, month: 1, day: 1 }),
+                    start_date: Some(common::Date {
+                        year: 2025,
+                        month: 1,
+                        day: 1,
+                    }),
+                    renewal_date: Some(common::Date {
+                        year: 2026,
+                        month: 1,
+                        day: 1,
+                    }),
                     ..pb::Account::default()
                 }),
                 initial_arr: Some(common::Money {

@@ -40,7 +40,7 @@ impl Default for Config {
             services: "all".to_owned(),
             data_dir: PathBuf::from("data"),
             database_url: None,
-            database_max_connections: 16,
+            database_max_connections: 8,
             grpc: GrpcConfig::default(),
             endpoints: Endpoints::default(),
             telemetry: TelemetryConfig::default(),

@@ -163,6 +163,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
             .account
             .unwrap_or_default();
         let mut current_arr = arr;
+        let mut last_effective = start;
         let mut step = 0;
         // Walk the contract year by year: renew (sometimes with a price change), expand
         // or contract mid-term, or churn at the term end.
@@ -170,7 +171,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
             step += 1;
             let key = format!("demo-{}-{}-{step}", options.seed, account.account_id);
             let roll: f64 = rng.random_range(0.0..1.0);
-            let (kind, change, effective, renewal) = if roll < 0.10 {
+            let (kind, change, proposed, renewal) = if roll < 0.10 {
                 churned += 1;
                 (pb::ContractEventKind::Churn, 0, term_end, None)
             } else if roll < 0.30 {
@@ -198,6 +199,9 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
                     Some(term_end + Duration::days(365)),
                 )
             };
+            // Contract events are accepted in effective-date order only.
+            let effective = proposed.max(last_effective);
+            last_effective = effective;
             client
                 .record_contract_event(pb::RecordContractEventRequest {
                     event: Some(pb::ContractEvent {

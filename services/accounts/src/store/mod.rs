@@ -16,7 +16,7 @@ pub use contracts::ContractEventRow;
 pub use csms::{CsmPatch, CsmRow, NewCsm};
 pub use revenue::MetricScope;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::LazyLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use nordstern_domain::{
@@ -147,7 +147,8 @@ async fn execute(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Re
         .rows_affected())
 }
 
-/// Accounts by id, modules included, in no particular order.
+/// Accounts by id, modules included, in id order: one round trip (the join repeats an
+/// account once per purchased module).
 async fn fetch_accounts(
     db: &impl ConnectionTrait,
     ids: &[String],
@@ -155,8 +156,18 @@ async fn fetch_accounts(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    static QUALIFIED_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        ACCOUNT_COLUMNS
+            .split(", ")
+            .map(|column| format!("a.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id IN ({})",
+        "SELECT {}, m.module_key AS module_key FROM accounts a \
+         LEFT JOIN account_modules m ON m.account_id = a.account_id \
+         WHERE a.account_id IN ({}) ORDER BY a.account_id, m.module_key",
+        *QUALIFIED_COLUMNS,
         placeholders(1, ids.len())
     );
     let rows = query_all(
@@ -165,11 +176,22 @@ async fn fetch_accounts(
         ids.iter().map(|id| Value::from(id.as_str())).collect(),
     )
     .await?;
-    let mut accounts = rows
-        .iter()
-        .map(account_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    attach_modules(db, &mut accounts).await?;
+    let mut accounts: Vec<AccountRow> = Vec::with_capacity(ids.len());
+    for row in &rows {
+        let account_id: String = row.try_get("", "account_id")?;
+        if accounts
+            .last()
+            .is_none_or(|last| last.account_id != account_id)
+        {
+            accounts.push(account_from_row(row)?);
+        }
+        if let (Some(account), Some(module_key)) = (
+            accounts.last_mut(),
+            row.try_get::<Option<String>>("", "module_key")?,
+        ) {
+            account.module_keys.push(module_key);
+        }
+    }
     Ok(accounts)
 }
 

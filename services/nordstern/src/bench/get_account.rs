@@ -22,6 +22,9 @@ pub struct GetAccountArgs {
     /// Which stores to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: Backend,
+    /// Database connections per service pool.
+    #[arg(long, default_value_t = Config::default().database_max_connections)]
+    pub pool_size: u32,
     /// PostgreSQL server to create a scratch database on.
     #[arg(long, default_value_t = crate::scratch_db::admin_url())]
     pub database_url: String,
@@ -62,6 +65,7 @@ pub async fn run(args: GetAccountArgs) -> anyhow::Result<()> {
         let data_dir = tempfile::tempdir()?;
         let config = Config {
             data_dir: data_dir.path().to_owned(),
+            database_max_connections: args.pool_size,
             ..Config::default()
         };
         let report = measure(config, &args, duration).await?;
@@ -71,6 +75,7 @@ pub async fn run(args: GetAccountArgs) -> anyhow::Result<()> {
         let database = ScratchDatabase::create(&args.database_url, "nordstern_bench").await?;
         let config = Config {
             database_url: Some(database.url.clone()),
+            database_max_connections: args.pool_size,
             ..Config::default()
         };
         let report = measure(config, &args, duration).await;

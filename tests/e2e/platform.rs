@@ -99,3 +99,69 @@ async fn trace_id_survives_the_hop_to_a_service() {
     );
     suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_accounts_api_is_the_same_contract_as_the_server() {
+    use nordstern_accounts::remote::RemoteAccounts;
+    use nordstern_runtime::config::GrpcConfig;
+    use tonic::Request;
+
+    let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
+    let api = RemoteAccounts::connect(suite.url(Role::Accounts), &GrpcConfig::default())
+        .unwrap_or_else(|error| panic!("{error}"))
+        .into_api();
+    let created = api
+        .create_account(Request::new(crate::support::new_account(
+            "Remote Ltd",
+            1_000,
+        )))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .account
+        .unwrap_or_default();
+    let fetched = api
+        .get_account(Request::new(pb::GetAccountRequest {
+            account_id: created.account_id.clone(),
+        }))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .account
+        .unwrap_or_default();
+    assert_eq!(fetched, created);
+    // Errors keep their code and field details across the hop.
+    let status = api
+        .get_account(Request::new(pb::GetAccountRequest {
+            account_id: "x".to_owned(),
+        }))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("expected an error"));
+    assert_eq!(
+        nordstern_runtime::status::field_violations(&status)
+            .first()
+            .map(|(field, _)| field.as_str()),
+        Some("account_id")
+    );
+    suite.stop().await;
+
+    // A service that is gone answers UNAVAILABLE after the retries, within the deadline.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let dead_url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    drop(listener);
+    let dead = RemoteAccounts::connect(&dead_url, &GrpcConfig::default())
+        .unwrap_or_else(|error| panic!("{error}"))
+        .into_api();
+    let started = std::time::Instant::now();
+    let status = dead
+        .list_csms(Request::new(pb::ListCsmsRequest::default()))
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(status, Some(tonic::Code::Unavailable));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -4,6 +4,7 @@
 mod convert;
 pub mod error;
 mod grpc;
+pub mod remote;
 mod store;
 
 use nordstern_domain::{lifecycle::LifecycleRules, revenue::RevenueParams, tiers::TierThresholds};

@@ -165,3 +165,27 @@ async fn remote_accounts_api_is_the_same_contract_as_the_server() {
     assert_eq!(status, Some(tonic::Code::Unavailable));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_size_limit_are_refused() {
+    let suite = TestSuite::start_with(Backend::Sqlite, Topology::OneServer, |config| {
+        config.grpc.max_request_bytes = 4 * 1024;
+    })
+    .await;
+    let mut client = crate::support::accounts(&suite).await;
+    let too_big = pb::BatchGetAccountsRequest {
+        account_ids: vec!["00000000-0000-7000-8000-000000000000".to_owned(); 200],
+    };
+    let status = client
+        .batch_get_accounts(too_big)
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(status, Some(tonic::Code::OutOfRange));
+    // A request under the limit still works on the same connection.
+    let small = pb::BatchGetAccountsRequest {
+        account_ids: vec!["00000000-0000-7000-8000-000000000000".to_owned()],
+    };
+    assert!(client.batch_get_accounts(small).await.is_ok());
+    suite.stop().await;
+}

@@ -37,6 +37,15 @@ pub struct TestSuite {
 
 impl TestSuite {
     pub async fn start(backend: Backend, topology: Topology) -> TestSuite {
+        TestSuite::start_with(backend, topology, |_| {}).await
+    }
+
+    /// Like [`TestSuite::start`], with a chance to change the configuration first.
+    pub async fn start_with(
+        backend: Backend,
+        topology: Topology,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestSuite {
         init_telemetry();
         let data_dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
         let database = match backend {
@@ -56,6 +65,7 @@ impl TestSuite {
             ..Config::default()
         };
         config.grpc.shutdown_grace_ms = 2_000;
+        configure(&mut config);
 
         let groups: Vec<Vec<Role>> = match topology {
             Topology::OneServer => vec![IMPLEMENTED_ROLES.to_vec()],

@@ -1,26 +1,6 @@
 //! The vocabulary of accounts: segments, tiers, lifecycle stages and contract event kinds,
 //! each with the stable upper-case name it is stored under.
 
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 named_enum!(
     /// Customer segment; health weights and peer groups are per segment.
     Segment { Enterprise => "ENTERPRISE", Sme => "SME", Prosumer => "PROSUMER" }

@@ -2,10 +2,14 @@
 //! I/O. Time, ids and randomness come in as arguments, so everything here is testable
 //! with plain values and property tests.
 
+#[macro_use]
+mod named_enum;
+
 pub mod account;
 pub mod balance;
 pub mod contract;
 pub mod lifecycle;
 pub mod revenue;
+pub mod survey;
 pub mod tiers;
 pub mod validate;

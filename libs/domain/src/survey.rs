@@ -186,7 +186,8 @@ pub struct NpsAnswer<R> {
 
 /// NPS counts over answers, each respondent counted once with their latest answer.
 pub fn nps_counts_latest<R: Ord + Clone>(answers: &[NpsAnswer<R>]) -> NpsCounts {
-    let mut latest: std::collections::BTreeMap<R, &NpsAnswer<R>> = std::collections::BTreeMap::new();
+    let mut latest: std::collections::BTreeMap<R, &NpsAnswer<R>> =
+        std::collections::BTreeMap::new();
     for answer in answers {
         latest
             .entry(answer.respondent.clone())
@@ -266,7 +267,11 @@ mod tests {
             answered: (at, format!("r{at}")),
             score,
         };
-        let counts = nps_counts_latest(&[answer("ann", 1, 0), answer("ann", 5, 10), answer("bob", 2, 3)]);
+        let counts = nps_counts_latest(&[
+            answer("ann", 1, 0),
+            answer("ann", 5, 10),
+            answer("bob", 2, 3),
+        ]);
         assert_eq!(
             counts,
             NpsCounts {

@@ -56,6 +56,14 @@ impl MigrationTrait for CreateIdempotencyTable {
     }
 }
 
+/// What an idempotent request is known by: the caller's key and a fingerprint of the
+/// whole request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
     #[error("idempotency key `{0}` was already used for a different request")]

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod error;
 pub mod idempotency;
 pub mod role;
 pub mod server;
@@ -10,6 +11,7 @@ pub mod shutdown;
 pub mod status;
 pub mod storage;
 pub mod telemetry;
+pub mod wire;
 
 pub use config::Config;
 pub use role::Role;

@@ -151,3 +151,41 @@ impl SerialWriter {
         Ok(SerialTransaction { txn, _gate: gate })
     }
 }
+
+/// `$from, $from+1, …` for an IN list of `count` values.
+pub fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn query_all(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    db.query_all_raw(statement(db.get_database_backend(), sql, values))
+        .await
+}
+
+pub async fn query_one(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+    db.query_one_raw(statement(db.get_database_backend(), sql, values))
+        .await
+}
+
+/// Runs a statement and returns the rows it affected.
+pub async fn execute(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<u64, DbErr> {
+    Ok(db
+        .execute_raw(statement(db.get_database_backend(), sql, values))
+        .await?
+        .rows_affected())
+}

@@ -1,69 +1,14 @@
 //! Between protobuf messages and the domain: parsing with field-level violations on the
 //! way in, plain mapping on the way out.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use nordstern_domain::{
-    account::{ContractEventKind, LifecycleStage, Segment, Tier},
-    validate,
-};
+use nordstern_domain::account::{ContractEventKind, LifecycleStage, Segment, Tier};
 use nordstern_proto::{accounts::v1 as pb, common::v1 as common};
 use nordstern_runtime::status::FieldViolations;
-
-pub const MAX_PAGE_SIZE: i32 = 1000;
-pub const DEFAULT_PAGE_SIZE: i32 = 100;
-pub const MAX_BATCH: usize = 1000;
-
-pub fn date_to_proto(date: NaiveDate) -> common::Date {
-    common::Date {
-        year: date.year(),
-        month: date.month() as i32,
-        day: date.day() as i32,
-    }
-}
-
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
 
 pub fn money(minor_units: i64, currency_code: &str) -> common::Money {
     common::Money {
         minor_units,
         currency_code: currency_code.to_owned(),
-    }
-}
-
-/// A required date field.
-pub fn required_date(
-    violations: &mut FieldViolations,
-    field: &str,
-    date: Option<&common::Date>,
-) -> Option<NaiveDate> {
-    match date {
-        None => {
-            violations.add(field, "is required");
-            None
-        }
-        Some(date) => violations.check(field, validate::date(date.year, date.month, date.day)),
-    }
-}
-
-/// An optional date field: absent or all zero means unset.
-pub fn optional_date(
-    violations: &mut FieldViolations,
-    field: &str,
-    date: Option<&common::Date>,
-) -> Option<NaiveDate> {
-    match date {
-        None => None,
-        Some(common::Date {
-            year: 0,
-            month: 0,
-            day: 0,
-        }) => None,
-        Some(date) => violations.check(field, validate::date(date.year, date.month, date.day)),
     }
 }
 
@@ -83,20 +28,6 @@ pub fn amount(
         return None;
     }
     Some(money.minor_units)
-}
-
-/// A UUID in canonical lower-case form.
-pub fn uuid(raw: &str) -> Result<String, String> {
-    if raw.is_empty() {
-        return Err("is required".to_owned());
-    }
-    uuid::Uuid::parse_str(raw)
-        .map(|id| id.hyphenated().to_string())
-        .map_err(|_| "must be a UUID".to_owned())
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().hyphenated().to_string()
 }
 
 pub fn segment_from_proto(value: i32) -> Result<Segment, String> {
@@ -203,30 +134,4 @@ pub fn contract_kind_to_proto(kind: ContractEventKind) -> pb::ContractEventKind 
         ContractEventKind::Renewal => pb::ContractEventKind::Renewal,
         ContractEventKind::Churn => pb::ContractEventKind::Churn,
     }
-}
-
-/// Page size with the documented default and cap.
-pub fn page_size(violations: &mut FieldViolations, requested: i32) -> u64 {
-    match requested {
-        0 => DEFAULT_PAGE_SIZE as u64,
-        1..=MAX_PAGE_SIZE => requested as u64,
-        _ => {
-            violations.add(
-                "page_size",
-                format!("must be between 0 and {MAX_PAGE_SIZE}"),
-            );
-            DEFAULT_PAGE_SIZE as u64
-        }
-    }
-}
-
-/// Page tokens are the last id of the previous page (ids are time-ordered UUIDv7).
-pub fn page_token(violations: &mut FieldViolations, token: &str) -> Option<String> {
-    if token.is_empty() {
-        return None;
-    }
-    violations.check(
-        "page_token",
-        uuid(token).map_err(|_| "is not a token this service issued".to_owned()),
-    )
 }

@@ -6,8 +6,7 @@ use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_server::AccountsService},
     common::v1 as common,
 };
-use nordstern_runtime::{idempotency::fingerprint, status::FieldViolations};
-use prost::Message;
+use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -15,7 +14,7 @@ use crate::{
     error::AccountsError,
     store::{
         AccountFilter, AccountPatch, AccountRow, Balance, ContractEventRow, CsmPatch, CsmRow,
-        IdempotencyKey, MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
+        MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
     },
 };
 
@@ -128,34 +127,6 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-fn id_field(violations: &mut FieldViolations, field: &str, raw: &str) -> String {
-    violations.check(field, uuid(raw)).unwrap_or_default()
-}
-
-fn optional_id(violations: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
-    if raw.is_empty() {
-        None
-    } else {
-        violations.check(field, uuid(raw))
-    }
-}
-
-fn idempotency(
-    violations: &mut FieldViolations,
-    field: &str,
-    raw: &str,
-    request: &impl Message,
-) -> Option<IdempotencyKey> {
-    if raw.is_empty() {
-        return None;
-    }
-    let key = violations.check(field, validate::idempotency_key(raw))?;
-    Some(IdempotencyKey {
-        key,
-        fingerprint: fingerprint(&request.encode_to_vec()),
-    })
-}
-
 fn module_keys(violations: &mut FieldViolations, field: &str, raw: &[String]) -> Vec<String> {
     let mut keys = Vec::with_capacity(raw.len());
     for (index, key) in raw.iter().enumerate() {
@@ -168,32 +139,6 @@ fn module_keys(violations: &mut FieldViolations, field: &str, raw: &[String]) ->
     keys
 }
 
-fn mask_paths(
-    violations: &mut FieldViolations,
-    mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
-) -> Vec<String> {
-    let paths = mask.map(|mask| mask.paths.clone()).unwrap_or_default();
-    if paths.is_empty() {
-        violations.add(
-            "update_mask",
-            format!("name at least one of: {}", allowed.join(", ")),
-        );
-    }
-    for path in &paths {
-        if !allowed.contains(&path.as_str()) {
-            violations.add(
-                "update_mask",
-                format!(
-                    "`{path}` cannot be updated (allowed: {})",
-                    allowed.join(", ")
-                ),
-            );
-        }
-    }
-    paths
-}
-
 type GrpcResult<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -204,7 +149,7 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::CreateAccountResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
-        let key = idempotency(&mut v, "request_id", &request.request_id, &request);
+        let key = idempotency_key(&mut v, "request_id", &request.request_id, &request);
         let account = request.account.unwrap_or_default();
         let name = v.check("account.name", validate::account_name(&account.name));
         let crm_id = if account.crm_id.is_empty() {
@@ -467,7 +412,7 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::CreateCsmResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
-        let key = idempotency(&mut v, "request_id", &request.request_id, &request);
+        let key = idempotency_key(&mut v, "request_id", &request.request_id, &request);
         let csm = request.csm.unwrap_or_default();
         let name = v.check("csm.name", validate::csm_name(&csm.name));
         let email = v.check("csm.email", validate::email(&csm.email));
@@ -644,7 +589,7 @@ impl AccountsService for AccountsGrpc {
                 "is required, so a retried event is never counted twice",
             );
         }
-        let key = idempotency(
+        let key = idempotency_key(
             &mut v,
             "event.idempotency_key",
             &event.idempotency_key,
@@ -809,15 +754,4 @@ fn csm_id_list(raw: &[String]) -> Result<Vec<String>, AccountsError> {
         .collect();
     v.into_result()?;
     Ok(ids)
-}
-
-/// Splits `limit + 1` fetched rows into a page and the token of the next one.
-fn page<T>(mut rows: Vec<T>, limit: u64, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
-    if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        let token = rows.last().map(&key).unwrap_or_default();
-        (rows, token)
-    } else {
-        (rows, String::new())
-    }
 }

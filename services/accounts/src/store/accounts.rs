@@ -5,7 +5,7 @@ use nordstern_domain::{
     account::{ContractEventKind, LifecycleStage, Segment, Tier},
     contract::{ContractChange, ContractState},
 };
-use nordstern_runtime::idempotency;
+use nordstern_runtime::idempotency::{self, IdempotencyKey};
 use sea_orm::{ConnectionTrait, Value};
 
 use super::{
@@ -13,10 +13,9 @@ use super::{
     catalog::check_modules_exist, contracts, csms, execute, fetch_account, fetch_accounts,
     query_all, query_one, recompute_tiers,
 };
-use crate::{
-    convert::new_id,
-    error::{AccountsError, AccountsResult},
-};
+use nordstern_runtime::wire::new_id;
+
+use crate::error::{AccountsError, AccountsResult};
 
 /// A validated account to create.
 #[derive(Debug, Clone)]
@@ -49,13 +48,6 @@ pub struct AccountFilter {
     pub tier: Option<Tier>,
     pub lifecycle: Option<LifecycleStage>,
     pub unassigned_only: bool,
-}
-
-/// What an idempotent request is known by.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey {
-    pub key: String,
-    pub fingerprint: i64,
 }
 
 const CREATE_ACCOUNT: &str = "CreateAccount";

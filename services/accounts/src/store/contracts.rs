@@ -6,15 +6,15 @@ use nordstern_domain::{
     account::ContractEventKind,
     contract::{ContractChange, ContractError, ContractState, apply_change},
 };
-use nordstern_runtime::{idempotency, status::FieldViolations};
+use nordstern_runtime::wire::new_id;
+use nordstern_runtime::{
+    idempotency::{self, IdempotencyKey},
+    status::FieldViolations,
+};
 use sea_orm::{ConnectionTrait, QueryResult};
 
 use super::{AccountRow, Store, execute, fetch_account, query_all, query_one, recompute_tiers};
-use crate::{
-    convert::new_id,
-    error::{AccountsError, AccountsResult},
-    store::accounts::IdempotencyKey,
-};
+use crate::error::{AccountsError, AccountsResult};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContractEventRow {

@@ -3,15 +3,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use nordstern_runtime::idempotency;
+use nordstern_runtime::idempotency::{self, IdempotencyKey};
+use nordstern_runtime::wire::new_id;
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use super::{AccountRow, Store, execute, fetch_account, placeholders, query_all, query_one};
-use crate::{
-    convert::new_id,
-    error::{AccountsError, AccountsResult},
-    store::accounts::IdempotencyKey,
-};
+use crate::error::{AccountsError, AccountsResult};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CsmRow {

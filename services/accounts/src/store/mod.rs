@@ -9,7 +9,7 @@ mod contracts;
 mod csms;
 mod revenue;
 
-pub use accounts::{AccountFilter, AccountPatch, IdempotencyKey, NewAccount};
+pub use accounts::{AccountFilter, AccountPatch, NewAccount};
 pub use balance::Balance;
 pub use catalog::ProductModuleRow;
 pub use contracts::ContractEventRow;
@@ -25,7 +25,7 @@ use nordstern_domain::{
     revenue::RevenueParams,
     tiers::{TierThresholds, assign_tiers},
 };
-use nordstern_runtime::storage::{SerialWriter, statement};
+use nordstern_runtime::storage::{SerialWriter, execute, placeholders, query_all, query_one};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Value};
 
 use crate::error::{AccountsError, AccountsResult};
@@ -112,39 +112,6 @@ fn corrupt(column: &str, value: &str) -> DbErr {
     DbErr::Custom(format!(
         "unexpected {column} value `{value}` in the database"
     ))
-}
-
-/// `$from, $from+1, …` for an IN list of `count` values.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-async fn query_all(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<QueryResult>, DbErr> {
-    db.query_all_raw(statement(db.get_database_backend(), sql, values))
-        .await
-}
-
-async fn query_one(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Option<QueryResult>, DbErr> {
-    db.query_one_raw(statement(db.get_database_backend(), sql, values))
-        .await
-}
-
-async fn execute(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
-    Ok(db
-        .execute_raw(statement(db.get_database_backend(), sql, values))
-        .await?
-        .rows_affected())
 }
 
 /// Accounts by id, modules included, in id order: one round trip (the join repeats an

@@ -1,0 +1,69 @@
+//! The errors every service answers with, and their one mapping to gRPC statuses: a
+//! small shared set of codes, used as gRPC means them.
+
+use crate::{idempotency::IdempotencyError, status::FieldViolations};
+use sea_orm::DbErr;
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    InvalidArgument(#[from] FieldViolations),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+    #[error("stored response could not be decoded: {0}")]
+    CorruptResponse(#[from] prost::DecodeError),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<IdempotencyError> for ServiceError {
+    fn from(error: IdempotencyError) -> Self {
+        match error {
+            IdempotencyError::KeyReused(_) => ServiceError::FailedPrecondition(error.to_string()),
+            IdempotencyError::Db(db) => ServiceError::Database(db),
+        }
+    }
+}
+
+impl ServiceError {
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        ServiceError::InvalidArgument(FieldViolations::single(field, description))
+    }
+
+    /// A unique index said no: the caller asked for something that exists already.
+    pub fn from_unique(error: DbErr, what: &str) -> Self {
+        match error.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                ServiceError::AlreadyExists(format!("{what} already exists"))
+            }
+            _ => ServiceError::Database(error),
+        }
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Status {
+        match error {
+            ServiceError::InvalidArgument(violations) => violations.into(),
+            ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
+            ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ServiceError::Database(ref db) if is_unavailable(db) => {
+                tracing::warn!(error = %db, "database unavailable");
+                Status::unavailable("database unavailable; retry later")
+            }
+            other => crate::status::internal(&other),
+        }
+    }
+}
+
+fn is_unavailable(error: &DbErr) -> bool {
+    matches!(error, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+}

@@ -1,0 +1,211 @@
+//! Between protobuf wire types and Rust values, shared by every service: dates,
+//! timestamps, ids, page sizes and tokens, field masks and idempotency keys — each parsed
+//! into a field violation when it is wrong.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use nordstern_domain::validate;
+use nordstern_proto::common::v1 as common;
+use prost::Message;
+
+use crate::{
+    idempotency::{IdempotencyKey, fingerprint},
+    status::FieldViolations,
+};
+
+pub const MAX_PAGE_SIZE: i32 = 1000;
+pub const DEFAULT_PAGE_SIZE: i32 = 100;
+/// Most ids one batch call takes.
+pub const MAX_BATCH: usize = 1000;
+
+pub fn date_to_proto(date: NaiveDate) -> common::Date {
+    common::Date {
+        year: date.year(),
+        month: date.month() as i32,
+        day: date.day() as i32,
+    }
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A timestamp field as UTC; `None` when unset or out of range.
+pub fn from_timestamp(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    let timestamp = timestamp?;
+    DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).ok()?)
+}
+
+/// A required date field.
+pub fn required_date(
+    violations: &mut FieldViolations,
+    field: &str,
+    date: Option<&common::Date>,
+) -> Option<NaiveDate> {
+    match date {
+        None => {
+            violations.add(field, "is required");
+            None
+        }
+        Some(date) => violations.check(field, validate::date(date.year, date.month, date.day)),
+    }
+}
+
+/// An optional date field: absent or all zero means unset.
+pub fn optional_date(
+    violations: &mut FieldViolations,
+    field: &str,
+    date: Option<&common::Date>,
+) -> Option<NaiveDate> {
+    match date {
+        None
+        | Some(common::Date {
+            year: 0,
+            month: 0,
+            day: 0,
+        }) => None,
+        Some(date) => violations.check(field, validate::date(date.year, date.month, date.day)),
+    }
+}
+
+/// A required period `[start, end)` with `end` after `start`.
+pub fn required_period(
+    violations: &mut FieldViolations,
+    field: &str,
+    period: Option<&common::Period>,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let Some(period) = period else {
+        violations.add(field, "is required");
+        return None;
+    };
+    let start = required_date(
+        violations,
+        &format!("{field}.start_date"),
+        period.start_date.as_ref(),
+    );
+    let end = required_date(
+        violations,
+        &format!("{field}.end_date"),
+        period.end_date.as_ref(),
+    );
+    match (start, end) {
+        (Some(start), Some(end)) if end > start => Some((start, end)),
+        (Some(_), Some(_)) => {
+            violations.add(format!("{field}.end_date"), "must be after the start date");
+            None
+        }
+        _ => None,
+    }
+}
+
+/// A UUID in canonical lower-case form.
+pub fn uuid(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("is required".to_owned());
+    }
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| "must be a UUID".to_owned())
+}
+
+/// A new time-ordered id (UUIDv7), so id order is creation order.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+/// A required id field (empty string when invalid; the violation is recorded).
+pub fn id_field(violations: &mut FieldViolations, field: &str, raw: &str) -> String {
+    violations.check(field, uuid(raw)).unwrap_or_default()
+}
+
+pub fn optional_id(violations: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
+    if raw.is_empty() {
+        None
+    } else {
+        violations.check(field, uuid(raw))
+    }
+}
+
+/// Page size with the documented default and cap.
+pub fn page_size(violations: &mut FieldViolations, requested: i32) -> u64 {
+    match requested {
+        0 => DEFAULT_PAGE_SIZE as u64,
+        1..=MAX_PAGE_SIZE => requested as u64,
+        _ => {
+            violations.add(
+                "page_size",
+                format!("must be between 0 and {MAX_PAGE_SIZE}"),
+            );
+            DEFAULT_PAGE_SIZE as u64
+        }
+    }
+}
+
+/// Page tokens of id-ordered lists are the last id of the previous page.
+pub fn page_token(violations: &mut FieldViolations, token: &str) -> Option<String> {
+    if token.is_empty() {
+        return None;
+    }
+    violations.check(
+        "page_token",
+        uuid(token).map_err(|_| "is not a token this service issued".to_owned()),
+    )
+}
+
+/// Splits `limit + 1` fetched rows into a page and the token of the next one.
+pub fn page<T>(mut rows: Vec<T>, limit: u64, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        let token = rows.last().map(&key).unwrap_or_default();
+        (rows, token)
+    } else {
+        (rows, String::new())
+    }
+}
+
+/// The paths of an update mask; at least one, each among `allowed`.
+pub fn mask_paths(
+    violations: &mut FieldViolations,
+    mask: Option<&prost_types::FieldMask>,
+    allowed: &[&str],
+) -> Vec<String> {
+    let paths = mask.map(|mask| mask.paths.clone()).unwrap_or_default();
+    if paths.is_empty() {
+        violations.add(
+            "update_mask",
+            format!("name at least one of: {}", allowed.join(", ")),
+        );
+    }
+    for path in &paths {
+        if !allowed.contains(&path.as_str()) {
+            violations.add(
+                "update_mask",
+                format!(
+                    "`{path}` cannot be updated (allowed: {})",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    paths
+}
+
+/// An optional idempotency key, fingerprinted with the whole request so a key reused
+/// for a different request can be told apart from a retry.
+pub fn idempotency_key(
+    violations: &mut FieldViolations,
+    field: &str,
+    raw: &str,
+    request: &impl Message,
+) -> Option<IdempotencyKey> {
+    if raw.is_empty() {
+        return None;
+    }
+    let key = violations.check(field, validate::idempotency_key(raw))?;
+    Some(IdempotencyKey {
+        key,
+        fingerprint: fingerprint(&request.encode_to_vec()),
+    })
+}

@@ -5,6 +5,7 @@
 mod accounts;
 mod platform;
 mod support;
+mod survey;
 
 /// Runs `scenario(suite)` in all four combinations, as four tests.
 macro_rules! in_every_combination {

@@ -54,7 +54,8 @@ async fn health_and_reflection_cover_exactly_the_enabled_services() {
         names,
         vec![
             "grpc.health.v1.Health".to_owned(),
-            "nordstern.accounts.v1.AccountsService".to_owned()
+            "nordstern.accounts.v1.AccountsService".to_owned(),
+            "nordstern.survey.v1.SurveyService".to_owned(),
         ]
     );
     suite.stop().await;

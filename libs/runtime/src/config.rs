@@ -266,6 +266,15 @@ impl Config {
         let roles = parse_roles(&self.services, implemented)
             .map_err(|problem| problems.push(format!("services: {problem}")))
             .unwrap_or_default();
+        for role in &roles {
+            for needed in role.dependencies() {
+                if !roles.contains(needed) && self.endpoints.get(*needed).is_none() {
+                    problems.push(format!(
+                        "endpoints.{needed}: {role} calls {needed}; run both in this process or set the URL of {needed}"
+                    ));
+                }
+            }
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {

@@ -25,6 +25,16 @@ impl Role {
         Role::Gateway,
     ];
 
+    /// The roles this one calls; each must run in the same process or have an endpoint.
+    pub fn dependencies(self) -> &'static [Role] {
+        match self {
+            Role::Accounts => &[],
+            Role::Usage | Role::Survey => &[Role::Accounts],
+            Role::Scoring => &[Role::Accounts, Role::Usage, Role::Survey],
+            Role::Gateway => &[Role::Accounts, Role::Usage, Role::Survey, Role::Scoring],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Accounts => "accounts",

@@ -32,6 +32,18 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// The current time at microsecond precision, the precision PostgreSQL keeps, so what a
+/// service answers equals what it later reads back, on either backend.
+pub fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// A timestamp truncated to microseconds (see [`now_micros`]).
+pub fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
 /// A timestamp field as UTC; `None` when unset or out of range.
 pub fn from_timestamp(timestamp: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     let timestamp = timestamp?;

@@ -8,9 +8,7 @@ pub mod remote;
 mod store;
 
 use nordstern_domain::{lifecycle::LifecycleRules, revenue::RevenueParams, tiers::TierThresholds};
-use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use nordstern_runtime::config::AccountsConfig;
-use sea_orm::DatabaseConnection;
 
 pub use grpc::AccountsGrpc;
 pub use nordstern_accounts_migration::Migrator;
@@ -32,14 +30,4 @@ pub fn rules(config: &AccountsConfig) -> Result<Rules, String> {
             quota_ratio: config.quota_ratio,
         },
     })
-}
-
-/// The gRPC service over an already migrated database.
-pub fn grpc_service(
-    db: DatabaseConnection,
-    rules: Rules,
-    max_request_bytes: usize,
-) -> AccountsServiceServer<AccountsGrpc> {
-    AccountsServiceServer::new(AccountsGrpc::new(Store::new(db, rules)))
-        .max_decoding_message_size(max_request_bytes)
 }

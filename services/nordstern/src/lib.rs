@@ -8,6 +8,8 @@ pub mod scratch_db;
 
 use std::net::SocketAddr;
 
+use nordstern_accounts::remote::{AccountsApi, RemoteAccounts};
+use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use nordstern_runtime::{
     Config, Role,
     server::{GrpcServices, ServeError, serve},
@@ -18,7 +20,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 /// The roles this build implements; `--services all` means these.
-pub const IMPLEMENTED_ROLES: [Role; 1] = [Role::Accounts];
+pub const IMPLEMENTED_ROLES: [Role; 2] = [Role::Accounts, Role::Survey];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -50,16 +52,32 @@ impl App {
     ) -> Result<App, AppError> {
         let mut services = GrpcServices::new();
         let mut pools = Vec::new();
+        // The accounts API other roles call: in-process when this process runs accounts.
+        let mut local_accounts: Option<AccountsApi> = None;
+        let max_request_bytes = config.grpc.max_request_bytes;
         for role in roles {
             match role {
                 Role::Accounts => {
                     let db = open_storage::<nordstern_accounts::Migrator>(&config, *role).await?;
                     let rules =
                         nordstern_accounts::rules(&config.accounts).map_err(AppError::Config)?;
-                    services.add(nordstern_accounts::grpc_service(
+                    let service = nordstern_accounts::AccountsGrpc::new(
+                        nordstern_accounts::Store::new(db.clone(), rules),
+                    );
+                    local_accounts = Some(nordstern_accounts::remote::local(service.clone()));
+                    services.add(
+                        AccountsServiceServer::new(service)
+                            .max_decoding_message_size(max_request_bytes),
+                    );
+                    pools.push((*role, db));
+                }
+                Role::Survey => {
+                    let accounts = accounts_api(&config, local_accounts.as_ref())?;
+                    let db = open_storage::<nordstern_survey::Migrator>(&config, *role).await?;
+                    services.add(nordstern_survey::grpc_service(
                         db.clone(),
-                        rules,
-                        config.grpc.max_request_bytes,
+                        accounts,
+                        max_request_bytes,
                     ));
                     pools.push((*role, db));
                 }
@@ -99,6 +117,20 @@ impl App {
         }
         served.map_err(AppError::from)
     }
+}
+
+/// The accounts API for a role that needs it: the local service, or a client of the
+/// configured remote one.
+fn accounts_api(config: &Config, local: Option<&AccountsApi>) -> Result<AccountsApi, AppError> {
+    if let Some(local) = local {
+        return Ok(local.clone());
+    }
+    let url = config.endpoints.accounts.as_deref().ok_or_else(|| {
+        AppError::Config("this service needs the accounts service: run it in this process or set endpoints.accounts".to_owned())
+    })?;
+    RemoteAccounts::connect(url, &config.grpc)
+        .map(RemoteAccounts::into_api)
+        .map_err(|error| AppError::Config(format!("endpoints.accounts: {error}")))
 }
 
 async fn open_storage<M: MigratorTrait>(

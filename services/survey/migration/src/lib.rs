@@ -1,0 +1,21 @@
+//! The survey service's schema. Each migration file is self-contained (no entities).
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_surveys;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
+            Box::new(m0001_surveys::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "survey_migrations".into_iden()
+    }
+}

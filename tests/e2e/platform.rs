@@ -66,10 +66,14 @@ fn tokio_stream_once<T: Send + 'static>(item: T) -> impl tokio_stream::Stream<It
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trace_id_survives_the_hop_to_a_service() {
+async fn trace_id_survives_every_hop_between_services() {
+    use nordstern_proto::{common::v1 as common, survey::v1 as survey_pb};
+
+    // Caller → survey (one server) → accounts (another server): a portfolio's survey
+    // statistics make survey ask accounts which accounts the CSM owns.
     let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
-    let channel = suite.channel(Role::Accounts).await;
-    let mut client = pb::accounts_service_client::AccountsServiceClient::with_interceptor(
+    let channel = suite.channel(Role::Survey).await;
+    let mut client = survey_pb::survey_service_client::SurveyServiceClient::with_interceptor(
         channel,
         TraceContextInterceptor,
     );
@@ -80,23 +84,49 @@ async fn trace_id_survives_the_hop_to_a_service() {
         opentelemetry::trace::TraceId::INVALID,
         "the test subscriber records spans"
     );
+    let today = nordstern_runtime::wire::date_to_proto(chrono::Utc::now().date_naive());
+    let request = survey_pb::GetSurveyStatsRequest {
+        scope: Some(common::Scope {
+            scope: Some(common::scope::Scope::CsmId(
+                "00000000-0000-7000-8000-0000000000c5".to_owned(),
+            )),
+        }),
+        window: Some(common::Period {
+            start_date: Some(common::Date {
+                year: 2025,
+                month: 1,
+                day: 1,
+            }),
+            end_date: Some(today),
+        }),
+    };
     client
-        .list_csms(pb::ListCsmsRequest::default())
+        .get_survey_stats(request)
         .instrument(caller.clone())
         .await
         .unwrap_or_else(|s| panic!("{s}"));
     drop(caller);
     let spans = finished_spans().get_finished_spans().unwrap_or_default();
-    let server_span = spans
-        .iter()
-        .find(|span| span.name == "grpc.request" && span.span_context.trace_id() == trace_id);
-    assert!(
-        server_span.is_some(),
-        "the server's request span joined the caller's trace {trace_id}; saw {:?}",
-        spans
+    let method_of = |span: &opentelemetry_sdk::trace::SpanData| {
+        span.attributes
             .iter()
-            .map(|s| (&s.name, s.span_context.trace_id()))
-            .collect::<Vec<_>>()
+            .find(|kv| kv.key.as_str() == "rpc.method")
+            .map(|kv| kv.value.to_string())
+            .unwrap_or_default()
+    };
+    let in_trace: Vec<String> = spans
+        .iter()
+        .filter(|span| span.name == "grpc.request" && span.span_context.trace_id() == trace_id)
+        .map(method_of)
+        .collect();
+    assert!(
+        in_trace
+            .iter()
+            .any(|m| m.ends_with("SurveyService/GetSurveyStats"))
+            && in_trace
+                .iter()
+                .any(|m| m.ends_with("AccountsService/ListAccounts")),
+        "both servers' request spans joined the caller's trace {trace_id}; in it: {in_trace:?}"
     );
     suite.stop().await;
 }

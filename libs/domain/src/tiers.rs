@@ -3,13 +3,18 @@
 
 use crate::account::Tier;
 
+/// Cumulative ARR shares that close tiers A and B (the classic Pareto 80 % / 95 %).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TierThresholds {
+    /// Tier A holds the top accounts up to this share of total ARR.
     pub a_share: f64,
+    /// Tier B continues up to this share; the rest is C.
     pub b_share: f64,
 }
 
 impl TierThresholds {
+    /// Checked constructor for configured thresholds: needs `0 < a_share < b_share <= 1`,
+    /// both finite, otherwise the tiers would be empty or meaningless.
     pub fn new(a_share: f64, b_share: f64) -> Result<Self, String> {
         if a_share.is_finite()
             && b_share.is_finite()
@@ -33,9 +38,12 @@ impl Default for TierThresholds {
     }
 }
 
-/// Tiers in input order. Ranked by ARR descending, ties by key ascending. An account is
-/// A while the ARR ranked before it is below `a_share` of the total (so the top account
-/// is A), B below `b_share`, else C; accounts without ARR are C.
+/// Tiers for `(key, arr)` pairs, in input order. Accounts are ranked by ARR descending,
+/// ties by key ascending, so the result does not depend on the input order. An account
+/// is A while the ARR ranked before it is below `a_share` of the total (so the top
+/// account is always A when there is any ARR), B while below `b_share`, else C.
+/// Accounts with ARR <= 0 are C, and so is everything when the total is 0. The total
+/// is summed in `i128`, so it cannot overflow.
 pub fn assign_tiers<K: Ord>(accounts: &[(K, i64)], thresholds: TierThresholds) -> Vec<Tier> {
     let total: i128 = accounts
         .iter()
@@ -117,6 +125,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ties_are_broken_by_key_not_by_position() {
+        // 60 + 20 = 80 %: of the two 20s only the lower key can be A.
+        let forward = assign_tiers(&[("a", 60), ("b", 20), ("c", 20)], TierThresholds::default());
+        let backward = assign_tiers(&[("c", 20), ("b", 20), ("a", 60)], TierThresholds::default());
+        assert_eq!(forward, vec![Tier::A, Tier::A, Tier::B]);
+        assert_eq!(backward, vec![Tier::B, Tier::A, Tier::A]);
+    }
+
+    #[test]
+    fn single_and_negative_accounts() {
+        assert_eq!(assign_tiers(&[(1, 5)], TierThresholds::default()), vec![Tier::A]);
+        assert_eq!(
+            assign_tiers(&[(1, -5), (2, 10)], TierThresholds::default()),
+            vec![Tier::C, Tier::A]
+        );
+        assert!(assign_tiers::<u8>(&[], TierThresholds::default()).is_empty());
+        // Totals beyond i64 do not overflow.
+        assert_eq!(
+            assign_tiers(&[(1, i64::MAX), (2, i64::MAX)], TierThresholds::default()),
+            vec![Tier::A, Tier::A]
+        );
+    }
+
+    #[test]
+    fn thresholds_reject_non_finite_values() {
+        assert!(TierThresholds::new(f64::NAN, 0.9).is_err());
+        assert!(TierThresholds::new(0.5, f64::INFINITY).is_err());
+        assert_eq!(
+            TierThresholds::new(0.8, 0.95),
+            Ok(TierThresholds::default())
+        );
+    }
+
+    fn thresholds() -> impl Strategy<Value = TierThresholds> {
+        (0.01f64..0.99, 0.0f64..1.0).prop_map(|(a, b)| {
+            let b_share = (a + (1.0 - a) * b).max(a + 1e-9).min(1.0);
+            TierThresholds::new(a, b_share).unwrap()
+        })
+    }
+
     proptest! {
         #[test]
         fn higher_arr_never_gets_a_worse_tier(arrs in proptest::collection::vec(0i64..1_000_000_000, 1..200)) {
@@ -133,12 +182,43 @@ mod tests {
         }
 
         #[test]
-        fn tier_a_covers_at_least_its_share(arrs in proptest::collection::vec(1i64..1_000_000_000, 1..200)) {
+        fn tier_a_covers_at_least_its_share(
+            arrs in proptest::collection::vec(-1_000i64..1_000_000_000, 1..200),
+            thresholds in thresholds(),
+        ) {
+            let accounts: Vec<(usize, i64)> = arrs.iter().copied().enumerate().collect();
+            let tiers = assign_tiers(&accounts, thresholds);
+            let total: i64 = arrs.iter().map(|arr| (*arr).max(0)).sum();
+            let a: i64 = accounts.iter().zip(&tiers).filter(|(_, t)| **t == Tier::A).map(|((_, arr), _)| arr).sum();
+            let a_and_b: i64 = accounts.iter().zip(&tiers).filter(|(_, t)| **t != Tier::C).map(|((_, arr), _)| arr).sum();
+            if total > 0 {
+                // Either A reaches its share, or every account with ARR is A.
+                prop_assert!(a as f64 >= thresholds.a_share * total as f64 * (1.0 - 1e-12) || a == total);
+                prop_assert!(a_and_b as f64 >= thresholds.b_share * total as f64 * (1.0 - 1e-12) || a_and_b == total);
+            } else {
+                prop_assert!(tiers.iter().all(|tier| *tier == Tier::C));
+            }
+            for (arr, tier) in arrs.iter().zip(&tiers) {
+                if *arr <= 0 {
+                    prop_assert_eq!(*tier, Tier::C);
+                }
+            }
+        }
+
+        #[test]
+        fn input_order_is_preserved(
+            arrs in proptest::collection::vec(0i64..1_000, 1..100),
+            rotation in 0usize..100,
+        ) {
+            // Keys are unique; rotating the input rotates the output the same way.
             let accounts: Vec<(usize, i64)> = arrs.iter().copied().enumerate().collect();
             let tiers = assign_tiers(&accounts, TierThresholds::default());
-            let total: i64 = arrs.iter().sum();
-            let a: i64 = accounts.iter().zip(&tiers).filter(|(_, t)| **t == Tier::A).map(|((_, arr), _)| arr).sum();
-            prop_assert!(a as f64 >= 0.8 * total as f64 - 1e-6);
+            let shift = rotation % accounts.len();
+            let mut rotated = accounts.clone();
+            rotated.rotate_left(shift);
+            let mut expected = tiers.clone();
+            expected.rotate_left(shift);
+            prop_assert_eq!(assign_tiers(&rotated, TierThresholds::default()), expected);
         }
     }
 }

@@ -20,10 +20,13 @@ fn display_name(raw: &str) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// An account's display name: trimmed (copy-paste from CRMs brings stray spaces),
+/// 1 to 200 characters, no control characters (they break CSV exports and UIs).
 pub fn account_name(raw: &str) -> Result<String, String> {
     display_name(raw)
 }
 
+/// A CSM's display name; the same rule as [`account_name`].
 pub fn csm_name(raw: &str) -> Result<String, String> {
     display_name(raw)
 }
@@ -41,6 +44,8 @@ fn key_like(
     Ok(raw.to_owned())
 }
 
+/// An external CRM id (Salesforce, HubSpot): 1 to 64 characters of `[A-Za-z0-9_.:-]`,
+/// not trimmed, because it is compared byte for byte with what the CRM sends.
 pub fn crm_id(raw: &str) -> Result<String, String> {
     key_like(
         raw,
@@ -50,6 +55,8 @@ pub fn crm_id(raw: &str) -> Result<String, String> {
     )
 }
 
+/// A product module key such as `analytics-pro`: 1 to 64 characters of `[a-z0-9_-]`
+/// starting with a letter, so keys are stable identifiers, not display text.
 pub fn module_key(raw: &str) -> Result<String, String> {
     let key = key_like(
         raw,
@@ -63,6 +70,8 @@ pub fn module_key(raw: &str) -> Result<String, String> {
     Ok(key)
 }
 
+/// A feature key such as `reports.export`: 1 to 128 characters of `[a-z0-9_.-]` starting
+/// with a letter; the dot lets products namespace features by module.
 pub fn feature_key(raw: &str) -> Result<String, String> {
     let key = key_like(
         raw,
@@ -76,6 +85,9 @@ pub fn feature_key(raw: &str) -> Result<String, String> {
     Ok(key)
 }
 
+/// An e-mail address, trimmed and lower-cased so the same person is found under one
+/// spelling: at most 254 characters, exactly one `@`, a non-empty local part and a
+/// dotted domain. Deliberately not RFC 5322: it catches typos, not exotic addresses.
 pub fn email(raw: &str) -> Result<String, String> {
     let email = raw.trim().to_lowercase();
     if email.is_empty() || email.len() > 254 {
@@ -99,6 +111,8 @@ pub fn email(raw: &str) -> Result<String, String> {
     }
 }
 
+/// An ISO 4217 currency code: exactly three upper-case ASCII letters. Not trimmed or
+/// upper-cased, so clients learn to send the canonical form.
 pub fn currency_code(raw: &str) -> Result<String, String> {
     if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(raw.to_owned())
@@ -107,6 +121,8 @@ pub fn currency_code(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A client-chosen idempotency key: 1 to 128 printable ASCII characters without spaces,
+/// so it can be logged and compared without escaping.
 pub fn idempotency_key(raw: &str) -> Result<String, String> {
     char_count_between(raw, 1, 128)?;
     if !raw.chars().all(|c| c.is_ascii_graphic()) {
@@ -115,6 +131,8 @@ pub fn idempotency_key(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// A real calendar date between the years 1900 and 2200; the range keeps date arithmetic
+/// (terms, windows) far from the limits of the date type.
 pub fn date(year: i32, month: i32, day: i32) -> Result<NaiveDate, String> {
     if !(1900..=2200).contains(&year) {
         return Err("year must be between 1900 and 2200".to_owned());
@@ -126,6 +144,7 @@ pub fn date(year: i32, month: i32, day: i32) -> Result<NaiveDate, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -168,5 +187,63 @@ mod tests {
         assert!(date(2025, 13, 1).is_err());
         assert!(date(1800, 1, 1).is_err());
         assert!(date(2025, -1, 1).is_err());
+        assert!(date(2025, 1, 0).is_err());
+        assert!(date(1900, 1, 1).is_ok());
+        assert!(date(2200, 12, 31).is_ok());
+        assert!(date(2201, 1, 1).is_err());
+    }
+
+    #[test]
+    fn length_limits_are_inclusive() {
+        assert!(crm_id(&"a".repeat(64)).is_ok());
+        assert!(crm_id(&"a".repeat(65)).is_err());
+        assert!(crm_id("").is_err());
+        assert!(module_key(&"a".repeat(64)).is_ok());
+        assert!(module_key(&"a".repeat(65)).is_err());
+        assert!(feature_key(&"a".repeat(128)).is_ok());
+        assert!(feature_key(&"a".repeat(129)).is_err());
+        assert!(idempotency_key(&"k".repeat(128)).is_ok());
+        assert!(idempotency_key(&"k".repeat(129)).is_err());
+        let local = "a".repeat(254 - "@example.com".len());
+        assert!(email(&format!("{local}@example.com")).is_ok());
+        assert!(email(&format!("{local}a@example.com")).is_err());
+    }
+
+    #[test]
+    fn character_sets() {
+        assert!(module_key("a_b-c9").is_ok());
+        assert!(module_key("a.b").is_err());
+        assert!(module_key("-a").is_err());
+        assert!(feature_key("1x").is_err());
+        assert!(feature_key("x.Y").is_err());
+        assert!(crm_id("ümlaut").is_err());
+        assert!(idempotency_key("ключ").is_err());
+        assert!(idempotency_key("a\tb").is_err());
+        assert!(currency_code("EU").is_err());
+        assert!(currency_code("EURO").is_err());
+        assert!(currency_code("ÄUR").is_err());
+        assert!(email("ada@exa mple.com").is_err());
+        assert!(email("ada@.com").is_err());
+        assert!(email("ada@example.").is_err());
+        assert!(email("").is_err());
+    }
+
+    #[test]
+    fn errors_are_short_lower_case_descriptions() {
+        let errors = [
+            account_name("").unwrap_err(),
+            csm_name("a\u{0}").unwrap_err(),
+            crm_id("a b").unwrap_err(),
+            module_key("1").unwrap_err(),
+            feature_key("").unwrap_err(),
+            email("x").unwrap_err(),
+            currency_code("x").unwrap_err(),
+            idempotency_key("").unwrap_err(),
+            date(2025, 2, 30).unwrap_err(),
+        ];
+        for error in errors {
+            assert!(error.starts_with(|c: char| c.is_ascii_lowercase()), "{error}");
+            assert!(error.len() < 80, "{error}");
+        }
     }
 }

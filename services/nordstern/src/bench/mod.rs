@@ -5,6 +5,7 @@ mod balance;
 mod echo;
 mod get_account;
 mod load;
+mod survey_stats;
 
 use clap::Subcommand;
 
@@ -17,11 +18,14 @@ pub enum BenchCommand {
     GetAccount(get_account::GetAccountArgs),
     /// Portfolio balancing time and ARR spread on log-normal ARR.
     Balance(balance::BalanceArgs),
+    /// Company survey statistics over many responses vs the raw SQL aggregates.
+    SurveyStats(survey_stats::SurveyStatsArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
+        BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
     }
 }

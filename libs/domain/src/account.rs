@@ -62,7 +62,10 @@ mod tests {
         }
         assert_eq!(Segment::parse("enterprise"), None);
         assert_eq!(Segment::parse(" SME"), None);
-        assert_eq!(LifecycleStage::parse("RENEWAL_DUE"), Some(LifecycleStage::RenewalDue));
+        assert_eq!(
+            LifecycleStage::parse("RENEWAL_DUE"),
+            Some(LifecycleStage::RenewalDue)
+        );
         assert_eq!(ContractEventKind::parse(""), None);
     }
 
@@ -75,7 +78,10 @@ mod tests {
             .chain(ContractEventKind::ALL.iter().map(ContractEventKind::as_str))
             .collect();
         for name in names {
-            assert!(name.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{name}"
+            );
         }
         assert_eq!(Segment::Enterprise.to_string(), "ENTERPRISE");
         assert_eq!(ContractEventKind::Churn.to_string(), "CHURN");

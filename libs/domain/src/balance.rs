@@ -122,7 +122,12 @@ fn sticky_plan(input: &BalanceInput) -> BalancePlan {
     }
     let mut assignment = draft.complete();
     let mut loads = draft.loads;
-    swaps::improve(&input.accounts, &mut assignment, &mut loads, STICKY_TOLERANCE);
+    swaps::improve(
+        &input.accounts,
+        &mut assignment,
+        &mut loads,
+        STICKY_TOLERANCE,
+    );
     finish(input, assignment, loads)
 }
 

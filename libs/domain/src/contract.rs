@@ -5,16 +5,23 @@ use chrono::NaiveDate;
 
 use crate::account::ContractEventKind;
 
+/// What an account's accepted contract events add up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContractState {
+    /// Current ARR in minor units; never negative.
     pub arr: i64,
+    /// End of the current term, set by NEW (optional) and every RENEWAL.
     pub renewal_date: Option<NaiveDate>,
+    /// Set by CHURN; a churned account accepts no further events.
     pub churned_on: Option<NaiveDate>,
+    /// Events must not go back in time: later ones build on earlier ARR.
     pub last_effective_date: Option<NaiveDate>,
+    /// Whether the opening NEW event has been recorded.
     pub has_new: bool,
 }
 
 impl ContractState {
+    /// An account without contract events.
     pub fn empty() -> Self {
         ContractState {
             arr: 0,
@@ -26,6 +33,7 @@ impl ContractState {
     }
 }
 
+/// A contract event as a client submits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContractChange {
     pub kind: ContractEventKind,
@@ -34,11 +42,16 @@ pub struct ContractChange {
     pub renewal_date: Option<NaiveDate>,
 }
 
+/// Why a change was refused. The first two are bad input on one field (`arr_change`,
+/// `renewal_date`; the reason is its field-violation description); the rest are failed
+/// preconditions of the account's history.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {
-    #[error("{reason}")]
+    /// Field `arr_change`.
+    #[error("arr_change {reason}")]
     InvalidArrChange { reason: String },
-    #[error("{reason}")]
+    /// Field `renewal_date`.
+    #[error("renewal_date {reason}")]
     InvalidRenewalDate { reason: String },
     #[error("events must be recorded in order: the last one took effect on {last}")]
     OutOfOrder { last: NaiveDate },
@@ -62,8 +75,19 @@ fn renewal_error(reason: &str) -> ContractError {
     }
 }
 
-/// Validates `change` against `state`; returns the next state and the ARR change to
-/// record (for CHURN, minus the whole current ARR, whatever was passed).
+/// Validates `change` against `state` and returns the next state and the ARR change to
+/// record. The rules, so ARR can never go negative or jump back in time:
+/// - the account must not have churned, and `effective_date` must not be before the
+///   last event's (same day is fine);
+/// - NEW: first event only, `arr_change >= 0`, an optional renewal date after the
+///   effective date opens the first term;
+/// - EXPANSION: `arr_change > 0`; CONTRACTION: `arr_change < 0` leaving ARR above zero
+///   (contracting to zero is a CHURN);
+/// - RENEWAL: a renewal date after the effective date and after the current one is
+///   required; ARR may go up, down or stay, but not below zero;
+/// - CHURN: records minus the whole current ARR, whatever was passed.
+///
+/// Arithmetic is checked; an overflow is an invalid `arr_change`.
 pub fn apply_change(
     state: &ContractState,
     change: &ContractChange,
@@ -228,6 +252,87 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn renewal_dates_must_move_forward() {
+        use ContractEventKind::*;
+        let (s, _) =
+            apply_change(&ContractState::empty(), &change(New, 100, 0, Some(365))).unwrap();
+        assert!(matches!(
+            apply_change(&s, &change(Renewal, 0, 300, Some(365))),
+            Err(ContractError::InvalidRenewalDate { .. })
+        ));
+        assert!(matches!(
+            apply_change(&s, &change(Renewal, 0, 300, Some(300))),
+            Err(ContractError::InvalidRenewalDate { .. })
+        ));
+        assert!(matches!(
+            apply_change(&ContractState::empty(), &change(New, 100, 10, Some(10))),
+            Err(ContractError::InvalidRenewalDate { .. })
+        ));
+        // A renewal may lower ARR, even to zero, and may come late.
+        let (s2, recorded) = apply_change(&s, &change(Renewal, -100, 400, Some(800))).unwrap();
+        assert_eq!((s2.arr, recorded, s2.renewal_date), (0, -100, Some(d(800))));
+        // Without a prior renewal date any date after the effective date will do.
+        let (open, _) = apply_change(&ContractState::empty(), &change(New, 100, 0, None)).unwrap();
+        assert_eq!(open.renewal_date, None);
+        assert!(apply_change(&open, &change(Renewal, 10, 5, Some(6))).is_ok());
+    }
+
+    #[test]
+    fn same_day_events_and_churn_details() {
+        use ContractEventKind::*;
+        let (s, _) = apply_change(&ContractState::empty(), &change(New, 100, 3, None)).unwrap();
+        let (s, _) = apply_change(&s, &change(Expansion, 50, 3, None)).unwrap();
+        assert_eq!((s.arr, s.last_effective_date), (150, Some(d(3))));
+        // CHURN ignores the amount passed, and a churn cannot be churned again.
+        let (churned, recorded) = apply_change(&s, &change(Churn, 999, 3, None)).unwrap();
+        assert_eq!(
+            (churned.arr, recorded, churned.churned_on),
+            (0, -150, Some(d(3)))
+        );
+        assert_eq!(
+            apply_change(&churned, &change(Churn, 0, 4, None)),
+            Err(ContractError::AccountChurned)
+        );
+        assert_eq!(
+            apply_change(&churned, &change(New, 1, 4, None)),
+            Err(ContractError::AccountChurned)
+        );
+        // A contraction of everything is refused; the exact remainder of one is fine.
+        assert!(matches!(
+            apply_change(&s, &change(Contraction, -150, 4, None)),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
+        assert_eq!(
+            apply_change(&s, &change(Contraction, -149, 4, None))
+                .unwrap()
+                .0
+                .arr,
+            1
+        );
+        assert!(matches!(
+            apply_change(&s, &change(Contraction, i64::MIN, 4, None)),
+            Err(ContractError::InvalidArrChange { .. })
+        ));
+        // Nothing but NEW before NEW.
+        for kind in [Expansion, Contraction, Renewal, Churn] {
+            assert_eq!(
+                apply_change(&ContractState::empty(), &change(kind, -1, 0, Some(9))),
+                Err(ContractError::NoContract)
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_their_field() {
+        let arr = ContractError::InvalidArrChange {
+            reason: "must be positive".to_owned(),
+        };
+        assert_eq!(arr.to_string(), "arr_change must be positive");
+        let out_of_order = ContractError::OutOfOrder { last: d(0) };
+        assert!(out_of_order.to_string().contains("2025-01-01"));
+    }
+
     proptest! {
         #[test]
         fn arr_never_goes_negative(steps in proptest::collection::vec((0u8..5, -1_000_000i64..1_000_000, 0i64..30), 0..40)) {
@@ -238,8 +343,13 @@ mod tests {
                 let kind = ContractEventKind::ALL[kind as usize];
                 let renewal = state.renewal_date.map(|r| r + chrono::Duration::days(365));
                 let c = ContractChange { kind, arr_change: amount, effective_date: d(day), renewal_date: renewal };
-                if let Ok((next, recorded)) = apply_change(&state, &c) {
+                let result = apply_change(&state, &c);
+                if state.churned_on.is_some() {
+                    prop_assert_eq!(&result, &Err(ContractError::AccountChurned));
+                }
+                if let Ok((next, recorded)) = result {
                     prop_assert!(next.arr >= 0);
+                    prop_assert!(next.last_effective_date >= state.last_effective_date);
                     prop_assert_eq!(next.arr, state.arr + recorded);
                     if kind == ContractEventKind::Churn {
                         prop_assert_eq!(next.arr, 0);

@@ -128,15 +128,24 @@ mod tests {
     #[test]
     fn ties_are_broken_by_key_not_by_position() {
         // 60 + 20 = 80 %: of the two 20s only the lower key can be A.
-        let forward = assign_tiers(&[("a", 60), ("b", 20), ("c", 20)], TierThresholds::default());
-        let backward = assign_tiers(&[("c", 20), ("b", 20), ("a", 60)], TierThresholds::default());
+        let forward = assign_tiers(
+            &[("a", 60), ("b", 20), ("c", 20)],
+            TierThresholds::default(),
+        );
+        let backward = assign_tiers(
+            &[("c", 20), ("b", 20), ("a", 60)],
+            TierThresholds::default(),
+        );
         assert_eq!(forward, vec![Tier::A, Tier::A, Tier::B]);
         assert_eq!(backward, vec![Tier::B, Tier::A, Tier::A]);
     }
 
     #[test]
     fn single_and_negative_accounts() {
-        assert_eq!(assign_tiers(&[(1, 5)], TierThresholds::default()), vec![Tier::A]);
+        assert_eq!(
+            assign_tiers(&[(1, 5)], TierThresholds::default()),
+            vec![Tier::A]
+        );
         assert_eq!(
             assign_tiers(&[(1, -5), (2, 10)], TierThresholds::default()),
             vec![Tier::C, Tier::A]

@@ -242,7 +242,10 @@ mod tests {
             date(2025, 2, 30).unwrap_err(),
         ];
         for error in errors {
-            assert!(error.starts_with(|c: char| c.is_ascii_lowercase()), "{error}");
+            assert!(
+                error.starts_with(|c: char| c.is_ascii_lowercase()),
+                "{error}"
+            );
             assert!(error.len() < 80, "{error}");
         }
     }

@@ -56,7 +56,11 @@ pub(super) fn improve(
 /// `0 < delta < diff` and leaves the smallest `|diff - 2 delta|`, as (tier, x position,
 /// y position). For each `x` the best `y` is next to `x - diff / 2`, found by binary
 /// search, so a search costs O(m log m) for portfolios of m accounts.
-fn best_swap(heavy: &[TierList; 3], light: &[TierList; 3], diff: i64) -> Option<(usize, usize, usize)> {
+fn best_swap(
+    heavy: &[TierList; 3],
+    light: &[TierList; 3],
+    diff: i64,
+) -> Option<(usize, usize, usize)> {
     let mut best: Option<(i64, usize, usize, usize)> = None;
     for (t, (from, to)) in heavy.iter().zip(light).enumerate() {
         if to.is_empty() {

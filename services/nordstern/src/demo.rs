@@ -7,6 +7,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
     common::v1 as common,
+    survey::v1::{self as survey_pb, survey_service_client::SurveyServiceClient},
 };
 use nordstern_runtime::Config;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -124,6 +125,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
     }
     let today = Utc::now().date_naive();
     let mut churned = 0;
+    let mut live_accounts = Vec::new();
     for index in 0..options.accounts {
         let arr = log_normal_arr(&mut rng);
         let segment = if arr > 10_000_000 {
@@ -220,7 +222,10 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
                 .await
                 .context("recording contract events")?;
             match kind {
-                pb::ContractEventKind::Churn => break,
+                pb::ContractEventKind::Churn => {
+                    current_arr = 0;
+                    break;
+                }
                 pb::ContractEventKind::Renewal => {
                     current_arr += change;
                     term_end += Duration::days(365);
@@ -228,7 +233,11 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
                 _ => current_arr += change,
             }
         }
+        if current_arr > 0 {
+            live_accounts.push(account.account_id);
+        }
     }
+    let survey = survey_responses(url, &mut rng, &live_accounts, options.seed).await?;
     let plan = client
         .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
             csm_ids: Vec::new(),
@@ -274,6 +283,16 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         percent(metrics.logo_churn_rate),
         percent(metrics.renewal_rate)
     );
+    let nps = survey.nps.unwrap_or_default();
+    println!(
+        "  NPS over the last 90 days: {} ± {:.1} ({} promoters, {} passives, {} detractors; response rate {})",
+        nps.nps.map_or("n/a".to_owned(), |v| format!("{v:.0}")),
+        nps.margin_of_error.unwrap_or(0.0),
+        nps.promoters,
+        nps.passives,
+        nps.detractors,
+        percent(survey.response_rate)
+    );
     let addr = url.trim_start_matches("http://");
     println!("\nTry (with grpcurl; the server has reflection):");
     println!("  grpcurl -plaintext {addr} list");
@@ -290,6 +309,102 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         today.month(),
         today.day()
     );
+    println!(
+        "  grpcurl -plaintext -d '{{\"page_size\": 5}}' {addr} nordstern.survey.v1.SurveyService/ListDetractorResponses"
+    );
     println!("Press Ctrl-C to stop.");
     Ok(())
+}
+
+/// An NPS campaign to two contacts at every live account, answered by token by most of
+/// them; returns the company statistics of the last 90 days.
+async fn survey_responses(
+    url: &str,
+    rng: &mut StdRng,
+    accounts: &[String],
+    seed: u64,
+) -> anyhow::Result<survey_pb::SurveyStats> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect()
+        .await?;
+    let mut client = SurveyServiceClient::new(channel);
+    let campaign = client
+        .create_campaign(survey_pb::CreateCampaignRequest {
+            request_id: format!("demo-{seed}-nps"),
+            campaign: Some(survey_pb::Campaign {
+                name: "Quarterly NPS".to_owned(),
+                kind: survey_pb::SurveyKind::Nps as i32,
+                touchpoint: survey_pb::Touchpoint::Quarterly as i32,
+                question_de: "Wie wahrscheinlich ist es, dass Sie uns einem Kollegen empfehlen?"
+                    .to_owned(),
+                question_en: "How likely are you to recommend us to a colleague?".to_owned(),
+                ..survey_pb::Campaign::default()
+            }),
+        })
+        .await
+        .context("creating the survey campaign")?
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
+    let targets: Vec<survey_pb::InvitationTarget> = accounts
+        .iter()
+        .flat_map(|account_id| {
+            ["champion", "user"].map(|role| survey_pb::InvitationTarget {
+                account_id: account_id.clone(),
+                respondent_id: format!("{role}@{account_id}"),
+                language: if rng.random_bool(0.5) {
+                    common::Language::German as i32
+                } else {
+                    common::Language::English as i32
+                },
+            })
+        })
+        .collect();
+    for chunk in targets.chunks(1000) {
+        let invitations = client
+            .create_invitations(survey_pb::CreateInvitationsRequest {
+                campaign_id: campaign.campaign_id.clone(),
+                targets: chunk.to_vec(),
+            })
+            .await
+            .context("inviting respondents")?
+            .into_inner()
+            .invitations;
+        for invitation in invitations {
+            // Draw everything first, so a second run with the same seed makes the same
+            // choices and finds them already answered.
+            let responds = rng.random_bool(0.65);
+            // Scores skewed the way B2B NPS usually is: many 7–9s, a tail of detractors.
+            let score = (normal(rng, 7.6, 2.1).round() as i32).clamp(0, 10);
+            let response_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+            if !responds || invitation.responded_at.is_some() {
+                continue;
+            }
+            client
+                .submit_response(survey_pb::SubmitResponseRequest {
+                    token: invitation.token,
+                    response_id: response_id.to_string(),
+                    score: Some(score),
+                    ..survey_pb::SubmitResponseRequest::default()
+                })
+                .await
+                .context("answering invitations")?;
+        }
+    }
+    let today = Utc::now().date_naive();
+    let stats = client
+        .get_survey_stats(survey_pb::GetSurveyStatsRequest {
+            scope: Some(common::Scope {
+                scope: Some(common::scope::Scope::Company(true)),
+            }),
+            window: Some(common::Period {
+                start_date: Some(date(today - Duration::days(89))),
+                end_date: Some(date(today + Duration::days(1))),
+            }),
+        })
+        .await?
+        .into_inner()
+        .stats
+        .unwrap_or_default();
+    Ok(stats)
 }

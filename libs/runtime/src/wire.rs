@@ -132,6 +132,17 @@ pub fn id_field(violations: &mut FieldViolations, field: &str, raw: &str) -> Str
     violations.check(field, uuid(raw)).unwrap_or_default()
 }
 
+/// A list of ids of at most [`MAX_BATCH`], each checked.
+pub fn id_list(violations: &mut FieldViolations, field: &str, raw: &[String]) -> Vec<String> {
+    if raw.len() > MAX_BATCH {
+        violations.add(field, format!("at most {MAX_BATCH} ids per call"));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(index, id)| id_field(violations, &format!("{field}[{index}]"), id))
+        .collect()
+}
+
 pub fn optional_id(violations: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
     if raw.is_empty() {
         None

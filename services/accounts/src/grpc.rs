@@ -11,7 +11,6 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     convert::*,
-    error::AccountsError,
     store::{
         AccountFilter, AccountPatch, AccountRow, Balance, ContractEventRow, CsmPatch, CsmRow,
         MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
@@ -175,7 +174,7 @@ impl AccountsService for AccountsGrpc {
         if initial_arr.is_some_and(|arr| arr < 0) {
             v.add("initial_arr.minor_units", "must not be negative");
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (Some(name), Some(segment), Some(start_date)) = (name, segment, start_date) else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -201,7 +200,7 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::GetAccountResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let row = self.store.get_account(&id).await?;
         Ok(Response::new(pb::GetAccountResponse {
             account: Some(self.account_to_proto(row, today())),
@@ -266,7 +265,7 @@ impl AccountsService for AccountsGrpc {
                 _ => {}
             }
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let row = self.store.update_account(&id, patch).await?;
         Ok(Response::new(pb::UpdateAccountResponse {
             account: Some(self.account_to_proto(row, today())),
@@ -291,7 +290,7 @@ impl AccountsService for AccountsGrpc {
         if filter.unassigned_only && filter.csm_id.is_some() {
             v.add("unassigned_only", "cannot be combined with csm_id");
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let today = today();
         let rows = self
             .store
@@ -313,16 +312,8 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::BatchGetAccountsResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
-        if request.account_ids.len() > MAX_BATCH {
-            v.add("account_ids", format!("at most {MAX_BATCH} ids per call"));
-        }
-        let ids: Vec<String> = request
-            .account_ids
-            .iter()
-            .enumerate()
-            .map(|(index, raw)| id_field(&mut v, &format!("account_ids[{index}]"), raw))
-            .collect();
-        v.into_result().map_err(AccountsError::from)?;
+        let ids = id_list(&mut v, "account_ids", &request.account_ids);
+        v.into_result()?;
         let rows = self.store.batch_get_accounts(&ids).await?;
         let today = today();
         let mut by_id: std::collections::HashMap<String, AccountRow> = rows
@@ -375,7 +366,7 @@ impl AccountsService for AccountsGrpc {
         if list_price < 0 {
             v.add("module.list_price.minor_units", "must not be negative");
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (Some(module_key), Some(name)) = (module_key, name) else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -419,7 +410,7 @@ impl AccountsService for AccountsGrpc {
         if csm.capacity < 0 {
             v.add("csm.capacity", "must not be negative (0 means no limit)");
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (Some(name), Some(email)) = (name, email) else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -445,7 +436,7 @@ impl AccountsService for AccountsGrpc {
     async fn get_csm(&self, request: Request<pb::GetCsmRequest>) -> GrpcResult<pb::GetCsmResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "csm_id", &request.get_ref().csm_id);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let row = self.store.get_csm(&id).await?;
         Ok(Response::new(pb::GetCsmResponse {
             csm: Some(self.csm_to_proto(row)),
@@ -478,7 +469,7 @@ impl AccountsService for AccountsGrpc {
                 _ => {}
             }
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let row = self.store.update_csm(&id, patch).await?;
         Ok(Response::new(pb::UpdateCsmResponse {
             csm: Some(self.csm_to_proto(row)),
@@ -493,7 +484,7 @@ impl AccountsService for AccountsGrpc {
         let mut v = FieldViolations::new();
         let limit = page_size(&mut v, request.page_size);
         let after = page_token(&mut v, &request.page_token);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let rows = self.store.list_csms(after.as_deref(), limit + 1).await?;
         let (csms, next_page_token) = page(rows, limit, |row| row.csm_id.clone());
         Ok(Response::new(pb::ListCsmsResponse {
@@ -510,7 +501,7 @@ impl AccountsService for AccountsGrpc {
         let mut v = FieldViolations::new();
         let account_id = id_field(&mut v, "account_id", &request.account_id);
         let csm_id = id_field(&mut v, "csm_id", &request.csm_id);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (row, previous) = self.store.assign_account(&account_id, &csm_id).await?;
         Ok(Response::new(pb::AssignAccountResponse {
             account: Some(self.account_to_proto(row, today())),
@@ -595,7 +586,7 @@ impl AccountsService for AccountsGrpc {
             &event.idempotency_key,
             &request,
         );
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (Some(kind), Some(effective_date), Some(key)) = (kind, effective_date, key) else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -624,7 +615,7 @@ impl AccountsService for AccountsGrpc {
         let account_id = id_field(&mut v, "account_id", &request.account_id);
         let limit = page_size(&mut v, request.page_size);
         let after = page_token(&mut v, &request.page_token);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let rows = self
             .store
             .list_contract_events(&account_id, after.as_deref(), limit + 1)
@@ -672,7 +663,7 @@ impl AccountsService for AccountsGrpc {
         {
             v.add("period.end_date", "must be after the start date");
         }
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (Some(scope), Some(start), Some(end)) = (scope, start, end) else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -708,7 +699,7 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::EraseAccountResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let (events, assignments) = self.store.erase_account(&id).await?;
         tracing::info!(account_id = %id, "account erased");
         Ok(Response::new(pb::EraseAccountResponse {
@@ -723,7 +714,7 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::ExportAccountResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-        v.into_result().map_err(AccountsError::from)?;
+        v.into_result()?;
         let account = self.store.get_account(&id).await?;
         let events = self
             .store
@@ -745,13 +736,9 @@ impl AccountsService for AccountsGrpc {
     }
 }
 
-fn csm_id_list(raw: &[String]) -> Result<Vec<String>, AccountsError> {
+fn csm_id_list(raw: &[String]) -> Result<Vec<String>, FieldViolations> {
     let mut v = FieldViolations::new();
-    let ids = raw
-        .iter()
-        .enumerate()
-        .map(|(index, id)| id_field(&mut v, &format!("csm_ids[{index}]"), id))
-        .collect();
+    let ids = id_list(&mut v, "csm_ids", raw);
     v.into_result()?;
     Ok(ids)
 }

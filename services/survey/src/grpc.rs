@@ -9,11 +9,7 @@ use nordstern_proto::{
     common::v1 as common,
     survey::v1::{self as pb, survey_service_server::SurveyService},
 };
-use nordstern_runtime::{
-    error::{ServiceError, ServiceResult},
-    status::FieldViolations,
-    wire::*,
-};
+use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -276,15 +272,6 @@ fn parse_feed_token(v: &mut FieldViolations, token: &str) -> Option<(DateTime<Ut
 
 type GrpcResult<T> = Result<Response<T>, Status>;
 
-fn done<T>(result: ServiceResult<T>) -> Result<T, Status> {
-    result.map_err(Status::from)
-}
-
-fn checked(v: FieldViolations) -> Result<(), Status> {
-    v.into_result()
-        .map_err(|violations| Status::from(ServiceError::from(violations)))
-}
-
 #[tonic::async_trait]
 impl SurveyService for SurveyGrpc {
     async fn create_campaign(
@@ -313,26 +300,25 @@ impl SurveyService for SurveyGrpc {
         }
         let question_de = text(&mut v, "campaign.question_de", &campaign.question_de, 1000);
         let question_en = text(&mut v, "campaign.question_en", &campaign.question_en, 1000);
-        checked(v)?;
+        v.into_result()?;
         let (Some(name), Some(kind), Some(touchpoint), Some(question_de), Some(question_en)) =
             (name, kind, touchpoint, question_de, question_en)
         else {
             return Err(Status::internal("validation passed without values"));
         };
-        let row = done(
-            self.store
-                .create_campaign(
-                    key,
-                    NewCampaign {
-                        name,
-                        kind,
-                        touchpoint,
-                        question_de,
-                        question_en,
-                    },
-                )
-                .await,
-        )?;
+        let row = self
+            .store
+            .create_campaign(
+                key,
+                NewCampaign {
+                    name,
+                    kind,
+                    touchpoint,
+                    question_de,
+                    question_en,
+                },
+            )
+            .await?;
         Ok(Response::new(pb::CreateCampaignResponse {
             campaign: Some(campaign_to_proto(row)),
         }))
@@ -344,8 +330,8 @@ impl SurveyService for SurveyGrpc {
     ) -> GrpcResult<pb::GetCampaignResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "campaign_id", &request.get_ref().campaign_id);
-        checked(v)?;
-        let row = done(self.store.get_campaign(&id).await)?;
+        v.into_result()?;
+        let row = self.store.get_campaign(&id).await?;
         Ok(Response::new(pb::GetCampaignResponse {
             campaign: Some(campaign_to_proto(row)),
         }))
@@ -379,8 +365,8 @@ impl SurveyService for SurveyGrpc {
                 _ => {}
             }
         }
-        checked(v)?;
-        let row = done(self.store.update_campaign(&id, patch).await)?;
+        v.into_result()?;
+        let row = self.store.update_campaign(&id, patch).await?;
         Ok(Response::new(pb::UpdateCampaignResponse {
             campaign: Some(campaign_to_proto(row)),
         }))
@@ -398,12 +384,11 @@ impl SurveyService for SurveyGrpc {
         let touchpoint = v
             .check("touchpoint", touchpoint_from_proto(request.touchpoint))
             .flatten();
-        checked(v)?;
-        let rows = done(
-            self.store
-                .list_campaigns(kind, touchpoint, after.as_deref(), limit + 1)
-                .await,
-        )?;
+        v.into_result()?;
+        let rows = self
+            .store
+            .list_campaigns(kind, touchpoint, after.as_deref(), limit + 1)
+            .await?;
         let (campaigns, next_page_token) = page(rows, limit, |row| row.campaign_id.clone());
         Ok(Response::new(pb::ListCampaignsResponse {
             campaigns: campaigns.into_iter().map(campaign_to_proto).collect(),
@@ -449,8 +434,11 @@ impl SurveyService for SurveyGrpc {
         if v.is_empty() {
             self.check_accounts_exist(&mut v, &account_fields).await?;
         }
-        checked(v)?;
-        let rows = done(self.store.create_invitations(&campaign_id, &targets).await)?;
+        v.into_result()?;
+        let rows = self
+            .store
+            .create_invitations(&campaign_id, &targets)
+            .await?;
         Ok(Response::new(pb::CreateInvitationsResponse {
             invitations: rows.into_iter().map(invitation_to_proto).collect(),
         }))
@@ -462,12 +450,11 @@ impl SurveyService for SurveyGrpc {
     ) -> GrpcResult<pb::GetInvitationResponse> {
         let token = &request.get_ref().token;
         if token.is_empty() || token.len() > 64 {
-            checked(FieldViolations::single(
-                "token",
-                "must be the token of an invitation",
-            ))?;
+            return Err(
+                FieldViolations::single("token", "must be the token of an invitation").into(),
+            );
         }
-        let (invitation, campaign) = done(self.store.invitation_by_token(token).await)?;
+        let (invitation, campaign) = self.store.invitation_by_token(token).await?;
         Ok(Response::new(pb::GetInvitationResponse {
             invitation: Some(invitation_to_proto(invitation)),
             campaign: Some(campaign_to_proto(campaign)),
@@ -491,12 +478,11 @@ impl SurveyService for SurveyGrpc {
             request.churn_reason,
             &request.churn_reason_text,
         );
-        checked(v)?;
-        let row = done(
-            self.store
-                .submit_response(&request.token, &response_id, answer)
-                .await,
-        )?;
+        v.into_result()?;
+        let row = self
+            .store
+            .submit_response(&request.token, &response_id, answer)
+            .await?;
         Ok(Response::new(pb::SubmitResponseResponse {
             response: Some(response_to_proto(row)),
         }))
@@ -553,22 +539,21 @@ impl SurveyService for SurveyGrpc {
             self.check_accounts_exist(&mut v, &[("account_id".to_owned(), account_id.clone())])
                 .await?;
         }
-        checked(v)?;
+        v.into_result()?;
         let Some(key) = key else {
             return Err(Status::internal("validation passed without values"));
         };
-        let row = done(
-            self.store
-                .record_response(
-                    key,
-                    &campaign_id,
-                    &account_id,
-                    &respondent_id,
-                    answer,
-                    responded_at,
-                )
-                .await,
-        )?;
+        let row = self
+            .store
+            .record_response(
+                key,
+                &campaign_id,
+                &account_id,
+                &respondent_id,
+                answer,
+                responded_at,
+            )
+            .await?;
         Ok(Response::new(pb::RecordResponseResponse {
             response: Some(response_to_proto(row)),
         }))
@@ -597,12 +582,11 @@ impl SurveyService for SurveyGrpc {
                 .map(|(start, end)| (midnight(start), midnight(end))),
             with_comment_only: request.with_comment_only,
         };
-        checked(v)?;
-        let rows = done(
-            self.store
-                .list_responses(&filter, after.as_deref(), limit + 1)
-                .await,
-        )?;
+        v.into_result()?;
+        let rows = self
+            .store
+            .list_responses(&filter, after.as_deref(), limit + 1)
+            .await?;
         let (responses, next_page_token) = page(rows, limit, |row| row.response_id.clone());
         Ok(Response::new(pb::ListResponsesResponse {
             responses: responses.into_iter().map(response_to_proto).collect(),
@@ -636,7 +620,7 @@ impl SurveyService for SurveyGrpc {
             _ => {}
         }
         let window = required_period(&mut v, "window", request.window.as_ref());
-        checked(v)?;
+        v.into_result()?;
         let (Some(inner), Some(window)) = (scope.scope.as_ref(), window) else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -666,17 +650,9 @@ impl SurveyService for SurveyGrpc {
     ) -> GrpcResult<pb::BatchGetSurveyStatsResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
-        if request.account_ids.len() > MAX_BATCH {
-            v.add("account_ids", format!("at most {MAX_BATCH} ids per call"));
-        }
-        let ids: Vec<String> = request
-            .account_ids
-            .iter()
-            .enumerate()
-            .map(|(index, id)| id_field(&mut v, &format!("account_ids[{index}]"), id))
-            .collect();
+        let ids = id_list(&mut v, "account_ids", &request.account_ids);
         let window = required_period(&mut v, "window", request.window.as_ref());
-        checked(v)?;
+        v.into_result()?;
         let Some(window) = window else {
             return Err(Status::internal("validation passed without values"));
         };
@@ -725,8 +701,8 @@ impl SurveyService for SurveyGrpc {
                 since
             }
         };
-        checked(v)?;
-        let rows = done(self.store.detractors(after, since, limit).await)?;
+        v.into_result()?;
+        let rows = self.store.detractors(after, since, limit).await?;
         // The token is always set, so a poller stores it and resumes from there later.
         let next_page_token = rows.last().map(feed_token).unwrap_or(request.page_token);
         Ok(Response::new(pb::ListDetractorResponsesResponse {
@@ -741,8 +717,8 @@ impl SurveyService for SurveyGrpc {
     ) -> GrpcResult<pb::EraseAccountSurveyDataResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-        checked(v)?;
-        let (invitations, responses) = done(self.store.erase_account(&id).await)?;
+        v.into_result()?;
+        let (invitations, responses) = self.store.erase_account(&id).await?;
         tracing::info!(account_id = %id, "survey data of account erased");
         Ok(Response::new(pb::EraseAccountSurveyDataResponse {
             invitations_erased: invitations as i32,
@@ -756,8 +732,8 @@ impl SurveyService for SurveyGrpc {
     ) -> GrpcResult<pb::EraseRespondentSurveyDataResponse> {
         let mut v = FieldViolations::new();
         let respondent_id = respondent(&mut v, "respondent_id", &request.get_ref().respondent_id);
-        checked(v)?;
-        let (invitations, responses) = done(self.store.erase_respondent(&respondent_id).await)?;
+        v.into_result()?;
+        let (invitations, responses) = self.store.erase_respondent(&respondent_id).await?;
         // The respondent id is personal data: it is not logged.
         tracing::info!("survey data of one respondent erased");
         Ok(Response::new(pb::EraseRespondentSurveyDataResponse {
@@ -772,7 +748,7 @@ impl SurveyService for SurveyGrpc {
     ) -> GrpcResult<pb::ExportAccountSurveyDataResponse> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-        checked(v)?;
+        v.into_result()?;
         let (invitations, responses) = tokio::try_join!(
             self.store.invitations_of_account(&id),
             self.store.responses_of_account(&id)

@@ -42,3 +42,16 @@ fn help_explains_every_serve_flag() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+#[test]
+fn a_service_without_its_dependencies_is_refused_before_binding() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nordstern"))
+        .args(["serve", "--services", "survey", "--listen", "127.0.0.1:0"])
+        .env_remove("NORDSTERN_CONFIG")
+        .env_remove("NORDSTERN_ENDPOINTS__ACCOUNTS")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run nordstern: {error}"));
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("endpoints.accounts"), "{stderr}");
+}

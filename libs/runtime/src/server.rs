@@ -59,7 +59,9 @@ pub enum ServeError {
 }
 
 /// Serves `services` on `listener` until `shutdown` fires, then: health NOT_SERVING, stop
-/// accepting, let in-flight requests finish within the grace period, return.
+/// accepting, let in-flight requests finish within the grace period, return. Requests
+/// still running after the grace period are abandoned: the caller is expected to exit,
+/// which ends their connections.
 pub async fn serve(
     listener: TcpListener,
     grpc: &GrpcConfig,
@@ -138,7 +140,7 @@ pub async fn serve(
         Err(_) => {
             tracing::warn!(
                 grace_ms = grace.as_millis() as u64,
-                "requests still running after the grace period were dropped"
+                "requests still running after the grace period are abandoned"
             );
             Ok(())
         }

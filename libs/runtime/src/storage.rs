@@ -189,3 +189,35 @@ pub async fn execute(
         .await?
         .rows_affected())
 }
+
+/// A column stored as a name (an enum's `as_str`), parsed back; an unknown name is a
+/// corrupt row, not a default.
+pub fn parse_column<T>(
+    row: &sea_orm::QueryResult,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, DbErr> {
+    let text: String = row.try_get("", column)?;
+    parse(&text).ok_or_else(|| {
+        DbErr::Custom(format!(
+            "unexpected {column} value `{text}` in the database"
+        ))
+    })
+}
+
+/// Like [`parse_column`] for a nullable column.
+pub fn parse_optional_column<T>(
+    row: &sea_orm::QueryResult,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, DbErr> {
+    let text: Option<String> = row.try_get("", column)?;
+    text.map(|text| {
+        parse(&text).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "unexpected {column} value `{text}` in the database"
+            ))
+        })
+    })
+    .transpose()
+}

@@ -7,6 +7,7 @@ use nordstern_domain::{
     account::Tier,
     balance::{BalanceAccount, BalanceInput, BalancePlan, plan_balance},
 };
+use nordstern_runtime::storage::parse_column;
 use sea_orm::ConnectionTrait;
 
 use super::{
@@ -147,11 +148,10 @@ async fn compute_balance(
     let mut current = Vec::with_capacity(rows.len());
     let mut accounts = Vec::with_capacity(rows.len());
     for row in &rows {
-        let tier: String = row.try_get("", "tier")?;
         let csm_id: Option<String> = row.try_get("", "csm_id")?;
         accounts.push(BalanceAccount {
             arr: row.try_get("", "arr_minor")?,
-            tier: Tier::parse(&tier).ok_or_else(|| super::corrupt("tier", &tier))?,
+            tier: parse_column(row, "tier", Tier::parse)?,
             current_csm: csm_id.as_deref().and_then(|id| index_of.get(id).copied()),
         });
         account_ids.push(row.try_get::<String>("", "account_id")?);

@@ -6,6 +6,7 @@ use nordstern_domain::{
     account::ContractEventKind,
     contract::{ContractChange, ContractError, ContractState, apply_change},
 };
+use nordstern_runtime::storage::parse_column;
 use nordstern_runtime::wire::new_id;
 use nordstern_runtime::{
     idempotency::{self, IdempotencyKey},
@@ -177,11 +178,10 @@ async fn fetch_event(
 }
 
 pub(super) fn event_from_row(row: &QueryResult) -> Result<ContractEventRow, sea_orm::DbErr> {
-    let kind: String = row.try_get("", "kind")?;
     Ok(ContractEventRow {
         event_id: row.try_get("", "event_id")?,
         account_id: row.try_get("", "account_id")?,
-        kind: ContractEventKind::parse(&kind).ok_or_else(|| super::corrupt("kind", &kind))?,
+        kind: parse_column(row, "kind", ContractEventKind::parse)?,
         arr_change_minor: row.try_get("", "arr_change_minor")?,
         arr_after_minor: row.try_get("", "arr_after_minor")?,
         effective_date: row.try_get("", "effective_date")?,

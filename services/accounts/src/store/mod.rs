@@ -25,7 +25,9 @@ use nordstern_domain::{
     revenue::RevenueParams,
     tiers::{TierThresholds, assign_tiers},
 };
-use nordstern_runtime::storage::{SerialWriter, execute, placeholders, query_all, query_one};
+use nordstern_runtime::storage::{
+    SerialWriter, execute, parse_column, placeholders, query_all, query_one,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Value};
 
 use crate::error::{AccountsError, AccountsResult};
@@ -86,17 +88,15 @@ const ACCOUNT_COLUMNS: &str = "account_id, name, crm_id, segment, start_date, re
      assigned_at, has_contract, last_event_date, churned_on, created_at, updated_at";
 
 fn account_from_row(row: &QueryResult) -> Result<AccountRow, DbErr> {
-    let segment: String = row.try_get("", "segment")?;
-    let tier: String = row.try_get("", "tier")?;
     Ok(AccountRow {
         account_id: row.try_get("", "account_id")?,
         name: row.try_get("", "name")?,
         crm_id: row.try_get("", "crm_id")?,
-        segment: Segment::parse(&segment).ok_or_else(|| corrupt("segment", &segment))?,
+        segment: parse_column(row, "segment", Segment::parse)?,
         start_date: row.try_get("", "start_date")?,
         renewal_date: row.try_get("", "renewal_date")?,
         arr_minor: row.try_get("", "arr_minor")?,
-        tier: Tier::parse(&tier).ok_or_else(|| corrupt("tier", &tier))?,
+        tier: parse_column(row, "tier", Tier::parse)?,
         csm_id: row.try_get("", "csm_id")?,
         assigned_at: row.try_get("", "assigned_at")?,
         has_contract: row.try_get("", "has_contract")?,
@@ -106,12 +106,6 @@ fn account_from_row(row: &QueryResult) -> Result<AccountRow, DbErr> {
         updated_at: row.try_get("", "updated_at")?,
         module_keys: Vec::new(),
     })
-}
-
-fn corrupt(column: &str, value: &str) -> DbErr {
-    DbErr::Custom(format!(
-        "unexpected {column} value `{value}` in the database"
-    ))
 }
 
 /// Accounts by id, modules included, in id order: one round trip (the join repeats an

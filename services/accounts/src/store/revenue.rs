@@ -6,6 +6,7 @@ use nordstern_domain::{
     account::{ContractEventKind, Segment},
     revenue::{AccountHistory, RecordedEvent, RevenueMetrics, revenue_metrics},
 };
+use nordstern_runtime::storage::parse_column;
 use sea_orm::Value;
 
 use super::{Store, fetch_account, query_all};
@@ -55,11 +56,9 @@ impl Store {
                 histories.push(AccountHistory { events: Vec::new() });
                 current_account = Some(account_id);
             }
-            let kind: String = row.try_get("", "kind")?;
             if let Some(history) = histories.last_mut() {
                 history.events.push(RecordedEvent {
-                    kind: ContractEventKind::parse(&kind)
-                        .ok_or_else(|| super::corrupt("kind", &kind))?,
+                    kind: parse_column(row, "kind", ContractEventKind::parse)?,
                     arr_change: row.try_get("", "arr_change_minor")?,
                     effective_date: row.try_get("", "effective_date")?,
                     renewal_date: row.try_get("", "renewal_date")?,

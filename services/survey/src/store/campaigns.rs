@@ -4,12 +4,12 @@ use nordstern_domain::survey::{SurveyKind, Touchpoint};
 use nordstern_runtime::{
     error::{ServiceError, ServiceResult},
     idempotency::{self, IdempotencyKey},
-    storage::{execute, query_all, query_one},
+    storage::{execute, parse_column, query_all, query_one},
     wire::{new_id, now_micros},
 };
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
-use super::{CampaignRow, INVITATION_COLUMNS, InvitationRow, Store, corrupt, invitation_from_row};
+use super::{CampaignRow, INVITATION_COLUMNS, InvitationRow, Store, invitation_from_row};
 
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
@@ -248,14 +248,11 @@ fn new_token() -> String {
 }
 
 fn campaign_from_row(row: &QueryResult) -> Result<CampaignRow, sea_orm::DbErr> {
-    let kind: String = row.try_get("", "kind")?;
-    let touchpoint: String = row.try_get("", "touchpoint")?;
     Ok(CampaignRow {
         campaign_id: row.try_get("", "campaign_id")?,
         name: row.try_get("", "name")?,
-        kind: SurveyKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-        touchpoint: Touchpoint::parse(&touchpoint)
-            .ok_or_else(|| corrupt("touchpoint", &touchpoint))?,
+        kind: parse_column(row, "kind", SurveyKind::parse)?,
+        touchpoint: parse_column(row, "touchpoint", Touchpoint::parse)?,
         question_de: row.try_get("", "question_de")?,
         question_en: row.try_get("", "question_en")?,
         created_at: row.try_get("", "created_at")?,

@@ -6,7 +6,7 @@ mod stats;
 
 use chrono::{DateTime, Utc};
 use nordstern_domain::survey::{ChurnReason, NpsCategory, SurveyKind, Touchpoint};
-use nordstern_runtime::storage::SerialWriter;
+use nordstern_runtime::storage::{SerialWriter, parse_column, parse_optional_column};
 use sea_orm::{DatabaseConnection, DbErr, QueryResult};
 
 pub use campaigns::{CampaignPatch, NewCampaign, Target};
@@ -78,12 +78,6 @@ pub struct ResponseRow {
     pub recorded_at: DateTime<Utc>,
 }
 
-fn corrupt(column: &str, value: &str) -> DbErr {
-    DbErr::Custom(format!(
-        "unexpected {column} value `{value}` in the database"
-    ))
-}
-
 const INVITATION_COLUMNS: &str = "invitation_id, campaign_id, account_id, respondent_id, language, token, invited_at, responded_at, response_id";
 
 fn invitation_from_row(row: &QueryResult) -> Result<InvitationRow, DbErr> {
@@ -104,27 +98,18 @@ const RESPONSE_COLUMNS: &str = "response_id, campaign_id, invitation_id, account
      nps_category, comment, churn_reason, churn_reason_text, responded_at, recorded_at";
 
 fn response_from_row(row: &QueryResult) -> Result<ResponseRow, DbErr> {
-    let kind: String = row.try_get("", "kind")?;
-    let touchpoint: String = row.try_get("", "touchpoint")?;
-    let category: Option<String> = row.try_get("", "nps_category")?;
-    let reason: Option<String> = row.try_get("", "churn_reason")?;
     Ok(ResponseRow {
         response_id: row.try_get("", "response_id")?,
         campaign_id: row.try_get("", "campaign_id")?,
         invitation_id: row.try_get("", "invitation_id")?,
         account_id: row.try_get("", "account_id")?,
         respondent_id: row.try_get("", "respondent_id")?,
-        kind: SurveyKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-        touchpoint: Touchpoint::parse(&touchpoint)
-            .ok_or_else(|| corrupt("touchpoint", &touchpoint))?,
+        kind: parse_column(row, "kind", SurveyKind::parse)?,
+        touchpoint: parse_column(row, "touchpoint", Touchpoint::parse)?,
         score: row.try_get("", "score")?,
-        nps_category: category
-            .map(|c| NpsCategory::parse(&c).ok_or_else(|| corrupt("nps_category", &c)))
-            .transpose()?,
+        nps_category: parse_optional_column(row, "nps_category", NpsCategory::parse)?,
         comment: row.try_get("", "comment")?,
-        churn_reason: reason
-            .map(|r| ChurnReason::parse(&r).ok_or_else(|| corrupt("churn_reason", &r)))
-            .transpose()?,
+        churn_reason: parse_optional_column(row, "churn_reason", ChurnReason::parse)?,
         churn_reason_text: row.try_get("", "churn_reason_text")?,
         responded_at: row.try_get("", "responded_at")?,
         recorded_at: row.try_get("", "recorded_at")?,

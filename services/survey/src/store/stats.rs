@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use nordstern_domain::survey::{CesTotals, CsatTotals, NpsCategory, NpsCounts};
 use nordstern_runtime::{
     error::ServiceResult,
-    storage::{placeholders, query_all},
+    storage::{parse_column, placeholders, query_all},
 };
 use sea_orm::{ConnectionTrait, Value};
 
-use super::{Store, corrupt};
+use super::Store;
 
 /// Everything the statistics of one window are computed from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,10 +126,9 @@ async fn aggregate(
     );
     for row in query_all(db, &nps_sql, values.clone()).await? {
         let account: String = row.try_get("", "account_key")?;
-        let category: String = row.try_get("", "nps_category")?;
         let n = count(row.try_get("", "n")?);
         let nps = &mut totals.entry(account).or_default().nps;
-        match NpsCategory::parse(&category).ok_or_else(|| corrupt("nps_category", &category))? {
+        match parse_column(&row, "nps_category", NpsCategory::parse)? {
             NpsCategory::Promoter => nps.promoters += n,
             NpsCategory::Passive => nps.passives += n,
             NpsCategory::Detractor => nps.detractors += n,

@@ -655,16 +655,9 @@ impl AccountsService for AccountsGrpc {
                 .check("scope.account_id", uuid(&id))
                 .map(MetricScope::Account),
         };
-        let period = request.period.unwrap_or_default();
-        let start = required_date(&mut v, "period.start_date", period.start_date.as_ref());
-        let end = required_date(&mut v, "period.end_date", period.end_date.as_ref());
-        if let (Some(start), Some(end)) = (start, end)
-            && end <= start
-        {
-            v.add("period.end_date", "must be after the start date");
-        }
+        let period = required_period(&mut v, "period", request.period.as_ref());
         v.into_result()?;
-        let (Some(scope), Some(start), Some(end)) = (scope, start, end) else {
+        let (Some(scope), Some((start, end))) = (scope, period) else {
             return Err(Status::internal("validation passed without values"));
         };
         let m = self.store.revenue_metrics(&scope, start, end).await?;

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_surveys;
+mod m0002_latest_answer_index;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
             Box::new(m0001_surveys::Migration),
+            Box::new(m0002_latest_answer_index::Migration),
         ]
     }
 

@@ -12,4 +12,5 @@ pub mod lifecycle;
 pub mod revenue;
 pub mod survey;
 pub mod tiers;
+pub mod usage;
 pub mod validate;

@@ -32,6 +32,7 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub telemetry: TelemetryConfig,
     pub accounts: AccountsConfig,
+    pub usage: UsageConfig,
 }
 
 impl Default for Config {
@@ -45,6 +46,7 @@ impl Default for Config {
             endpoints: Endpoints::default(),
             telemetry: TelemetryConfig::default(),
             accounts: AccountsConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }
@@ -185,6 +187,51 @@ impl Default for AccountsConfig {
             adoption_days: 180,
             renewal_due_days: 90,
         }
+    }
+}
+
+/// Ingestion and privacy rules of the usage service.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// Secret key of the HMAC that pseudonymises user ids (at least 32 bytes). It lives in
+    /// configuration, never in the database, so a database dump alone cannot be linked
+    /// back to people. Required when the usage service runs; changing it splits every
+    /// user's history in two.
+    pub pseudonym_key: Option<String>,
+    /// How long raw events are kept; daily rollups stay. Older events are refused.
+    pub retention_days: u32,
+    /// How often expired raw events are removed.
+    pub retention_sweep_interval_secs: u64,
+}
+
+/// Minimum length of [`UsageConfig::pseudonym_key`].
+pub const MIN_PSEUDONYM_KEY_BYTES: usize = 32;
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            pseudonym_key: None,
+            retention_days: 400,
+            retention_sweep_interval_secs: 3_600,
+        }
+    }
+}
+
+// The key never appears in logs or error messages.
+impl std::fmt::Debug for UsageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageConfig")
+            .field(
+                "pseudonym_key",
+                &self.pseudonym_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("retention_days", &self.retention_days)
+            .field(
+                "retention_sweep_interval_secs",
+                &self.retention_sweep_interval_secs,
+            )
+            .finish()
     }
 }
 
@@ -348,6 +395,24 @@ impl Config {
         }
         if !(accounts.quota_ratio > 0.0 && accounts.quota_ratio.is_finite()) {
             problems.push("accounts.quota_ratio: must be positive".to_owned());
+        }
+        let usage = &self.usage;
+        if roles.contains(&Role::Usage) {
+            match &usage.pseudonym_key {
+                None => problems.push(format!(
+                    "usage.pseudonym_key: required by the usage service; set NORDSTERN_USAGE__PSEUDONYM_KEY to a secret of at least {MIN_PSEUDONYM_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                )),
+                Some(key) if key.len() < MIN_PSEUDONYM_KEY_BYTES => problems.push(format!(
+                    "usage.pseudonym_key: must be at least {MIN_PSEUDONYM_KEY_BYTES} bytes"
+                )),
+                Some(_) => {}
+            }
+        }
+        if !(1..=36_500).contains(&usage.retention_days) {
+            problems.push("usage.retention_days: must be between 1 and 36500".to_owned());
+        }
+        if usage.retention_sweep_interval_secs == 0 {
+            problems.push("usage.retention_sweep_interval_secs: must be positive".to_owned());
         }
         if problems.is_empty() {
             Ok(roles)

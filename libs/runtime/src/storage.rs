@@ -221,3 +221,51 @@ pub fn parse_optional_column<T>(
     })
     .transpose()
 }
+
+/// Most bind parameters one statement carries (SQLite's limit is 32,766).
+const MAX_PARAMETERS: usize = 30_000;
+
+/// `head VALUES (…), (…) tail` for every row, in as few statements as the parameter
+/// limits allow; returns the rows a `RETURNING` tail yields. Every row has `columns`
+/// values.
+pub async fn insert_rows(
+    db: &impl ConnectionTrait,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: Vec<Vec<sea_orm::Value>>,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    let rows_per_statement = (MAX_PARAMETERS / columns.max(1)).max(1);
+    // SQLite binds anonymous `?` positionally; numbered `?N` costs a lookup per value.
+    let anonymous = db.get_database_backend() == DbBackend::Sqlite;
+    let row_placeholders = vec!["?"; columns].join(", ");
+    let mut returned = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(rows_per_statement).collect();
+        let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * columns * 6);
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        for row in 0..chunk.len() {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            if anonymous {
+                sql.push_str(&row_placeholders);
+            } else {
+                sql.push_str(&placeholders(row * columns + 1, columns));
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        let values: Vec<sea_orm::Value> = chunk.into_iter().flatten().collect();
+        if tail.contains("RETURNING") {
+            returned.extend(query_all(db, &sql, values).await?);
+        } else {
+            execute(db, &sql, values).await?;
+        }
+    }
+    Ok(returned)
+}

@@ -94,3 +94,43 @@ forward! {
     erase_account(pb::EraseAccountRequest) -> pb::EraseAccountResponse, |_| false;
     export_account(pb::ExportAccountRequest) -> pb::ExportAccountResponse, |_| true;
 }
+
+/// Every account matching `filter`, page by page at the largest page size.
+pub async fn list_all_accounts(
+    accounts: &AccountsApi,
+    mut filter: pb::ListAccountsRequest,
+) -> Result<Vec<pb::Account>, Status> {
+    filter.page_size = nordstern_runtime::wire::MAX_PAGE_SIZE;
+    let mut all = Vec::new();
+    loop {
+        let page = accounts
+            .list_accounts(Request::new(filter.clone()))
+            .await?
+            .into_inner();
+        all.extend(page.accounts);
+        if page.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        filter.page_token = page.next_page_token;
+    }
+}
+
+/// The accounts among `ids` (any number, fetched in batches), and the ids naming none.
+pub async fn batch_get_all_accounts(
+    accounts: &AccountsApi,
+    ids: &[String],
+) -> Result<(Vec<pb::Account>, Vec<String>), Status> {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for chunk in ids.chunks(nordstern_runtime::wire::MAX_BATCH) {
+        let response = accounts
+            .batch_get_accounts(Request::new(pb::BatchGetAccountsRequest {
+                account_ids: chunk.to_vec(),
+            }))
+            .await?
+            .into_inner();
+        found.extend(response.accounts);
+        missing.extend(response.missing_account_ids);
+    }
+    Ok((found, missing))
+}

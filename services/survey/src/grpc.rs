@@ -2,7 +2,7 @@
 //! to messages. Accounts are checked and scopes resolved through the accounts API.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use nordstern_accounts::remote::AccountsApi;
+use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
 use nordstern_domain::survey::MAX_TEXT_CHARS;
 use nordstern_proto::{
     accounts::v1 as accounts_pb,
@@ -47,16 +47,7 @@ impl SurveyGrpc {
             .collect();
         unique.sort();
         unique.dedup();
-        let mut missing = Vec::new();
-        for chunk in unique.chunks(MAX_BATCH) {
-            let response = self
-                .accounts
-                .batch_get_accounts(Request::new(accounts_pb::BatchGetAccountsRequest {
-                    account_ids: chunk.to_vec(),
-                }))
-                .await?;
-            missing.extend(response.into_inner().missing_account_ids);
-        }
+        let (_, missing) = batch_get_all_accounts(&self.accounts, &unique).await?;
         for (field, id) in ids {
             if missing.contains(id) {
                 v.add(field.clone(), format!("account {id} does not exist"));
@@ -68,10 +59,7 @@ impl SurveyGrpc {
     /// The accounts a scope covers, from the accounts service (portfolio and segment
     /// membership live there).
     async fn resolve_scope(&self, scope: &common::scope::Scope) -> Result<AccountSet, Status> {
-        let mut filter = accounts_pb::ListAccountsRequest {
-            page_size: 1000,
-            ..accounts_pb::ListAccountsRequest::default()
-        };
+        let mut filter = accounts_pb::ListAccountsRequest::default();
         match scope {
             common::scope::Scope::Company(_) => return Ok(AccountSet::All),
             common::scope::Scope::AccountId(id) => {
@@ -80,19 +68,13 @@ impl SurveyGrpc {
             common::scope::Scope::Segment(segment) => filter.segment = *segment,
             common::scope::Scope::CsmId(csm_id) => filter.csm_id = csm_id.clone(),
         }
-        let mut ids = Vec::new();
-        loop {
-            let page = self
-                .accounts
-                .list_accounts(Request::new(filter.clone()))
-                .await?
-                .into_inner();
-            ids.extend(page.accounts.into_iter().map(|account| account.account_id));
-            if page.next_page_token.is_empty() {
-                return Ok(AccountSet::Accounts(ids));
-            }
-            filter.page_token = page.next_page_token;
-        }
+        let accounts = list_all_accounts(&self.accounts, filter).await?;
+        Ok(AccountSet::Accounts(
+            accounts
+                .into_iter()
+                .map(|account| account.account_id)
+                .collect(),
+        ))
     }
 }
 

@@ -1,0 +1,71 @@
+//! The usage service: exactly-once ingestion of product-usage events with pseudonymised
+//! users, daily rollups kept in step, and the usage questions a CSM asks, per account or
+//! for every account at once.
+
+mod convert;
+mod grpc;
+mod pseudonym;
+mod store;
+mod summary;
+
+use std::time::Duration;
+
+use nordstern_accounts::remote::AccountsApi;
+use nordstern_proto::usage::v1::usage_service_server::UsageServiceServer;
+use nordstern_runtime::{config::UsageConfig, shutdown::ShutdownSignal, wire::now_micros};
+use sea_orm::DatabaseConnection;
+
+pub use grpc::{MAX_BATCH_BYTES, UsageGrpc};
+pub use nordstern_usage_migration::Migrator;
+pub use pseudonym::Pseudonymizer;
+pub use store::{NewEvent, RetentionSweep, Store};
+
+/// The gRPC service over an already migrated database; `accounts` checks account ids
+/// and provides catalogs and peer groups. Refused without a pseudonym key: user ids are
+/// never stored unkeyed.
+pub fn grpc_service(
+    db: DatabaseConnection,
+    accounts: AccountsApi,
+    config: &UsageConfig,
+    max_request_bytes: usize,
+) -> Result<UsageServiceServer<UsageGrpc>, String> {
+    let key = config
+        .pseudonym_key
+        .as_deref()
+        .ok_or("usage.pseudonym_key is not set")?;
+    let service = UsageGrpc::new(
+        Store::new(db),
+        accounts,
+        Pseudonymizer::new(key.as_bytes()),
+        retention(config),
+    );
+    Ok(UsageServiceServer::new(service).max_decoding_message_size(max_request_bytes))
+}
+
+fn retention(config: &UsageConfig) -> chrono::Duration {
+    chrono::Duration::days(i64::from(config.retention_days))
+}
+
+/// Removes expired raw events at start and then every sweep interval, until shutdown.
+pub async fn run_retention(db: DatabaseConnection, config: UsageConfig, shutdown: ShutdownSignal) {
+    let store = Store::new(db);
+    let mut ticks =
+        tokio::time::interval(Duration::from_secs(config.retention_sweep_interval_secs));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.clone().wait() => return,
+            _ = ticks.tick() => {}
+        }
+        let cutoff = (now_micros() - retention(&config)).timestamp_micros();
+        match store.apply_retention(cutoff).await {
+            Ok(sweep) => tracing::info!(
+                partitions_dropped = sweep.partitions_dropped.len(),
+                events_deleted = sweep.events_deleted,
+                keys_deleted = sweep.keys_deleted,
+                "usage retention sweep"
+            ),
+            Err(error) => tracing::warn!(%error, "usage retention sweep failed"),
+        }
+    }
+}

@@ -6,6 +6,7 @@ mod accounts;
 mod platform;
 mod support;
 mod survey;
+mod usage;
 
 /// Runs `scenario(suite)` in all four combinations, as four tests.
 macro_rules! in_every_combination {
@@ -15,8 +16,9 @@ macro_rules! in_every_combination {
                 use nordstern_tests::{Backend, TestSuite, Topology};
 
                 async fn run(backend: Backend, topology: Topology) {
-                    let suite = TestSuite::start(backend, topology).await;
-                    super::$scenario(&suite).await;
+                    let mut suite = TestSuite::start(backend, topology).await;
+                    // Scenarios take `&TestSuite`, or `&mut TestSuite` to restart it.
+                    super::$scenario(&mut suite).await;
                     suite.stop().await;
                 }
 

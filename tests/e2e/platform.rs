@@ -25,8 +25,8 @@ async fn health_and_reflection_cover_exactly_the_enabled_services() {
         .map(|r| r.into_inner().status);
     assert_eq!(status.ok(), Some(ServingStatus::Serving as i32));
     // A service this process does not run is unknown to health, not UNIMPLEMENTED-serving.
-    let usage = health.check(serving(service_name(Role::Usage))).await;
-    assert_eq!(usage.err().map(|s| s.code()), Some(tonic::Code::NotFound));
+    let scoring = health.check(serving(service_name(Role::Scoring))).await;
+    assert_eq!(scoring.err().map(|s| s.code()), Some(tonic::Code::NotFound));
 
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -56,6 +56,7 @@ async fn health_and_reflection_cover_exactly_the_enabled_services() {
             "grpc.health.v1.Health".to_owned(),
             "nordstern.accounts.v1.AccountsService".to_owned(),
             "nordstern.survey.v1.SurveyService".to_owned(),
+            "nordstern.usage.v1.UsageService".to_owned(),
         ]
     );
     suite.stop().await;

@@ -26,11 +26,10 @@ pub enum Topology {
 /// A running suite. Call [`TestSuite::stop`] at the end of a test; dropping it without
 /// stopping still removes its database.
 pub struct TestSuite {
+    config: Config,
+    topology: Topology,
     urls: Vec<(Role, String)>,
-    servers: Vec<(
-        shutdown::ShutdownTrigger,
-        JoinHandle<Result<(), nordstern::AppError>>,
-    )>,
+    servers: Servers,
     _data_dir: tempfile::TempDir,
     database: Option<ScratchDatabase>,
 }
@@ -65,53 +64,33 @@ impl TestSuite {
             ..Config::default()
         };
         config.grpc.shutdown_grace_ms = 2_000;
+        config.usage.pseudonym_key = Some(TEST_PSEUDONYM_KEY.to_owned());
         configure(&mut config);
-
-        let groups: Vec<Vec<Role>> = match topology {
-            Topology::OneServer => vec![IMPLEMENTED_ROLES.to_vec()],
-            Topology::ServerPerRole => IMPLEMENTED_ROLES.iter().map(|role| vec![*role]).collect(),
-        };
-        // Bind every listener first, so each server knows where the others are.
-        let mut listeners = Vec::new();
-        for roles in &groups {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .unwrap_or_else(|error| panic!("bind: {error}"));
-            let url = format!(
-                "http://{}",
-                listener
-                    .local_addr()
-                    .unwrap_or_else(|error| panic!("{error}"))
-            );
-            for role in roles {
-                config.endpoints.set(*role, url.clone());
-            }
-            listeners.push((roles.clone(), listener, url));
-        }
-        let mut urls = Vec::new();
-        let mut servers = Vec::new();
-        for (roles, listener, url) in listeners {
-            let app = App::build(config.clone(), &roles, listener)
-                .await
-                .unwrap_or_else(|error| panic!("building {roles:?}: {error}"));
-            let (trigger, signal) = shutdown::channel();
-            servers.push((trigger, tokio::spawn(app.run(signal))));
-            for role in &roles {
-                urls.push((*role, url.clone()));
-            }
-        }
-        for (role, url) in &urls {
-            let service = service_name(*role);
-            wait_until_serving(url, service, Duration::from_secs(20))
-                .await
-                .unwrap_or_else(|error| panic!("{error}"));
-        }
+        let (urls, servers) = start_servers(&mut config, topology).await;
         TestSuite {
+            config,
+            topology,
             urls,
             servers,
             _data_dir: data_dir,
             database,
         }
+    }
+
+    /// Stops every server gracefully and starts them again on the same storage (new
+    /// ports): what a deploy or a crash-restart looks like to clients.
+    pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Like [`TestSuite::restart`], with a configuration change (e.g. a shorter
+    /// retention) applied first.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
+        configure(&mut self.config);
+        self.stop_servers().await;
+        let (urls, servers) = start_servers(&mut self.config, self.topology).await;
+        self.urls = urls;
+        self.servers = servers;
     }
 
     pub fn url(&self, role: Role) -> &str {
@@ -132,6 +111,16 @@ impl TestSuite {
 
     /// Graceful shutdown of every server, then the database is dropped.
     pub async fn stop(mut self) {
+        self.stop_servers().await;
+        if let Some(database) = self.database.take() {
+            database
+                .drop_now()
+                .await
+                .unwrap_or_else(|error| panic!("drop database: {error}"));
+        }
+    }
+
+    async fn stop_servers(&mut self) {
         for (trigger, _) in &self.servers {
             trigger.trigger();
         }
@@ -142,13 +131,60 @@ impl TestSuite {
                 Err(error) => panic!("server task: {error}"),
             }
         }
-        if let Some(database) = self.database.take() {
-            database
-                .drop_now()
-                .await
-                .unwrap_or_else(|error| panic!("drop database: {error}"));
+    }
+}
+
+/// The usage service's HMAC key in tests.
+pub const TEST_PSEUDONYM_KEY: &str = "nordstern-test-pseudonym-key-0123456789";
+
+type Servers = Vec<(
+    shutdown::ShutdownTrigger,
+    JoinHandle<Result<(), nordstern::AppError>>,
+)>;
+
+/// Binds a listener per server, points the endpoints at them, builds and runs each, and
+/// waits until every role serves.
+async fn start_servers(config: &mut Config, topology: Topology) -> (Vec<(Role, String)>, Servers) {
+    let groups: Vec<Vec<Role>> = match topology {
+        Topology::OneServer => vec![IMPLEMENTED_ROLES.to_vec()],
+        Topology::ServerPerRole => IMPLEMENTED_ROLES.iter().map(|role| vec![*role]).collect(),
+    };
+    // Bind every listener first, so each server knows where the others are.
+    let mut listeners = Vec::new();
+    for roles in &groups {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|error| panic!("bind: {error}"));
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|error| panic!("{error}"))
+        );
+        for role in roles {
+            config.endpoints.set(*role, url.clone());
+        }
+        listeners.push((roles.clone(), listener, url));
+    }
+    let mut urls = Vec::new();
+    let mut servers = Vec::new();
+    for (roles, listener, url) in listeners {
+        let app = App::build(config.clone(), &roles, listener)
+            .await
+            .unwrap_or_else(|error| panic!("building {roles:?}: {error}"));
+        let (trigger, signal) = shutdown::channel();
+        servers.push((trigger, tokio::spawn(app.run(signal))));
+        for role in &roles {
+            urls.push((*role, url.clone()));
         }
     }
+    for (role, url) in &urls {
+        let service = service_name(*role);
+        wait_until_serving(url, service, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+    }
+    (urls, servers)
 }
 
 pub fn service_name(role: Role) -> &'static str {

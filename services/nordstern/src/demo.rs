@@ -1,6 +1,7 @@
 //! A generated demo company, loaded through the public gRPC API exactly as an
 //! integration would: product modules, CSMs, accounts with log-normal ARR and a contract
-//! history (expansions, contractions, renewals, churn), then balanced portfolios.
+//! history (expansions, contractions, renewals, churn), survey responses, 90 days of
+//! product usage, then balanced portfolios.
 
 use anyhow::Context;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
@@ -12,6 +13,8 @@ use nordstern_proto::{
 use nordstern_runtime::Config;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tonic::transport::Channel;
+
+mod usage;
 
 pub struct DemoOptions {
     pub accounts: usize,
@@ -83,6 +86,9 @@ pub async fn connect(url: &str) -> anyhow::Result<AccountsServiceClient<Channel>
     Ok(AccountsServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
 }
 
+/// The usage pseudonym key of `nordstern demo` when none is configured.
+pub const DEMO_PSEUDONYM_KEY: &str = "nordstern-demo-only-pseudonym-key-0000";
+
 pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     let currency = config.accounts.currency_code.clone();
     let mut client = connect(url).await?;
@@ -126,6 +132,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
     let today = Utc::now().date_naive();
     let mut churned = 0;
     let mut live_accounts = Vec::new();
+    let mut live_usage = Vec::new();
     for index in 0..options.accounts {
         let arr = log_normal_arr(&mut rng);
         let segment = if arr > 10_000_000 {
@@ -234,10 +241,16 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
             }
         }
         if current_arr > 0 {
+            let features: Vec<String> = MODULES[..module_count]
+                .iter()
+                .flat_map(|module| module.2.iter().map(|f| (*f).to_owned()))
+                .collect();
+            live_usage.push((account.account_id.clone(), features));
             live_accounts.push(account.account_id);
         }
     }
     let survey = survey_responses(url, &mut rng, &live_accounts, options.seed).await?;
+    let usage = usage::load(url, &mut rng, &live_usage, Utc::now()).await?;
     let plan = client
         .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
             csm_ids: Vec::new(),
@@ -293,6 +306,13 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         nps.detractors,
         percent(survey.response_rate)
     );
+    println!(
+        "  usage: {} events over 90 days ingested in {:.1} s ({:.0} events/s); {} accounts used at least 30 % less in the last 30 days",
+        usage.events,
+        usage.seconds,
+        usage.events as f64 / usage.seconds.max(1e-9),
+        usage.dropping.len()
+    );
     let addr = url.trim_start_matches("http://");
     println!("\nTry (with grpcurl; the server has reflection):");
     println!("  grpcurl -plaintext {addr} list");
@@ -312,6 +332,11 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
     println!(
         "  grpcurl -plaintext -d '{{\"page_size\": 5}}' {addr} nordstern.survey.v1.SurveyService/ListDetractorResponses"
     );
+    if let Some(account_id) = usage.dropping.first() {
+        println!(
+            "  grpcurl -plaintext -d '{{\"account_id\": \"{account_id}\"}}' {addr} nordstern.usage.v1.UsageService/GetUsageSummary"
+        );
+    }
     println!("Press Ctrl-C to stop.");
     Ok(())
 }

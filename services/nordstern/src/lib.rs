@@ -8,6 +8,7 @@ pub mod scratch_db;
 
 use std::net::SocketAddr;
 
+use futures::future::BoxFuture;
 use nordstern_accounts::remote::{AccountsApi, RemoteAccounts};
 use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use nordstern_runtime::{
@@ -20,7 +21,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 /// The roles this build implements; `--services all` means these.
-pub const IMPLEMENTED_ROLES: [Role; 2] = [Role::Accounts, Role::Survey];
+pub const IMPLEMENTED_ROLES: [Role; 3] = [Role::Accounts, Role::Usage, Role::Survey];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,12 +35,17 @@ pub enum AppError {
     Io(#[from] std::io::Error),
 }
 
+/// Work a role does beside answering requests (e.g. retention sweeps); it runs until
+/// the shutdown signal and ends before the pools close.
+type BackgroundTask = Box<dyn FnOnce(ShutdownSignal) -> BoxFuture<'static, ()> + Send>;
+
 /// A built suite: databases connected and migrated, services ready, listener bound.
 pub struct App {
     config: Config,
     listener: TcpListener,
     services: GrpcServices,
     pools: Vec<(Role, DatabaseConnection)>,
+    background: Vec<BackgroundTask>,
 }
 
 impl App {
@@ -52,6 +58,7 @@ impl App {
     ) -> Result<App, AppError> {
         let mut services = GrpcServices::new();
         let mut pools = Vec::new();
+        let mut background: Vec<BackgroundTask> = Vec::new();
         // The accounts API other roles call: in-process when this process runs accounts.
         let mut local_accounts: Option<AccountsApi> = None;
         let max_request_bytes = config.grpc.max_request_bytes;
@@ -69,6 +76,28 @@ impl App {
                         AccountsServiceServer::new(service)
                             .max_decoding_message_size(max_request_bytes),
                     );
+                    pools.push((*role, db));
+                }
+                Role::Usage => {
+                    let accounts = accounts_api(&config, local_accounts.as_ref())?;
+                    let db = open_storage::<nordstern_usage::Migrator>(&config, *role).await?;
+                    services.add(
+                        nordstern_usage::grpc_service(
+                            db.clone(),
+                            accounts,
+                            &config.usage,
+                            max_request_bytes,
+                        )
+                        .map_err(AppError::Config)?,
+                    );
+                    let (retention_db, usage_config) = (db.clone(), config.usage.clone());
+                    background.push(Box::new(move |shutdown| {
+                        Box::pin(nordstern_usage::run_retention(
+                            retention_db,
+                            usage_config,
+                            shutdown,
+                        ))
+                    }));
                     pools.push((*role, db));
                 }
                 Role::Survey => {
@@ -93,6 +122,7 @@ impl App {
             listener,
             services,
             pools,
+            background,
         })
     }
 
@@ -107,9 +137,19 @@ impl App {
             listener,
             services,
             pools,
+            background,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, services = ?services.names(), "serving");
+        let tasks: Vec<_> = background
+            .into_iter()
+            .map(|task| tokio::spawn(task(shutdown.clone())))
+            .collect();
         let served = serve(listener, &config.grpc, services, shutdown).await;
+        for task in tasks {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "background task failed");
+            }
+        }
         for (role, pool) in pools {
             if let Err(error) = pool.close().await {
                 tracing::warn!(%role, %error, "closing the database pool failed");

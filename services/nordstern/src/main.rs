@@ -118,10 +118,15 @@ async fn serve(args: ServeArgs, demo: Option<demo::DemoOptions>) -> ExitCode {
             log_filter: args.log,
         }),
     };
-    let config = match Config::load(args.config.as_deref(), &overrides) {
+    let mut config = match Config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,
         Err(error) => return bad_config(&error),
     };
+    if demo.is_some() && config.usage.pseudonym_key.is_none() {
+        // Demo data is generated, so a published key protects nobody; a real deployment
+        // must set its own secret, and `serve` refuses to start without one.
+        config.usage.pseudonym_key = Some(demo::DEMO_PSEUDONYM_KEY.to_owned());
+    }
     let roles = match config.validate(&IMPLEMENTED_ROLES) {
         Ok(roles) => roles,
         Err(error) => return bad_config(&error),

@@ -128,7 +128,12 @@ async fn measure(
     Ok(report)
 }
 
-async fn seed(url: &str, config: &Config, accounts: usize) -> anyhow::Result<Vec<String>> {
+/// Creates `accounts` SME accounts with log-normal ARR through the public API.
+pub(super) async fn seed(
+    url: &str,
+    config: &Config,
+    accounts: usize,
+) -> anyhow::Result<Vec<String>> {
     use rand::SeedableRng;
     let mut client = crate::demo::connect(url).await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);

@@ -6,6 +6,7 @@ mod echo;
 mod get_account;
 mod load;
 mod survey_stats;
+mod usage;
 
 use clap::Subcommand;
 
@@ -20,6 +21,9 @@ pub enum BenchCommand {
     Balance(balance::BalanceArgs),
     /// Company survey statistics over many responses vs the raw SQL aggregates.
     SurveyStats(survey_stats::SurveyStatsArgs),
+    /// Usage ingestion vs a raw PostgreSQL COPY of the same rows, a replay of the same
+    /// batches, peak RSS, and summaries streamed for every account.
+    Usage(usage::UsageArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -27,5 +31,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
+        BenchCommand::Usage(args) => usage::run(args).await,
     }
 }

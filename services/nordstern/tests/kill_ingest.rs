@@ -1,0 +1,741 @@
+//! An acknowledgement means committed: `kill -9` of the service at any moment loses no
+//! acknowledged event, and a client that retries unacknowledged batches ends with exactly
+//! the distinct events stored.
+//!
+//! Each test runs the real `nordstern serve` binary (SQLite in a temporary data directory,
+//! or PostgreSQL in a scratch database), and sends a fixed, deterministic sequence of
+//! `IngestEvents` batches. Some batches repeat events of the batch before or within
+//! themselves, as a sloppy sender would. Meanwhile a killer sends SIGKILL to the server at
+//! random moments — after a random number of acknowledged batches, plus a random part of
+//! a batch's round trip, so the kill lands before, during or after a commit — restarts it
+//! on the same storage, and publishes its new address. The client retries every batch that
+//! got no response until one comes, and never resends an acknowledged one; the last batch
+//! is followed at once by one more SIGKILL, so even the latest commit must have reached
+//! storage before it was acknowledged.
+//!
+//! Then, read back through the API after the last restart:
+//! - every account's export holds each event exactly once and exactly the distinct events
+//!   sent, with their content: an acknowledged event that a kill lost would be missing
+//!   (it is never resent), an event committed twice would be listed twice;
+//! - the daily rollups add up to exactly those events, so a retried batch whose first
+//!   attempt committed did not count twice there either;
+//! - every response is consistent with all-or-nothing batches: `accepted + duplicates` is
+//!   the batch size, nothing is rejected, and a batch's `accepted_count` is either all of
+//!   its new events or — only for a batch that was retried, whose earlier attempt had
+//!   committed before the kill ate the response — zero.
+//!
+//! The test also checks that it proved something: at least one kill hit a batch in
+//! flight, and at least one batch had to be retried.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use chrono::DateTime;
+use nordstern::scratch_db::{self, ScratchDatabase};
+use nordstern_proto::{
+    accounts::v1::{self as accounts_pb, accounts_service_client::AccountsServiceClient},
+    common::v1 as common,
+    usage::v1::{self as pb, usage_service_client::UsageServiceClient},
+};
+use nordstern_runtime::{server::wait_until_serving, wire::timestamp};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tokio::{
+    sync::{oneshot, watch},
+    time::Instant,
+};
+use tonic::transport::{Channel, Endpoint};
+
+const USAGE_SERVICE: &str = "nordstern.usage.v1.UsageService";
+const PSEUDONYM_KEY: &str = "kill-ingest-test-pseudonym-key-0123456789";
+const ACCOUNTS: usize = 4;
+const BATCHES: usize = 60;
+const BATCH_SIZE: usize = 200;
+/// SIGKILLs while the client sends; one more follows the last acknowledgement.
+const KILLS: usize = 4;
+/// Users, feature keys and the time span the generated events spread over.
+const USERS: usize = 23;
+const FEATURES: usize = 5;
+const SPAN_SECS: usize = 4 * 24 * 3600;
+/// Whole scenario, server starts included; the client alone gets a little less.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(55);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
+/// From spawn to SERVING, migrations included.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Per call; long enough that no call times out while the server lives.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Log lines of the current server kept for failure messages.
+const LOG_TAIL: usize = 40;
+
+#[tokio::test]
+async fn sqlite_kill_9_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+    run_bounded("sqlite", Storage::Sqlite(dir.path().join("data"))).await;
+}
+
+#[tokio::test]
+async fn postgres_kill_9_loses_no_acknowledged_event() {
+    let database = ScratchDatabase::create(&scratch_db::admin_url(), "nordstern_kill_ingest")
+        .await
+        .unwrap_or_else(|error| panic!("scratch PostgreSQL database: {error}"));
+    run_bounded("postgres", Storage::Postgres(database.url.clone())).await;
+    database
+        .drop_now()
+        .await
+        .unwrap_or_else(|error| panic!("dropping the scratch database: {error}"));
+}
+
+enum Storage {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+async fn run_bounded(backend: &str, storage: Storage) {
+    tokio::time::timeout(SCENARIO_TIMEOUT, scenario(backend, &storage))
+        .await
+        .unwrap_or_else(|_| panic!("[{backend}] scenario took longer than {SCENARIO_TIMEOUT:?}"));
+}
+
+async fn scenario(backend: &str, storage: &Storage) {
+    let started = Instant::now();
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(7, |elapsed| elapsed.as_nanos() as u64);
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let server = Server::start(storage).await;
+    let accounts = create_accounts(&server.url).await;
+    let workload = Workload::new(accounts);
+
+    let shared = Shared::default();
+    let (publish, servers) = watch::channel(Published {
+        generation: 0,
+        url: server.url.clone(),
+    });
+    let client_deadline = Instant::now() + CLIENT_TIMEOUT;
+    let ((records, client_stats), (mut server, kill_stats)) = tokio::join!(
+        send_all(&workload, &shared, servers, client_deadline),
+        kill_repeatedly(server, storage, &shared, &publish, &mut rng),
+    );
+
+    // The last batch was acknowledged a moment ago: it must survive an immediate kill.
+    server.kill();
+    drop(server);
+    let server = Server::start(storage).await;
+    let stored = verify(&server.url, &workload, &records).await;
+    drop(server);
+
+    let retried_batches = records.iter().filter(|r| r.attempts > 1).count();
+    let lost_acks = records
+        .iter()
+        .zip(&workload.expected_new)
+        .filter(|(r, new)| r.attempts > 1 && r.accepted == 0 && **new > 0)
+        .count();
+    println!(
+        "[{backend}] seed {seed}: {} kills while sending ({} with a batch in flight) + 1 after \
+         the last ack; {} failed attempts ({:?}), {retried_batches} batches retried, \
+         {lost_acks} of them committed before the kill ate the response; {stored} distinct \
+         events of {} sent stored exactly once; {:.1} s",
+        kill_stats.kills,
+        kill_stats.in_flight,
+        client_stats.failed_attempts,
+        client_stats.codes,
+        workload.sent_events(),
+        started.elapsed().as_secs_f64(),
+    );
+    assert!(
+        kill_stats.in_flight > 0,
+        "[{backend}] no kill hit a batch in flight; the test proved nothing (seed {seed})"
+    );
+    assert!(
+        retried_batches > 0,
+        "[{backend}] no batch needed a retry; the test proved nothing (seed {seed})"
+    );
+}
+
+/// The deterministic sequence of batches and what storing it exactly once must give.
+struct Workload {
+    accounts: Vec<String>,
+    /// Second the generated `occurred_at` values count back from.
+    base_secs: i64,
+    /// Event numbers of each batch; see [`Workload::event`].
+    batches: Vec<Vec<usize>>,
+    requests: Vec<pb::IngestEventsRequest>,
+    /// Per batch: its events not sent in an earlier batch nor earlier in itself.
+    expected_new: Vec<usize>,
+    /// Every distinct event sent, in first-sent order.
+    distinct: Vec<usize>,
+}
+
+impl Workload {
+    fn new(accounts: Vec<String>) -> Self {
+        let base_secs = chrono::Utc::now().timestamp() - 60;
+        let mut batches = Vec::with_capacity(BATCHES);
+        for batch in 0..BATCHES {
+            let mut events: Vec<usize> = (batch * BATCH_SIZE..(batch + 1) * BATCH_SIZE).collect();
+            if batch % 6 == 5 {
+                // Resends the start of the (acknowledged) batch before.
+                for (slot, event) in events.iter_mut().rev().take(10).enumerate() {
+                    *event = (batch - 1) * BATCH_SIZE + slot;
+                }
+            }
+            if batch % 10 == 4 {
+                // The same event twice in one batch.
+                events[BATCH_SIZE - 1] = events[0];
+            }
+            batches.push(events);
+        }
+        let mut seen = HashSet::new();
+        let mut distinct = Vec::new();
+        let expected_new = batches
+            .iter()
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|&&event| {
+                        let new = seen.insert(event);
+                        if new {
+                            distinct.push(event);
+                        }
+                        new
+                    })
+                    .count()
+            })
+            .collect();
+        let mut workload = Workload {
+            accounts,
+            base_secs,
+            batches,
+            requests: Vec::new(),
+            expected_new,
+            distinct,
+        };
+        workload.requests = workload
+            .batches
+            .iter()
+            .map(|events| pb::IngestEventsRequest {
+                events: events.iter().map(|&n| workload.event(n)).collect(),
+            })
+            .collect();
+        workload
+    }
+
+    fn sent_events(&self) -> usize {
+        self.batches.iter().map(Vec::len).sum()
+    }
+
+    fn event_id(n: usize) -> String {
+        format!("kill-ingest-{n:06}")
+    }
+
+    fn account(&self, n: usize) -> &str {
+        &self.accounts[n % self.accounts.len()]
+    }
+
+    fn kind(n: usize) -> pb::UsageEventKind {
+        match n % 3 {
+            0 => pb::UsageEventKind::Login,
+            1 => pb::UsageEventKind::FeatureUsed,
+            _ => pb::UsageEventKind::IntegrationSync,
+        }
+    }
+
+    fn quantity(n: usize) -> i64 {
+        1 + (n / 3 % 4) as i64
+    }
+
+    fn feature_key(n: usize) -> String {
+        match Self::kind(n) {
+            pb::UsageEventKind::FeatureUsed => format!("feature-{}", n % FEATURES),
+            _ => String::new(),
+        }
+    }
+
+    /// Spread over the last days; some events share a second, which export pages by.
+    fn occurred_at_secs(&self, n: usize) -> i64 {
+        self.base_secs - (n * 7_919 % SPAN_SECS) as i64
+    }
+
+    /// Event number `n`, the same every time it is built.
+    fn event(&self, n: usize) -> pb::UsageEvent {
+        let kind = Self::kind(n);
+        let user_id = match kind {
+            pb::UsageEventKind::IntegrationSync => String::new(),
+            _ => format!("user-{}", n % USERS),
+        };
+        pb::UsageEvent {
+            event_id: Self::event_id(n),
+            account_id: self.account(n).to_owned(),
+            user_id,
+            kind: kind as i32,
+            occurred_at: DateTime::from_timestamp(self.occurred_at_secs(n), 0).map(timestamp),
+            quantity: Self::quantity(n),
+            feature_key: Self::feature_key(n),
+            ticket_id: String::new(),
+            properties: HashMap::from([("batch_probe".to_owned(), format!("{}", n % 7))]),
+        }
+    }
+}
+
+/// State the client and the killer share.
+#[derive(Default)]
+struct Shared {
+    /// SIGKILLs sent so far; raised just before each one.
+    kills: AtomicU64,
+    /// A batch has been sent and its answer not yet received.
+    in_flight: AtomicBool,
+    acknowledged_batches: AtomicUsize,
+    /// Smoothed round trip of an acknowledged batch.
+    round_trip_micros: AtomicU64,
+    done: AtomicBool,
+}
+
+/// The server the client should talk to: started after `generation` kills.
+#[derive(Clone)]
+struct Published {
+    generation: u64,
+    url: String,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct BatchRecord {
+    attempts: u32,
+    accepted: i32,
+    duplicates: i32,
+    rejected: i32,
+}
+
+#[derive(Debug, Default)]
+struct ClientStats {
+    failed_attempts: usize,
+    codes: BTreeMap<String, usize>,
+}
+
+fn usage_client(url: &str) -> UsageServiceClient<Channel> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .unwrap_or_else(|error| panic!("endpoint {url}: {error}"))
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(CALL_TIMEOUT);
+    UsageServiceClient::new(endpoint.connect_lazy())
+}
+
+/// Sends every batch in order, each until it is acknowledged. A failure is accepted only
+/// when a kill explains it: otherwise the service failed on its own, and the test with it.
+async fn send_all(
+    workload: &Workload,
+    shared: &Shared,
+    mut servers: watch::Receiver<Published>,
+    deadline: Instant,
+) -> (Vec<BatchRecord>, ClientStats) {
+    let mut current = servers.borrow_and_update().clone();
+    let mut client = usage_client(&current.url);
+    let mut records = Vec::with_capacity(workload.requests.len());
+    let mut stats = ClientStats::default();
+    for (batch, request) in workload.requests.iter().enumerate() {
+        let mut record = BatchRecord::default();
+        loop {
+            if servers.has_changed().unwrap_or(false) {
+                current = servers.borrow_and_update().clone();
+                client = usage_client(&current.url);
+            }
+            record.attempts += 1;
+            let sent = std::time::Instant::now();
+            shared.in_flight.store(true, Ordering::SeqCst);
+            let result = client.ingest_events(request.clone()).await;
+            shared.in_flight.store(false, Ordering::SeqCst);
+            match result {
+                Ok(response) => {
+                    let response = response.into_inner();
+                    record.accepted = response.accepted_count;
+                    record.duplicates = response.duplicate_count;
+                    record.rejected = response.rejected_count;
+                    let micros = sent.elapsed().as_micros() as u64;
+                    let smoothed = match shared.round_trip_micros.load(Ordering::SeqCst) {
+                        0 => micros,
+                        previous => (previous * 7 + micros) / 8,
+                    };
+                    shared.round_trip_micros.store(smoothed, Ordering::SeqCst);
+                    break;
+                }
+                Err(status) => {
+                    assert!(
+                        shared.kills.load(Ordering::SeqCst) > current.generation,
+                        "batch {batch} failed while its server was alive: {status:?}"
+                    );
+                    stats.failed_attempts += 1;
+                    *stats
+                        .codes
+                        .entry(format!("{:?}", status.code()))
+                        .or_default() += 1;
+                    assert!(
+                        Instant::now() < deadline,
+                        "batch {batch} still unacknowledged after {CLIENT_TIMEOUT:?}"
+                    );
+                    // The server this client knew is gone; wait for its successor.
+                    let generation = current.generation;
+                    current = tokio::time::timeout_at(
+                        deadline,
+                        servers.wait_for(|published| published.generation > generation),
+                    )
+                    .await
+                    .unwrap_or_else(|_| panic!("no server came back for batch {batch}"))
+                    .unwrap_or_else(|error| panic!("the killer is gone: {error}"))
+                    .clone();
+                    client = usage_client(&current.url);
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batches took longer than {CLIENT_TIMEOUT:?}"
+        );
+        records.push(record);
+        shared.acknowledged_batches.fetch_add(1, Ordering::SeqCst);
+    }
+    shared.done.store(true, Ordering::SeqCst);
+    (records, stats)
+}
+
+#[derive(Debug, Default)]
+struct KillStats {
+    kills: usize,
+    in_flight: usize,
+}
+
+/// Kills the server [`KILLS`] times while the client sends: after a random number of
+/// acknowledged batches (one random stretch of the sequence per kill) plus a random part
+/// of a round trip, so a kill may come before, during or after a commit. Restarts it on
+/// the same storage each time and publishes the new address once it serves.
+async fn kill_repeatedly(
+    mut server: Server,
+    storage: &Storage,
+    shared: &Shared,
+    publish: &watch::Sender<Published>,
+    rng: &mut StdRng,
+) -> (Server, KillStats) {
+    let mut stats = KillStats::default();
+    let stretch = BATCHES / (KILLS + 1);
+    for kill in 0..KILLS {
+        let from = kill * stretch + stretch / 2;
+        let threshold = rng.random_range(from..from + stretch);
+        while shared.acknowledged_batches.load(Ordering::SeqCst) < threshold
+            && !shared.done.load(Ordering::SeqCst)
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let round_trip = shared.round_trip_micros.load(Ordering::SeqCst).max(1_000);
+        let jitter = rng.random_range(0..=round_trip * 3 / 2);
+        tokio::time::sleep(Duration::from_micros(jitter)).await;
+        if shared.done.load(Ordering::SeqCst) {
+            break;
+        }
+        if shared.in_flight.load(Ordering::SeqCst) {
+            stats.in_flight += 1;
+        }
+        let generation = shared.kills.fetch_add(1, Ordering::SeqCst) + 1;
+        server.kill();
+        stats.kills += 1;
+        drop(server);
+        server = Server::start(storage).await;
+        publish.send_replace(Published {
+            generation,
+            url: server.url.clone(),
+        });
+    }
+    (server, stats)
+}
+
+/// Reads everything back and checks it is exactly the distinct events sent, once each;
+/// returns how many events are stored.
+async fn verify(url: &str, workload: &Workload, records: &[BatchRecord]) -> usize {
+    assert_eq!(
+        records.len(),
+        workload.batches.len(),
+        "unacknowledged batches"
+    );
+    for (batch, (record, events)) in records.iter().zip(&workload.batches).enumerate() {
+        let new = workload.expected_new[batch] as i32;
+        assert_eq!(record.rejected, 0, "batch {batch}: {record:?}");
+        assert_eq!(
+            record.accepted + record.duplicates,
+            events.len() as i32,
+            "batch {batch}: {record:?}"
+        );
+        if record.attempts == 1 {
+            assert_eq!(record.accepted, new, "batch {batch}: {record:?}");
+        } else {
+            assert!(
+                record.accepted == new || record.accepted == 0,
+                "batch {batch} was committed in part: {record:?}, {new} new events"
+            );
+        }
+    }
+
+    // Every distinct event was newly stored by exactly one attempt: the acknowledged one,
+    // or an earlier one whose response a kill ate (its retry then saw only duplicates).
+    let acknowledged_new: usize = records.iter().map(|r| r.accepted as usize).sum();
+    let committed_unacknowledged: usize = records
+        .iter()
+        .zip(&workload.expected_new)
+        .filter(|(r, _)| r.attempts > 1 && r.accepted == 0)
+        .map(|(_, new)| *new)
+        .sum();
+    assert_eq!(
+        acknowledged_new + committed_unacknowledged,
+        workload.distinct.len(),
+        "accepted counts do not add up to the distinct events"
+    );
+
+    let mut client = usage_client(url);
+    let mut stored = 0;
+    for account in &workload.accounts {
+        let expected: HashMap<String, usize> = workload
+            .distinct
+            .iter()
+            .filter(|&&n| workload.account(n) == account)
+            .map(|&n| (Workload::event_id(n), n))
+            .collect();
+        let mut stream = client
+            .export_account_usage(pb::ExportAccountUsageRequest {
+                account_id: account.clone(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("export {account}: {status:?}"))
+            .into_inner();
+        let mut seen = HashSet::new();
+        let mut daily = Rollup::default();
+        while let Some(chunk) = stream
+            .message()
+            .await
+            .unwrap_or_else(|status| panic!("export {account}: {status:?}"))
+        {
+            for event in chunk.events {
+                let n = expected.get(&event.event_id).copied().unwrap_or_else(|| {
+                    panic!("account {account}: {} was never sent", event.event_id)
+                });
+                assert!(
+                    seen.insert(event.event_id.clone()),
+                    "account {account}: {} is stored twice",
+                    event.event_id
+                );
+                assert_eq!(event.kind, Workload::kind(n) as i32, "{}", event.event_id);
+                assert_eq!(event.quantity, Workload::quantity(n), "{}", event.event_id);
+                assert_eq!(
+                    event.feature_key,
+                    Workload::feature_key(n),
+                    "{}",
+                    event.event_id
+                );
+                assert_eq!(
+                    event.occurred_at.map(|at| at.seconds),
+                    Some(workload.occurred_at_secs(n)),
+                    "{}",
+                    event.event_id
+                );
+            }
+            for day in chunk.daily_usage {
+                daily.logins += day.logins;
+                daily.integration_syncs += day.integration_syncs;
+                for (feature, uses) in day.feature_uses {
+                    *daily.feature_uses.entry(feature).or_default() += uses;
+                }
+            }
+        }
+        let mut missing: Vec<&String> = expected.keys().filter(|id| !seen.contains(*id)).collect();
+        missing.sort_unstable();
+        assert!(
+            missing.is_empty(),
+            "account {account}: {} acknowledged events lost, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        let mut wanted = Rollup::default();
+        for &n in expected.values() {
+            match Workload::kind(n) {
+                pb::UsageEventKind::Login => wanted.logins += Workload::quantity(n),
+                pb::UsageEventKind::FeatureUsed => {
+                    *wanted
+                        .feature_uses
+                        .entry(Workload::feature_key(n))
+                        .or_default() += Workload::quantity(n);
+                }
+                _ => wanted.integration_syncs += Workload::quantity(n),
+            }
+        }
+        assert_eq!(daily, wanted, "account {account}: daily rollups");
+        stored += seen.len();
+    }
+    assert_eq!(stored, workload.distinct.len());
+    stored
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Rollup {
+    logins: i64,
+    integration_syncs: i64,
+    feature_uses: BTreeMap<String, i64>,
+}
+
+async fn create_accounts(url: &str) -> Vec<String> {
+    let channel = Endpoint::from_shared(url.to_owned())
+        .unwrap_or_else(|error| panic!("endpoint {url}: {error}"))
+        .timeout(CALL_TIMEOUT)
+        .connect_lazy();
+    let mut client = AccountsServiceClient::new(channel);
+    let mut ids = Vec::with_capacity(ACCOUNTS);
+    for index in 0..ACCOUNTS {
+        let account = client
+            .create_account(accounts_pb::CreateAccountRequest {
+                request_id: format!("kill-ingest-account-{index}"),
+                account: Some(accounts_pb::Account {
+                    name: format!("Kill Ingest {index}"),
+                    segment: common::Segment::Sme as i32,
+                    start_date: Some(common::Date {
+                        year: 2025,
+                        month: 1,
+                        day: 1,
+                    }),
+                    renewal_date: Some(common::Date {
+                        year: 2026,
+                        month: 1,
+                        day: 1,
+                    }),
+                    ..accounts_pb::Account::default()
+                }),
+                initial_arr: Some(common::Money {
+                    minor_units: 1_000_000,
+                    currency_code: "EUR".to_owned(),
+                }),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("create account {index}: {status:?}"))
+            .into_inner()
+            .account
+            .unwrap_or_else(|| panic!("create account {index}: no account in the response"));
+        ids.push(account.account_id);
+    }
+    ids
+}
+
+/// A running `nordstern serve`; killed (SIGKILL) when dropped, whatever the exit path.
+struct Server {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Server {
+    /// Spawns the binary on an ephemeral port, reads the bound address from its
+    /// `serving` log line, and waits until health reports the usage service SERVING.
+    async fn start(storage: &Storage) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nordstern"));
+        command.args([
+            "serve",
+            "--services",
+            "all",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "info",
+        ]);
+        match storage {
+            Storage::Sqlite(dir) => command.arg("--data-dir").arg(dir),
+            Storage::Postgres(url) => command.args(["--database-url", url]),
+        };
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("NORDSTERN_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("NORDSTERN_USAGE__PSEUDONYM_KEY", PSEUDONYM_KEY)
+            .env("NORDSTERN_TELEMETRY__LOG_JSON", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run nordstern: {error}"));
+        let mut server = Server {
+            child,
+            url: String::new(),
+            log: Arc::default(),
+        };
+        let stderr = server
+            .child
+            .stderr
+            .take()
+            .unwrap_or_else(|| panic!("no stderr pipe"));
+        let (address_sender, address) = oneshot::channel();
+        let log = server.log.clone();
+        // Drains stderr until the process ends, so logging never blocks the server.
+        std::thread::spawn(move || {
+            let mut address_sender = Some(address_sender);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains(r#""message":"serving""#)
+                    && let Some(address) = json_string_field(&line, "addr")
+                    && let Some(sender) = address_sender.take()
+                {
+                    let _ = sender.send(address.to_owned());
+                }
+                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                if log.len() == LOG_TAIL {
+                    log.pop_front();
+                }
+                log.push_back(line);
+            }
+        });
+        match tokio::time::timeout(START_TIMEOUT, address).await {
+            Ok(Ok(address)) => server.url = format!("http://{address}"),
+            Ok(Err(_)) => panic!("nordstern exited before serving:\n{}", server.log_tail()),
+            Err(_) => panic!(
+                "nordstern did not log `serving` within {START_TIMEOUT:?}:\n{}",
+                server.log_tail()
+            ),
+        }
+        wait_until_serving(&server.url, USAGE_SERVICE, START_TIMEOUT)
+            .await
+            .unwrap_or_else(|error| panic!("{error}\n{}", server.log_tail()));
+        server
+    }
+
+    /// SIGKILL, then reap: no shutdown hook, no drain, no flush.
+    fn kill(&mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|error| panic!("kill -9 nordstern: {error}"));
+        self.child
+            .wait()
+            .unwrap_or_else(|error| panic!("reaping nordstern: {error}"));
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already dead after `kill`; then both calls just report that.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of `"field":"…"` in a JSON log line (no escapes in the values we read).
+fn json_string_field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
+    let key = format!("\"{field}\":\"");
+    let start = line.find(&key)? + key.len();
+    let length = line[start..].find('"')?;
+    Some(&line[start..start + length])
+}

@@ -4,9 +4,9 @@
 mod balance;
 mod echo;
 mod get_account;
+mod ingest;
 mod load;
 mod survey_stats;
-mod usage;
 
 use clap::Subcommand;
 
@@ -23,7 +23,7 @@ pub enum BenchCommand {
     SurveyStats(survey_stats::SurveyStatsArgs),
     /// Usage ingestion vs a raw PostgreSQL COPY of the same rows, a replay of the same
     /// batches, peak RSS, and summaries streamed for every account.
-    Usage(usage::UsageArgs),
+    Ingest(ingest::IngestArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -31,6 +31,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
-        BenchCommand::Usage(args) => usage::run(args).await,
+        BenchCommand::Ingest(args) => ingest::run(args).await,
     }
 }

@@ -40,7 +40,7 @@ const FEATURES: [&str; 8] = [
 const USERS_PER_ACCOUNT: u64 = 50;
 
 #[derive(clap::Args, Debug)]
-pub struct UsageArgs {
+pub struct IngestArgs {
     /// Distinct events ingested (then replayed).
     #[arg(long, default_value_t = 1_000_000)]
     pub events: usize,
@@ -60,9 +60,9 @@ pub struct UsageArgs {
     pub database_url: String,
 }
 
-pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     println!(
-        "usage benchmark: {} events in batches of {}, {} in flight, over {} accounts",
+        "ingest benchmark: {} events in batches of {}, {} in flight, over {} accounts",
         args.events, args.batch, args.concurrency, args.accounts
     );
     if matches!(args.backend, Backend::Sqlite | Backend::Both) {
@@ -88,7 +88,7 @@ pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(name: &str, config: Config, args: &UsageArgs) -> anyhow::Result<()> {
+async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let app = App::build(config.clone(), &[Role::Accounts, Role::Usage], listener).await?;
     let url = format!("http://{}", app.local_addr()?);

@@ -61,7 +61,7 @@ mod tests {
         assert_eq!(auc(&[0.5, 0.5, 0.5, 0.5], &churned), Some(0.5));
         // Pairs (churned, renewed): (.35,.1) ✓ (.35,.4) ✗ (.8,.1) ✓ (.8,.4) ✓ → 3/4.
         assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &churned), Some(0.75));
-        // One tie between classes counts half: (.5,.5) ½, (.9,.5) 1, (.5,.2)… → (1+½+1+1)/4.
+        // Churned .5 and .9 against renewed .2 and .5: 1 + ½ + 1 + 1 of 4 pairs.
         assert_eq!(auc(&[0.2, 0.5, 0.5, 0.9], &churned), Some(0.875));
         assert_eq!(auc(&[0.1, 0.2], &[true, true]), None);
         assert_eq!(auc(&[0.1], &[true, false]), None);

@@ -174,6 +174,8 @@ pub fn parse_csv(
     let numeric_at: Vec<usize> = numeric_at.into_iter().flatten().collect();
     let categorical_at: Vec<usize> = categorical_at.into_iter().flatten().collect();
     let Some(label_at) = label_at else {
+        // Unreachable after the checks above; refuse rather than return an empty set.
+        violations.push("label_column", "no such column".to_owned());
         return violations.into_result(Dataset::default());
     };
 
@@ -694,6 +696,10 @@ mod tests {
             vec!["csv_data: needs both churned and renewed rows; all 12 are churned"]
         );
         assert!(parse(&file("arr,churned,segment", &rows)).is_ok());
+        // Duplicate names among columns nobody asked for are no concern.
+        let rows: Vec<String> = rows.iter().map(|r| format!("{r},x,y")).collect();
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        assert!(parse(&file("arr,churned,segment,note,note", &rows)).is_ok());
     }
 
     #[test]

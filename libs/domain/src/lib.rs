@@ -7,6 +7,7 @@ mod named_enum;
 
 pub mod account;
 pub mod balance;
+pub mod churn;
 pub mod contract;
 pub mod lifecycle;
 pub mod revenue;

@@ -227,7 +227,9 @@ const MAX_PARAMETERS: usize = 30_000;
 
 /// `head VALUES (…), (…) tail` for every row, in as few statements as the parameter
 /// limits allow; returns the rows a `RETURNING` tail yields. Every row has `columns`
-/// values.
+/// values. On PostgreSQL the rows go as one array per column through `unnest` instead
+/// (`head SELECT * FROM unnest($1::text[], …) tail`) when no value is NULL: one bind
+/// per column rather than per value, and no VALUES list thousands of rows long to plan.
 pub async fn insert_rows(
     db: &impl ConnectionTrait,
     head: &str,
@@ -235,6 +237,25 @@ pub async fn insert_rows(
     columns: usize,
     rows: Vec<Vec<sea_orm::Value>>,
 ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    if db.get_database_backend() == DbBackend::Postgres
+        && let Some(arrays) = column_arrays(&rows, columns)
+    {
+        let casts: Vec<String> = arrays
+            .iter()
+            .enumerate()
+            .map(|(index, (_, sql_type))| format!("${}::{sql_type}[]", index + 1))
+            .collect();
+        let sql = format!("{head} SELECT * FROM unnest({}) {tail}", casts.join(", "));
+        let values = arrays.into_iter().map(|(array, _)| array).collect();
+        return if tail.contains("RETURNING") {
+            query_all(db, &sql, values).await
+        } else {
+            execute(db, &sql, values).await.map(|_| Vec::new())
+        };
+    }
     let rows_per_statement = (MAX_PARAMETERS / columns.max(1)).max(1);
     // SQLite binds anonymous `?` positionally; numbered `?N` costs a lookup per value.
     let anonymous = db.get_database_backend() == DbBackend::Sqlite;
@@ -268,4 +289,45 @@ pub async fn insert_rows(
         }
     }
     Ok(returned)
+}
+
+/// Each column as one typed array with its PostgreSQL element type, or `None` (rows
+/// untouched) when a value is NULL (sea-query binds arrays without NULL elements), a row
+/// is ragged, or a column mixes types or has one this path does not carry.
+fn column_arrays(
+    rows: &[Vec<sea_orm::Value>],
+    columns: usize,
+) -> Option<Vec<(sea_orm::Value, &'static str)>> {
+    use sea_orm::{Value, sea_query::ArrayType};
+    let first = rows.first()?;
+    let mut types = Vec::with_capacity(columns);
+    for sample in first {
+        types.push(match sample {
+            Value::String(_) => (ArrayType::String, "text"),
+            Value::BigInt(_) => (ArrayType::BigInt, "int8"),
+            Value::Int(_) => (ArrayType::Int, "int4"),
+            Value::Double(_) => (ArrayType::Double, "float8"),
+            Value::Bool(_) => (ArrayType::Bool, "bool"),
+            _ => return None,
+        });
+    }
+    let uniform = rows.iter().all(|row| {
+        row.len() == columns
+            && row.iter().zip(first).all(|(value, sample)| {
+                value.is_some() && std::mem::discriminant(value) == std::mem::discriminant(sample)
+            })
+    });
+    if !uniform {
+        return None;
+    }
+    Some(
+        types
+            .into_iter()
+            .enumerate()
+            .map(|(column, (array_type, sql_type))| {
+                let elements = rows.iter().map(|row| row[column].clone()).collect();
+                (Value::Array(array_type, Some(Box::new(elements))), sql_type)
+            })
+            .collect(),
+    )
 }

@@ -12,6 +12,9 @@ not exactly.
 
     python3 scripts/churn_sklearn.py history.csv --numeric arr,nps --categorical segment \\
         --label churned --held-out 0.2 --seed 7
+
+`nordstern bench churn` calls it with `--held-out-rows`, the rows Nordstern's own split
+held out, so both AUCs are measured on the same accounts.
 """
 
 import argparse
@@ -33,6 +36,11 @@ def main() -> int:
     parser.add_argument("--held-out", type=float, default=0.2, help="held-out fraction, (0, 0.5]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--delimiter", default=",")
+    parser.add_argument(
+        "--held-out-rows",
+        help="file with the 0-based data-row numbers to hold out, one per line; "
+        "overrides --held-out and --seed so both sides evaluate on the same rows",
+    )
     args = parser.parse_args()
 
     try:
@@ -80,9 +88,18 @@ def main() -> int:
     if categorical:
         x[:, len(numeric) :] = np.array(x_categorical, dtype=object)
     y = np.array(labels)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=args.held_out, stratify=y, random_state=args.seed
-    )
+    if args.held_out_rows:
+        with open(args.held_out_rows, encoding="utf-8") as handle:
+            held_out = sorted({int(line) for line in handle if line.strip()})
+        if not held_out or held_out[-1] >= len(y):
+            sys.exit("--held-out-rows names no row or a row past the end of the CSV")
+        mask = np.zeros(len(y), dtype=bool)
+        mask[held_out] = True
+        x_train, x_test, y_train, y_test = x[~mask], x[mask], y[~mask], y[mask]
+    else:
+        x_train, x_test, y_train, y_test = train_test_split(
+            x, y, test_size=args.held_out, stratify=y, random_state=args.seed
+        )
 
     numeric_at = list(range(len(numeric)))
     categorical_at = list(range(len(numeric), len(numeric) + len(categorical)))

@@ -2,6 +2,7 @@
 //! same run, so every figure comes with its ratio to what the machine can do at all.
 
 mod balance;
+mod churn;
 mod echo;
 mod get_account;
 mod ingest;
@@ -19,6 +20,9 @@ pub enum BenchCommand {
     GetAccount(get_account::GetAccountArgs),
     /// Portfolio balancing time and ARR spread on log-normal ARR.
     Balance(balance::BalanceArgs),
+    /// Churn model training time, AUC and scoring rate, next to scikit-learn on the same
+    /// CSV and held-out rows.
+    Churn(churn::ChurnArgs),
     /// Company survey statistics over many responses vs the raw SQL aggregates.
     SurveyStats(survey_stats::SurveyStatsArgs),
     /// Usage ingestion vs a raw PostgreSQL COPY of the same rows, a replay of the same
@@ -30,6 +34,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
+        BenchCommand::Churn(args) => churn::run(&args),
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
     }

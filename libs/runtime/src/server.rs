@@ -92,6 +92,10 @@ pub async fn serve(
     );
 
     let stack = ServiceBuilder::new()
+        // Outermost, so a request's whole time in the server counts against its deadline.
+        .layer(DeadlineLayer {
+            limit: grpc.request_timeout(),
+        })
         // Shed instead of queueing: a caller told RESOURCE_EXHAUSTED can back off or go to
         // another replica, a queued one just times out later.
         .load_shed()
@@ -122,7 +126,6 @@ pub async fn serve(
     };
 
     let server = Server::builder()
-        .timeout(grpc.request_timeout())
         .tcp_nodelay(true)
         .trace_fn(request_span)
         .layer(stack)
@@ -177,6 +180,85 @@ impl Extractor for HeaderExtractor<'_> {
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
     }
+}
+
+/// Cuts a request off at the configured timeout or the caller's `grpc-timeout`,
+/// whichever is shorter, with DEADLINE_EXCEEDED as the gRPC spec asks (tonic's own server
+/// timeout answers CANCELLED, which callers cannot tell from a client-side cancel).
+#[derive(Clone, Copy)]
+struct DeadlineLayer {
+    limit: Duration,
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = DeadlineService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DeadlineService {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct DeadlineService<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S, B> Service<http::Request<B>> for DeadlineService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, S::Error>> + Send>,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let deadline = request
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(self.limit, |asked| asked.min(self.limit));
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            match tokio::time::timeout(deadline, future).await {
+                Ok(result) => result,
+                Err(_) => Ok(tonic::Status::deadline_exceeded(format!(
+                    "no answer within the deadline of {} ms",
+                    deadline.as_millis()
+                ))
+                .into_http()),
+            }
+        })
+    }
+}
+
+/// The `grpc-timeout` header: at most 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -251,5 +333,24 @@ pub async fn wait_until_serving(url: &str, service: &str, timeout: Duration) -> 
             ));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_headers_parse_by_unit_and_refuse_malformed_ones() {
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("150m"), Some(Duration::from_millis(150)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_grpc_timeout("99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        for bad in ["", "S", "100", "123456789m", "1x", "-1S", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
     }
 }

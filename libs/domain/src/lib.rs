@@ -8,6 +8,7 @@ mod named_enum;
 pub mod account;
 pub mod balance;
 pub mod contract;
+pub mod health;
 pub mod lifecycle;
 pub mod revenue;
 pub mod survey;

@@ -10,6 +10,7 @@
 //!
 //! Nothing here reads a clock: dates come in as arguments.
 
+pub mod alerts;
 mod config;
 mod inputs;
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod config;
 mod inputs;
 #[cfg(test)]
 mod tests;
+pub mod upsell;
 
 pub use config::{
     ColorThresholds, ComponentWeights, ConfigViolation, RawComponentWeight, RawScoringConfig,

@@ -298,8 +298,13 @@ proptest! {
         prop_assert!((contributions - breakdown.score).abs() < 1e-9);
         let normalized: f64 = breakdown.used_components().map(|c| c.normalized_weight).sum();
         prop_assert!((normalized - 1.0).abs() < 1e-9);
+        let used_weight: f64 = breakdown.used_components().map(|c| c.weight).sum();
         for component in &breakdown.components {
             prop_assert_eq!(component.weight, weights.get(component.component));
+            if component.used {
+                let share = component.weight / used_weight;
+                prop_assert!((component.normalized_weight - share).abs() < 1e-12);
+            }
             prop_assert_eq!(component.used, component.value.is_some() && component.weight > 0.0);
             if let Some(value) = component.value {
                 prop_assert!((0.0..=100.0).contains(&value));

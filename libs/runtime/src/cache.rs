@@ -280,27 +280,46 @@ impl Stale {
         !self.everything && self.keys.is_empty()
     }
 
+    fn everything(&mut self) {
+        self.everything = true;
+        self.keys = HashSet::new();
+    }
+
     fn add(&mut self, key: &str, limit: usize) {
         if self.everything {
             return;
         }
         if self.keys.len() >= limit && !self.keys.contains(key) {
-            self.everything = true;
-            self.keys = HashSet::new();
+            self.everything();
         } else {
             self.keys.insert(key.to_owned());
         }
     }
 
+    fn record(&mut self, skipped: Skipped<'_>, limit: usize) {
+        match skipped {
+            Skipped::Read => {}
+            Skipped::Write(key) => self.add(key, limit),
+            Skipped::Everything => self.everything(),
+        }
+    }
+
     fn merge(&mut self, other: Stale, limit: usize) {
         if other.everything {
-            self.everything = true;
-            self.keys = HashSet::new();
+            self.everything();
         }
         for key in &other.keys {
             self.add(key, limit);
         }
     }
+}
+
+/// What a call that skips a down Redis leaves possibly stale there.
+#[derive(Clone, Copy)]
+enum Skipped<'a> {
+    Read,
+    Write(&'a str),
+    Everything,
 }
 
 /// Why a Redis call did not give an answer.
@@ -347,12 +366,16 @@ impl RedisCache {
     /// Whether calls may use Redis now. While it is down this starts at most one
     /// background probe per `retry_after` and answers `false` at once, so no caller ever
     /// waits for a probe (and a cancelled caller cannot leave a probe half done).
-    fn usable(self: &Arc<Self>) -> bool {
+    ///
+    /// A skipped write records what it leaves stale in the same critical section, so a
+    /// probe cannot declare Redis clean between the skip and the record.
+    fn usable(self: &Arc<Self>, skipped: Skipped<'_>) -> bool {
         {
             let mut health = self.lock();
             if health.up {
                 return true;
             }
+            health.stale.record(skipped, self.options.max_stale_keys);
             if health.probing || Instant::now() < health.next_probe {
                 return false;
             }
@@ -363,13 +386,11 @@ impl RedisCache {
         false
     }
 
-    /// Records a failed call: the first failure of an outage is a warning, the rest are
-    /// silent; `stale` is a key whose write did not land.
-    fn failed(&self, operation: &str, failure: &Failure, stale: Option<&str>) {
+    /// Records a failed call and what its failure may have left stale: the first failure
+    /// of an outage is a warning, the rest are silent.
+    fn failed(&self, operation: &str, failure: &Failure, skipped: Skipped<'_>) {
         let mut health = self.lock();
-        if let Some(key) = stale {
-            health.stale.add(key, self.options.max_stale_keys);
-        }
+        health.stale.record(skipped, self.options.max_stale_keys);
         if health.up {
             health.up = false;
             health.next_probe = Instant::now() + self.options.retry_after;
@@ -458,8 +479,7 @@ impl RedisCache {
     }
 
     async fn put(self: &Arc<Self>, key: &str, version: i64, payload: &[u8]) {
-        if !self.usable() {
-            self.lock().stale.add(key, self.options.max_stale_keys);
+        if !self.usable(Skipped::Write(key)) {
             return;
         }
         let mut connection = self.manager.clone();
@@ -469,12 +489,12 @@ impl RedisCache {
             .bounded(invocation.invoke_async::<i64>(&mut connection))
             .await
         {
-            self.failed("put", &failure, Some(key));
+            self.failed("put", &failure, Skipped::Write(key));
         }
     }
 
     async fn get(self: &Arc<Self>, key: &str) -> Option<Versioned> {
-        if !self.usable() {
+        if !self.usable(Skipped::Read) {
             return None;
         }
         let mut connection = self.manager.clone();
@@ -490,14 +510,14 @@ impl RedisCache {
         {
             Ok(raw) => decode(raw),
             Err(failure) => {
-                self.failed("get", &failure, None);
+                self.failed("get", &failure, Skipped::Read);
                 None
             }
         }
     }
 
     async fn get_many<K: AsRef<str>>(self: &Arc<Self>, keys: &[K]) -> Vec<Option<Versioned>> {
-        if keys.is_empty() || !self.usable() {
+        if keys.is_empty() || !self.usable(Skipped::Read) {
             return vec![None; keys.len()];
         }
         let mut pipeline = redis::pipe();
@@ -516,15 +536,14 @@ impl RedisCache {
             Ok(raws) if raws.len() == keys.len() => raws.into_iter().map(decode).collect(),
             Ok(_) => vec![None; keys.len()],
             Err(failure) => {
-                self.failed("get_many", &failure, None);
+                self.failed("get_many", &failure, Skipped::Read);
                 vec![None; keys.len()]
             }
         }
     }
 
     async fn remove(self: &Arc<Self>, key: &str) {
-        if !self.usable() {
-            self.lock().stale.add(key, self.options.max_stale_keys);
+        if !self.usable(Skipped::Write(key)) {
             return;
         }
         let mut connection = self.manager.clone();
@@ -532,21 +551,16 @@ impl RedisCache {
             .bounded(connection.del::<_, ()>(self.entry_key(key)))
             .await
         {
-            self.failed("remove", &failure, Some(key));
+            self.failed("remove", &failure, Skipped::Write(key));
         }
     }
 
     async fn remove_namespace(self: &Arc<Self>) {
-        if !self.usable() {
-            self.lock().stale.everything = true;
+        if !self.usable(Skipped::Everything) {
             return;
         }
         if let Err(failure) = self.unlink_namespace().await {
-            let mut health = self.lock();
-            health.stale.everything = true;
-            health.stale.keys = HashSet::new();
-            drop(health);
-            self.failed("remove_namespace", &failure, None);
+            self.failed("remove_namespace", &failure, Skipped::Everything);
         }
     }
 }

@@ -388,3 +388,44 @@ async fn shared_redis_with_a_unique_namespace_cleans_up_after_itself() {
     let left = command(url, &["KEYS", &format!("{namespace}*")]).await;
     assert_eq!(left.ok(), Some(redis::Value::Array(vec![])));
 }
+
+/// More failed writes than the cache remembers: on recovery it clears its whole namespace
+/// (and only its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_refused_writes_clear_the_whole_namespace_on_recovery() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let options = CacheOptions {
+        max_stale_keys: 2,
+        ..CacheOptions::default()
+    };
+    let cache = VersionedCache::connect(Some(&url), "test:*[x]:", options)
+        .await
+        .unwrap_or_else(|error| panic!("connect: {error}"));
+    let neighbour = cache_on(&url, "test:").await;
+    for key in ["a", "b", "c", "d"] {
+        cache.put(key, 1, b"old").await;
+    }
+    neighbour.put("a", 1, b"neighbour").await;
+
+    command(&url, &["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .await
+        .unwrap_or_else(|error| panic!("CONFIG SET: {error}"));
+    command(&url, &["CONFIG", "SET", "maxmemory", "1"])
+        .await
+        .unwrap_or_else(|error| panic!("CONFIG SET: {error}"));
+    for key in ["a", "b", "c"] {
+        bounded("put", cache.put(key, 2, b"new")).await;
+    }
+    command(&url, &["CONFIG", "SET", "maxmemory", "0"])
+        .await
+        .unwrap_or_else(|error| panic!("CONFIG SET: {error}"));
+
+    until_recovered(&cache, "probe").await;
+    assert_eq!(
+        cache.get_many(&["a", "b", "c", "d"]).await,
+        vec![None, None, None, None],
+        "the whole namespace was cleared, including keys never written during the outage"
+    );
+    assert_eq!(neighbour.get("a").await, entry(1, b"neighbour"));
+}

@@ -16,7 +16,8 @@ use crate::role::{Role, parse_roles};
 /// which is what our users' scripts already expect from a bad flag).
 pub const EXIT_BAD_CONFIG: i32 = 64;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Debug is written out below so that passwords in URLs never reach a log.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Which services this process runs: `all` or a list such as `accounts,usage`.
@@ -27,6 +28,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Connections per service pool; PostgreSQL has a hard limit on the server side.
     pub database_max_connections: u32,
+    /// Redis URL (`redis://[:password@]host:port[/db]`) of the cache of latest scores;
+    /// unset, each process keeps an in-process cache (embedded mode).
+    pub redis_url: Option<String>,
     pub grpc: GrpcConfig,
     /// Where the services that this process does not run are reached.
     pub endpoints: Endpoints,
@@ -42,12 +46,69 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_max_connections: 8,
+            redis_url: None,
             grpc: GrpcConfig::default(),
             endpoints: Endpoints::default(),
             telemetry: TelemetryConfig::default(),
             accounts: AccountsConfig::default(),
             usage: UsageConfig::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Config {
+            services,
+            data_dir,
+            database_url,
+            database_max_connections,
+            redis_url,
+            grpc,
+            endpoints,
+            telemetry,
+            accounts,
+            usage,
+        } = self;
+        f.debug_struct("Config")
+            .field("services", services)
+            .field("data_dir", data_dir)
+            .field(
+                "database_url",
+                &database_url.as_deref().map(redact_password),
+            )
+            .field("database_max_connections", database_max_connections)
+            .field("redis_url", &redis_url.as_deref().map(redact_password))
+            .field("grpc", grpc)
+            .field("endpoints", endpoints)
+            .field("telemetry", telemetry)
+            .field("accounts", accounts)
+            .field("usage", usage)
+            .finish()
+    }
+}
+
+/// `scheme://user:<redacted>@host/…`: the URL with the password of its user info hidden.
+/// Text that is not `scheme://…` is hidden whole, since it cannot be told apart.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<redacted>".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            let hidden = if user_info.contains(':') {
+                ":<redacted>"
+            } else {
+                ""
+            };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -245,6 +306,8 @@ pub struct CliOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcOverrides>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<TelemetryOverrides>,
@@ -329,6 +392,14 @@ impl Config {
         }
         if self.database_max_connections == 0 {
             problems.push("database_max_connections: must be at least 1".to_owned());
+        }
+        // The client's own parser decides, so what passes here also connects (or retries).
+        if let Some(url) = &self.redis_url
+            && let Err(error) = redis::Client::open(url.as_str())
+        {
+            problems.push(format!(
+                "redis_url: not a Redis URL ({error}); use redis://[:password@]host[:port][/db] or leave it unset for the in-process cache"
+            ));
         }
         let grpc = &self.grpc;
         if grpc.request_timeout_ms == 0 {
@@ -481,5 +552,67 @@ mod tests {
         let config = config.unwrap_or_default();
         assert_eq!(config.data_dir, PathBuf::from("/from/cli"));
         assert_eq!(config.services, "accounts");
+    }
+    #[test]
+    fn redis_url_is_layered_and_checked_by_the_client() {
+        let config = Config::from_toml("redis_url = \"redis://127.0.0.1:6380/2\"\n")
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            config.as_ref().map(|c| c.redis_url.as_deref()),
+            Ok(Some("redis://127.0.0.1:6380/2"))
+        );
+        assert!(
+            config
+                .map(|c| c.validate(&[Role::Accounts]).is_ok())
+                .unwrap_or(false)
+        );
+        let overrides = CliOverrides {
+            redis_url: Some("redis://from-cli:6379".to_owned()),
+            ..CliOverrides::default()
+        };
+        let config = Config::load(None, &overrides).map_err(|e| e.to_string());
+        assert_eq!(
+            config.map(|c| c.redis_url),
+            Ok(Some("redis://from-cli:6379".to_owned()))
+        );
+        for bad in [
+            "http://127.0.0.1:6379",
+            "rediss://127.0.0.1:6379",
+            "not a url",
+        ] {
+            let config = Config {
+                redis_url: Some(bad.to_owned()),
+                ..Config::default()
+            };
+            let problems = config
+                .validate(&[Role::Accounts])
+                .err()
+                .map(|e| e.problems)
+                .unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert!(problems[0].starts_with("redis_url: "), "{problems:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_passwords_in_urls() {
+        let config = Config {
+            database_url: Some("postgres://app:pg-secret@db:5432/nordstern".to_owned()),
+            redis_url: Some("redis://:redis-secret@cache:6379/0".to_owned()),
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(
+            debug.contains("postgres://app:<redacted>@db:5432/nordstern"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("redis://:<redacted>@cache:6379/0"),
+            "{debug}"
+        );
+        assert_eq!(redact_password("redis://cache:6379"), "redis://cache:6379");
+        assert_eq!(redact_password("redis://user@cache"), "redis://user@cache");
+        assert_eq!(redact_password("garbage:secret@x"), "<redacted>");
     }
 }

@@ -50,6 +50,9 @@ struct ServeArgs {
     /// PostgreSQL URL; each service then keeps its tables in its own schema there.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// Redis URL of the score cache, e.g. redis://127.0.0.1:6379 [default: in-process cache].
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
     /// OTLP/gRPC collector for traces and metrics, e.g. http://localhost:4317.
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
@@ -110,6 +113,7 @@ async fn serve(args: ServeArgs, demo: Option<demo::DemoOptions>) -> ExitCode {
         services: args.services,
         data_dir: args.data_dir,
         database_url: args.database_url,
+        redis_url: args.redis_url,
         grpc: args.listen.map(|listen_addr| GrpcOverrides {
             listen_addr: Some(listen_addr),
         }),

@@ -36,6 +36,7 @@ fn help_explains_every_serve_flag() {
         "--listen",
         "--data-dir",
         "--database-url",
+        "--redis-url",
         "--otlp-endpoint",
         "--log",
     ] {

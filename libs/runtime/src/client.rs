@@ -76,6 +76,114 @@ where
     }
 }
 
+/// The stream type of every server-streaming RPC, local or remote, so that
+/// `Arc<dyn Service<…Stream = BoxStream<…>>>` names either.
+pub type BoxStream<T> =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Largest response a service client accepts (batch reads of many records).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio_stream::StreamExt;
+}
+
+/// Declares `$remote`, a gRPC client of another service that implements that service's
+/// generated server trait, so callers hold `Arc<dyn Trait>` whether the service runs in
+/// this process or behind the network, and one code path serves both deployment modes.
+/// Every call carries the caller's trace context and the configured deadline; unary calls
+/// for which `$safe(&request)` holds (reads, writes with an idempotency key) are retried
+/// on UNAVAILABLE. Server streams are passed through; a client stream is forwarded item
+/// by item and ends where the inbound one breaks (its caller sees its own error).
+#[macro_export]
+macro_rules! remote_service {
+    (
+        $(#[$meta:meta])*
+        $remote:ident: $client:ident => $service:ident {
+            unary { $($method:ident($request:ty) -> $response:ty, $safe:expr;)* }
+            server_streaming { $($smethod:ident($srequest:ty) -> $sresponse:ty as $stream:ident;)* }
+            client_streaming { $($cmethod:ident($crequest:ty) -> $cresponse:ty;)* }
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $remote {
+            client: $client<
+                ::tonic::service::interceptor::InterceptedService<
+                    ::tonic::transport::Channel,
+                    $crate::client::TraceContextInterceptor,
+                >,
+            >,
+            retries: u32,
+        }
+
+        impl $remote {
+            pub fn connect(
+                url: &str,
+                grpc: &$crate::config::GrpcConfig,
+            ) -> Result<Self, ::tonic::transport::Error> {
+                let client = $client::with_interceptor(
+                    $crate::client::channel(url, grpc)?,
+                    $crate::client::TraceContextInterceptor,
+                )
+                .max_decoding_message_size($crate::client::MAX_RESPONSE_BYTES);
+                Ok($remote { client, retries: grpc.client_retries })
+            }
+
+            pub fn into_api(
+                self,
+            ) -> ::std::sync::Arc<dyn $service<$($stream = $crate::client::BoxStream<$sresponse>),*>> {
+                ::std::sync::Arc::new(self)
+            }
+        }
+
+        #[::tonic::async_trait]
+        impl $service for $remote {
+            $(
+                async fn $method(
+                    &self,
+                    request: ::tonic::Request<$request>,
+                ) -> Result<::tonic::Response<$response>, ::tonic::Status> {
+                    let message = request.into_inner();
+                    let safe: fn(&$request) -> bool = $safe;
+                    let retries = if safe(&message) { self.retries } else { 0 };
+                    $crate::client::retry_idempotent(retries, || {
+                        let mut client = self.client.clone();
+                        let message = message.clone();
+                        async move { client.$method(message).await }
+                    })
+                    .await
+                }
+            )*
+            $(
+                type $stream = $crate::client::BoxStream<$sresponse>;
+
+                async fn $smethod(
+                    &self,
+                    request: ::tonic::Request<$srequest>,
+                ) -> Result<::tonic::Response<Self::$stream>, ::tonic::Status> {
+                    let response = self.client.clone().$smethod(request.into_inner()).await?;
+                    let stream: Self::$stream = Box::pin(response.into_inner());
+                    Ok(::tonic::Response::new(stream))
+                }
+            )*
+            $(
+                async fn $cmethod(
+                    &self,
+                    request: ::tonic::Request<::tonic::Streaming<$crequest>>,
+                ) -> Result<::tonic::Response<$cresponse>, ::tonic::Status> {
+                    let inbound = $crate::client::__private::StreamExt::map_while(
+                        request.into_inner(),
+                        Result::ok,
+                    );
+                    self.client.clone().$cmethod(inbound).await
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

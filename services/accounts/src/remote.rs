@@ -8,13 +8,7 @@ use nordstern_proto::accounts::v1::{
     self as pb, accounts_service_client::AccountsServiceClient,
     accounts_service_server::AccountsService,
 };
-use nordstern_runtime::{
-    client::{TraceContextInterceptor, channel, retry_idempotent},
-    config::GrpcConfig,
-};
-use tonic::{
-    Request, Response, Status, service::interceptor::InterceptedService, transport::Channel,
-};
+use tonic::{Request, Status};
 
 use crate::AccountsGrpc;
 
@@ -25,74 +19,34 @@ pub fn local(service: AccountsGrpc) -> AccountsApi {
     Arc::new(service)
 }
 
-/// The accounts service over gRPC: the configured deadline on every call, the caller's
-/// trace context on every call, and retries on UNAVAILABLE for calls that are safe to
-/// repeat (reads, and writes that carry an idempotency key).
-#[derive(Clone)]
-pub struct RemoteAccounts {
-    client: AccountsServiceClient<InterceptedService<Channel, TraceContextInterceptor>>,
-    retries: u32,
-}
-
-impl RemoteAccounts {
-    pub fn connect(url: &str, grpc: &GrpcConfig) -> Result<Self, tonic::transport::Error> {
-        let client =
-            AccountsServiceClient::with_interceptor(channel(url, grpc)?, TraceContextInterceptor)
-                .max_decoding_message_size(64 * 1024 * 1024);
-        Ok(RemoteAccounts {
-            client,
-            retries: grpc.client_retries,
-        })
-    }
-
-    pub fn into_api(self) -> AccountsApi {
-        Arc::new(self)
-    }
-}
-
-/// Forwards each RPC; `$safe(&message)` says whether a retry cannot apply it twice.
-macro_rules! forward {
-    ($($method:ident($request:ty) -> $response:ty, $safe:expr;)*) => {
-        #[tonic::async_trait]
-        impl AccountsService for RemoteAccounts {
-            $(
-                async fn $method(&self, request: Request<$request>) -> Result<Response<$response>, Status> {
-                    let message = request.into_inner();
-                    let safe: fn(&$request) -> bool = $safe;
-                    let retries = if safe(&message) { self.retries } else { 0 };
-                    retry_idempotent(retries, || {
-                        let mut client = self.client.clone();
-                        let message = message.clone();
-                        async move { client.$method(message).await }
-                    })
-                    .await
-                }
-            )*
+nordstern_runtime::remote_service! {
+    /// The accounts service over gRPC.
+    RemoteAccounts: AccountsServiceClient => AccountsService {
+        unary {
+            create_account(pb::CreateAccountRequest) -> pb::CreateAccountResponse, |r| !r.request_id.is_empty();
+            get_account(pb::GetAccountRequest) -> pb::GetAccountResponse, |_| true;
+            update_account(pb::UpdateAccountRequest) -> pb::UpdateAccountResponse, |_| true;
+            list_accounts(pb::ListAccountsRequest) -> pb::ListAccountsResponse, |_| true;
+            batch_get_accounts(pb::BatchGetAccountsRequest) -> pb::BatchGetAccountsResponse, |_| true;
+            upsert_product_module(pb::UpsertProductModuleRequest) -> pb::UpsertProductModuleResponse, |_| true;
+            list_product_modules(pb::ListProductModulesRequest) -> pb::ListProductModulesResponse, |_| true;
+            create_csm(pb::CreateCsmRequest) -> pb::CreateCsmResponse, |r| !r.request_id.is_empty();
+            get_csm(pb::GetCsmRequest) -> pb::GetCsmResponse, |_| true;
+            update_csm(pb::UpdateCsmRequest) -> pb::UpdateCsmResponse, |_| true;
+            list_csms(pb::ListCsmsRequest) -> pb::ListCsmsResponse, |_| true;
+            assign_account(pb::AssignAccountRequest) -> pb::AssignAccountResponse, |_| true;
+            get_tier_summary(pb::GetTierSummaryRequest) -> pb::GetTierSummaryResponse, |_| true;
+            plan_portfolio_balance(pb::PlanPortfolioBalanceRequest) -> pb::PlanPortfolioBalanceResponse, |_| true;
+            apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest) -> pb::ApplyPortfolioBalanceResponse, |r| !r.sticky;
+            record_contract_event(pb::RecordContractEventRequest) -> pb::RecordContractEventResponse, |_| true;
+            list_contract_events(pb::ListContractEventsRequest) -> pb::ListContractEventsResponse, |_| true;
+            get_revenue_metrics(pb::GetRevenueMetricsRequest) -> pb::GetRevenueMetricsResponse, |_| true;
+            erase_account(pb::EraseAccountRequest) -> pb::EraseAccountResponse, |_| false;
+            export_account(pb::ExportAccountRequest) -> pb::ExportAccountResponse, |_| true;
         }
-    };
-}
-
-forward! {
-    create_account(pb::CreateAccountRequest) -> pb::CreateAccountResponse, |r| !r.request_id.is_empty();
-    get_account(pb::GetAccountRequest) -> pb::GetAccountResponse, |_| true;
-    update_account(pb::UpdateAccountRequest) -> pb::UpdateAccountResponse, |_| true;
-    list_accounts(pb::ListAccountsRequest) -> pb::ListAccountsResponse, |_| true;
-    batch_get_accounts(pb::BatchGetAccountsRequest) -> pb::BatchGetAccountsResponse, |_| true;
-    upsert_product_module(pb::UpsertProductModuleRequest) -> pb::UpsertProductModuleResponse, |_| true;
-    list_product_modules(pb::ListProductModulesRequest) -> pb::ListProductModulesResponse, |_| true;
-    create_csm(pb::CreateCsmRequest) -> pb::CreateCsmResponse, |r| !r.request_id.is_empty();
-    get_csm(pb::GetCsmRequest) -> pb::GetCsmResponse, |_| true;
-    update_csm(pb::UpdateCsmRequest) -> pb::UpdateCsmResponse, |_| true;
-    list_csms(pb::ListCsmsRequest) -> pb::ListCsmsResponse, |_| true;
-    assign_account(pb::AssignAccountRequest) -> pb::AssignAccountResponse, |_| true;
-    get_tier_summary(pb::GetTierSummaryRequest) -> pb::GetTierSummaryResponse, |_| true;
-    plan_portfolio_balance(pb::PlanPortfolioBalanceRequest) -> pb::PlanPortfolioBalanceResponse, |_| true;
-    apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest) -> pb::ApplyPortfolioBalanceResponse, |r| !r.sticky;
-    record_contract_event(pb::RecordContractEventRequest) -> pb::RecordContractEventResponse, |_| true;
-    list_contract_events(pb::ListContractEventsRequest) -> pb::ListContractEventsResponse, |_| true;
-    get_revenue_metrics(pb::GetRevenueMetricsRequest) -> pb::GetRevenueMetricsResponse, |_| true;
-    erase_account(pb::EraseAccountRequest) -> pb::EraseAccountResponse, |_| false;
-    export_account(pb::ExportAccountRequest) -> pb::ExportAccountResponse, |_| true;
+        server_streaming {}
+        client_streaming {}
+    }
 }
 
 /// Every account matching `filter`, page by page at the largest page size.

@@ -692,3 +692,49 @@ async fn survey_erasure_and_export(suite: &TestSuite) {
         .into_inner();
     assert!(empty.invitations.is_empty() && empty.responses.is_empty());
 }
+
+/// The survey API held as `Arc<dyn SurveyService>` over gRPC answers like the server:
+/// what one call creates the next reads, and errors keep their field details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_survey_api_is_the_same_contract_as_the_server() {
+    use nordstern_runtime::config::GrpcConfig;
+    use nordstern_survey::remote::RemoteSurvey;
+    use nordstern_tests::{Backend, Topology};
+    use tonic::Request;
+
+    let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
+    let created = campaign(
+        &mut surveys(&suite).await,
+        pb::SurveyKind::Nps,
+        pb::Touchpoint::Quarterly,
+    )
+    .await;
+    let api = RemoteSurvey::connect(suite.url(Role::Survey), &GrpcConfig::default())
+        .unwrap_or_else(|error| panic!("{error}"))
+        .into_api();
+    let fetched = api
+        .get_campaign(Request::new(pb::GetCampaignRequest {
+            campaign_id: created.campaign_id.clone(),
+        }))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
+    assert_eq!(fetched, created);
+    let status = api
+        .get_campaign(Request::new(pb::GetCampaignRequest {
+            campaign_id: "x".to_owned(),
+        }))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("expected an error"));
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        nordstern_runtime::status::field_violations(&status)
+            .first()
+            .map(|(field, _)| field.as_str()),
+        Some("campaign_id")
+    );
+    suite.stop().await;
+}

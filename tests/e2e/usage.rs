@@ -963,3 +963,104 @@ async fn postgres_retention_drops_whole_partitions() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
 }
+
+/// A usage server made of nothing but `RemoteUsage` in front of the real one: unary calls,
+/// the client stream and both server streams cross the extra hop unchanged, and errors
+/// keep their code and field details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_of_remote_usage_serves_the_same_contract() {
+    use nordstern_proto::usage::v1::usage_service_server::UsageServiceServer;
+    use nordstern_runtime::config::GrpcConfig;
+    use nordstern_tests::{Backend, Topology};
+    use nordstern_usage::remote::RemoteUsage;
+    use tokio_stream::StreamExt;
+
+    let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
+    let account = create_account(&mut accounts(&suite).await, "Proxied GmbH", 50_000).await;
+    let id = account.account_id.as_str();
+    let remote = RemoteUsage::connect(suite.url(Role::Usage), &GrpcConfig::default())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let proxy_url = format!(
+        "http://{}",
+        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let proxy = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(UsageServiceServer::new(remote))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let mut client = UsageServiceClient::connect(proxy_url)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    let now = Utc::now();
+    let unary = ingest(&mut client, vec![login("p1", id, "ann", days_ago(now, 1))]).await;
+    assert_eq!(unary.accepted_count, 1);
+    let streamed = client
+        .ingest_event_stream(tokio_stream::iter([
+            pb::IngestEventStreamRequest {
+                events: vec![login("p2", id, "bob", days_ago(now, 2))],
+            },
+            pb::IngestEventStreamRequest {
+                events: vec![login("p1", id, "ann", days_ago(now, 1))],
+            },
+        ]))
+        .await
+        .unwrap_or_else(|status| panic!("stream: {status}"))
+        .into_inner();
+    assert_eq!(
+        (
+            streamed.batch_count,
+            streamed.accepted_count,
+            streamed.duplicate_count
+        ),
+        (2, 1, 1)
+    );
+
+    let summaries: Vec<pb::StreamUsageSummariesResponse> = client
+        .stream_usage_summaries(pb::StreamUsageSummariesRequest {
+            account_ids: vec![account.account_id.clone()],
+            as_of: None,
+        })
+        .await
+        .unwrap_or_else(|status| panic!("summaries: {status}"))
+        .into_inner()
+        .collect::<Result<_, _>>()
+        .await
+        .unwrap_or_else(|status| panic!("summaries: {status}"));
+    let logins_30: i64 = summaries
+        .iter()
+        .flat_map(|response| &response.summaries)
+        .filter(|summary| summary.account_id == id)
+        .map(|summary| summary.last_30_days.map_or(0, |w| w.logins))
+        .sum();
+    assert_eq!(logins_30, 2);
+
+    let (events, _) = export(&mut client, id).await;
+    assert_eq!(
+        events.len(),
+        2,
+        "both stored events come back through the proxy"
+    );
+
+    let status = client
+        .get_usage_summary(pb::GetUsageSummaryRequest {
+            account_id: "x".to_owned(),
+            as_of: None,
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("expected an error"));
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        nordstern_runtime::status::field_violations(&status)
+            .first()
+            .map(|(field, _)| field.as_str()),
+        Some("account_id")
+    );
+    proxy.abort();
+    suite.stop().await;
+}

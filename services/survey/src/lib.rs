@@ -3,6 +3,7 @@
 
 mod convert;
 mod grpc;
+pub mod remote;
 mod store;
 
 use nordstern_accounts::remote::AccountsApi;

@@ -2,7 +2,7 @@
 //! ids, call the store, and ask the accounts service which accounts exist, what they
 //! bought and who their peers are.
 
-use std::{collections::HashMap, pin::Pin, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
@@ -13,9 +13,9 @@ use nordstern_proto::{
     accounts::v1 as accounts_pb,
     usage::v1::{self as pb, usage_service_server::UsageService},
 };
-use nordstern_runtime::{error::ServiceError, status::FieldViolations, wire::*};
+use nordstern_runtime::{client::BoxStream, error::ServiceError, status::FieldViolations, wire::*};
 use prost::Message;
-use tokio_stream::{Stream, wrappers::ReceiverStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -35,8 +35,6 @@ const EXPORT_CHUNK: u64 = 1_000;
 const MAX_LISTED_REJECTIONS: usize = 10_000;
 /// Longest chart period.
 const MAX_SERIES_DAYS: i64 = 2 * 366;
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[derive(Clone)]
 pub struct UsageGrpc {

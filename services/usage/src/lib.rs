@@ -5,6 +5,7 @@
 mod convert;
 mod grpc;
 mod pseudonym;
+pub mod remote;
 mod store;
 mod summary;
 

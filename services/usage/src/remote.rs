@@ -1,0 +1,46 @@
+//! The usage API as other services hold it (scoring pulls summaries, the gateway reads
+//! series): `Arc<dyn UsageService>`, in-process ([`local`]) or behind gRPC
+//! ([`RemoteUsage`]), one code path for both deployment modes.
+
+use std::sync::Arc;
+
+use nordstern_proto::usage::v1::{
+    self as pb, usage_service_client::UsageServiceClient, usage_service_server::UsageService,
+};
+use nordstern_runtime::client::BoxStream;
+
+use crate::UsageGrpc;
+
+/// The usage API, local or remote.
+pub type UsageApi = Arc<
+    dyn UsageService<
+            StreamUsageSummariesStream = BoxStream<pb::StreamUsageSummariesResponse>,
+            ExportAccountUsageStream = BoxStream<pb::ExportAccountUsageResponse>,
+        >,
+>;
+
+pub fn local(service: UsageGrpc) -> UsageApi {
+    Arc::new(service)
+}
+
+nordstern_runtime::remote_service! {
+    /// The usage service over gRPC. Ingestion is safe to retry: events are deduplicated
+    /// by (account_id, event_id).
+    RemoteUsage: UsageServiceClient => UsageService {
+        unary {
+            ingest_events(pb::IngestEventsRequest) -> pb::IngestEventsResponse, |_| true;
+            get_usage_summary(pb::GetUsageSummaryRequest) -> pb::GetUsageSummaryResponse, |_| true;
+            batch_get_usage_summaries(pb::BatchGetUsageSummariesRequest) -> pb::BatchGetUsageSummariesResponse, |_| true;
+            get_usage_timeseries(pb::GetUsageTimeseriesRequest) -> pb::GetUsageTimeseriesResponse, |_| true;
+            erase_account_usage(pb::EraseAccountUsageRequest) -> pb::EraseAccountUsageResponse, |_| false;
+            erase_user_usage(pb::EraseUserUsageRequest) -> pb::EraseUserUsageResponse, |_| false;
+        }
+        server_streaming {
+            stream_usage_summaries(pb::StreamUsageSummariesRequest) -> pb::StreamUsageSummariesResponse as StreamUsageSummariesStream;
+            export_account_usage(pb::ExportAccountUsageRequest) -> pb::ExportAccountUsageResponse as ExportAccountUsageStream;
+        }
+        client_streaming {
+            ingest_event_stream(pb::IngestEventStreamRequest) -> pb::IngestEventStreamResponse;
+        }
+    }
+}

@@ -1,11 +1,19 @@
 //! The end-to-end harness: starts the suite in-process on listeners bound to
 //! `127.0.0.1:0`, either every role in one server or one server per role, on a fresh
 //! SQLite directory or a fresh PostgreSQL database, and waits on gRPC health (no sleeps).
+//! The PostgreSQL suites cache scores in the real Redis at 127.0.0.1:6379 (the production
+//! shape) under a namespace of their own, cleared at stop; the SQLite suites use the
+//! in-process cache (the embedded shape).
 
 use std::{sync::OnceLock, time::Duration};
 
 use nordstern::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};
-use nordstern_runtime::{Config, Role, server::wait_until_serving, shutdown};
+use nordstern_runtime::{
+    Config, Role,
+    cache::{CacheOptions, VersionedCache},
+    server::wait_until_serving,
+    shutdown,
+};
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 use tokio::task::JoinHandle;
 
@@ -65,6 +73,10 @@ impl TestSuite {
         };
         config.grpc.shutdown_grace_ms = 2_000;
         config.usage.pseudonym_key = Some(TEST_PSEUDONYM_KEY.to_owned());
+        if backend == Backend::Postgres {
+            config.redis_url = Some(TEST_REDIS_URL.to_owned());
+            config.scoring.cache_namespace = format!("nordstern:test:{}:", uuid::Uuid::now_v7());
+        }
         configure(&mut config);
         let (urls, servers) = start_servers(&mut config, topology).await;
         TestSuite {
@@ -93,6 +105,10 @@ impl TestSuite {
         self.servers = servers;
     }
 
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn url(&self, role: Role) -> &str {
         self.urls
             .iter()
@@ -109,9 +125,20 @@ impl TestSuite {
             .unwrap_or_else(|error| panic!("connect to {role}: {error}"))
     }
 
-    /// Graceful shutdown of every server, then the database is dropped.
+    /// Graceful shutdown of every server, then the database and cached scores are dropped.
     pub async fn stop(mut self) {
         self.stop_servers().await;
+        if let Some(url) = &self.config.redis_url {
+            VersionedCache::connect(
+                Some(url),
+                &self.config.scoring.cache_namespace,
+                CacheOptions::default(),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+            .remove_namespace()
+            .await;
+        }
         if let Some(database) = self.database.take() {
             database
                 .drop_now()
@@ -133,6 +160,9 @@ impl TestSuite {
         }
     }
 }
+
+/// The shared Redis of the development machine (and of CI, which starts it).
+pub const TEST_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// The usage service's HMAC key in tests.
 pub const TEST_PSEUDONYM_KEY: &str = "nordstern-test-pseudonym-key-0123456789";

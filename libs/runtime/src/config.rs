@@ -37,6 +37,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub accounts: AccountsConfig,
     pub usage: UsageConfig,
+    pub scoring: ScoringConfig,
 }
 
 impl Default for Config {
@@ -52,6 +53,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             accounts: AccountsConfig::default(),
             usage: UsageConfig::default(),
+            scoring: ScoringConfig::default(),
         }
     }
 }
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Config {
             telemetry,
             accounts,
             usage,
+            scoring,
         } = self;
         f.debug_struct("Config")
             .field("services", services)
@@ -84,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("telemetry", telemetry)
             .field("accounts", accounts)
             .field("usage", usage)
+            .field("scoring", scoring)
             .finish()
     }
 }
@@ -296,6 +300,33 @@ impl std::fmt::Debug for UsageConfig {
     }
 }
 
+/// When the scoring service recomputes on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// Every account is recomputed this often (0 turns the schedule off; recompute RPCs
+    /// and reads of unscored accounts still compute).
+    pub recompute_interval_secs: u64,
+    /// Prefix of the cached scores' keys in Redis; installations sharing one Redis need
+    /// different ones.
+    pub cache_namespace: String,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            recompute_interval_secs: 3_600,
+            cache_namespace: crate::cache::SCORING_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl ScoringConfig {
+    pub fn recompute_interval(&self) -> Duration {
+        Duration::from_secs(self.recompute_interval_secs)
+    }
+}
+
 /// Values given on the command line; they win over every other layer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CliOverrides {
@@ -481,6 +512,9 @@ impl Config {
         }
         if !(1..=36_500).contains(&usage.retention_days) {
             problems.push("usage.retention_days: must be between 1 and 36500".to_owned());
+        }
+        if self.scoring.cache_namespace.is_empty() {
+            problems.push("scoring.cache_namespace: must not be empty".to_owned());
         }
         if usage.retention_sweep_interval_secs == 0 {
             problems.push("usage.retention_sweep_interval_secs: must be positive".to_owned());

@@ -13,15 +13,18 @@ use nordstern_accounts::remote::{AccountsApi, RemoteAccounts};
 use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
 use nordstern_runtime::{
     Config, Role,
+    cache::{CacheOptions, VersionedCache},
     server::{GrpcServices, ServeError, serve},
     shutdown::ShutdownSignal,
     storage::{self, MigratorTrait, StorageTarget},
 };
+use nordstern_survey::remote::{RemoteSurvey, SurveyApi};
+use nordstern_usage::remote::{RemoteUsage, UsageApi};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 /// The roles this build implements; `--services all` means these.
-pub const IMPLEMENTED_ROLES: [Role; 3] = [Role::Accounts, Role::Usage, Role::Survey];
+pub const IMPLEMENTED_ROLES: [Role; 4] = [Role::Accounts, Role::Usage, Role::Survey, Role::Scoring];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -61,6 +64,8 @@ impl App {
         let mut background: Vec<BackgroundTask> = Vec::new();
         // The accounts API other roles call: in-process when this process runs accounts.
         let mut local_accounts: Option<AccountsApi> = None;
+        let mut local_usage: Option<UsageApi> = None;
+        let mut local_survey: Option<SurveyApi> = None;
         let max_request_bytes = config.grpc.max_request_bytes;
         for role in roles {
             match role {
@@ -81,15 +86,10 @@ impl App {
                 Role::Usage => {
                     let accounts = accounts_api(&config, local_accounts.as_ref())?;
                     let db = open_storage::<nordstern_usage::Migrator>(&config, *role).await?;
-                    services.add(
-                        nordstern_usage::grpc_service(
-                            db.clone(),
-                            accounts,
-                            &config.usage,
-                            max_request_bytes,
-                        )
-                        .map_err(AppError::Config)?,
-                    );
+                    let service = nordstern_usage::service(db.clone(), accounts, &config.usage)
+                        .map_err(AppError::Config)?;
+                    local_usage = Some(nordstern_usage::remote::local(service.clone()));
+                    services.add(nordstern_usage::grpc_service(service, max_request_bytes));
                     let (retention_db, usage_config) = (db.clone(), config.usage.clone());
                     background.push(Box::new(move |shutdown| {
                         Box::pin(nordstern_usage::run_retention(
@@ -103,11 +103,51 @@ impl App {
                 Role::Survey => {
                     let accounts = accounts_api(&config, local_accounts.as_ref())?;
                     let db = open_storage::<nordstern_survey::Migrator>(&config, *role).await?;
-                    services.add(nordstern_survey::grpc_service(
-                        db.clone(),
-                        accounts,
+                    let service = nordstern_survey::service(db.clone(), accounts);
+                    local_survey = Some(nordstern_survey::remote::local(service.clone()));
+                    services.add(nordstern_survey::grpc_service(service, max_request_bytes));
+                    pools.push((*role, db));
+                }
+                Role::Scoring => {
+                    let accounts = accounts_api(&config, local_accounts.as_ref())?;
+                    let usage = match &local_usage {
+                        Some(local) => local.clone(),
+                        None => RemoteUsage::connect(endpoint(&config, Role::Usage)?, &config.grpc)
+                            .map(RemoteUsage::into_api)
+                            .map_err(|error| {
+                                AppError::Config(format!("endpoints.usage: {error}"))
+                            })?,
+                    };
+                    let survey = match &local_survey {
+                        Some(local) => local.clone(),
+                        None => {
+                            RemoteSurvey::connect(endpoint(&config, Role::Survey)?, &config.grpc)
+                                .map(RemoteSurvey::into_api)
+                                .map_err(|error| {
+                                    AppError::Config(format!("endpoints.survey: {error}"))
+                                })?
+                        }
+                    };
+                    let db = open_storage::<nordstern_scoring::Migrator>(&config, *role).await?;
+                    let cache = VersionedCache::connect(
+                        config.redis_url.as_deref(),
+                        &config.scoring.cache_namespace,
+                        CacheOptions::default(),
+                    )
+                    .await
+                    .map_err(|error| AppError::Config(format!("redis_url: {error}")))?;
+                    let scoring =
+                        nordstern_scoring::scoring(db.clone(), cache, accounts, usage, survey);
+                    services.add(nordstern_scoring::grpc_service(
+                        scoring.clone(),
                         max_request_bytes,
                     ));
+                    let interval = config.scoring.recompute_interval();
+                    background.push(Box::new(move |shutdown| {
+                        Box::pin(nordstern_scoring::run_scheduled_recompute(
+                            scoring, interval, shutdown,
+                        ))
+                    }));
                     pools.push((*role, db));
                 }
                 other => {
@@ -157,6 +197,15 @@ impl App {
         }
         served.map_err(AppError::from)
     }
+}
+
+/// The configured URL of a service this process does not run.
+fn endpoint(config: &Config, role: Role) -> Result<&str, AppError> {
+    config.endpoints.get(role).ok_or_else(|| {
+        AppError::Config(format!(
+            "this service needs the {role} service: run it in this process or set endpoints.{role}"
+        ))
+    })
 }
 
 /// The accounts API for a role that needs it: the local service, or a client of the

@@ -16,11 +16,13 @@ pub use store::Store;
 
 /// The gRPC service over an already migrated database; `accounts` checks account ids
 /// and resolves portfolio and segment scopes.
+pub fn service(db: DatabaseConnection, accounts: AccountsApi) -> SurveyGrpc {
+    SurveyGrpc::new(Store::new(db), accounts)
+}
+
 pub fn grpc_service(
-    db: DatabaseConnection,
-    accounts: AccountsApi,
+    service: SurveyGrpc,
     max_request_bytes: usize,
 ) -> SurveyServiceServer<SurveyGrpc> {
-    SurveyServiceServer::new(SurveyGrpc::new(Store::new(db), accounts))
-        .max_decoding_message_size(max_request_bytes)
+    SurveyServiceServer::new(service).max_decoding_message_size(max_request_bytes)
 }

@@ -21,26 +21,28 @@ pub use nordstern_usage_migration::Migrator;
 pub use pseudonym::Pseudonymizer;
 pub use store::{NewEvent, RetentionSweep, Store};
 
-/// The gRPC service over an already migrated database; `accounts` checks account ids
-/// and provides catalogs and peer groups. Refused without a pseudonym key: user ids are
+/// The service over an already migrated database; `accounts` checks account ids and
+/// provides catalogs and peer groups. Refused without a pseudonym key: user ids are
 /// never stored unkeyed.
-pub fn grpc_service(
+pub fn service(
     db: DatabaseConnection,
     accounts: AccountsApi,
     config: &UsageConfig,
-    max_request_bytes: usize,
-) -> Result<UsageServiceServer<UsageGrpc>, String> {
+) -> Result<UsageGrpc, String> {
     let key = config
         .pseudonym_key
         .as_deref()
         .ok_or("usage.pseudonym_key is not set")?;
-    let service = UsageGrpc::new(
+    Ok(UsageGrpc::new(
         Store::new(db),
         accounts,
         Pseudonymizer::new(key.as_bytes()),
         retention(config),
-    );
-    Ok(UsageServiceServer::new(service).max_decoding_message_size(max_request_bytes))
+    ))
+}
+
+pub fn grpc_service(service: UsageGrpc, max_request_bytes: usize) -> UsageServiceServer<UsageGrpc> {
+    UsageServiceServer::new(service).max_decoding_message_size(max_request_bytes)
 }
 
 fn retention(config: &UsageConfig) -> chrono::Duration {

@@ -1,0 +1,297 @@
+//! One account's computation: the health score, churn prediction, alerts and upsell
+//! suggestions from what the other services report, against the account's previous
+//! score. No I/O here; the recompute pipeline gathers the inputs and stores the result.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nordstern_domain::{
+    churn::{Model, PlatformFeatures, arr_in_major_units},
+    health::{
+        self, HealthColor, HealthInputs, IntegrationStatus, ScoringConfig,
+        alerts::{AlertContext, alerts},
+        upsell::{CatalogModule, upsell_opportunities},
+    },
+};
+use nordstern_proto::{
+    accounts::v1 as accounts_pb, common::v1 as common, scoring::v1 as pb, survey::v1 as survey_pb,
+    usage::v1 as usage_pb,
+};
+use nordstern_runtime::wire::{from_timestamp, new_id, timestamp};
+use prost::Message;
+
+use crate::{
+    convert::*,
+    store::{AlertRow, ColorChangeRow, OpportunityRow, ScoreWrite},
+};
+
+/// Minor units per major unit of the currencies ARR is kept in (two decimals, as for
+/// EUR, USD, GBP and CHF).
+const CURRENCY_DECIMALS: u32 = 2;
+
+/// What every computation of one recompute shares.
+pub struct Context<'a> {
+    pub config: &'a ScoringConfig,
+    pub config_version: i32,
+    pub model: &'a Model,
+    pub model_id: &'a str,
+    pub model_version: i32,
+    pub catalog: &'a [CatalogModule],
+    pub now: DateTime<Utc>,
+}
+
+/// What the other services report about one account.
+pub struct Inputs<'a> {
+    pub account: &'a accounts_pb::Account,
+    pub summary: Option<&'a usage_pb::UsageSummary>,
+    pub stats: Option<&'a survey_pb::SurveyStats>,
+    pub previous: Option<&'a pb::HealthScore>,
+    /// Detractor responses of the account not yet alerted on.
+    pub detractor_ids: &'a [String],
+}
+
+pub fn health_inputs(
+    account: &accounts_pb::Account,
+    summary: Option<&usage_pb::UsageSummary>,
+    stats: Option<&survey_pb::SurveyStats>,
+    today: NaiveDate,
+) -> HealthInputs {
+    let window = |pick: fn(&usage_pb::UsageSummary) -> Option<&usage_pb::ActivityWindow>| {
+        summary.and_then(pick).copied().unwrap_or_default()
+    };
+    let (w7, w30, w90) = (
+        window(|s| s.last_7_days.as_ref()),
+        window(|s| s.last_30_days.as_ref()),
+        window(|s| s.last_90_days.as_ref()),
+    );
+    let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    HealthInputs {
+        active_days_7: count(w7.active_days),
+        active_days_30: count(w30.active_days),
+        active_days_90: count(w90.active_days),
+        active_users_30: count(w30.active_users),
+        active_users_90: count(w90.active_users),
+        feature_breadth: summary.and_then(|s| s.feature_breadth),
+        integration: summary.map_or(IntegrationStatus::Never, |s| {
+            IntegrationStatus::from_summary(
+                s.integration_live,
+                s.last_integration_sync_on.is_some(),
+            )
+        }),
+        usage_trend: summary.and_then(|s| s.usage_trend),
+        portfolio_percentile: summary.and_then(|s| s.portfolio_percentile),
+        segment_percentile: summary.and_then(|s| s.segment_percentile),
+        nps: stats.and_then(|s| s.nps.as_ref()).and_then(|n| n.nps),
+        ces_mean: stats.and_then(|s| s.ces.as_ref()).and_then(|c| c.mean),
+        open_tickets: summary.map_or(0, |s| count(s.open_tickets)),
+        tickets_last_30_days: summary.map_or(0, |s| count(s.tickets_last_30_days)),
+        median_hours_to_resolution: summary
+            .and_then(|s| s.median_time_to_resolution)
+            .map(|d| (d.seconds as f64 + f64::from(d.nanos) / 1e9) / 3600.0),
+        days_to_renewal: date(account.renewal_date.as_ref())
+            .map(|renewal| health::days_until(renewal, today)),
+    }
+}
+
+/// The churn model's view of a score: ARR, the component values present, segment, tier.
+pub fn platform_features(score: &pb::HealthScore) -> PlatformFeatures {
+    let mut features = PlatformFeatures {
+        arr: score
+            .arr
+            .as_ref()
+            .map(|arr| arr_in_major_units(arr.minor_units, CURRENCY_DECIMALS)),
+        segment: segment_from_proto(score.segment),
+        tier: tier_from_proto(score.tier),
+        ..PlatformFeatures::default()
+    };
+    for component in &score.components {
+        if let Some(kind) = component_from_proto(component.component) {
+            features.set_component(kind.as_str(), component.value);
+        }
+    }
+    features
+}
+
+/// The account's new score (version = previous + 1) and everything it writes.
+pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> (pb::HealthScore, ScoreWrite) {
+    let account = inputs.account;
+    let today = context.now.date_naive();
+    let now_micros = context.now.timestamp_micros();
+    let segment = segment_from_proto(account.segment);
+    let weights = segment.map_or(context.config.segment_weights().default_weights(), |s| {
+        context.config.weights_for(s)
+    });
+    let health_inputs = health_inputs(account, inputs.summary, inputs.stats, today);
+    let breakdown = health::score(&health_inputs, weights, context.config.thresholds());
+
+    let arr = account.arr.clone().unwrap_or_default();
+    let mut score = pb::HealthScore {
+        account_id: account.account_id.clone(),
+        score: breakdown.score,
+        color: color_to_proto(breakdown.color) as i32,
+        components: breakdown
+            .components
+            .iter()
+            .map(|c| pb::ComponentScore {
+                component: component_to_proto(c.component),
+                value: c.value,
+                weight: c.weight,
+                normalized_weight: c.normalized_weight,
+                contribution: c.contribution,
+                used: c.used,
+            })
+            .collect(),
+        churn: None,
+        arr: Some(arr.clone()),
+        arr_at_risk: None,
+        csm_id: account.csm_id.clone(),
+        segment: account.segment,
+        tier: account.tier,
+        renewal_date: account.renewal_date,
+        config_version: context.config_version,
+        version: inputs.previous.map_or(1, |p| p.version + 1),
+        computed_at: Some(timestamp(context.now)),
+        changed_at: None,
+        previous_color: common::HealthColor::Unspecified as i32,
+        color_changed_at: None,
+    };
+    let prediction = context
+        .model
+        .predict(&platform_features(&score).feature_values());
+    let arr_at_risk = (arr.minor_units as f64 * prediction.probability).round() as i64;
+    score.arr_at_risk = money(arr_at_risk, &arr.currency_code);
+    score.churn = Some(pb::ChurnPrediction {
+        probability: prediction.probability,
+        top_drivers: prediction
+            .top_drivers
+            .into_iter()
+            .map(|d| pb::ChurnDriver {
+                feature: d.feature,
+                value: d.value,
+                contribution: d.contribution,
+            })
+            .collect(),
+        model_id: context.model_id.to_owned(),
+        model_version: context.model_version,
+    });
+
+    let previous = inputs.previous;
+    let previous_color = previous.and_then(|p| color_from_proto(p.color).ok().flatten());
+    let color_changed = previous_color != Some(breakdown.color);
+    let changed = previous.is_none_or(|p| {
+        color_changed
+            || (p.score - score.score).abs() > 1e-9
+            || (p.churn.as_ref().map_or(-1.0, |c| c.probability) - prediction.probability).abs()
+                > 1e-12
+    });
+    score.changed_at = if changed {
+        score.computed_at
+    } else {
+        previous.and_then(|p| p.changed_at)
+    };
+    if color_changed && let Some(from) = previous_color {
+        score.previous_color = color_to_proto(from) as i32;
+        score.color_changed_at = score.computed_at;
+    } else if let Some(p) = previous {
+        score.previous_color = p.previous_color;
+        score.color_changed_at = p.color_changed_at;
+    }
+
+    let start_date = date(account.start_date.as_ref()).unwrap_or(today);
+    let alert_rows = alerts(&AlertContext {
+        today,
+        previous_color,
+        color: breakdown.color,
+        usage_trend: health_inputs.usage_trend,
+        renewal_date: date(account.renewal_date.as_ref()),
+        start_date,
+        has_csm: !account.csm_id.is_empty(),
+        new_detractor_response_ids: inputs.detractor_ids,
+    })
+    .into_iter()
+    .map(|candidate| AlertRow {
+        alert_id: new_id(),
+        account_id: account.account_id.clone(),
+        csm_id: account.csm_id.clone(),
+        alert_type: candidate.kind.as_str().to_owned(),
+        status: "OPEN".to_owned(),
+        reason: candidate.reason,
+        survey_response_id: candidate.survey_response_id.unwrap_or_default(),
+        arr_minor: arr.minor_units,
+        currency_code: arr.currency_code.clone(),
+        raised_at: now_micros,
+        acknowledged_at: None,
+        resolved_at: None,
+    })
+    .collect();
+
+    let opportunities = upsell_opportunities(
+        breakdown.color,
+        breakdown.score,
+        health_inputs.feature_breadth,
+        &account.module_keys,
+        context.catalog,
+    )
+    .into_iter()
+    .filter_map(|candidate| {
+        let module = context
+            .catalog
+            .iter()
+            .find(|m| m.key == candidate.module_key)?;
+        Some(OpportunityRow {
+            account_id: account.account_id.clone(),
+            module_key: candidate.module_key,
+            csm_id: account.csm_id.clone(),
+            list_price_minor: module.list_price_minor,
+            currency_code: arr.currency_code.clone(),
+            likelihood: candidate.likelihood,
+            expected_value_minor: candidate.expected_value_minor,
+            reason: candidate.reason,
+        })
+    })
+    .collect();
+
+    let write = ScoreWrite {
+        account_id: account.account_id.clone(),
+        version: score.version,
+        score: score.score,
+        color: breakdown.color.as_str(),
+        csm_id: account.csm_id.clone(),
+        segment: segment.map_or("", |s| s.as_str()),
+        arr_at_risk,
+        computed_at: now_micros,
+        changed_at: score
+            .changed_at
+            .as_ref()
+            .and_then(|t| from_timestamp(Some(t)))
+            .map_or(now_micros, |t| t.timestamp_micros()),
+        churn_probability: prediction.probability,
+        payload: score.encode_to_vec(),
+        color_change: color_changed.then(|| ColorChangeRow {
+            account_id: account.account_id.clone(),
+            version: score.version,
+            from_color: previous_color.map_or("", |c| c.as_str()).to_owned(),
+            to_color: breakdown.color.as_str().to_owned(),
+            score: breakdown.score,
+            changed_at: now_micros,
+            csm_id: account.csm_id.clone(),
+        }),
+        alerts: alert_rows,
+        opportunities,
+    };
+    (score, write)
+}
+
+pub fn is_downward(from: &str, to: &str) -> bool {
+    match (HealthColor::parse(from), HealthColor::parse(to)) {
+        (Some(from), Some(to)) => to.is_worse_than(from),
+        _ => false,
+    }
+}
+
+fn date(value: Option<&common::Date>) -> Option<NaiveDate> {
+    let value = value?;
+    NaiveDate::from_ymd_opt(
+        value.year,
+        u32::try_from(value.month).ok()?,
+        u32::try_from(value.day).ok()?,
+    )
+}

@@ -1,0 +1,239 @@
+//! Scoring types between protobuf and the domain.
+
+use chrono::{DateTime, Utc};
+use nordstern_domain::{
+    account::{Segment, Tier},
+    churn::{self, Coefficient, Model},
+    health::{
+        ColorThresholds, HealthColor, HealthComponent, RawComponentWeight, RawScoringConfig,
+        RawSegmentWeights, ScoringConfig, alerts::AlertType,
+    },
+};
+use nordstern_proto::{common::v1 as common, scoring::v1 as pb};
+use nordstern_runtime::wire::timestamp;
+
+pub fn money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
+    Some(common::Money {
+        minor_units,
+        currency_code: currency_code.to_owned(),
+    })
+}
+
+pub fn segment_from_proto(value: i32) -> Option<Segment> {
+    match common::Segment::try_from(value).ok()? {
+        common::Segment::Enterprise => Some(Segment::Enterprise),
+        common::Segment::Sme => Some(Segment::Sme),
+        common::Segment::Prosumer => Some(Segment::Prosumer),
+        common::Segment::Unspecified => None,
+    }
+}
+
+pub fn segment_to_proto(segment: Segment) -> common::Segment {
+    match segment {
+        Segment::Enterprise => common::Segment::Enterprise,
+        Segment::Sme => common::Segment::Sme,
+        Segment::Prosumer => common::Segment::Prosumer,
+    }
+}
+
+pub fn tier_from_proto(value: i32) -> Option<Tier> {
+    match common::Tier::try_from(value).ok()? {
+        common::Tier::A => Some(Tier::A),
+        common::Tier::B => Some(Tier::B),
+        common::Tier::C => Some(Tier::C),
+        common::Tier::Unspecified => None,
+    }
+}
+
+pub fn color_to_proto(color: HealthColor) -> common::HealthColor {
+    match color {
+        HealthColor::Green => common::HealthColor::Green,
+        HealthColor::Yellow => common::HealthColor::Yellow,
+        HealthColor::Red => common::HealthColor::Red,
+    }
+}
+
+pub fn color_from_proto(value: i32) -> Result<Option<HealthColor>, String> {
+    match common::HealthColor::try_from(value) {
+        Ok(common::HealthColor::Unspecified) => Ok(None),
+        Ok(common::HealthColor::Green) => Ok(Some(HealthColor::Green)),
+        Ok(common::HealthColor::Yellow) => Ok(Some(HealthColor::Yellow)),
+        Ok(common::HealthColor::Red) => Ok(Some(HealthColor::Red)),
+        Err(_) => Err(format!("unknown health color {value}")),
+    }
+}
+
+/// The proto enum number is the domain index + 1 (see `HealthComponent::index`).
+pub fn component_to_proto(component: HealthComponent) -> i32 {
+    component.index() as i32 + 1
+}
+
+pub fn component_from_proto(value: i32) -> Option<HealthComponent> {
+    let index = usize::try_from(value).ok()?.checked_sub(1)?;
+    HealthComponent::ALL.get(index).copied()
+}
+
+pub fn alert_type_to_proto(kind: AlertType) -> pb::AlertType {
+    match kind {
+        AlertType::ColorDrop => pb::AlertType::ColorDrop,
+        AlertType::UsageDrop => pb::AlertType::UsageDrop,
+        AlertType::Detractor => pb::AlertType::Detractor,
+        AlertType::RenewalAtRisk => pb::AlertType::RenewalAtRisk,
+        AlertType::UnassignedAccount => pb::AlertType::UnassignedAccount,
+    }
+}
+
+pub fn alert_type_from_proto(value: i32) -> Result<Option<AlertType>, String> {
+    match pb::AlertType::try_from(value) {
+        Ok(pb::AlertType::Unspecified) => Ok(None),
+        Ok(pb::AlertType::ColorDrop) => Ok(Some(AlertType::ColorDrop)),
+        Ok(pb::AlertType::UsageDrop) => Ok(Some(AlertType::UsageDrop)),
+        Ok(pb::AlertType::Detractor) => Ok(Some(AlertType::Detractor)),
+        Ok(pb::AlertType::RenewalAtRisk) => Ok(Some(AlertType::RenewalAtRisk)),
+        Ok(pb::AlertType::UnassignedAccount) => Ok(Some(AlertType::UnassignedAccount)),
+        Err(_) => Err(format!("unknown alert type {value}")),
+    }
+}
+
+pub fn config_to_proto(
+    config: &ScoringConfig,
+    version: i32,
+    created_at: DateTime<Utc>,
+) -> pb::ScoringConfig {
+    let raw = config.to_raw();
+    pb::ScoringConfig {
+        version,
+        segment_weights: raw
+            .segment_weights
+            .iter()
+            .map(|entry| pb::SegmentWeights {
+                segment: entry
+                    .segment
+                    .map_or(common::Segment::Unspecified, segment_to_proto)
+                    as i32,
+                weights: entry
+                    .weights
+                    .iter()
+                    .filter_map(|weight| {
+                        Some(pb::ComponentWeight {
+                            component: component_to_proto(weight.component?),
+                            weight: weight.weight,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect(),
+        color_thresholds: Some(pb::ColorThresholds {
+            green_min: config.thresholds().green_min,
+            yellow_min: config.thresholds().yellow_min,
+        }),
+        created_at: Some(timestamp(created_at)),
+    }
+}
+
+/// The raw form the domain validates; an unknown segment number is reported here
+/// because the domain cannot tell it from "unspecified".
+pub fn raw_config_from_proto(
+    config: &pb::ScoringConfig,
+    violations: &mut Vec<(String, String)>,
+) -> RawScoringConfig {
+    RawScoringConfig {
+        segment_weights: config
+            .segment_weights
+            .iter()
+            .enumerate()
+            .map(|(at, entry)| {
+                if common::Segment::try_from(entry.segment).is_err() {
+                    violations.push((
+                        format!("config.segment_weights[{at}].segment"),
+                        format!("unknown segment {}", entry.segment),
+                    ));
+                }
+                RawSegmentWeights {
+                    segment: segment_from_proto(entry.segment),
+                    weights: entry
+                        .weights
+                        .iter()
+                        .map(|weight| RawComponentWeight {
+                            component: component_from_proto(weight.component),
+                            weight: weight.weight,
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+        color_thresholds: config.color_thresholds.as_ref().map(|t| ColorThresholds {
+            green_min: t.green_min,
+            yellow_min: t.yellow_min,
+        }),
+    }
+}
+
+/// What a stored model carries besides its coefficients.
+#[derive(Debug, Clone)]
+pub struct ModelMeta {
+    pub model_id: String,
+    pub version: i32,
+    pub source: pb::ChurnModelSource,
+    pub trained_at: Option<DateTime<Utc>>,
+    pub label_column: String,
+    pub training_duration: Option<std::time::Duration>,
+}
+
+pub fn model_to_proto(model: &Model, meta: &ModelMeta, active: bool) -> pb::ChurnModel {
+    pb::ChurnModel {
+        model_id: meta.model_id.clone(),
+        version: meta.version,
+        source: meta.source as i32,
+        active,
+        trained_at: meta.trained_at.map(timestamp),
+        numeric_columns: model.numeric_columns().to_vec(),
+        categorical_columns: model.categorical_columns().to_vec(),
+        label_column: meta.label_column.clone(),
+        intercept: model.intercept(),
+        coefficients: model
+            .coefficients()
+            .iter()
+            .map(|c| pb::ModelCoefficient {
+                feature: c.feature.clone(),
+                coefficient: c.coefficient,
+                mean: c.mean,
+                standard_deviation: c.standard_deviation,
+            })
+            .collect(),
+        evaluation: model.evaluation().map(|e| pb::ModelEvaluation {
+            auc: e.auc,
+            brier_score: e.brier_score,
+            training_samples: clamp_i32(e.training_samples),
+            held_out_samples: clamp_i32(e.held_out_samples),
+            churned_samples: clamp_i32(e.churned_samples),
+            training_duration: meta.training_duration.and_then(|d| d.try_into().ok()),
+        }),
+        activatable: churn::is_activatable(model),
+    }
+}
+
+/// A stored model back into the domain; the evaluation stays in the stored message.
+pub fn model_from_proto(stored: &pb::ChurnModel) -> Result<Model, String> {
+    Model::from_parts(
+        stored.numeric_columns.clone(),
+        stored.categorical_columns.clone(),
+        stored.intercept,
+        stored
+            .coefficients
+            .iter()
+            .map(|c| Coefficient {
+                feature: c.feature.clone(),
+                coefficient: c.coefficient,
+                mean: c.mean,
+                standard_deviation: c.standard_deviation,
+            })
+            .collect(),
+        None,
+    )
+    .map_err(|error| error.0)
+}
+
+pub fn clamp_i32(value: usize) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,221 @@
+//! Scoring configurations and churn models as stored (their protobuf messages) and as the
+//! domain uses them; training from a CSV export or from the platform's own history.
+
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate};
+use nordstern_domain::{
+    churn::{self, Dataset, Model, PLATFORM_CATEGORICAL_FEATURES, PLATFORM_NUMERIC_FEATURES, Row},
+    health::ScoringConfig,
+};
+use nordstern_proto::scoring::v1 as pb;
+use nordstern_runtime::wire::{from_timestamp, new_id, now_micros};
+use prost::Message;
+use tonic::Status;
+
+use crate::{
+    compute::platform_features,
+    convert::*,
+    store::{ACTIVE_MODEL, Store},
+};
+
+pub const DEFAULT_MODEL_ID: &str = "default";
+
+/// The current configuration and its version; the built-in default (version 1) until
+/// one is stored.
+pub async fn current_config(store: &Store) -> Result<(ScoringConfig, i32), Status> {
+    match store.config(None).await.map_err(crate::db_error)? {
+        Some((version, body, _)) => Ok((decode_config(&body)?, version)),
+        None => Ok((ScoringConfig::default(), 1)),
+    }
+}
+
+/// A stored configuration as its message; version 1 is the built-in default when
+/// nothing was stored.
+pub async fn config_message(
+    store: &Store,
+    version: Option<i32>,
+) -> Result<Option<pb::ScoringConfig>, Status> {
+    match store.config(version).await.map_err(crate::db_error)? {
+        Some((_, body, _)) => Ok(Some(
+            pb::ScoringConfig::decode(body.as_slice())
+                .map_err(|e| corrupt("scoring config", &e))?,
+        )),
+        None if version.is_none_or(|v| v == 1) => Ok(Some(config_to_proto(
+            &ScoringConfig::default(),
+            1,
+            DateTime::UNIX_EPOCH,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn decode_config(body: &[u8]) -> Result<ScoringConfig, Status> {
+    let message = pb::ScoringConfig::decode(body).map_err(|e| corrupt("scoring config", &e))?;
+    let mut violations = Vec::new();
+    raw_config_from_proto(&message, &mut violations)
+        .validate()
+        .map_err(|_| Status::internal("a stored scoring config no longer validates"))
+}
+
+/// The active model with its message (the built-in default until one is activated).
+pub async fn active_model(store: &Store) -> Result<(Model, ModelMeta), Status> {
+    let active = store.state(ACTIVE_MODEL).await.map_err(crate::db_error)?;
+    match active {
+        Some(id) if id != DEFAULT_MODEL_ID => {
+            let stored = stored_model(store, &id)
+                .await?
+                .ok_or_else(|| Status::internal(format!("active model {id} is not stored")))?;
+            let model = model_from_proto(&stored).map_err(Status::internal)?;
+            Ok((model, meta_of(&stored)))
+        }
+        _ => Ok((churn::default_model(), default_meta())),
+    }
+}
+
+pub fn default_meta() -> ModelMeta {
+    ModelMeta {
+        model_id: DEFAULT_MODEL_ID.to_owned(),
+        version: 0,
+        source: pb::ChurnModelSource::Default,
+        trained_at: None,
+        label_column: String::new(),
+        training_duration: None,
+    }
+}
+
+pub fn default_model_message(active: bool) -> pb::ChurnModel {
+    model_to_proto(&churn::default_model(), &default_meta(), active)
+}
+
+pub async fn stored_model(store: &Store, model_id: &str) -> Result<Option<pb::ChurnModel>, Status> {
+    store
+        .model(model_id)
+        .await
+        .map_err(crate::db_error)?
+        .map(|body| pb::ChurnModel::decode(body.as_slice()).map_err(|e| corrupt("churn model", &e)))
+        .transpose()
+}
+
+fn meta_of(stored: &pb::ChurnModel) -> ModelMeta {
+    ModelMeta {
+        model_id: stored.model_id.clone(),
+        version: stored.version,
+        source: pb::ChurnModelSource::try_from(stored.source)
+            .unwrap_or(pb::ChurnModelSource::Unspecified),
+        trained_at: from_timestamp(stored.trained_at.as_ref()),
+        label_column: stored.label_column.clone(),
+        training_duration: None,
+    }
+}
+
+/// Trains on `dataset` off the async runtime and stores the model (not active).
+pub async fn train_and_store(
+    store: &Store,
+    dataset: Dataset,
+    held_out_fraction: f64,
+    seed: u64,
+    source: pb::ChurnModelSource,
+    label_column: String,
+) -> Result<pb::ChurnModel, Status> {
+    let (model, duration) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        churn::train(&dataset, held_out_fraction, seed).map(|model| (model, started.elapsed()))
+    })
+    .await
+    .map_err(|e| Status::internal(format!("training task failed: {e}")))?
+    .map_err(train_error)?;
+    let model_id = new_id();
+    let mut meta = ModelMeta {
+        model_id: model_id.clone(),
+        version: 0,
+        source,
+        trained_at: Some(now_micros()),
+        label_column,
+        training_duration: Some(duration),
+    };
+    let version = store
+        .insert_model(&model_id, |version| {
+            let mut versioned = meta.clone();
+            versioned.version = version;
+            model_to_proto(&model, &versioned, false).encode_to_vec()
+        })
+        .await
+        .map_err(crate::db_error)?;
+    meta.version = version;
+    Ok(model_to_proto(&model, &meta, false))
+}
+
+/// Refusals of training: bad input is INVALID_ARGUMENT on the field that causes it,
+/// data that cannot train a model is FAILED_PRECONDITION.
+fn train_error(error: churn::TrainError) -> Status {
+    use churn::TrainError as E;
+    let field = match &error {
+        E::HeldOutFraction(_) => "held_out_fraction",
+        E::NoColumns
+        | E::Column { .. }
+        | E::TooManyCategories { .. }
+        | E::TooManyFeatures { .. } => "numeric_columns",
+        E::RowShape { .. } => "csv_data",
+        E::TooFewRows { .. } | E::SingleClass | E::NotConverged | E::Model(_) => {
+            return Status::failed_precondition(error.to_string());
+        }
+    };
+    nordstern_runtime::status::FieldViolations::single(field, error.to_string()).into()
+}
+
+/// Features as of `cutoff_days` before each outcome: accounts that churned (churned) or
+/// renewed (not), each paired with its latest stored computation before the cut-off.
+pub async fn history_dataset(
+    store: &Store,
+    outcomes: Vec<(String, NaiveDate, bool)>,
+    cutoff_days: i64,
+) -> Result<Dataset, Status> {
+    let cutoffs: Vec<(String, i64)> = outcomes
+        .iter()
+        .filter_map(|(id, date, _)| {
+            let at = (*date - chrono::Duration::days(cutoff_days)).and_hms_opt(23, 59, 59)?;
+            Some((id.clone(), at.and_utc().timestamp_micros()))
+        })
+        .collect();
+    let found = store
+        .history_as_of(&cutoffs)
+        .await
+        .map_err(crate::db_error)?;
+    let numeric: Vec<String> = PLATFORM_NUMERIC_FEATURES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let categorical: Vec<String> = PLATFORM_CATEGORICAL_FEATURES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut rows = Vec::new();
+    for (id, _, churned) in &outcomes {
+        let Some(entry) = found.get(id) else { continue };
+        let Ok(score) = pb::HealthScore::decode(entry.payload.as_slice()) else {
+            continue;
+        };
+        let values = platform_features(&score).feature_values();
+        rows.push(Row {
+            numeric: numeric
+                .iter()
+                .map(|name| values.numeric.get(name).copied().flatten())
+                .collect(),
+            categorical: categorical
+                .iter()
+                .map(|name| values.categorical.get(name).cloned().unwrap_or_default())
+                .collect(),
+            churned: *churned,
+        });
+    }
+    Ok(Dataset {
+        numeric_columns: numeric,
+        categorical_columns: categorical,
+        rows,
+    })
+}
+
+fn corrupt(what: &str, error: &prost::DecodeError) -> Status {
+    Status::internal(format!("a stored {what} does not decode: {error}"))
+}

@@ -1,0 +1,344 @@
+//! Recompute: pull accounts, usage summaries and survey stats in batches (never one call
+//! per account), compute, store in one transaction per batch, write the new scores
+//! through to the cache and announce the changed ones to watchers.
+
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use chrono::{DateTime, Utc};
+use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
+use nordstern_domain::{
+    churn::Model,
+    health::{ScoringConfig, upsell::CatalogModule},
+};
+use nordstern_proto::{
+    accounts::v1 as accounts_pb, common::v1 as common, scoring::v1 as pb, survey::v1 as survey_pb,
+    usage::v1 as usage_pb,
+};
+use nordstern_runtime::{cache::VersionedCache, wire::now_micros};
+use nordstern_survey::remote::SurveyApi;
+use nordstern_usage::remote::UsageApi;
+use prost::Message;
+use tokio::sync::broadcast;
+use tonic::{Request, Status};
+
+use crate::{
+    compute::{self, Context, Inputs},
+    store::{DETRACTOR_FEED, Store},
+};
+
+/// Accounts per batch pulled from usage and survey and written in one transaction.
+const BATCH: usize = 1_000;
+
+/// What a recompute did.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub accounts_scored: usize,
+    pub color_changes: usize,
+    pub alerts_raised: usize,
+    pub missing_account_ids: Vec<String>,
+    pub scores: Vec<pb::HealthScore>,
+    pub elapsed: std::time::Duration,
+}
+
+/// Which accounts to recompute.
+pub enum Target {
+    All,
+    Ids(Vec<String>),
+}
+
+pub struct Scoring {
+    pub store: Store,
+    pub cache: VersionedCache,
+    pub accounts: AccountsApi,
+    pub usage: UsageApi,
+    pub survey: SurveyApi,
+    pub changes: broadcast::Sender<pb::HealthScore>,
+}
+
+/// The configuration and model in force, with their identities.
+pub struct InForce {
+    pub config: ScoringConfig,
+    pub config_version: i32,
+    pub model: Model,
+    pub model_id: String,
+    pub model_version: i32,
+}
+
+impl Scoring {
+    /// The current configuration and active model (built-in defaults until others are
+    /// stored).
+    pub async fn in_force(&self) -> Result<InForce, Status> {
+        let (config, config_version) = crate::models::current_config(&self.store).await?;
+        let (model, meta) = crate::models::active_model(&self.store).await?;
+        Ok(InForce {
+            config,
+            config_version,
+            model,
+            model_id: meta.model_id,
+            model_version: meta.version,
+        })
+    }
+
+    pub async fn recompute(&self, target: Target) -> Result<Report, Status> {
+        let started = Instant::now();
+        let now = now_micros();
+        let (mut accounts, missing) = match target {
+            Target::All => {
+                let all =
+                    list_all_accounts(&self.accounts, accounts_pb::ListAccountsRequest::default())
+                        .await?;
+                (all, Vec::new())
+            }
+            Target::Ids(ids) => batch_get_all_accounts(&self.accounts, &ids).await?,
+        };
+        accounts.retain(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32);
+
+        let (detractors, feed_token) = self.pending_detractors(now).await?;
+        let known: std::collections::HashSet<String> =
+            accounts.iter().map(|a| a.account_id.clone()).collect();
+        let extra: Vec<String> = detractors
+            .keys()
+            .filter(|id| !known.contains(*id))
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            let (more, _) = batch_get_all_accounts(&self.accounts, &extra).await?;
+            accounts.extend(
+                more.into_iter()
+                    .filter(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32),
+            );
+        }
+
+        let in_force = self.in_force().await?;
+        let catalog = self.catalog().await?;
+        let mut report = Report {
+            missing_account_ids: missing,
+            ..Report::default()
+        };
+        for chunk in accounts.chunks(BATCH) {
+            self.recompute_batch(chunk, &detractors, &in_force, &catalog, now, &mut report)
+                .await?;
+        }
+        if let Some(token) = feed_token {
+            self.store
+                .set_state(DETRACTOR_FEED, &token)
+                .await
+                .map_err(crate::db_error)?;
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    async fn recompute_batch(
+        &self,
+        chunk: &[accounts_pb::Account],
+        detractors: &HashMap<String, Vec<String>>,
+        in_force: &InForce,
+        catalog: &[CatalogModule],
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) -> Result<(), Status> {
+        let ids: Vec<String> = chunk.iter().map(|a| a.account_id.clone()).collect();
+        let as_of = Some(nordstern_runtime::wire::timestamp(now));
+        let summaries = self
+            .usage
+            .batch_get_usage_summaries(Request::new(usage_pb::BatchGetUsageSummariesRequest {
+                account_ids: ids.clone(),
+                as_of,
+            }))
+            .await?
+            .into_inner()
+            .summaries;
+        let summaries: HashMap<&str, &usage_pb::UsageSummary> = summaries
+            .iter()
+            .map(|s| (s.account_id.as_str(), s))
+            .collect();
+        let stats = self
+            .survey
+            .batch_get_survey_stats(Request::new(survey_pb::BatchGetSurveyStatsRequest {
+                account_ids: ids.clone(),
+                window: None,
+            }))
+            .await?
+            .into_inner()
+            .stats;
+        let stats: HashMap<&str, &survey_pb::SurveyStats> =
+            ids.iter().map(String::as_str).zip(stats.iter()).collect();
+        let previous: HashMap<String, pb::HealthScore> = self
+            .store
+            .latest(&ids)
+            .await
+            .map_err(crate::db_error)?
+            .into_iter()
+            .filter_map(|(id, payload)| {
+                Some((id, pb::HealthScore::decode(payload.as_slice()).ok()?))
+            })
+            .collect();
+
+        let context = Context {
+            config: &in_force.config,
+            config_version: in_force.config_version,
+            model: &in_force.model,
+            model_id: &in_force.model_id,
+            model_version: in_force.model_version,
+            catalog,
+            now,
+        };
+        let no_detractors = Vec::new();
+        let mut scores: HashMap<String, pb::HealthScore> = HashMap::with_capacity(chunk.len());
+        let mut writes = Vec::with_capacity(chunk.len());
+        for account in chunk {
+            let id = account.account_id.as_str();
+            let (score, write) = compute::compute(
+                &Inputs {
+                    account,
+                    summary: summaries.get(id).copied(),
+                    stats: stats.get(id).copied(),
+                    previous: previous.get(id),
+                    detractor_ids: detractors.get(id).unwrap_or(&no_detractors),
+                },
+                &context,
+            );
+            scores.insert(id.to_owned(), score);
+            writes.push(write);
+        }
+        let (applied, raised) = self
+            .store
+            .write_scores(writes)
+            .await
+            .map_err(crate::db_error)?;
+        report.alerts_raised += raised.len();
+        for write in &applied {
+            self.cache
+                .put(&write.account_id, write.version, &write.payload)
+                .await;
+            report.accounts_scored += 1;
+            report.color_changes += usize::from(write.color_change.is_some());
+            if let Some(score) = scores.remove(&write.account_id) {
+                let changed = score.changed_at == score.computed_at;
+                if changed {
+                    // No receiver is fine: nobody watches.
+                    let _ = self.changes.send(score.clone());
+                }
+                report.scores.push(score);
+            }
+        }
+        Ok(())
+    }
+
+    /// Detractor responses recorded since the feed position, by account, and the position
+    /// after them (saved once they are alerted on). The feed starts 30 days back, so a
+    /// fresh installation alerts on recent detractors, not on years of history.
+    async fn pending_detractors(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(HashMap<String, Vec<String>>, Option<String>), Status> {
+        let mut token = self
+            .store
+            .state(DETRACTOR_FEED)
+            .await
+            .map_err(crate::db_error)?
+            .unwrap_or_default();
+        let since = token
+            .is_empty()
+            .then(|| nordstern_runtime::wire::timestamp(now - chrono::Duration::days(30)));
+        let mut by_account: HashMap<String, Vec<String>> = HashMap::new();
+        let mut advanced = false;
+        loop {
+            let page = self
+                .survey
+                .list_detractor_responses(Request::new(survey_pb::ListDetractorResponsesRequest {
+                    page_size: nordstern_runtime::wire::MAX_PAGE_SIZE,
+                    page_token: token.clone(),
+                    since,
+                }))
+                .await?
+                .into_inner();
+            let full_page = page.responses.len() >= nordstern_runtime::wire::MAX_PAGE_SIZE as usize;
+            for response in page.responses {
+                by_account
+                    .entry(response.account_id)
+                    .or_default()
+                    .push(response.response_id);
+            }
+            if !page.next_page_token.is_empty() && page.next_page_token != token {
+                token = page.next_page_token;
+                advanced = true;
+            }
+            if !full_page {
+                break;
+            }
+        }
+        Ok((by_account, advanced.then_some(token)))
+    }
+
+    async fn catalog(&self) -> Result<Vec<CatalogModule>, Status> {
+        let modules = self
+            .accounts
+            .list_product_modules(Request::new(accounts_pb::ListProductModulesRequest {}))
+            .await?
+            .into_inner()
+            .modules;
+        Ok(modules
+            .into_iter()
+            .map(|m| CatalogModule {
+                key: m.module_key,
+                list_price_minor: m.list_price.map_or(0, |p| p.minor_units),
+            })
+            .collect())
+    }
+
+    /// The latest score: cache, then database (refilling the cache), then a computation.
+    pub async fn latest(&self, account_id: &str) -> Result<Option<pb::HealthScore>, Status> {
+        if let Some((_, payload)) = self.cache.get(account_id).await
+            && let Ok(score) = pb::HealthScore::decode(payload.as_slice())
+        {
+            return Ok(Some(score));
+        }
+        let ids = [account_id.to_owned()];
+        let stored = self.store.latest(&ids).await.map_err(crate::db_error)?;
+        if let Some(payload) = stored.get(account_id)
+            && let Ok(score) = pb::HealthScore::decode(payload.as_slice())
+        {
+            self.cache.put(account_id, score.version, payload).await;
+            return Ok(Some(score));
+        }
+        let report = self.recompute(Target::Ids(ids.to_vec())).await?;
+        Ok(report
+            .scores
+            .into_iter()
+            .find(|s| s.account_id == account_id))
+    }
+
+    /// Latest scores of many accounts: one cache round trip, the misses from the
+    /// database in one query.
+    pub async fn latest_many(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, pb::HealthScore>, Status> {
+        let cached = self.cache.get_many(ids).await;
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut misses = Vec::new();
+        for (id, entry) in ids.iter().zip(cached) {
+            match entry.and_then(|(_, payload)| pb::HealthScore::decode(payload.as_slice()).ok()) {
+                Some(score) => {
+                    found.insert(id.clone(), score);
+                }
+                None => misses.push(id.clone()),
+            }
+        }
+        if !misses.is_empty() {
+            let stored = self.store.latest(&misses).await.map_err(crate::db_error)?;
+            for (id, payload) in stored {
+                if let Ok(score) = pb::HealthScore::decode(payload.as_slice()) {
+                    self.cache.put(&id, score.version, &payload).await;
+                    found.insert(id, score);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Shared across the gRPC handlers and the scheduled recompute.
+pub type SharedScoring = Arc<Scoring>;

@@ -498,7 +498,29 @@ async fn statistics_on_known_data_for_every_scope(suite: &TestSuite) {
                 window: None,
             })
             .await,
-        &["scope", "window"],
+        &["scope"],
+    );
+    // An unset window is the last 90 days, today included.
+    let recent = client
+        .get_survey_stats(pb::GetSurveyStatsRequest {
+            scope: Some(common::Scope {
+                scope: Some(common::scope::Scope::Company(true)),
+            }),
+            window: None,
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .stats
+        .and_then(|s| s.window)
+        .unwrap_or_default();
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    assert_eq!(
+        (recent.start_date, recent.end_date),
+        (
+            Some(nordstern_runtime::wire::date_to_proto(tomorrow - chrono::Duration::days(90))),
+            Some(nordstern_runtime::wire::date_to_proto(tomorrow))
+        )
     );
 
     let missing = "00000000-0000-7000-8000-00000000dead".to_owned();

@@ -20,6 +20,23 @@ use crate::{
     },
 };
 
+/// Days of statistics windows when a request leaves the window unset.
+const DEFAULT_STATS_DAYS: i64 = 90;
+
+/// The requested window, or the last 90 days (today included) when unset.
+fn stats_window(
+    v: &mut FieldViolations,
+    window: Option<&common::Period>,
+) -> Option<(NaiveDate, NaiveDate)> {
+    match window {
+        Some(window) => required_period(v, "window", Some(window)),
+        None => {
+            let tomorrow = Utc::now().date_naive() + Duration::days(1);
+            Some((tomorrow - Duration::days(DEFAULT_STATS_DAYS), tomorrow))
+        }
+    }
+}
+
 /// Direct responses may be dated this far ahead of our clock (clock skew), no further.
 const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
@@ -601,7 +618,7 @@ impl SurveyService for SurveyGrpc {
             }
             _ => {}
         }
-        let window = required_period(&mut v, "window", request.window.as_ref());
+        let window = stats_window(&mut v, request.window.as_ref());
         v.into_result()?;
         let (Some(inner), Some(window)) = (scope.scope.as_ref(), window) else {
             return Err(Status::internal("validation passed without values"));
@@ -633,7 +650,7 @@ impl SurveyService for SurveyGrpc {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let ids = id_list(&mut v, "account_ids", &request.account_ids);
-        let window = required_period(&mut v, "window", request.window.as_ref());
+        let window = stats_window(&mut v, request.window.as_ref());
         v.into_result()?;
         let Some(window) = window else {
             return Err(Status::internal("validation passed without values"));

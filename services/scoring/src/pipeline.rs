@@ -40,6 +40,14 @@ pub struct Report {
     pub elapsed: std::time::Duration,
 }
 
+/// What every batch of one recompute shares.
+struct Batch<'a> {
+    detractors: &'a HashMap<String, Vec<String>>,
+    in_force: &'a InForce,
+    catalog: &'a [CatalogModule],
+    now: DateTime<Utc>,
+}
+
 /// Which accounts to recompute.
 pub enum Target {
     All,
@@ -82,6 +90,7 @@ impl Scoring {
     pub async fn recompute(&self, target: Target) -> Result<Report, Status> {
         let started = Instant::now();
         let now = now_micros();
+        let everyone = matches!(target, Target::All);
         let (mut accounts, missing) = match target {
             Target::All => {
                 let all =
@@ -91,8 +100,6 @@ impl Scoring {
             }
             Target::Ids(ids) => batch_get_all_accounts(&self.accounts, &ids).await?,
         };
-        accounts.retain(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32);
-
         let (detractors, feed_token) = self.pending_detractors(now).await?;
         let known: std::collections::HashSet<String> =
             accounts.iter().map(|a| a.account_id.clone()).collect();
@@ -102,12 +109,9 @@ impl Scoring {
             .cloned()
             .collect();
         if !extra.is_empty() {
-            let (more, _) = batch_get_all_accounts(&self.accounts, &extra).await?;
-            accounts.extend(
-                more.into_iter()
-                    .filter(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32),
-            );
+            accounts.extend(batch_get_all_accounts(&self.accounts, &extra).await?.0);
         }
+        accounts.retain(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32);
 
         let in_force = self.in_force().await?;
         let catalog = self.catalog().await?;
@@ -115,9 +119,63 @@ impl Scoring {
             missing_account_ids: missing,
             ..Report::default()
         };
-        for chunk in accounts.chunks(BATCH) {
-            self.recompute_batch(chunk, &detractors, &in_force, &catalog, now, &mut report)
-                .await?;
+        let batch = Batch {
+            detractors: &detractors,
+            in_force: &in_force,
+            catalog: &catalog,
+            now,
+        };
+        let mut pending: HashMap<String, accounts_pb::Account> = accounts
+            .into_iter()
+            .map(|a| (a.account_id.clone(), a))
+            .collect();
+        if everyone {
+            // One stream for everyone: usage ranks peers once, not once per batch.
+            let mut stream = self
+                .usage
+                .stream_usage_summaries(Request::new(usage_pb::StreamUsageSummariesRequest {
+                    account_ids: Vec::new(),
+                    as_of: Some(nordstern_runtime::wire::timestamp(now)),
+                }))
+                .await?
+                .into_inner();
+            let mut ready = Vec::with_capacity(BATCH);
+            while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
+                for summary in message?.summaries {
+                    if let Some(account) = pending.remove(&summary.account_id) {
+                        ready.push((account, Some(summary)));
+                    }
+                }
+                if ready.len() >= BATCH {
+                    self.recompute_batch(std::mem::take(&mut ready), &batch, &mut report)
+                        .await?;
+                }
+            }
+            if !ready.is_empty() {
+                self.recompute_batch(ready, &batch, &mut report).await?;
+            }
+        }
+        // Listed ids, and accounts the stream did not cover (created since it started).
+        let rest: Vec<accounts_pb::Account> = pending.into_values().collect();
+        for chunk in rest.chunks(BATCH) {
+            let ids: Vec<String> = chunk.iter().map(|a| a.account_id.clone()).collect();
+            let mut summaries: HashMap<String, usage_pb::UsageSummary> = self
+                .usage
+                .batch_get_usage_summaries(Request::new(usage_pb::BatchGetUsageSummariesRequest {
+                    account_ids: ids,
+                    as_of: Some(nordstern_runtime::wire::timestamp(now)),
+                }))
+                .await?
+                .into_inner()
+                .summaries
+                .into_iter()
+                .map(|s| (s.account_id.clone(), s))
+                .collect();
+            let ready = chunk
+                .iter()
+                .map(|a| (a.clone(), summaries.remove(&a.account_id)))
+                .collect();
+            self.recompute_batch(ready, &batch, &mut report).await?;
         }
         if let Some(token) = feed_token {
             self.store
@@ -131,43 +189,25 @@ impl Scoring {
 
     async fn recompute_batch(
         &self,
-        chunk: &[accounts_pb::Account],
-        detractors: &HashMap<String, Vec<String>>,
-        in_force: &InForce,
-        catalog: &[CatalogModule],
-        now: DateTime<Utc>,
+        ready: Vec<(accounts_pb::Account, Option<usage_pb::UsageSummary>)>,
+        batch: &Batch<'_>,
         report: &mut Report,
     ) -> Result<(), Status> {
-        let ids: Vec<String> = chunk.iter().map(|a| a.account_id.clone()).collect();
-        let as_of = Some(nordstern_runtime::wire::timestamp(now));
-        let summaries = self
-            .usage
-            .batch_get_usage_summaries(Request::new(usage_pb::BatchGetUsageSummariesRequest {
-                account_ids: ids.clone(),
-                as_of,
-            }))
-            .await?
-            .into_inner()
-            .summaries;
-        let summaries: HashMap<&str, &usage_pb::UsageSummary> = summaries
-            .iter()
-            .map(|s| (s.account_id.as_str(), s))
-            .collect();
-        let stats = self
-            .survey
-            .batch_get_survey_stats(Request::new(survey_pb::BatchGetSurveyStatsRequest {
-                account_ids: ids.clone(),
-                window: None,
-            }))
-            .await?
-            .into_inner()
-            .stats;
+        let ids: Vec<String> = ready.iter().map(|(a, _)| a.account_id.clone()).collect();
+        // Survey stats and the previous scores are independent: read them together.
+        let (stats, stored) = tokio::join!(
+            self.survey.batch_get_survey_stats(Request::new(
+                survey_pb::BatchGetSurveyStatsRequest {
+                    account_ids: ids.clone(),
+                    window: None,
+                }
+            )),
+            self.store.latest(&ids),
+        );
+        let stats = stats?.into_inner().stats;
         let stats: HashMap<&str, &survey_pb::SurveyStats> =
             ids.iter().map(String::as_str).zip(stats.iter()).collect();
-        let previous: HashMap<String, pb::HealthScore> = self
-            .store
-            .latest(&ids)
-            .await
+        let previous: HashMap<String, pb::HealthScore> = stored
             .map_err(crate::db_error)?
             .into_iter()
             .filter_map(|(id, payload)| {
@@ -175,27 +215,28 @@ impl Scoring {
             })
             .collect();
 
+        let in_force = batch.in_force;
         let context = Context {
             config: &in_force.config,
             config_version: in_force.config_version,
             model: &in_force.model,
             model_id: &in_force.model_id,
             model_version: in_force.model_version,
-            catalog,
-            now,
+            catalog: batch.catalog,
+            now: batch.now,
         };
         let no_detractors = Vec::new();
-        let mut scores: HashMap<String, pb::HealthScore> = HashMap::with_capacity(chunk.len());
-        let mut writes = Vec::with_capacity(chunk.len());
-        for account in chunk {
+        let mut scores: HashMap<String, pb::HealthScore> = HashMap::with_capacity(ready.len());
+        let mut writes = Vec::with_capacity(ready.len());
+        for (account, summary) in &ready {
             let id = account.account_id.as_str();
             let (score, write) = compute::compute(
                 &Inputs {
                     account,
-                    summary: summaries.get(id).copied(),
+                    summary: summary.as_ref(),
                     stats: stats.get(id).copied(),
                     previous: previous.get(id),
-                    detractor_ids: detractors.get(id).unwrap_or(&no_detractors),
+                    detractor_ids: batch.detractors.get(id).unwrap_or(&no_detractors),
                 },
                 &context,
             );

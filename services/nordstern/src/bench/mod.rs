@@ -7,6 +7,7 @@ mod echo;
 mod get_account;
 mod ingest;
 mod load;
+mod scoring;
 mod survey_stats;
 
 use clap::Subcommand;
@@ -23,6 +24,9 @@ pub enum BenchCommand {
     /// Churn model training time, AUC and scoring rate, next to scikit-learn on the same
     /// CSV and held-out rows.
     Churn(churn::ChurnArgs),
+    /// GetHealthScore with a warm cache vs echo, and a recompute of every account end to
+    /// end next to the pure model rate.
+    Scoring(scoring::ScoringArgs),
     /// Company survey statistics over many responses vs the raw SQL aggregates.
     SurveyStats(survey_stats::SurveyStatsArgs),
     /// Usage ingestion vs a raw PostgreSQL COPY of the same rows, a replay of the same
@@ -35,6 +39,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
         BenchCommand::Churn(args) => churn::run(&args),
+        BenchCommand::Scoring(args) => scoring::run(args).await,
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
     }

@@ -1,0 +1,303 @@
+//! Scoring: `GetHealthScore` with a warm cache against the echo baseline, and a recompute
+//! of every account end to end (accounts, usage summaries and survey stats pulled in
+//! batches, scores computed, stored and written through to the cache) next to the pure
+//! model rate (the same health score and churn prediction in a loop, no I/O).
+//!
+//! Accounts are seeded straight into the accounts tables, in the layout the accounts
+//! service writes: creating them through `CreateAccount` re-derives every account's tier
+//! on each write, which makes 100,000 creations quadratic (a known gap of the accounts
+//! service), and the seed is not what is measured here.
+
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, Utc};
+use nordstern_domain::{
+    churn,
+    health::{self, HealthInputs, IntegrationStatus, ScoringConfig},
+};
+use nordstern_proto::{
+    bench::v1::{EchoRequest, echo_service_client::EchoServiceClient},
+    scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient},
+};
+use nordstern_runtime::{
+    Config, Role,
+    cache::{CacheOptions, VersionedCache},
+    shutdown,
+    storage::{self, StorageTarget, insert_rows},
+};
+use rand::{Rng, SeedableRng, rngs::SmallRng};
+use sea_orm::Value;
+
+use super::{
+    LoadArgs, LoadReport, echo::spawn_echo_server, get_account::Backend, load::connect_channels,
+    run_load,
+};
+use crate::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};
+
+const BENCH_KEY: &str = "nordstern-bench-pseudonym-key-0123456789";
+
+#[derive(clap::Args, Debug)]
+pub struct ScoringArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Accounts recomputed end to end; reads pick among them.
+    #[arg(long, default_value_t = 100_000)]
+    pub accounts: usize,
+    #[arg(long, value_enum, default_value = "both")]
+    pub backend: Backend,
+    /// PostgreSQL server to create a scratch database on.
+    #[arg(long, default_value_t = crate::scratch_db::admin_url())]
+    pub database_url: String,
+    /// Redis for the PostgreSQL run (the production shape); SQLite uses the in-process
+    /// cache (the embedded shape).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+}
+
+pub async fn run(args: ScoringArgs) -> anyhow::Result<()> {
+    println!(
+        "scoring benchmark: {} accounts; reads with {} connections × {} in flight for {} s",
+        args.accounts, args.load.connections, args.load.concurrency, args.load.duration_secs
+    );
+    let pure = pure_model_rate(args.accounts.min(100_000));
+    println!(
+        "pure model (health score + churn prediction with drivers, no I/O): {pure:.0} accounts/s"
+    );
+
+    let duration = Duration::from_secs(args.load.duration_secs);
+    let echo_addr = spawn_echo_server().await?;
+    let echo_channels =
+        connect_channels(&format!("http://{echo_addr}"), args.load.connections).await?;
+    let echo = run_load(
+        &echo_channels,
+        args.load.concurrency,
+        duration,
+        |channel, _| async move {
+            EchoServiceClient::new(channel)
+                .echo(EchoRequest {
+                    payload: vec![0; 64],
+                })
+                .await
+                .map(|_| ())
+        },
+    )
+    .await?;
+    println!("{}", echo.line("echo (bare tonic)"));
+
+    if matches!(args.backend, Backend::Sqlite | Backend::Both) {
+        let data_dir = tempfile::tempdir()?;
+        let config = base_config(Config {
+            data_dir: data_dir.path().to_owned(),
+            ..Config::default()
+        });
+        measure("SQLite, in-process cache", config, &args, &echo, pure).await?;
+    }
+    if matches!(args.backend, Backend::Postgres | Backend::Both) {
+        let database = ScratchDatabase::create(&args.database_url, "nordstern_bench").await?;
+        let mut config = base_config(Config {
+            database_url: Some(database.url.clone()),
+            redis_url: Some(args.redis_url.clone()),
+            ..Config::default()
+        });
+        config.scoring.cache_namespace = format!("nordstern:bench:{}:", uuid::Uuid::now_v7());
+        let result = measure(
+            "PostgreSQL, Redis cache",
+            config.clone(),
+            &args,
+            &echo,
+            pure,
+        )
+        .await;
+        VersionedCache::connect(
+            Some(&args.redis_url),
+            &config.scoring.cache_namespace,
+            CacheOptions::default(),
+        )
+        .await?
+        .remove_namespace()
+        .await;
+        database.drop_now().await?;
+        result?;
+    }
+    Ok(())
+}
+
+fn base_config(mut config: Config) -> Config {
+    config.usage.pseudonym_key = Some(BENCH_KEY.to_owned());
+    // Only the measured recompute runs.
+    config.scoring.recompute_interval_secs = 0;
+    config
+}
+
+async fn measure(
+    name: &str,
+    config: Config,
+    args: &ScoringArgs,
+    echo: &LoadReport,
+    pure: f64,
+) -> anyhow::Result<()> {
+    let ids = seed_accounts(&config, args.accounts).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let app = App::build(config.clone(), &IMPLEMENTED_ROLES, listener).await?;
+    let url = format!("http://{}", app.local_addr()?);
+    let (trigger, signal) = shutdown::channel();
+    let server = tokio::spawn(app.run(signal));
+
+    let mut client = ScoringServiceClient::new(
+        tonic::transport::Endpoint::from_shared(url.clone())?
+            .timeout(Duration::from_secs(3_600))
+            .connect()
+            .await?,
+    );
+    let started = Instant::now();
+    let report = client
+        .recompute_health_scores(pb::RecomputeHealthScoresRequest {
+            account_ids: Vec::new(),
+            all_accounts: true,
+        })
+        .await?
+        .into_inner();
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = f64::from(report.accounts_scored) / elapsed;
+    println!(
+        "{name}: RecomputeHealthScores of {} accounts in {elapsed:.1} s = {rate:.0} accounts/s (goal ≥ 20,000) = {:.3}× the pure model rate; {} colour changes, {} alerts",
+        report.accounts_scored,
+        rate / pure,
+        report.color_changes,
+        report.alerts_raised,
+    );
+
+    let channels = connect_channels(&url, args.load.connections).await?;
+    let ids = std::sync::Arc::new(ids);
+    let reads = run_load(
+        &channels,
+        args.load.concurrency,
+        Duration::from_secs(args.load.duration_secs),
+        move |channel, n| {
+            let ids = ids.clone();
+            async move {
+                let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
+                ScoringServiceClient::new(channel)
+                    .get_health_score(pb::GetHealthScoreRequest { account_id })
+                    .await
+                    .map(|_| ())
+            }
+        },
+    )
+    .await?;
+    println!(
+        "{}   ratio to echo: {:.2}× rps (goal ≥ 0.6×)",
+        reads.line(&format!("GetHealthScore ({name})")),
+        reads.rps() / echo.rps()
+    );
+    trigger.trigger();
+    server.await??;
+    Ok(())
+}
+
+/// Inserts `count` accounts in the accounts service's tables (its migrations run
+/// first) and returns their ids.
+async fn seed_accounts(config: &Config, count: usize) -> anyhow::Result<Vec<String>> {
+    let target = match &config.database_url {
+        Some(url) => StorageTarget::Postgres { url },
+        None => StorageTarget::Sqlite {
+            data_dir: &config.data_dir,
+        },
+    };
+    let db = storage::open::<nordstern_accounts::Migrator>(target, Role::Accounts, 4).await?;
+    let mut rng = SmallRng::seed_from_u64(11);
+    let now = Utc::now();
+    let today = now.date_naive();
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(count);
+    let rows: Vec<Vec<Value>> = (0..count)
+        .map(|_| {
+            let id = uuid::Uuid::now_v7().to_string();
+            ids.push(id.clone());
+            let start = today - chrono::Duration::days(rng.random_range(30..1_500));
+            let renewal = today + chrono::Duration::days(rng.random_range(1..365));
+            let segment = ["ENTERPRISE", "SME", "PROSUMER"][rng.random_range(0..3)];
+            let tier = ["A", "B", "C"][rng.random_range(0..3)];
+            vec![
+                id.clone().into(),
+                format!("Bench {id}").into(),
+                segment.into(),
+                Value::from(start),
+                Value::from(renewal),
+                crate::demo::log_normal_arr(&mut rng).into(),
+                tier.into(),
+                true.into(),
+                Value::from(start),
+                now.into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &db,
+        "INSERT INTO accounts (account_id, name, segment, start_date, renewal_date, arr_minor, tier, has_contract, last_event_date, created_at, updated_at)",
+        "",
+        11,
+        rows,
+    )
+    .await?;
+    db.close().await?;
+    println!(
+        "seeded {count} accounts in {:.1} s (straight into the accounts tables)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ids)
+}
+
+/// Accounts per second through the same domain code a recompute runs, with varied
+/// inputs so nothing is constant-folded.
+fn pure_model_rate(accounts: usize) -> f64 {
+    let mut rng = SmallRng::seed_from_u64(5);
+    let today = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
+    let inputs: Vec<HealthInputs> = (0..accounts.max(1))
+        .map(|_| HealthInputs {
+            active_days_7: rng.random_range(0..8),
+            active_days_30: rng.random_range(0..31),
+            active_days_90: rng.random_range(0..91),
+            active_users_30: rng.random_range(0..50),
+            active_users_90: rng.random_range(0..80),
+            feature_breadth: Some(rng.random_range(0.0..1.0)),
+            integration: IntegrationStatus::Live,
+            usage_trend: Some(rng.random_range(0.3..1.6)),
+            portfolio_percentile: Some(rng.random_range(0.0..100.0)),
+            segment_percentile: Some(rng.random_range(0.0..100.0)),
+            nps: rng
+                .random_bool(0.5)
+                .then(|| rng.random_range(-100.0..100.0)),
+            ces_mean: None,
+            open_tickets: rng.random_range(0..5),
+            tickets_last_30_days: rng.random_range(0..8),
+            median_hours_to_resolution: Some(rng.random_range(1.0..100.0)),
+            days_to_renewal: Some(health::days_until(today, today) + rng.random_range(0..365)),
+        })
+        .collect();
+    let config = ScoringConfig::default();
+    let model = churn::default_model();
+    let started = Instant::now();
+    let mut checksum = 0.0;
+    for input in &inputs {
+        let breakdown = health::score(
+            input,
+            config.segment_weights().default_weights(),
+            config.thresholds(),
+        );
+        let mut features = churn::PlatformFeatures {
+            arr: Some(30_000.0),
+            ..churn::PlatformFeatures::default()
+        };
+        for component in &breakdown.components {
+            features.set_component(component.component.as_str(), component.value);
+        }
+        checksum += model.predict(&features.feature_values()).probability + breakdown.score;
+    }
+    let rate = inputs.len() as f64 / started.elapsed().as_secs_f64();
+    if checksum.is_nan() {
+        println!("(checksum NaN)");
+    }
+    rate
+}

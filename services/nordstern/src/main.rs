@@ -50,7 +50,7 @@ struct ServeArgs {
     /// PostgreSQL URL; each service then keeps its tables in its own schema there.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
-    /// Redis URL of the scoring service's score cache (scoring is not in this build yet), e.g. redis://127.0.0.1:6379 [default: in-process cache].
+    /// Redis URL of the scoring service's score cache, e.g. redis://127.0.0.1:6379 [default: in-process cache].
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
     /// OTLP/gRPC collector for traces and metrics, e.g. http://localhost:4317.

@@ -261,6 +261,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         .into_inner()
         .plan
         .unwrap_or_default();
+    let scores = health_scores(url).await?;
     let year_ago = today - Duration::days(365);
     let metrics = client
         .get_revenue_metrics(pb::GetRevenueMetricsRequest {
@@ -313,6 +314,15 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         usage.events as f64 / usage.seconds.max(1e-9),
         usage.dropping.len()
     );
+    println!(
+        "  health: {} green, {} yellow, {} red (recomputed in {:.1} s); {} open alerts; highest ARR at risk: {}",
+        scores.green,
+        scores.yellow,
+        scores.red,
+        scores.seconds,
+        scores.open_alerts,
+        scores.top_risk
+    );
     let addr = url.trim_start_matches("http://");
     println!("\nTry (with grpcurl; the server has reflection):");
     println!("  grpcurl -plaintext {addr} list");
@@ -337,8 +347,110 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
             "  grpcurl -plaintext -d '{{\"account_id\": \"{account_id}\"}}' {addr} nordstern.usage.v1.UsageService/GetUsageSummary"
         );
     }
+    println!(
+        "  grpcurl -plaintext -d '{{\"page_size\": 5}}' {addr} nordstern.scoring.v1.ScoringService/ListAtRiskAccounts"
+    );
     println!("Press Ctrl-C to stop.");
     Ok(())
+}
+
+/// What the demo says about health once every account is scored.
+struct HealthOverview {
+    green: usize,
+    yellow: usize,
+    red: usize,
+    open_alerts: usize,
+    top_risk: String,
+    seconds: f64,
+}
+
+/// Recomputes every account's health (the scheduled recompute would do it within the
+/// hour) and summarises the traffic lights, alerts and the top of the risk list.
+async fn health_scores(url: &str) -> anyhow::Result<HealthOverview> {
+    use nordstern_proto::scoring::v1::{
+        self as scoring, scoring_service_client::ScoringServiceClient,
+    };
+    let mut client = ScoringServiceClient::new(
+        tonic::transport::Endpoint::from_shared(url.to_owned())?
+            .timeout(std::time::Duration::from_secs(600))
+            .connect()
+            .await?,
+    );
+    let started = std::time::Instant::now();
+    client
+        .recompute_health_scores(scoring::RecomputeHealthScoresRequest {
+            account_ids: Vec::new(),
+            all_accounts: true,
+        })
+        .await
+        .context("scoring every account")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut overview = HealthOverview {
+        green: 0,
+        yellow: 0,
+        red: 0,
+        open_alerts: 0,
+        top_risk: "none".to_owned(),
+        seconds,
+    };
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_health_scores(scoring::ListHealthScoresRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        for score in &page.health_scores {
+            match common::HealthColor::try_from(score.color) {
+                Ok(common::HealthColor::Green) => overview.green += 1,
+                Ok(common::HealthColor::Yellow) => overview.yellow += 1,
+                _ => overview.red += 1,
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_alerts(scoring::ListAlertsRequest {
+                page_size: 1000,
+                page_token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        overview.open_alerts += page.alerts.len();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let top = client
+        .list_at_risk_accounts(scoring::ListAtRiskAccountsRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .health_scores;
+    if let Some(score) = top.first() {
+        let risk = score.arr_at_risk.as_ref().map_or(0, |m| m.minor_units);
+        let probability = score.churn.as_ref().map_or(0.0, |c| c.probability);
+        overview.top_risk = format!(
+            "{} ({:.0} at risk, churn {:.0} %, score {:.0})",
+            score.account_id,
+            risk as f64 / 100.0,
+            probability * 100.0,
+            score.score
+        );
+    }
+    Ok(overview)
 }
 
 /// An NPS campaign to two contacts at every live account, answered by token by most of

@@ -518,7 +518,9 @@ async fn statistics_on_known_data_for_every_scope(suite: &TestSuite) {
     assert_eq!(
         (recent.start_date, recent.end_date),
         (
-            Some(nordstern_runtime::wire::date_to_proto(tomorrow - chrono::Duration::days(90))),
+            Some(nordstern_runtime::wire::date_to_proto(
+                tomorrow - chrono::Duration::days(90)
+            )),
             Some(nordstern_runtime::wire::date_to_proto(tomorrow))
         )
     );

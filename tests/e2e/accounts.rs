@@ -387,6 +387,51 @@ async fn idempotency_keys_answer_retries_without_reapplying(suite: &TestSuite) {
         .into_inner()
         .events;
     assert_eq!(events.len(), 2, "NEW from creation plus one EXPANSION");
+    // Company-wide, filtered by kind, one event per page: every NEW once, in order.
+    create_account(&mut client, "Second customer", 1_000).await;
+    let mut request = pb::ListContractEventsRequest {
+        page_size: 1,
+        kinds: vec![pb::ContractEventKind::New as i32],
+        ..pb::ListContractEventsRequest::default()
+    };
+    let mut company_new = Vec::new();
+    loop {
+        let page = client
+            .list_contract_events(request.clone())
+            .await
+            .unwrap_or_else(|s| panic!("{s}"))
+            .into_inner();
+        assert!(page.events.len() <= 1);
+        company_new.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    assert!(
+        company_new
+            .iter()
+            .all(|e| e.kind == pb::ContractEventKind::New as i32)
+    );
+    let ids: Vec<&String> = company_new.iter().map(|e| &e.event_id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "recording order, no event twice");
+    assert!(company_new.iter().any(|e| e.account_id == account_id));
+    assert!(
+        company_new.len() >= 2,
+        "NEW events of more than one account"
+    );
+    assert_invalid(
+        client
+            .list_contract_events(pb::ListContractEventsRequest {
+                kinds: vec![pb::ContractEventKind::New as i32, 99],
+                ..pb::ListContractEventsRequest::default()
+            })
+            .await,
+        &["kinds[1]"],
+    );
 
     let mut csm_request = pb::CreateCsmRequest {
         request_id: "csm-1".to_owned(),

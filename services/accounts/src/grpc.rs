@@ -1,7 +1,9 @@
 //! The gRPC adapter: parse and validate, call the store, map rows to messages.
 
 use chrono::{NaiveDate, Utc};
-use nordstern_domain::{contract::ContractChange, lifecycle::derive_lifecycle, validate};
+use nordstern_domain::{
+    account::ContractEventKind, contract::ContractChange, lifecycle::derive_lifecycle, validate,
+};
 use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_server::AccountsService},
     common::v1 as common,
@@ -612,13 +614,21 @@ impl AccountsService for AccountsGrpc {
     ) -> GrpcResult<pb::ListContractEventsResponse> {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
-        let account_id = id_field(&mut v, "account_id", &request.account_id);
+        let account_id = optional_id(&mut v, "account_id", &request.account_id);
         let limit = page_size(&mut v, request.page_size);
         let after = page_token(&mut v, &request.page_token);
+        let kinds: Vec<ContractEventKind> = request
+            .kinds
+            .iter()
+            .enumerate()
+            .filter_map(|(at, kind)| {
+                v.check(&format!("kinds[{at}]"), contract_kind_from_proto(*kind))
+            })
+            .collect();
         v.into_result()?;
         let rows = self
             .store
-            .list_contract_events(&account_id, after.as_deref(), limit + 1)
+            .list_contract_events(account_id.as_deref(), &kinds, after.as_deref(), limit + 1)
             .await?;
         let (events, next_page_token) = page(rows, limit, |row| row.event_id.clone());
         Ok(Response::new(pb::ListContractEventsResponse {
@@ -711,7 +721,7 @@ impl AccountsService for AccountsGrpc {
         let account = self.store.get_account(&id).await?;
         let events = self
             .store
-            .list_contract_events(&id, None, i64::MAX as u64)
+            .list_contract_events(Some(&id), &[], None, i64::MAX as u64)
             .await?;
         let assignments = self.store.assignments_of(&id).await?;
         Ok(Response::new(pb::ExportAccountResponse {

@@ -1012,7 +1012,7 @@ impl ScoringGrpc {
         }
         let mut request = accounts_pb::ListContractEventsRequest {
             page_size: wire::MAX_PAGE_SIZE,
-            // KINDS_FILTER
+            kinds: vec![accounts_pb::ContractEventKind::Renewal as i32],
             ..Default::default()
         };
         loop {
@@ -1021,9 +1021,6 @@ impl ScoringGrpc {
                 .await?
                 .into_inner();
             for event in page.events {
-                if event.kind != accounts_pb::ContractEventKind::Renewal as i32 {
-                    continue;
-                }
                 if let Some(date) = event.effective_date.as_ref().and_then(proto_date) {
                     outcomes.push((event.account_id, date, false));
                 }

@@ -16,6 +16,7 @@ use sea_orm::{ConnectionTrait, QueryResult};
 
 use super::{AccountRow, Store, execute, fetch_account, query_all, query_one, recompute_tiers};
 use crate::error::{AccountsError, AccountsResult};
+use nordstern_runtime::storage::placeholders;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContractEventRow {
@@ -75,21 +76,31 @@ impl Store {
         Ok((event, account))
     }
 
+    /// Events in recording order (event ids are time-ordered UUIDs) after `after`, of
+    /// one account or of all, of the given kinds or of any.
     pub async fn list_contract_events(
         &self,
-        account_id: &str,
+        account_id: Option<&str>,
+        kinds: &[ContractEventKind],
         after: Option<&str>,
         limit: u64,
     ) -> AccountsResult<Vec<ContractEventRow>> {
-        fetch_account(self.db(), account_id).await?;
-        let rows = query_all(
-            self.db(),
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM contract_events WHERE account_id = $1 AND event_id > $2 ORDER BY event_id LIMIT {limit}"
-            ),
-            vec![account_id.into(), after.unwrap_or("").into()],
-        )
-        .await?;
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM contract_events WHERE event_id > $1");
+        let mut values: Vec<sea_orm::Value> = vec![after.unwrap_or("").into()];
+        if let Some(account_id) = account_id {
+            fetch_account(self.db(), account_id).await?;
+            values.push(account_id.into());
+            sql.push_str(&format!(" AND account_id = ${}", values.len()));
+        }
+        if !kinds.is_empty() {
+            sql.push_str(&format!(
+                " AND kind IN ({})",
+                placeholders(values.len() + 1, kinds.len())
+            ));
+            values.extend(kinds.iter().map(|kind| sea_orm::Value::from(kind.as_str())));
+        }
+        sql.push_str(&format!(" ORDER BY event_id LIMIT {limit}"));
+        let rows = query_all(self.db(), &sql, values).await?;
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
     }
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod platform;
+mod scoring;
 mod support;
 mod survey;
 mod usage;

@@ -5,6 +5,9 @@
 //! shape) under a namespace of their own, cleared at stop; the SQLite suites use the
 //! in-process cache (the embedded shape).
 
+#[path = "../../libs/runtime/tests/support/redis_server.rs"]
+pub mod redis_server;
+
 use std::{sync::OnceLock, time::Duration};
 
 use nordstern::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};

@@ -3,108 +3,21 @@
 //! Redis on 6379 is never touched), and one test uses the shared server under a namespace
 //! of its own. `redis-server` must be on PATH; without it these tests fail, loudly.
 
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
 use std::{
     future::Future,
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use nordstern_runtime::cache::{CacheOptions, CacheStatus, VersionedCache};
+use redis_server::RedisServer;
 
 /// A bound on each call while Redis is dead or hung; a correctness bound, not a benchmark.
 const CALL_BOUND: Duration = Duration::from_secs(1);
 /// How long the cache may take to notice that Redis is back.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(10);
-
-/// A `redis-server` child process on its own port, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        // A port taken between our probe and the server's bind is retried with another.
-        for _ in 0..5 {
-            let mut server = RedisServer {
-                port: free_port(),
-                child: None,
-            };
-            if server.restart() {
-                return server;
-            }
-        }
-        panic!("redis-server did not start on any of 5 free ports");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on its port (again); false if it exited instead of answering.
-    fn restart(&mut self) -> bool {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot run redis-server ({error}); the cache tests need it on PATH \
-                     (e.g. `apt-get install redis-server`)"
-                )
-            });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if ping(self.port) {
-                self.child = Some(child);
-                return true;
-            }
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().ok();
-        child.wait().ok();
-        false
-    }
-
-    /// SIGKILL: no shutdown, no goodbye to clients.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or_else(|error| panic!("no free loopback port: {error}"))
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(1))).ok();
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG\r\n"
-}
 
 /// Runs one command on a connection of its own (not the cache's).
 async fn command(url: &str, args: &[&str]) -> redis::RedisResult<redis::Value> {
@@ -259,8 +172,9 @@ async fn killed_redis_reads_miss_quickly_and_the_cache_recovers_on_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_at_start_is_not_an_error_and_recovers_when_redis_appears() {
-    let port = free_port();
-    let url = format!("redis://127.0.0.1:{port}");
+    let mut server = RedisServer::stopped();
+    let port = server.port;
+    let url = server.url();
     let started = Instant::now();
     let cache = cache_on(&url, "test:").await;
     assert!(
@@ -271,7 +185,6 @@ async fn unreachable_at_start_is_not_an_error_and_recovers_when_redis_appears() 
     assert_eq!(bounded("get", cache.get("a")).await, None);
     bounded("put", cache.put("a", 1, b"one")).await;
 
-    let mut server = RedisServer { port, child: None };
     assert!(
         server.restart(),
         "redis-server did not start on port {port}"

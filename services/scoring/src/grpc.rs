@@ -527,7 +527,7 @@ impl ScoringService for ScoringGrpc {
             .scoring
             .store
             .insert_config(
-                |version| config_to_proto(&config, version.max(2), now).encode_to_vec(),
+                |version| config_to_proto(&config, version, now).encode_to_vec(),
                 now.timestamp_micros(),
             )
             .await

@@ -154,15 +154,17 @@ impl Store {
         .transpose()
     }
 
-    /// Stores a configuration as the next version (1 when none is stored) and returns it.
+    /// Stores a configuration as the next version and returns it; the first stored one is
+    /// version 2, because version 1 is the built-in default.
     pub async fn insert_config(
         &self,
         body: impl Fn(i32) -> Vec<u8>,
         created_at: i64,
     ) -> Result<i32, DbErr> {
         let txn = self.writer.begin().await?;
-        let version =
-            next_number(&txn.txn, "SELECT MAX(version) AS n FROM scoring_configs").await?;
+        let version = next_number(&txn.txn, "SELECT MAX(version) AS n FROM scoring_configs")
+            .await?
+            .max(2);
         execute(
             &txn.txn,
             "INSERT INTO scoring_configs (version, body, created_at) VALUES ($1, $2, $3)",
@@ -211,7 +213,7 @@ impl Store {
         let rows = query_all(
             self.db(),
             "SELECT version, body FROM churn_models WHERE version < $1 ORDER BY version DESC LIMIT $2",
-            vec![before_version.unwrap_or(i32::MAX).into(), (limit as i64).into()],
+            vec![before_version.unwrap_or(i32::MAX).into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
         )
         .await?;
         rows.iter()
@@ -430,7 +432,7 @@ impl Store {
         bind(
             &mut sql,
             " ORDER BY changed_at, account_id LIMIT ?",
-            (limit as i64 + 1).into(),
+            fetch_limit(limit).into(),
         );
         let rows = query_all(self.db(), &sql, values).await?;
         rows.iter()
@@ -473,7 +475,7 @@ impl Store {
         bind(
             &mut sql,
             " ORDER BY arr_at_risk DESC, account_id LIMIT ?",
-            (limit as i64 + 1).into(),
+            fetch_limit(limit).into(),
         );
         let rows = query_all(self.db(), &sql, values).await?;
         rows.iter()
@@ -507,7 +509,7 @@ impl Store {
                 from.into(),
                 to.into(),
                 before_version.unwrap_or(i64::MAX).into(),
-                (limit as i64 + 1).into(),
+                fetch_limit(limit).into(),
             ],
         )
         .await?;
@@ -569,7 +571,7 @@ impl Store {
         bind(
             &mut sql,
             " ORDER BY changed_at DESC, account_id, version DESC LIMIT ?",
-            (limit as i64 + 1).into(),
+            fetch_limit(limit).into(),
         );
         let rows = query_all(self.db(), &sql, values).await?;
         rows.iter().map(color_change_row).collect()
@@ -628,7 +630,7 @@ impl Store {
         bind(
             &mut sql,
             " ORDER BY raised_at DESC, alert_id DESC LIMIT ?",
-            (limit as i64 + 1).into(),
+            fetch_limit(limit).into(),
         );
         let rows = query_all(self.db(), &sql, values).await?;
         rows.iter().map(alert_row).collect()
@@ -708,7 +710,7 @@ impl Store {
         bind(
             &mut sql,
             " ORDER BY expected_value_minor DESC, account_id, module_key LIMIT ?",
-            (limit as i64 + 1).into(),
+            fetch_limit(limit).into(),
         );
         let rows = query_all(self.db(), &sql, values).await?;
         rows.iter().map(opportunity_row).collect()
@@ -812,6 +814,11 @@ async fn set_state(db: &impl ConnectionTrait, name: &str, value: &str) -> Result
     )
     .await?;
     Ok(())
+}
+
+/// `limit + 1` rows (one more tells whether there is a next page), as SQL wants it.
+fn fetch_limit(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
 }
 
 async fn next_number(db: &impl ConnectionTrait, sql: &str) -> Result<i32, DbErr> {

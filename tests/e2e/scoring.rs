@@ -878,6 +878,63 @@ async fn churn_models_from_csv_and_activation(suite: &TestSuite) {
             .await,
         Code::FailedPrecondition,
     );
+
+    // History: 16 accounts scored today; tomorrow 8 churn and 8 renew. With a cut-off of
+    // one day, today's scores are their features.
+    let mut outcomes = Vec::new();
+    for index in 0..16 {
+        outcomes.push(
+            account(
+                &mut accounts_client,
+                &format!("History {index}"),
+                1_000_000 + index * 10_000,
+                common::Segment::Sme,
+                400,
+                &[],
+            )
+            .await,
+        );
+    }
+    recompute_all(&mut client).await;
+    for (index, account_id) in outcomes.iter().enumerate() {
+        let (kind, renewal) = if index % 2 == 0 {
+            (accounts_pb::ContractEventKind::Churn, None)
+        } else {
+            (accounts_pb::ContractEventKind::Renewal, days_from_now(366))
+        };
+        accounts_client
+            .record_contract_event(event(
+                account_id,
+                kind,
+                0,
+                days_from_now(1),
+                renewal,
+                &format!("outcome-{index}"),
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("outcome {index}: {s}"));
+    }
+    let learned = client
+        .train_churn_model_from_history(pb::TrainChurnModelFromHistoryRequest {
+            cutoff_days: 1,
+            held_out_fraction: 0.25,
+            seed: 3,
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .model
+        .unwrap_or_default();
+    let evaluation = learned.evaluation.unwrap_or_default();
+    assert_eq!(learned.source, pb::ChurnModelSource::PlatformHistory as i32);
+    assert!(learned.activatable && !learned.active);
+    assert_eq!(
+        (
+            evaluation.training_samples + evaluation.held_out_samples,
+            evaluation.churned_samples
+        ),
+        (16, 8)
+    );
 }
 
 /// A real Redis under the service is killed and restarted: reads keep answering from the

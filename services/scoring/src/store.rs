@@ -405,36 +405,29 @@ impl Store {
         after: Option<(i64, String)>,
         limit: u64,
     ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
-        let mut sql =
-            "SELECT changed_at, account_id, payload FROM health_scores WHERE 1 = 1".to_owned();
-        let mut values: Vec<Value> = Vec::new();
-        let mut bind = |sql: &mut String, clause: &str, value: Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
-        };
+        let mut sql = Select::new("SELECT changed_at, account_id, payload FROM health_scores");
         if let Some(color) = filter.color {
-            bind(&mut sql, " AND color = ?", color.into());
+            sql.bind(" AND color = ?", color.into());
         }
         if let Some(csm) = &filter.csm_id {
-            bind(&mut sql, " AND csm_id = ?", csm.clone().into());
+            sql.bind(" AND csm_id = ?", csm.clone().into());
         }
         if let Some(segment) = filter.segment {
-            bind(&mut sql, " AND segment = ?", segment.into());
+            sql.bind(" AND segment = ?", segment.into());
         }
         if let Some(since) = filter.changed_since {
-            bind(&mut sql, " AND changed_at >= ?", since.into());
+            sql.bind(" AND changed_at >= ?", since.into());
         }
         if let Some((changed_at, account_id)) = after {
-            bind(&mut sql, " AND (changed_at > ?", changed_at.into());
-            bind(&mut sql, " OR (changed_at = ?", changed_at.into());
-            bind(&mut sql, " AND account_id > ?))", account_id.into());
+            sql.bind(" AND (changed_at > ?", changed_at.into());
+            sql.bind(" OR (changed_at = ?", changed_at.into());
+            sql.bind(" AND account_id > ?))", account_id.into());
         }
-        bind(
-            &mut sql,
+        sql.bind(
             " ORDER BY changed_at, account_id LIMIT ?",
             fetch_limit(limit).into(),
         );
-        let rows = query_all(self.db(), &sql, values).await?;
+        let rows = sql.run(self.db()).await?;
         rows.iter()
             .map(|row| {
                 Ok((
@@ -454,30 +447,23 @@ impl Store {
         after: Option<(i64, String)>,
         limit: u64,
     ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
-        let mut sql =
-            "SELECT arr_at_risk, account_id, payload FROM health_scores WHERE 1 = 1".to_owned();
-        let mut values: Vec<Value> = Vec::new();
-        let mut bind = |sql: &mut String, clause: &str, value: Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
-        };
+        let mut sql = Select::new("SELECT arr_at_risk, account_id, payload FROM health_scores");
         if let Some(csm) = csm_id {
-            bind(&mut sql, " AND csm_id = ?", csm.to_owned().into());
+            sql.bind(" AND csm_id = ?", csm.to_owned().into());
         }
         if let Some(segment) = segment {
-            bind(&mut sql, " AND segment = ?", segment.into());
+            sql.bind(" AND segment = ?", segment.into());
         }
         if let Some((risk, account_id)) = after {
-            bind(&mut sql, " AND (arr_at_risk < ?", risk.into());
-            bind(&mut sql, " OR (arr_at_risk = ?", risk.into());
-            bind(&mut sql, " AND account_id > ?))", account_id.into());
+            sql.bind(" AND (arr_at_risk < ?", risk.into());
+            sql.bind(" OR (arr_at_risk = ?", risk.into());
+            sql.bind(" AND account_id > ?))", account_id.into());
         }
-        bind(
-            &mut sql,
+        sql.bind(
             " ORDER BY arr_at_risk DESC, account_id LIMIT ?",
             fetch_limit(limit).into(),
         );
-        let rows = query_all(self.db(), &sql, values).await?;
+        let rows = sql.run(self.db()).await?;
         rows.iter()
             .map(|row| {
                 Ok((
@@ -546,34 +532,30 @@ impl Store {
         after: Option<(i64, String, i64)>,
         limit: u64,
     ) -> Result<Vec<ColorChangeRow>, DbErr> {
-        let mut sql = "SELECT account_id, version, from_color, to_color, score, changed_at, csm_id FROM color_changes WHERE 1 = 1".to_owned();
-        let mut values: Vec<Value> = Vec::new();
-        let mut bind = |sql: &mut String, clause: &str, value: Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
-        };
+        let mut sql = Select::new(
+            "SELECT account_id, version, from_color, to_color, score, changed_at, csm_id FROM color_changes",
+        );
         if let Some(account) = account_id {
-            bind(&mut sql, " AND account_id = ?", account.to_owned().into());
+            sql.bind(" AND account_id = ?", account.to_owned().into());
         }
         if let Some(csm) = csm_id {
-            bind(&mut sql, " AND csm_id = ?", csm.to_owned().into());
+            sql.bind(" AND csm_id = ?", csm.to_owned().into());
         }
         if let Some(since) = changed_since {
-            bind(&mut sql, " AND changed_at >= ?", since.into());
+            sql.bind(" AND changed_at >= ?", since.into());
         }
         if let Some((changed_at, account, version)) = after {
-            bind(&mut sql, " AND (changed_at < ?", changed_at.into());
-            bind(&mut sql, " OR (changed_at = ?", changed_at.into());
-            bind(&mut sql, " AND (account_id > ?", account.clone().into());
-            bind(&mut sql, " OR (account_id = ?", account.into());
-            bind(&mut sql, " AND version < ?))))", version.into());
+            sql.bind(" AND (changed_at < ?", changed_at.into());
+            sql.bind(" OR (changed_at = ?", changed_at.into());
+            sql.bind(" AND (account_id > ?", account.clone().into());
+            sql.bind(" OR (account_id = ?", account.into());
+            sql.bind(" AND version < ?))))", version.into());
         }
-        bind(
-            &mut sql,
+        sql.bind(
             " ORDER BY changed_at DESC, account_id, version DESC LIMIT ?",
             fetch_limit(limit).into(),
         );
-        let rows = query_all(self.db(), &sql, values).await?;
+        let rows = sql.run(self.db()).await?;
         rows.iter().map(color_change_row).collect()
     }
 
@@ -595,44 +577,29 @@ impl Store {
         after: Option<(i64, String)>,
         limit: u64,
     ) -> Result<Vec<AlertRow>, DbErr> {
-        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
-        let mut values: Vec<Value> = Vec::new();
-        let mut bind = |sql: &mut String, clause: &str, value: Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
-        };
+        let mut sql = Select::new(&format!("SELECT {ALERT_COLUMNS} FROM alerts"));
         if let Some(csm) = &filter.csm_id {
-            bind(&mut sql, " AND csm_id = ?", csm.clone().into());
+            sql.bind(" AND csm_id = ?", csm.clone().into());
         }
         if let Some(account) = &filter.account_id {
-            bind(&mut sql, " AND account_id = ?", account.clone().into());
+            sql.bind(" AND account_id = ?", account.clone().into());
         }
         for (column, list) in [
             ("status", &filter.statuses),
             ("alert_type", &filter.alert_types),
         ] {
-            if !list.is_empty() {
-                sql.push_str(&format!(" AND {column} IN ("));
-                for (at, item) in list.iter().enumerate() {
-                    if at > 0 {
-                        sql.push_str(", ");
-                    }
-                    bind(&mut sql, "?", (*item).into());
-                }
-                sql.push(')');
-            }
+            sql.within(column, list);
         }
         if let Some((raised_at, alert_id)) = after {
-            bind(&mut sql, " AND (raised_at < ?", raised_at.into());
-            bind(&mut sql, " OR (raised_at = ?", raised_at.into());
-            bind(&mut sql, " AND alert_id < ?))", alert_id.into());
+            sql.bind(" AND (raised_at < ?", raised_at.into());
+            sql.bind(" OR (raised_at = ?", raised_at.into());
+            sql.bind(" AND alert_id < ?))", alert_id.into());
         }
-        bind(
-            &mut sql,
+        sql.bind(
             " ORDER BY raised_at DESC, alert_id DESC LIMIT ?",
             fetch_limit(limit).into(),
         );
-        let rows = query_all(self.db(), &sql, values).await?;
+        let rows = sql.run(self.db()).await?;
         rows.iter().map(alert_row).collect()
     }
 
@@ -688,31 +655,27 @@ impl Store {
         after: Option<(i64, String, String)>,
         limit: u64,
     ) -> Result<Vec<OpportunityRow>, DbErr> {
-        let mut sql = format!("SELECT {OPPORTUNITY_COLUMNS} FROM upsell_opportunities WHERE 1 = 1");
-        let mut values: Vec<Value> = Vec::new();
-        let mut bind = |sql: &mut String, clause: &str, value: Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
-        };
+        let mut sql = Select::new(&format!(
+            "SELECT {OPPORTUNITY_COLUMNS} FROM upsell_opportunities"
+        ));
         if let Some(csm) = csm_id {
-            bind(&mut sql, " AND csm_id = ?", csm.to_owned().into());
+            sql.bind(" AND csm_id = ?", csm.to_owned().into());
         }
         if let Some(account) = account_id {
-            bind(&mut sql, " AND account_id = ?", account.to_owned().into());
+            sql.bind(" AND account_id = ?", account.to_owned().into());
         }
         if let Some((value, account, module)) = after {
-            bind(&mut sql, " AND (expected_value_minor < ?", value.into());
-            bind(&mut sql, " OR (expected_value_minor = ?", value.into());
-            bind(&mut sql, " AND (account_id > ?", account.clone().into());
-            bind(&mut sql, " OR (account_id = ?", account.into());
-            bind(&mut sql, " AND module_key > ?))))", module.into());
+            sql.bind(" AND (expected_value_minor < ?", value.into());
+            sql.bind(" OR (expected_value_minor = ?", value.into());
+            sql.bind(" AND (account_id > ?", account.clone().into());
+            sql.bind(" OR (account_id = ?", account.into());
+            sql.bind(" AND module_key > ?))))", module.into());
         }
-        bind(
-            &mut sql,
+        sql.bind(
             " ORDER BY expected_value_minor DESC, account_id, module_key LIMIT ?",
             fetch_limit(limit).into(),
         );
-        let rows = query_all(self.db(), &sql, values).await?;
+        let rows = sql.run(self.db()).await?;
         rows.iter().map(opportunity_row).collect()
     }
 
@@ -750,6 +713,47 @@ impl Store {
         .await?;
         txn.commit().await?;
         Ok((scores, changes, alerts))
+    }
+}
+
+/// A SELECT narrowed by optional filters; each `?` of a clause becomes the next `$n`
+/// placeholder, bound to the value given with it.
+struct Select {
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl Select {
+    fn new(head: &str) -> Self {
+        Select {
+            sql: format!("{head} WHERE 1 = 1"),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends `clause`, whose one `?` takes `value`.
+    fn bind(&mut self, clause: &str, value: Value) {
+        self.values.push(value);
+        self.sql
+            .push_str(&clause.replace('?', &format!("${}", self.values.len())));
+    }
+
+    /// `AND column IN (…)` when `items` is not empty (empty means no filter).
+    fn within(&mut self, column: &str, items: &[&'static str]) {
+        if items.is_empty() {
+            return;
+        }
+        let from = self.values.len() + 1;
+        self.values
+            .extend(items.iter().map(|item| Value::from(*item)));
+        self.sql.push_str(&format!(
+            " AND {column} IN ({})",
+            placeholders(from, items.len())
+        ));
+    }
+
+    async fn run(self, db: &impl ConnectionTrait) -> Result<Vec<QueryResult>, DbErr> {
+        query_all(db, &self.sql, self.values).await
     }
 }
 

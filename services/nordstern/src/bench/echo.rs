@@ -32,3 +32,27 @@ pub async fn spawn_echo_server() -> std::io::Result<SocketAddr> {
     );
     Ok(addr)
 }
+
+/// The baseline run: echo requests of 64 bytes under `load`, printed and returned.
+pub async fn measure_echo(load: &super::LoadArgs) -> anyhow::Result<super::LoadReport> {
+    use nordstern_proto::bench::v1::echo_service_client::EchoServiceClient;
+    let addr = spawn_echo_server().await?;
+    let channels =
+        super::load::connect_channels(&format!("http://{addr}"), load.connections).await?;
+    let report = super::run_load(
+        &channels,
+        load.concurrency,
+        std::time::Duration::from_secs(load.duration_secs),
+        |channel, _| async move {
+            EchoServiceClient::new(channel)
+                .echo(EchoRequest {
+                    payload: vec![0; 64],
+                })
+                .await
+                .map(|_| ())
+        },
+    )
+    .await?;
+    println!("{}", report.line("echo (bare tonic)"));
+    Ok(report)
+}

@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
-    bench::v1::{EchoRequest, echo_service_client::EchoServiceClient},
     common::v1 as common,
 };
 use nordstern_runtime::{Config, Role, shutdown};
 
-use super::{LoadArgs, LoadReport, echo::spawn_echo_server, load::connect_channels, run_load};
+use super::{LoadArgs, LoadReport, echo::measure_echo, load::connect_channels, run_load};
 use crate::{App, scratch_db::ScratchDatabase};
 
 #[derive(clap::Args, Debug)]
@@ -43,24 +42,7 @@ pub async fn run(args: GetAccountArgs) -> anyhow::Result<()> {
         "GetAccount benchmark: {} connections, {} concurrent requests, {} s per run, {} accounts",
         args.load.connections, args.load.concurrency, args.load.duration_secs, args.accounts
     );
-    let echo_addr = spawn_echo_server().await?;
-    let echo_channels =
-        connect_channels(&format!("http://{echo_addr}"), args.load.connections).await?;
-    let echo = run_load(
-        &echo_channels,
-        args.load.concurrency,
-        duration,
-        |channel, _| async move {
-            EchoServiceClient::new(channel)
-                .echo(EchoRequest {
-                    payload: vec![0; 64],
-                })
-                .await
-                .map(|_| ())
-        },
-    )
-    .await?;
-    println!("{}", echo.line("echo (bare tonic)"));
+    let echo = measure_echo(&args.load).await?;
     if matches!(args.backend, Backend::Sqlite | Backend::Both) {
         let data_dir = tempfile::tempdir()?;
         let config = Config {

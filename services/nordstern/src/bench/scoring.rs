@@ -15,10 +15,7 @@ use nordstern_domain::{
     churn,
     health::{self, HealthInputs, IntegrationStatus, ScoringConfig},
 };
-use nordstern_proto::{
-    bench::v1::{EchoRequest, echo_service_client::EchoServiceClient},
-    scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient},
-};
+use nordstern_proto::scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient};
 use nordstern_runtime::{
     Config, Role,
     cache::{CacheOptions, VersionedCache},
@@ -29,7 +26,7 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use sea_orm::Value;
 
 use super::{
-    LoadArgs, LoadReport, echo::spawn_echo_server, get_account::Backend, load::connect_channels,
+    LoadArgs, LoadReport, echo::measure_echo, get_account::Backend, load::connect_channels,
     run_load,
 };
 use crate::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};
@@ -64,25 +61,7 @@ pub async fn run(args: ScoringArgs) -> anyhow::Result<()> {
         "pure model (health score + churn prediction with drivers, no I/O): {pure:.0} accounts/s"
     );
 
-    let duration = Duration::from_secs(args.load.duration_secs);
-    let echo_addr = spawn_echo_server().await?;
-    let echo_channels =
-        connect_channels(&format!("http://{echo_addr}"), args.load.connections).await?;
-    let echo = run_load(
-        &echo_channels,
-        args.load.concurrency,
-        duration,
-        |channel, _| async move {
-            EchoServiceClient::new(channel)
-                .echo(EchoRequest {
-                    payload: vec![0; 64],
-                })
-                .await
-                .map(|_| ())
-        },
-    )
-    .await?;
-    println!("{}", echo.line("echo (bare tonic)"));
+    let echo = measure_echo(&args.load).await?;
 
     if matches!(args.backend, Backend::Sqlite | Backend::Both) {
         let data_dir = tempfile::tempdir()?;

@@ -187,6 +187,18 @@ impl VersionedCache {
         }
     }
 
+    /// [`Self::put`] for many entries, in one round trip to Redis.
+    pub async fn put_many(&self, entries: &[(&str, i64, &[u8])]) {
+        match &self.backend {
+            Backend::InProcess(map) => {
+                for (key, version, payload) in entries {
+                    map.put(key, *version, payload);
+                }
+            }
+            Backend::Redis(redis) => redis.put_many(entries).await,
+        }
+    }
+
     /// The entry of `key`; `None` on a miss or while Redis is down.
     pub async fn get(&self, key: &str) -> Option<Versioned> {
         match &self.backend {
@@ -512,6 +524,40 @@ impl RedisCache {
             Err(failure) => {
                 self.failed("get", &failure, Skipped::Read);
                 None
+            }
+        }
+    }
+
+    async fn put_many(self: &Arc<Self>, entries: &[(&str, i64, &[u8])]) {
+        // Every key is checked, so each skipped one is remembered as possibly stale.
+        let mut usable = true;
+        for (key, _, _) in entries {
+            usable &= self.usable(Skipped::Write(key));
+        }
+        if entries.is_empty() || !usable {
+            return;
+        }
+        // The script is (re)loaded first in the same pipeline, so EVALSHA never meets a
+        // Redis that restarted without it.
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("SCRIPT").arg("LOAD").arg(PUT_SCRIPT).ignore();
+        for (key, version, payload) in entries {
+            pipeline
+                .cmd("EVALSHA")
+                .arg(self.script.get_hash())
+                .arg(1)
+                .arg(self.entry_key(key))
+                .arg(version.to_string())
+                .arg(*payload)
+                .ignore();
+        }
+        let mut connection = self.manager.clone();
+        if let Err(failure) = self
+            .bounded(pipeline.query_async::<()>(&mut connection))
+            .await
+        {
+            for (key, _, _) in entries {
+                self.failed("put_many", &failure, Skipped::Write(key));
             }
         }
     }

@@ -308,6 +308,7 @@ fn column_arrays(
             Value::Int(_) => (ArrayType::Int, "int4"),
             Value::Double(_) => (ArrayType::Double, "float8"),
             Value::Bool(_) => (ArrayType::Bool, "bool"),
+            Value::Bytes(_) => (ArrayType::Bytes, "bytea"),
             _ => return None,
         });
     }

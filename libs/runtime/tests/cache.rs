@@ -342,3 +342,31 @@ async fn too_many_refused_writes_clear_the_whole_namespace_on_recovery() {
     );
     assert_eq!(neighbour.get("a").await, entry(1, b"neighbour"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_many_keeps_the_version_rule_in_one_pipeline_and_survives_a_flushed_script_cache() {
+    let server = RedisServer::start();
+    let cache = cache_on(&server.url(), "many:").await;
+    cache.put("a", 5, b"five").await;
+    cache
+        .put_many(&[
+            ("a", 4, b"older".as_slice()),
+            ("b", 1, b"one".as_slice()),
+            ("c", 2, b"two".as_slice()),
+        ])
+        .await;
+    assert_eq!(
+        cache.get_many(&["a", "b", "c"]).await,
+        vec![entry(5, b"five"), entry(1, b"one"), entry(2, b"two")]
+    );
+    // A Redis that lost its scripts (restart, SCRIPT FLUSH) still takes the batch.
+    assert!(command(&server.url(), &["SCRIPT", "FLUSH"]).await.is_ok());
+    cache
+        .put_many(&[("b", 3, b"three".as_slice()), ("c", 1, b"stale".as_slice())])
+        .await;
+    assert_eq!(
+        cache.get_many(&["b", "c"]).await,
+        vec![entry(3, b"three"), entry(2, b"two")]
+    );
+    assert_eq!(cache.status(), CacheStatus::RedisUp);
+}

@@ -249,10 +249,12 @@ impl Scoring {
             .await
             .map_err(crate::db_error)?;
         report.alerts_raised += raised.len();
+        let entries: Vec<(&str, i64, &[u8])> = applied
+            .iter()
+            .map(|w| (w.account_id.as_str(), w.version, w.payload.as_slice()))
+            .collect();
+        self.cache.put_many(&entries).await;
         for write in &applied {
-            self.cache
-                .put(&write.account_id, write.version, &write.payload)
-                .await;
             report.accounts_scored += 1;
             report.color_changes += usize::from(write.color_change.is_some());
             if let Some(score) = scores.remove(&write.account_id) {

@@ -40,8 +40,15 @@ pub struct Report {
     pub elapsed: std::time::Duration,
 }
 
+/// A batch computed and not yet stored.
+struct Prepared {
+    scores: HashMap<String, pb::HealthScore>,
+    writes: Vec<crate::store::ScoreWrite>,
+}
+
 /// What every batch of one recompute shares.
 struct Batch<'a> {
+    keep_scores: bool,
     detractors: &'a HashMap<String, Vec<String>>,
     in_force: &'a InForce,
     catalog: &'a [CatalogModule],
@@ -120,12 +127,15 @@ impl Scoring {
             ..Report::default()
         };
         let batch = Batch {
+            // A full recompute answers with counts, not 100,000 scores held in memory.
+            keep_scores: !everyone,
             detractors: &detractors,
             in_force: &in_force,
             catalog: &catalog,
             now,
         };
-        let mut pending: HashMap<String, accounts_pb::Account> = accounts
+        let mut pending = None;
+        let mut unscored: HashMap<String, accounts_pb::Account> = accounts
             .into_iter()
             .map(|a| (a.account_id.clone(), a))
             .collect();
@@ -142,21 +152,27 @@ impl Scoring {
             let mut ready = Vec::with_capacity(BATCH);
             while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
                 for summary in message?.summaries {
-                    if let Some(account) = pending.remove(&summary.account_id) {
+                    if let Some(account) = unscored.remove(&summary.account_id) {
                         ready.push((account, Some(summary)));
                     }
                 }
                 if ready.len() >= BATCH {
-                    self.recompute_batch(std::mem::take(&mut ready), &batch, &mut report)
-                        .await?;
+                    self.advance(
+                        &mut pending,
+                        std::mem::take(&mut ready),
+                        &batch,
+                        &mut report,
+                    )
+                    .await?;
                 }
             }
             if !ready.is_empty() {
-                self.recompute_batch(ready, &batch, &mut report).await?;
+                self.advance(&mut pending, ready, &batch, &mut report)
+                    .await?;
             }
         }
         // Listed ids, and accounts the stream did not cover (created since it started).
-        let rest: Vec<accounts_pb::Account> = pending.into_values().collect();
+        let rest: Vec<accounts_pb::Account> = unscored.into_values().collect();
         for chunk in rest.chunks(BATCH) {
             let ids: Vec<String> = chunk.iter().map(|a| a.account_id.clone()).collect();
             let mut summaries: HashMap<String, usage_pb::UsageSummary> = self
@@ -175,7 +191,11 @@ impl Scoring {
                 .iter()
                 .map(|a| (a.clone(), summaries.remove(&a.account_id)))
                 .collect();
-            self.recompute_batch(ready, &batch, &mut report).await?;
+            self.advance(&mut pending, ready, &batch, &mut report)
+                .await?;
+        }
+        if let Some(last) = pending.take() {
+            self.commit(last, &batch, &mut report).await?;
         }
         if let Some(token) = feed_token {
             self.store
@@ -187,12 +207,34 @@ impl Scoring {
         Ok(report)
     }
 
-    async fn recompute_batch(
+    /// Commits the batch prepared before while the next one is read and computed, so the
+    /// database writes of one batch overlap the reads of the next.
+    async fn advance(
         &self,
+        pending: &mut Option<Prepared>,
         ready: Vec<(accounts_pb::Account, Option<usage_pb::UsageSummary>)>,
         batch: &Batch<'_>,
         report: &mut Report,
     ) -> Result<(), Status> {
+        let next = self.prepare(ready, batch);
+        let prepared = match pending.take() {
+            Some(previous) => {
+                let (committed, next) = tokio::join!(self.commit(previous, batch, report), next);
+                committed?;
+                next?
+            }
+            None => next.await?,
+        };
+        *pending = Some(prepared);
+        Ok(())
+    }
+
+    /// Reads what a batch needs besides its accounts and usage, and computes its scores.
+    async fn prepare(
+        &self,
+        ready: Vec<(accounts_pb::Account, Option<usage_pb::UsageSummary>)>,
+        batch: &Batch<'_>,
+    ) -> Result<Prepared, Status> {
         let ids: Vec<String> = ready.iter().map(|(a, _)| a.account_id.clone()).collect();
         // Survey stats and the previous scores are independent: read them together.
         let (stats, stored) = tokio::join!(
@@ -243,6 +285,17 @@ impl Scoring {
             scores.insert(id.to_owned(), score);
             writes.push(write);
         }
+        Ok(Prepared { scores, writes })
+    }
+
+    /// Stores a prepared batch, writes it through to the cache and tells watchers.
+    async fn commit(
+        &self,
+        prepared: Prepared,
+        batch: &Batch<'_>,
+        report: &mut Report,
+    ) -> Result<(), Status> {
+        let Prepared { mut scores, writes } = prepared;
         let (applied, raised) = self
             .store
             .write_scores(writes)
@@ -263,7 +316,9 @@ impl Scoring {
                     // No receiver is fine: nobody watches.
                     let _ = self.changes.send(score.clone());
                 }
-                report.scores.push(score);
+                if batch.keep_scores {
+                    report.scores.push(score);
+                }
             }
         }
         Ok(())

@@ -96,7 +96,13 @@ pub async fn run(args: ScoringArgs) -> anyhow::Result<()> {
         .remove_namespace()
         .await;
         database.drop_now().await?;
-        result?;
+        let reads = result?;
+        let raw = raw_redis_get(&args.redis_url, &args.load).await?;
+        println!(
+            "raw Redis GET of 1 KiB ({} in flight on one multiplexed connection): {raw:.0} rps; GetHealthScore over Redis = {:.2}× that",
+            args.load.concurrency,
+            reads.rps() / raw
+        );
     }
     Ok(())
 }
@@ -114,7 +120,7 @@ async fn measure(
     args: &ScoringArgs,
     echo: &LoadReport,
     pure: f64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<LoadReport> {
     let ids = seed_accounts(&config, args.accounts).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let app = App::build(config.clone(), &IMPLEMENTED_ROLES, listener).await?;
@@ -171,7 +177,47 @@ async fn measure(
     );
     trigger.trigger();
     server.await??;
-    Ok(())
+    Ok(reads)
+}
+
+/// The Redis baseline: plain GETs of a value about the size of a stored score, as many in
+/// flight as the score reads, over one multiplexed connection like the cache's.
+async fn raw_redis_get(url: &str, load: &LoadArgs) -> anyhow::Result<f64> {
+    let connection = redis::aio::ConnectionManager::new(redis::Client::open(url)?).await?;
+    let key = format!("nordstern:bench:raw:{}", uuid::Uuid::now_v7());
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(vec![7u8; 1024])
+        .query_async::<()>(&mut connection.clone())
+        .await?;
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(load.duration_secs);
+    let counts = futures::future::join_all((0..load.concurrency.max(1)).map(|_| {
+        let mut connection = connection.clone();
+        let key = key.clone();
+        async move {
+            let mut gets = 0u64;
+            while Instant::now() < stop {
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async::<Vec<u8>>(&mut connection)
+                    .await?;
+                gets += 1;
+            }
+            Ok::<u64, redis::RedisError>(gets)
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    redis::cmd("DEL")
+        .arg(&key)
+        .query_async::<()>(&mut connection.clone())
+        .await?;
+    let mut total = 0u64;
+    for count in counts {
+        total += count?;
+    }
+    Ok(total as f64 / elapsed)
 }
 
 /// Inserts `count` accounts in the accounts service's tables (its migrations run

@@ -473,6 +473,18 @@ async fn health_scores_alerts_config_and_lists(suite: &TestSuite) {
         .collect();
     assert_eq!(ids, vec![z.as_str(), g.as_str()]);
     assert_eq!(batch.missing_account_ids, vec![missing]);
+    let twice = client
+        .batch_get_health_scores(pb::BatchGetHealthScoresRequest {
+            account_ids: vec![z.clone(), z.clone()],
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    assert_eq!(
+        (twice.health_scores.len(), twice.missing_account_ids.len()),
+        (2, 0),
+        "a repeated id is answered twice, not reported missing"
+    );
     let risk = client
         .list_at_risk_accounts(pb::ListAtRiskAccountsRequest::default())
         .await

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use nordstern_domain::{
     churn::{Model, PlatformFeatures, arr_in_major_units},
     health::{
-        self, HealthColor, HealthInputs, IntegrationStatus, ScoringConfig,
+        self, HealthInputs, IntegrationStatus, ScoringConfig,
         alerts::{AlertContext, alerts},
         upsell::{CatalogModule, upsell_opportunities},
     },
@@ -111,7 +111,7 @@ pub fn platform_features(score: &pb::HealthScore) -> PlatformFeatures {
 }
 
 /// The account's new score (version = previous + 1) and everything it writes.
-pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> (pb::HealthScore, ScoreWrite) {
+pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     let account = inputs.account;
     let today = context.now.date_naive();
     let now_micros = context.now.timestamp_micros();
@@ -249,7 +249,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> (pb::HealthScore, 
     })
     .collect();
 
-    let write = ScoreWrite {
+    ScoreWrite {
         account_id: account.account_id.clone(),
         version: score.version,
         score: score.score,
@@ -263,6 +263,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> (pb::HealthScore, 
             .as_ref()
             .and_then(|t| from_timestamp(Some(t)))
             .map_or(now_micros, |t| t.timestamp_micros()),
+        changed,
         churn_probability: prediction.probability,
         payload: score.encode_to_vec(),
         color_change: color_changed.then(|| ColorChangeRow {
@@ -276,14 +277,6 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> (pb::HealthScore, 
         }),
         alerts: alert_rows,
         opportunities,
-    };
-    (score, write)
-}
-
-pub fn is_downward(from: &str, to: &str) -> bool {
-    match (HealthColor::parse(from), HealthColor::parse(to)) {
-        (Some(from), Some(to)) => to.is_worse_than(from),
-        _ => false,
     }
 }
 

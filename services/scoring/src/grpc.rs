@@ -22,7 +22,6 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    compute::is_downward,
     convert::*,
     models,
     pipeline::{SharedScoring, Target},
@@ -201,7 +200,7 @@ impl ScoringService for ScoringGrpc {
         }
         let mut health_scores = Vec::with_capacity(ids.len());
         for id in &ids {
-            match found.remove(id) {
+            match found.get(id).cloned() {
                 Some(score) => health_scores.push(score),
                 None if !missing.contains(id) => missing.push(id.clone()),
                 None => {}
@@ -349,48 +348,30 @@ impl ScoringService for ScoringGrpc {
         let account_id = optional_id(&mut v, "account_id", &request.account_id);
         let csm_id = optional_id(&mut v, "csm_id", &request.csm_id);
         let since = from_timestamp(request.changed_since.as_ref()).map(|t| t.timestamp_micros());
-        let mut after =
-            parse_token::<3>(&mut v, &request.page_token).and_then(|[at, id, version]| {
-                Some((number(&mut v, &at)?, id, number(&mut v, &version)?))
-            });
+        let after = parse_token::<3>(&mut v, &request.page_token).and_then(|[at, id, version]| {
+            Some((number(&mut v, &at)?, id, number(&mut v, &version)?))
+        });
         v.into_result()?;
-        // Downward-only filters in memory, reading on until the page is full.
-        let mut changes = Vec::new();
-        let mut next_page_token = String::new();
-        loop {
-            let rows = self
-                .scoring
-                .store
-                .color_changes(
-                    account_id.as_deref(),
-                    csm_id.as_deref(),
-                    since,
-                    after.clone(),
-                    limit,
-                )
-                .await
-                .map_err(crate::db_error)?;
-            let more = rows.len() as u64 > limit;
-            let mut last = None;
-            for row in rows.into_iter().take(limit as usize) {
-                last = Some((row.changed_at, row.account_id.clone(), row.version));
-                if !request.downward_only || is_downward(&row.from_color, &row.to_color) {
-                    changes.push(row);
-                }
-                if changes.len() as u64 == limit {
-                    break;
-                }
-            }
-            if changes.len() as u64 == limit || !more {
-                if let Some((at, id, version)) = last
-                    && (more || changes.len() as u64 == limit)
-                {
-                    next_page_token = token(&[at.to_string(), id, version.to_string()]);
-                }
-                break;
-            }
-            after = last;
-        }
+        let rows = self
+            .scoring
+            .store
+            .color_changes(
+                account_id.as_deref(),
+                csm_id.as_deref(),
+                since,
+                request.downward_only,
+                after,
+                limit,
+            )
+            .await
+            .map_err(crate::db_error)?;
+        let (changes, next_page_token) = page(rows, limit, |row| {
+            token(&[
+                row.changed_at.to_string(),
+                row.account_id.clone(),
+                row.version.to_string(),
+            ])
+        });
         Ok(Response::new(pb::ListColorChangesResponse {
             color_changes: changes.into_iter().map(color_change_to_proto).collect(),
             next_page_token,
@@ -409,11 +390,15 @@ impl ScoringService for ScoringGrpc {
             .scoring
             .recompute(Target::Ids(vec![id.clone()]))
             .await?;
-        let score = report
-            .scores
-            .into_iter()
-            .find(|s| s.account_id == id)
-            .ok_or_else(|| Status::not_found(format!("account {id} not found or churned")))?;
+        let computed = report.scores.into_iter().find(|s| s.account_id == id);
+        // A concurrent recompute may have stored its version first; that one is newest.
+        let score =
+            match computed {
+                Some(score) => score,
+                None => self.scoring.stored(&id).await?.ok_or_else(|| {
+                    Status::not_found(format!("account {id} not found or churned"))
+                })?,
+            };
         Ok(Response::new(pb::RecomputeHealthScoreResponse {
             health_score: Some(score),
         }))
@@ -936,7 +921,7 @@ impl ScoringService for ScoringGrpc {
             .map(|row| decode_score(&row.payload))
             .collect::<Result<_, _>>()?;
         let color_changes = store
-            .color_changes(Some(&id), None, None, None, u64::MAX / 2)
+            .color_changes(Some(&id), None, None, false, None, u64::MAX / 2)
             .await
             .map_err(crate::db_error)?
             .into_iter()

@@ -42,7 +42,6 @@ pub struct Report {
 
 /// A batch computed and not yet stored.
 struct Prepared {
-    scores: HashMap<String, pb::HealthScore>,
     writes: Vec<crate::store::ScoreWrite>,
 }
 
@@ -268,11 +267,10 @@ impl Scoring {
             now: batch.now,
         };
         let no_detractors = Vec::new();
-        let mut scores: HashMap<String, pb::HealthScore> = HashMap::with_capacity(ready.len());
         let mut writes = Vec::with_capacity(ready.len());
         for (account, summary) in &ready {
             let id = account.account_id.as_str();
-            let (score, write) = compute::compute(
+            let write = compute::compute(
                 &Inputs {
                     account,
                     summary: summary.as_ref(),
@@ -282,10 +280,9 @@ impl Scoring {
                 },
                 &context,
             );
-            scores.insert(id.to_owned(), score);
             writes.push(write);
         }
-        Ok(Prepared { scores, writes })
+        Ok(Prepared { writes })
     }
 
     /// Stores a prepared batch, writes it through to the cache and tells watchers.
@@ -295,7 +292,7 @@ impl Scoring {
         batch: &Batch<'_>,
         report: &mut Report,
     ) -> Result<(), Status> {
-        let Prepared { mut scores, writes } = prepared;
+        let writes = prepared.writes;
         let (applied, raised) = self
             .store
             .write_scores(writes)
@@ -310,15 +307,19 @@ impl Scoring {
         for write in &applied {
             report.accounts_scored += 1;
             report.color_changes += usize::from(write.color_change.is_some());
-            if let Some(score) = scores.remove(&write.account_id) {
-                let changed = score.changed_at == score.computed_at;
-                if changed {
-                    // No receiver is fine: nobody watches.
-                    let _ = self.changes.send(score.clone());
-                }
-                if batch.keep_scores {
-                    report.scores.push(score);
-                }
+            if !write.changed && !batch.keep_scores {
+                continue;
+            }
+            // The stored payload: with the commit's changed_at.
+            let Ok(score) = pb::HealthScore::decode(write.payload.as_slice()) else {
+                continue;
+            };
+            if write.changed {
+                // No receiver is fine: nobody watches.
+                let _ = self.changes.send(score.clone());
+            }
+            if batch.keep_scores {
+                report.scores.push(score);
             }
         }
         Ok(())
@@ -393,19 +394,37 @@ impl Scoring {
         {
             return Ok(Some(score));
         }
-        let ids = [account_id.to_owned()];
-        let stored = self.store.latest(&ids).await.map_err(crate::db_error)?;
-        if let Some(payload) = stored.get(account_id)
-            && let Ok(score) = pb::HealthScore::decode(payload.as_slice())
-        {
-            self.cache.put(account_id, score.version, payload).await;
+        if let Some(score) = self.stored(account_id).await? {
             return Ok(Some(score));
         }
-        let report = self.recompute(Target::Ids(ids.to_vec())).await?;
-        Ok(report
+        let report = self
+            .recompute(Target::Ids(vec![account_id.to_owned()]))
+            .await?;
+        match report
             .scores
             .into_iter()
-            .find(|s| s.account_id == account_id))
+            .find(|s| s.account_id == account_id)
+        {
+            Some(score) => Ok(Some(score)),
+            // A concurrent computation stored its version first.
+            None => self.stored(account_id).await,
+        }
+    }
+
+    /// The stored latest score, written back to the cache.
+    pub async fn stored(&self, account_id: &str) -> Result<Option<pb::HealthScore>, Status> {
+        let stored = self
+            .store
+            .latest(&[account_id.to_owned()])
+            .await
+            .map_err(crate::db_error)?;
+        let Some(payload) = stored.get(account_id) else {
+            return Ok(None);
+        };
+        let score = pb::HealthScore::decode(payload.as_slice())
+            .map_err(|e| Status::internal(format!("a stored score does not decode: {e}")))?;
+        self.cache.put(account_id, score.version, payload).await;
+        Ok(Some(score))
     }
 
     /// Latest scores of many accounts: one cache round trip, the misses from the
@@ -427,12 +446,14 @@ impl Scoring {
         }
         if !misses.is_empty() {
             let stored = self.store.latest(&misses).await.map_err(crate::db_error)?;
-            for (id, payload) in stored {
+            let mut refill = Vec::with_capacity(stored.len());
+            for (id, payload) in &stored {
                 if let Ok(score) = pb::HealthScore::decode(payload.as_slice()) {
-                    self.cache.put(&id, score.version, &payload).await;
-                    found.insert(id, score);
+                    refill.push((id.as_str(), score.version, payload.as_slice()));
+                    found.insert(id.clone(), score);
                 }
             }
+            self.cache.put_many(&refill).await;
         }
         Ok(found)
     }

@@ -4,9 +4,13 @@
 
 use std::collections::HashMap;
 
+use chrono::DateTime;
+use nordstern_proto::scoring::v1 as pb;
 use nordstern_runtime::storage::{
     SerialWriter, execute, insert_rows, placeholders, query_all, query_one,
 };
+use nordstern_runtime::wire::timestamp;
+use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult, Value};
 
 /// Advisory lock id of the scoring service's serialised writes ("SCOR" in ASCII).
@@ -36,7 +40,10 @@ pub struct ScoreWrite {
     pub segment: &'static str,
     pub arr_at_risk: i64,
     pub computed_at: i64,
+    /// Set by [`Store::write_scores`] for a changed score: the commit's instant.
     pub changed_at: i64,
+    /// Score, colour or churn probability differ from the previous computation.
+    pub changed: bool,
     pub churn_probability: f64,
     pub payload: Vec<u8>,
     pub color_change: Option<ColorChangeRow>,
@@ -277,7 +284,7 @@ impl Store {
                 stored_versions.insert(row.try_get("", "account_id")?, row.try_get("", "version")?);
             }
         }
-        let applied: Vec<ScoreWrite> = writes
+        let mut applied: Vec<ScoreWrite> = writes
             .into_iter()
             .filter(|w| {
                 stored_versions
@@ -289,6 +296,29 @@ impl Store {
             txn.commit().await?;
             return Ok((applied, Vec::new()));
         }
+        // Changed scores get one instant taken under the writer lock, later than any
+        // stored change: a CRM paging by (changed_at, account_id) never has a row appear
+        // behind its cursor, whatever order batches and recomputes finish in.
+        let latest_change: Option<i64> = query_one(
+            &txn.txn,
+            "SELECT MAX(changed_at) AS latest FROM health_scores",
+            vec![],
+        )
+        .await?
+        .map(|row| row.try_get::<Option<i64>>("", "latest"))
+        .transpose()?
+        .flatten();
+        let stamp = nordstern_runtime::wire::now_micros()
+            .timestamp_micros()
+            .max(latest_change.map_or(i64::MIN, |latest| latest + 1));
+        for write in applied.iter_mut().filter(|w| w.changed) {
+            write.changed_at = stamp;
+            let mut score = pb::HealthScore::decode(write.payload.as_slice())
+                .map_err(|e| DbErr::Custom(format!("a score to store does not decode: {e}")))?;
+            score.changed_at = DateTime::from_timestamp_micros(stamp).map(timestamp);
+            write.payload = score.encode_to_vec();
+        }
+        let ids: Vec<String> = applied.iter().map(|w| w.account_id.clone()).collect();
 
         insert_rows(
             &txn.txn,
@@ -529,6 +559,7 @@ impl Store {
         account_id: Option<&str>,
         csm_id: Option<&str>,
         changed_since: Option<i64>,
+        downward_only: bool,
         after: Option<(i64, String, i64)>,
         limit: u64,
     ) -> Result<Vec<ColorChangeRow>, DbErr> {
@@ -543,6 +574,13 @@ impl Store {
         }
         if let Some(since) = changed_since {
             sql.bind(" AND changed_at >= ?", since.into());
+        }
+        if downward_only {
+            // Worse colours only: green to yellow or red, yellow to red.
+            sql.bind(
+                " AND ((from_color = 'GREEN' AND to_color IN ('YELLOW', 'RED')) OR (from_color = 'YELLOW' AND to_color = ?))",
+                "RED".into(),
+            );
         }
         if let Some((changed_at, account, version)) = after {
             sql.bind(" AND (changed_at < ?", changed_at.into());

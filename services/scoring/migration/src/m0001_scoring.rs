@@ -11,7 +11,8 @@ use sea_orm_migration::{
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// `{BYTES}` is the binary column type of the backend.
+/// `{BYTES}` is the binary column type of the backend. Index directions follow the
+/// ORDER BY of the lists they serve, so a page is an index range, not a sort.
 const TABLES: &[&str] = &[
     // Accepted configurations; the highest version is current. `body` is the
     // ScoringConfig message.
@@ -41,7 +42,7 @@ const TABLES: &[&str] = &[
         changed_at BIGINT NOT NULL,
         payload {BYTES} NOT NULL)",
     "CREATE INDEX health_scores_changed ON health_scores (changed_at, account_id)",
-    "CREATE INDEX health_scores_at_risk ON health_scores (arr_at_risk, account_id)",
+    "CREATE INDEX health_scores_at_risk ON health_scores (arr_at_risk DESC, account_id)",
     // Every computation, for history charts, training as of a cut-off and export.
     "CREATE TABLE health_score_history (
         account_id TEXT NOT NULL,
@@ -62,7 +63,7 @@ const TABLES: &[&str] = &[
         changed_at BIGINT NOT NULL,
         csm_id TEXT NOT NULL,
         PRIMARY KEY (account_id, version))",
-    "CREATE INDEX color_changes_changed ON color_changes (changed_at, account_id, version)",
+    "CREATE INDEX color_changes_changed ON color_changes (changed_at DESC, account_id, version DESC)",
     "CREATE TABLE alerts (
         alert_id TEXT PRIMARY KEY,
         account_id TEXT NOT NULL,
@@ -90,7 +91,7 @@ const TABLES: &[&str] = &[
         expected_value_minor BIGINT NOT NULL,
         reason TEXT NOT NULL,
         PRIMARY KEY (account_id, module_key))",
-    "CREATE INDEX upsell_ranked ON upsell_opportunities (expected_value_minor, account_id, module_key)",
+    "CREATE INDEX upsell_ranked ON upsell_opportunities (expected_value_minor DESC, account_id, module_key)",
 ];
 
 #[async_trait::async_trait]

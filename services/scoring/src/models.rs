@@ -124,7 +124,11 @@ pub async fn train_and_store(
     })
     .await
     .map_err(|e| Status::internal(format!("training task failed: {e}")))?
-    .map_err(train_error)?;
+    .map_err(|error| match source {
+        // The platform's own history has no request fields to blame.
+        pb::ChurnModelSource::PlatformHistory => Status::failed_precondition(error.to_string()),
+        _ => train_error(error),
+    })?;
     let model_id = new_id();
     let mut meta = ModelMeta {
         model_id: model_id.clone(),

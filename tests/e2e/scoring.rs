@@ -2036,7 +2036,26 @@ async fn redis_killed_mid_run_reads_fall_back_to_the_database_and_the_cache_reco
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // New scores are written through again: with the cache emptied and no read in
+    // between, only the recompute can have put the keys back.
+    {
+        let client = redis::Client::open(url.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let () = redis::cmd("FLUSHALL")
+            .query_async(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(cached_keys(url.clone(), namespace.clone()).await, 0);
     recompute_all(&mut client).await;
+    assert_eq!(
+        cached_keys(url.clone(), namespace.clone()).await,
+        3,
+        "the recompute after recovery wrote through"
+    );
     assert_eq!(
         health(&mut client, &ids[0]).await.version,
         before.version + 2

@@ -1356,6 +1356,13 @@ async fn churn_models_from_csv_and_activation(suite: &TestSuite) {
     );
     let mut bad = history_csv(250, None);
     bad.push_str("lots,1,2,SME,no\n");
+    // Sent as text, the problem is reported under the field that was set.
+    assert_invalid(
+        client
+            .train_churn_model_from_csv(csv_request(bad.clone(), &platform))
+            .await,
+        &["csv_text"],
+    );
     let mut request = csv_request(bad, &platform);
     if let Some(pb::train_churn_model_from_csv_request::Content::CsvText(text)) =
         request.content.take()

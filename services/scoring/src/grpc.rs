@@ -573,6 +573,11 @@ impl ScoringService for ScoringGrpc {
         use pb::train_churn_model_from_csv_request::Content;
         let request = request.into_inner();
         let mut v = FieldViolations::new();
+        // Problems with the content are reported under the field the client set.
+        let content_field = match &request.content {
+            Some(Content::CsvText(_)) => "csv_text",
+            _ => "csv_data",
+        };
         let text = match &request.content {
             Some(Content::CsvText(text)) => Some(text.clone()),
             Some(Content::CsvData(bytes)) => v.check(
@@ -606,7 +611,12 @@ impl ScoringService for ScoringGrpc {
         .map_err(|violations| {
             let mut v = FieldViolations::new();
             for violation in violations {
-                v.add(violation.field, violation.description);
+                let field = if violation.field == "csv_data" {
+                    content_field.to_owned()
+                } else {
+                    violation.field
+                };
+                v.add(field, violation.description);
             }
             Status::from(v)
         })?;

@@ -11,6 +11,7 @@ in_every_combination!(
     bad_input_is_refused_field_by_field_and_nothing_is_written,
     idempotency_keys_answer_retries_without_reapplying,
     contract_events_drive_arr_tiers_and_revenue_metrics,
+    company_wide_contract_events_by_kind_and_period_in_pages,
     handoff_capacity_and_portfolio_balance,
     erase_and_export,
 );
@@ -590,6 +591,233 @@ async fn contract_events_drive_arr_tiers_and_revenue_metrics(suite: &TestSuite) 
         .into_inner();
     let live: i32 = tiers.tiers.iter().map(|t| t.account_count).sum();
     assert_eq!(live, 2, "the churned account is not in any live tier");
+}
+
+/// Every page of a listing, following `next_page_token` until it is empty; asserts no
+/// page is larger than asked.
+async fn all_pages(
+    client: &mut Accounts,
+    mut request: pb::ListContractEventsRequest,
+) -> Vec<Vec<pb::ContractEvent>> {
+    let mut pages = Vec::new();
+    loop {
+        let page = client
+            .list_contract_events(request.clone())
+            .await
+            .unwrap_or_else(|s| panic!("{s}"))
+            .into_inner();
+        let cap = if request.page_size == 0 {
+            100
+        } else {
+            request.page_size
+        };
+        assert!(
+            page.events.len() <= cap as usize,
+            "a page of {} for page_size {}",
+            page.events.len(),
+            request.page_size
+        );
+        pages.push(page.events);
+        if page.next_page_token.is_empty() {
+            return pages;
+        }
+        assert!(pages.len() < 100, "the listing does not end");
+        request.page_token = page.next_page_token;
+    }
+}
+
+fn event_ids(pages: &[Vec<pb::ContractEvent>]) -> Vec<String> {
+    pages.iter().flatten().map(|e| e.event_id.clone()).collect()
+}
+
+/// The churn-model feed: RENEWAL and CHURN of every account in one listing, paged
+/// across accounts, optionally within a period of effective dates.
+async fn company_wide_contract_events_by_kind_and_period_in_pages(suite: &TestSuite) {
+    use pb::ContractEventKind as Kind;
+    let mut client = accounts(suite).await;
+    // Three accounts, each with a NEW on 2025-01-01 (renewal due 2026-01-01).
+    let a = create_account(&mut client, "Alpha", 100_000)
+        .await
+        .account_id;
+    let b = create_account(&mut client, "Beta", 200_000)
+        .await
+        .account_id;
+    let c = create_account(&mut client, "Gamma", 300_000)
+        .await
+        .account_id;
+    // Recorded interleaved across accounts; 5 of the 7 are RENEWAL or CHURN.
+    let recorded = [
+        (
+            &a,
+            Kind::Renewal,
+            date(2025, 3, 1),
+            date(2027, 1, 1),
+            "a-ren",
+        ),
+        (&b, Kind::Expansion, date(2025, 3, 15), None, "b-exp"),
+        (
+            &c,
+            Kind::Renewal,
+            date(2025, 4, 1),
+            date(2027, 1, 1),
+            "c-ren",
+        ),
+        (&b, Kind::Churn, date(2025, 5, 1), None, "b-churn"),
+        (&a, Kind::Expansion, date(2025, 6, 1), None, "a-exp"),
+        (&c, Kind::Churn, date(2025, 7, 1), None, "c-churn"),
+        (
+            &a,
+            Kind::Renewal,
+            date(2026, 12, 1),
+            date(2028, 1, 1),
+            "a-ren-2",
+        ),
+    ];
+    let mut ids = std::collections::HashMap::new();
+    for (account, kind, effective, renewal, key) in recorded {
+        let arr_change = if kind == Kind::Expansion { 10_000 } else { 0 };
+        let event = client
+            .record_contract_event(event(account, kind, arr_change, effective, renewal, key))
+            .await
+            .unwrap_or_else(|s| panic!("{key}: {s}"))
+            .into_inner()
+            .event
+            .unwrap_or_default();
+        ids.insert(key, event.event_id);
+    }
+    let id = |keys: &[&str]| -> Vec<String> { keys.iter().map(|k| ids[k].clone()).collect() };
+    let outcomes = pb::ListContractEventsRequest {
+        page_size: 2,
+        kinds: vec![Kind::Renewal as i32, Kind::Churn as i32],
+        ..pb::ListContractEventsRequest::default()
+    };
+
+    // Pages of 2 over the whole company: every RENEWAL and CHURN once, in recording
+    // order, and the first page already spans two accounts.
+    let pages = all_pages(&mut client, outcomes.clone()).await;
+    assert_eq!(
+        event_ids(&pages),
+        id(&["a-ren", "c-ren", "b-churn", "c-churn", "a-ren-2"])
+    );
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 2, 1]
+    );
+    let first_page_accounts: Vec<&str> = pages[0].iter().map(|e| e.account_id.as_str()).collect();
+    assert_eq!(first_page_accounts, vec![a.as_str(), c.as_str()]);
+    for e in pages.iter().flatten() {
+        assert!(
+            e.kind == Kind::Renewal as i32 || e.kind == Kind::Churn as i32,
+            "{e:?}"
+        );
+    }
+    let b_churn = pages
+        .iter()
+        .flatten()
+        .find(|e| e.event_id == ids["b-churn"]);
+    assert_eq!(b_churn.map(|e| e.account_id.as_str()), Some(b.as_str()));
+    assert_eq!(
+        b_churn.and_then(|e| e.effective_date.as_ref()),
+        date(2025, 5, 1).as_ref()
+    );
+
+    // A kind named twice counts once; one page of everything gives the same events.
+    let mut repeated = outcomes.clone();
+    repeated.kinds = vec![Kind::Churn as i32, Kind::Renewal as i32, Kind::Churn as i32];
+    repeated.page_size = 0;
+    let pages = all_pages(&mut client, repeated).await;
+    assert_eq!(pages.len(), 1);
+    assert_eq!(
+        event_ids(&pages),
+        id(&["a-ren", "c-ren", "b-churn", "c-churn", "a-ren-2"])
+    );
+
+    // One kind; and a period of effective dates, end exclusive (c-churn is on 07-01).
+    let mut churns = outcomes.clone();
+    churns.kinds = vec![Kind::Churn as i32];
+    churns.page_size = 1;
+    assert_eq!(
+        event_ids(&all_pages(&mut client, churns).await),
+        id(&["b-churn", "c-churn"])
+    );
+    let mut within = outcomes.clone();
+    within.effective_within = Some(common::Period {
+        start_date: date(2025, 4, 1),
+        end_date: date(2025, 7, 1),
+    });
+    assert_eq!(
+        event_ids(&all_pages(&mut client, within).await),
+        id(&["c-ren", "b-churn"])
+    );
+
+    // No filter: all 10 events (3 NEW + 7) in pages of 3, ascending ids, none twice.
+    let everything = all_pages(
+        &mut client,
+        pb::ListContractEventsRequest {
+            page_size: 3,
+            ..pb::ListContractEventsRequest::default()
+        },
+    )
+    .await;
+    let all_ids = event_ids(&everything);
+    assert_eq!(all_ids.len(), 10);
+    assert!(all_ids.windows(2).all(|w| w[0] < w[1]), "{all_ids:?}");
+
+    // One account, as before, now also filtered by kind.
+    let mut of_alpha = outcomes.clone();
+    of_alpha.account_id = a.clone();
+    of_alpha.kinds = vec![Kind::Renewal as i32];
+    assert_eq!(
+        event_ids(&all_pages(&mut client, of_alpha).await),
+        id(&["a-ren", "a-ren-2"])
+    );
+    let alpha_all = all_pages(
+        &mut client,
+        pb::ListContractEventsRequest {
+            account_id: a.clone(),
+            ..pb::ListContractEventsRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(event_ids(&alpha_all).len(), 4, "NEW, 2 RENEWAL, EXPANSION");
+
+    // Bad input: every problem named at once.
+    let bad = |kinds: Vec<i32>| pb::ListContractEventsRequest {
+        kinds,
+        ..pb::ListContractEventsRequest::default()
+    };
+    assert_invalid(
+        client
+            .list_contract_events(bad(vec![Kind::Renewal as i32, 99]))
+            .await,
+        &["kinds[1]"],
+    );
+    assert_invalid(
+        client
+            .list_contract_events(bad(vec![Kind::Unspecified as i32, Kind::Churn as i32, -3]))
+            .await,
+        &["kinds[0]", "kinds[2]"],
+    );
+    let mut backwards = bad(vec![Kind::Churn as i32, 6]);
+    backwards.effective_within = Some(common::Period {
+        start_date: date(2025, 7, 1),
+        end_date: date(2025, 7, 1),
+    });
+    backwards.page_size = 1001;
+    backwards.page_token = "not-a-token".to_owned();
+    assert_invalid(
+        client.list_contract_events(backwards).await,
+        &[
+            "kinds[1]",
+            "effective_within.end_date",
+            "page_size",
+            "page_token",
+        ],
+    );
+    // An account that does not exist is still NOT_FOUND, with or without kinds.
+    let mut unknown = outcomes.clone();
+    unknown.account_id = "01900000-0000-7000-8000-000000000000".to_owned();
+    assert_code(client.list_contract_events(unknown).await, Code::NotFound);
 }
 
 async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {

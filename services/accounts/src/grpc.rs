@@ -14,8 +14,8 @@ use tonic::{Request, Response, Status};
 use crate::{
     convert::*,
     store::{
-        AccountFilter, AccountPatch, AccountRow, Balance, ContractEventRow, CsmPatch, CsmRow,
-        MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
+        AccountFilter, AccountPatch, AccountRow, Balance, ContractEventFilter, ContractEventRow,
+        CsmPatch, CsmRow, MetricScope, NewAccount, NewCsm, ProductModuleRow, Store,
     },
 };
 
@@ -621,14 +621,21 @@ impl AccountsService for AccountsGrpc {
             .kinds
             .iter()
             .enumerate()
-            .filter_map(|(at, kind)| {
-                v.check(&format!("kinds[{at}]"), contract_kind_from_proto(*kind))
-            })
+            .filter_map(|(at, kind)| v.check(&format!("kinds[{at}]"), kind_filter(*kind)))
             .collect();
+        let effective_within = request
+            .effective_within
+            .as_ref()
+            .and_then(|period| required_period(&mut v, "effective_within", Some(period)));
         v.into_result()?;
+        let filter = ContractEventFilter {
+            account_id,
+            kinds,
+            effective_within,
+        };
         let rows = self
             .store
-            .list_contract_events(account_id.as_deref(), &kinds, after.as_deref(), limit + 1)
+            .list_contract_events(&filter, after.as_deref(), limit + 1)
             .await?;
         let (events, next_page_token) = page(rows, limit, |row| row.event_id.clone());
         Ok(Response::new(pb::ListContractEventsResponse {
@@ -721,7 +728,14 @@ impl AccountsService for AccountsGrpc {
         let account = self.store.get_account(&id).await?;
         let events = self
             .store
-            .list_contract_events(Some(&id), &[], None, i64::MAX as u64)
+            .list_contract_events(
+                &ContractEventFilter {
+                    account_id: Some(id.clone()),
+                    ..ContractEventFilter::default()
+                },
+                None,
+                i64::MAX as u64,
+            )
             .await?;
         let assignments = self.store.assignments_of(&id).await?;
         Ok(Response::new(pb::ExportAccountResponse {
@@ -744,4 +758,15 @@ fn csm_id_list(raw: &[String]) -> Result<Vec<String>, FieldViolations> {
     let ids = id_list(&mut v, "csm_ids", raw);
     v.into_result()?;
     Ok(ids)
+}
+
+/// A kind to filter contract events by: a known kind, not UNSPECIFIED.
+fn kind_filter(value: i32) -> Result<ContractEventKind, String> {
+    if value == pb::ContractEventKind::Unspecified as i32 {
+        return Err(
+            "UNSPECIFIED is not a kind to filter by (leave `kinds` empty for every kind)"
+                .to_owned(),
+        );
+    }
+    contract_kind_from_proto(value)
 }

@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_accounts;
+mod m0002_contract_events_kind_index;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
             Box::new(m0001_accounts::Migration),
+            Box::new(m0002_contract_events_kind_index::Migration),
         ]
     }
 

@@ -6,7 +6,7 @@ use nordstern_domain::{
     account::ContractEventKind,
     contract::{ContractChange, ContractError, ContractState, apply_change},
 };
-use nordstern_runtime::storage::parse_column;
+use nordstern_runtime::storage::{parse_column, placeholders};
 use nordstern_runtime::wire::new_id;
 use nordstern_runtime::{
     idempotency::{self, IdempotencyKey},
@@ -16,7 +16,6 @@ use sea_orm::{ConnectionTrait, QueryResult};
 
 use super::{AccountRow, Store, execute, fetch_account, query_all, query_one, recompute_tiers};
 use crate::error::{AccountsError, AccountsResult};
-use nordstern_runtime::storage::placeholders;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContractEventRow {
@@ -76,33 +75,89 @@ impl Store {
         Ok((event, account))
     }
 
-    /// Events in recording order (event ids are time-ordered UUIDs) after `after`, of
-    /// one account or of all, of the given kinds or of any.
+    /// Events in recording order (event ids are time-ordered UUIDs) after `after`, as
+    /// `filter` says. An event id is unique, so it is a stable keyset cursor over one
+    /// account or the whole company.
+    ///
+    /// Company-wide, each requested kind is read on its own from
+    /// `contract_events_kind_idx` `(kind, event_id, effective_date)` in id order, at most
+    /// `limit` rows each, and the branches are merged: one range scan per kind and page
+    /// on SQLite and PostgreSQL, the period checked on the index entry. (`kind IN (…)`
+    /// makes PostgreSQL walk every event in id order and filter.) One account's events
+    /// are few and read through `contract_events_account_idx`; there `kind || ''` keeps
+    /// SQLite, which has no statistics, from preferring the kind index.
     pub async fn list_contract_events(
         &self,
-        account_id: Option<&str>,
-        kinds: &[ContractEventKind],
+        filter: &ContractEventFilter,
         after: Option<&str>,
         limit: u64,
     ) -> AccountsResult<Vec<ContractEventRow>> {
-        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM contract_events WHERE event_id > $1");
         let mut values: Vec<sea_orm::Value> = vec![after.unwrap_or("").into()];
-        if let Some(account_id) = account_id {
-            fetch_account(self.db(), account_id).await?;
-            values.push(account_id.into());
-            sql.push_str(&format!(" AND account_id = ${}", values.len()));
-        }
-        if !kinds.is_empty() {
-            sql.push_str(&format!(
-                " AND kind IN ({})",
-                placeholders(values.len() + 1, kinds.len())
+        let mut common = String::from("event_id > $1");
+        if let Some((start, end)) = filter.effective_within {
+            values.push(start.into());
+            values.push(end.into());
+            common.push_str(&format!(
+                " AND effective_date >= ${} AND effective_date < ${}",
+                values.len() - 1,
+                values.len()
             ));
-            values.extend(kinds.iter().map(|kind| sea_orm::Value::from(kind.as_str())));
         }
-        sql.push_str(&format!(" ORDER BY event_id LIMIT {limit}"));
+        let mut kinds = filter.kinds.clone();
+        kinds.sort();
+        kinds.dedup();
+        let select = |condition: &str| {
+            format!(
+                "SELECT {EVENT_COLUMNS} FROM contract_events WHERE {condition} ORDER BY event_id LIMIT {limit}"
+            )
+        };
+        let sql = if let Some(account_id) = &filter.account_id {
+            fetch_account(self.db(), account_id).await?;
+            values.push(account_id.as_str().into());
+            common.push_str(&format!(" AND account_id = ${}", values.len()));
+            if !kinds.is_empty() {
+                common.push_str(&format!(
+                    " AND kind || '' IN ({})",
+                    placeholders(values.len() + 1, kinds.len())
+                ));
+                values.extend(kinds.iter().map(|kind| sea_orm::Value::from(kind.as_str())));
+            }
+            select(&common)
+        } else if kinds.len() <= 1 {
+            if let Some(kind) = kinds.first() {
+                values.push(kind.as_str().into());
+                common.push_str(&format!(" AND kind = ${}", values.len()));
+            }
+            select(&common)
+        } else {
+            let branches: Vec<String> = kinds
+                .iter()
+                .enumerate()
+                .map(|(at, kind)| {
+                    values.push(kind.as_str().into());
+                    let condition = format!("{common} AND kind = ${}", values.len());
+                    format!("SELECT * FROM ({}) AS k{at}", select(&condition))
+                })
+                .collect();
+            format!(
+                "SELECT * FROM ({}) AS merged ORDER BY event_id LIMIT {limit}",
+                branches.join(" UNION ALL ")
+            )
+        };
         let rows = query_all(self.db(), &sql, values).await?;
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
     }
+}
+
+/// Which contract events a listing returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContractEventFilter {
+    /// One account's; `None` for every account's.
+    pub account_id: Option<String>,
+    /// Only these kinds; empty for every kind.
+    pub kinds: Vec<ContractEventKind>,
+    /// Effective date in `[start, end)`; `None` for any date.
+    pub effective_within: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// Validates `change` against the account's contract state, stores the event and the new

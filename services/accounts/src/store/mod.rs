@@ -12,7 +12,7 @@ mod revenue;
 pub use accounts::{AccountFilter, AccountPatch, NewAccount};
 pub use balance::Balance;
 pub use catalog::ProductModuleRow;
-pub use contracts::ContractEventRow;
+pub use contracts::{ContractEventFilter, ContractEventRow};
 pub use csms::{CsmPatch, CsmRow, NewCsm};
 pub use revenue::MetricScope;
 

@@ -86,7 +86,7 @@ pub fn health_inputs(
         median_hours_to_resolution: summary
             .and_then(|s| s.median_time_to_resolution)
             .map(|d| (d.seconds as f64 + f64::from(d.nanos) / 1e9) / 3600.0),
-        days_to_renewal: date(account.renewal_date.as_ref())
+        days_to_renewal: date_from_proto(account.renewal_date.as_ref())
             .map(|renewal| health::days_until(renewal, today)),
     }
 }
@@ -195,13 +195,13 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         score.color_changed_at = p.color_changed_at;
     }
 
-    let start_date = date(account.start_date.as_ref()).unwrap_or(today);
+    let start_date = date_from_proto(account.start_date.as_ref()).unwrap_or(today);
     let alert_rows = alerts(&AlertContext {
         today,
         previous_color,
         color: breakdown.color,
         usage_trend: health_inputs.usage_trend,
-        renewal_date: date(account.renewal_date.as_ref()),
+        renewal_date: date_from_proto(account.renewal_date.as_ref()),
         start_date,
         has_csm: !account.csm_id.is_empty(),
         new_detractor_response_ids: inputs.detractor_ids,
@@ -278,13 +278,4 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         alerts: alert_rows,
         opportunities,
     }
-}
-
-fn date(value: Option<&common::Date>) -> Option<NaiveDate> {
-    let value = value?;
-    NaiveDate::from_ymd_opt(
-        value.year,
-        u32::try_from(value.month).ok()?,
-        u32::try_from(value.day).ok()?,
-    )
 }

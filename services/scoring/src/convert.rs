@@ -19,6 +19,16 @@ pub fn money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
     })
 }
 
+/// A date as the other services send it; `None` when unset or not a calendar day.
+pub fn date_from_proto(value: Option<&common::Date>) -> Option<chrono::NaiveDate> {
+    let value = value?;
+    chrono::NaiveDate::from_ymd_opt(
+        value.year,
+        u32::try_from(value.month).ok()?,
+        u32::try_from(value.day).ok()?,
+    )
+}
+
 pub fn segment_from_proto(value: i32) -> Option<Segment> {
     match common::Segment::try_from(value).ok()? {
         common::Segment::Enterprise => Some(Segment::Enterprise),

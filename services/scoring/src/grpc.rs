@@ -386,19 +386,11 @@ impl ScoringService for ScoringGrpc {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "account_id", &request.account_id);
         v.into_result()?;
-        let report = self
+        let score = self
             .scoring
-            .recompute(Target::Ids(vec![id.clone()]))
-            .await?;
-        let computed = report.scores.into_iter().find(|s| s.account_id == id);
-        // A concurrent recompute may have stored its version first; that one is newest.
-        let score =
-            match computed {
-                Some(score) => score,
-                None => self.scoring.stored(&id).await?.ok_or_else(|| {
-                    Status::not_found(format!("account {id} not found or churned"))
-                })?,
-            };
+            .recompute_one(&id)
+            .await?
+            .ok_or_else(|| Status::not_found(format!("account {id} not found or churned")))?;
         Ok(Response::new(pb::RecomputeHealthScoreResponse {
             health_score: Some(score),
         }))
@@ -1001,7 +993,11 @@ impl ScoringGrpc {
         for account in
             list_all_accounts(accounts, accounts_pb::ListAccountsRequest::default()).await?
         {
-            if let Some(date) = account.churned_on.as_ref().and_then(proto_date) {
+            if let Some(date) = account
+                .churned_on
+                .as_ref()
+                .and_then(|d| date_from_proto(Some(d)))
+            {
                 outcomes.push((account.account_id.clone(), date, true));
             }
         }
@@ -1016,7 +1012,11 @@ impl ScoringGrpc {
                 .await?
                 .into_inner();
             for event in page.events {
-                if let Some(date) = event.effective_date.as_ref().and_then(proto_date) {
+                if let Some(date) = event
+                    .effective_date
+                    .as_ref()
+                    .and_then(|d| date_from_proto(Some(d)))
+                {
                     outcomes.push((event.account_id, date, false));
                 }
             }
@@ -1027,14 +1027,6 @@ impl ScoringGrpc {
         }
         Ok(outcomes)
     }
-}
-
-fn proto_date(date: &common::Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(
-        date.year,
-        u32::try_from(date.month).ok()?,
-        u32::try_from(date.day).ok()?,
-    )
 }
 
 fn held_out_fraction(v: &mut FieldViolations, raw: f64) -> f64 {

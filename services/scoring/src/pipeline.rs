@@ -397,6 +397,13 @@ impl Scoring {
         if let Some(score) = self.stored(account_id).await? {
             return Ok(Some(score));
         }
+        self.recompute_one(account_id).await
+    }
+
+    /// Computes and stores one account's score now; `None` for an unknown or churned
+    /// account. When a concurrent recompute stored its version first, that newer one is
+    /// the answer.
+    pub async fn recompute_one(&self, account_id: &str) -> Result<Option<pb::HealthScore>, Status> {
         let report = self
             .recompute(Target::Ids(vec![account_id.to_owned()]))
             .await?;
@@ -406,7 +413,6 @@ impl Scoring {
             .find(|s| s.account_id == account_id)
         {
             Some(score) => Ok(Some(score)),
-            // A concurrent computation stored its version first.
             None => self.stored(account_id).await,
         }
     }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use nordstern_domain::{
     churn,
     health::{self, HealthInputs, IntegrationStatus, ScoringConfig},
@@ -278,7 +278,6 @@ async fn seed_accounts(config: &Config, count: usize) -> anyhow::Result<Vec<Stri
 /// inputs so nothing is constant-folded.
 fn pure_model_rate(accounts: usize) -> f64 {
     let mut rng = SmallRng::seed_from_u64(5);
-    let today = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default();
     let inputs: Vec<HealthInputs> = (0..accounts.max(1))
         .map(|_| HealthInputs {
             active_days_7: rng.random_range(0..8),
@@ -298,7 +297,7 @@ fn pure_model_rate(accounts: usize) -> f64 {
             open_tickets: rng.random_range(0..5),
             tickets_last_30_days: rng.random_range(0..8),
             median_hours_to_resolution: Some(rng.random_range(1.0..100.0)),
-            days_to_renewal: Some(health::days_until(today, today) + rng.random_range(0..365)),
+            days_to_renewal: Some(rng.random_range(0..365)),
         })
         .collect();
     let config = ScoringConfig::default();

@@ -754,7 +754,15 @@ impl ScoringService for ScoringGrpc {
         let rows = self
             .scoring
             .store
-            .at_risk(csm_id.as_deref(), segment, after, limit)
+            .at_risk(
+                &ScoreFilter {
+                    csm_id,
+                    segment,
+                    ..ScoreFilter::default()
+                },
+                after,
+                limit,
+            )
             .await
             .map_err(crate::db_error)?;
         let (rows, next_page_token) = page(rows, limit, |(risk, id, _)| {

@@ -110,6 +110,15 @@ pub struct ScoreFilter {
     pub changed_since: Option<i64>,
 }
 
+/// The orders latest scores are listed in.
+#[derive(Debug, Clone, Copy)]
+enum ScoreOrder {
+    /// For CRM syncs: oldest change first.
+    ChangedAt,
+    /// The risk list: highest ARR at risk first.
+    ArrAtRiskDescending,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
     pub csm_id: Option<String>,
@@ -435,7 +444,36 @@ impl Store {
         after: Option<(i64, String)>,
         limit: u64,
     ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
-        let mut sql = Select::new("SELECT changed_at, account_id, payload FROM health_scores");
+        self.scores_by(ScoreOrder::ChangedAt, filter, after, limit)
+            .await
+    }
+
+    /// Latest scores by ARR at risk, highest first, after `after` = (arr_at_risk, account_id).
+    pub async fn at_risk(
+        &self,
+        filter: &ScoreFilter,
+        after: Option<(i64, String)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
+        self.scores_by(ScoreOrder::ArrAtRiskDescending, filter, after, limit)
+            .await
+    }
+
+    /// Latest scores filtered and in `order` (ties by account id), each with its sort key.
+    async fn scores_by(
+        &self,
+        order: ScoreOrder,
+        filter: &ScoreFilter,
+        after: Option<(i64, String)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
+        let (key, past, direction) = match order {
+            ScoreOrder::ChangedAt => ("changed_at", ">", ""),
+            ScoreOrder::ArrAtRiskDescending => ("arr_at_risk", "<", " DESC"),
+        };
+        let mut sql = Select::new(&format!(
+            "SELECT {key} AS sort_key, account_id, payload FROM health_scores"
+        ));
         if let Some(color) = filter.color {
             sql.bind(" AND color = ?", color.into());
         }
@@ -448,56 +486,20 @@ impl Store {
         if let Some(since) = filter.changed_since {
             sql.bind(" AND changed_at >= ?", since.into());
         }
-        if let Some((changed_at, account_id)) = after {
-            sql.bind(" AND (changed_at > ?", changed_at.into());
-            sql.bind(" OR (changed_at = ?", changed_at.into());
+        if let Some((value, account_id)) = after {
+            sql.bind(&format!(" AND ({key} {past} ?"), value.into());
+            sql.bind(&format!(" OR ({key} = ?"), value.into());
             sql.bind(" AND account_id > ?))", account_id.into());
         }
         sql.bind(
-            " ORDER BY changed_at, account_id LIMIT ?",
+            &format!(" ORDER BY {key}{direction}, account_id LIMIT ?"),
             fetch_limit(limit).into(),
         );
         let rows = sql.run(self.db()).await?;
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get("", "changed_at")?,
-                    row.try_get("", "account_id")?,
-                    row.try_get("", "payload")?,
-                ))
-            })
-            .collect()
-    }
-
-    /// Latest scores by ARR at risk, highest first, after `after` = (arr_at_risk, account_id).
-    pub async fn at_risk(
-        &self,
-        csm_id: Option<&str>,
-        segment: Option<&'static str>,
-        after: Option<(i64, String)>,
-        limit: u64,
-    ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
-        let mut sql = Select::new("SELECT arr_at_risk, account_id, payload FROM health_scores");
-        if let Some(csm) = csm_id {
-            sql.bind(" AND csm_id = ?", csm.to_owned().into());
-        }
-        if let Some(segment) = segment {
-            sql.bind(" AND segment = ?", segment.into());
-        }
-        if let Some((risk, account_id)) = after {
-            sql.bind(" AND (arr_at_risk < ?", risk.into());
-            sql.bind(" OR (arr_at_risk = ?", risk.into());
-            sql.bind(" AND account_id > ?))", account_id.into());
-        }
-        sql.bind(
-            " ORDER BY arr_at_risk DESC, account_id LIMIT ?",
-            fetch_limit(limit).into(),
-        );
-        let rows = sql.run(self.db()).await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("", "arr_at_risk")?,
+                    row.try_get("", "sort_key")?,
                     row.try_get("", "account_id")?,
                     row.try_get("", "payload")?,
                 ))

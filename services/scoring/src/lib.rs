@@ -8,6 +8,7 @@ mod convert;
 mod grpc;
 mod models;
 mod pipeline;
+pub mod remote;
 mod store;
 
 use std::{sync::Arc, time::Duration};

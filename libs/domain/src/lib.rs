@@ -11,6 +11,7 @@ pub mod churn;
 pub mod contract;
 pub mod health;
 pub mod lifecycle;
+pub mod portfolio;
 pub mod revenue;
 pub mod survey;
 pub mod tiers;

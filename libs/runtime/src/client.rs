@@ -1,7 +1,15 @@
 //! Outgoing gRPC: channels with deadlines, W3C trace context on every call, and retries
 //! for idempotent unary calls only (a retried write could apply twice).
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use opentelemetry::propagation::Injector;
 use tonic::{
@@ -23,6 +31,58 @@ pub fn channel(url: &str, grpc: &GrpcConfig) -> Result<Channel, tonic::transport
         .tcp_nodelay(true)
         .http2_adaptive_window(true)
         .connect_lazy())
+}
+
+/// `grpc.client_connections` HTTP/2 connections to one service, taken in turn per call.
+/// One connection serialises its frames through one socket and one task on each side,
+/// which caps a busy caller (the gateway fans every request out to four services)
+/// well below what the backend can serve.
+#[derive(Clone)]
+pub struct ChannelPool {
+    channels: Arc<[Channel]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl ChannelPool {
+    pub fn connect_lazy(url: &str, grpc: &GrpcConfig) -> Result<Self, tonic::transport::Error> {
+        let channels = (0..grpc.client_connections.max(1))
+            .map(|_| channel(url, grpc))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ChannelPool {
+            channels: channels.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for ChannelPool {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    // Readiness is awaited per call on the channel the call goes to.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        let mut channel = self.channels[turn].clone();
+        Box::pin(async move {
+            tower::ServiceExt::ready(&mut channel).await?;
+            tower::Service::call(&mut channel, request).await
+        })
+    }
+}
+
+/// A request for another service carrying `message` and the deadline the incoming call
+/// had, so the backend stops when the caller would no longer wait.
+pub fn outgoing<T>(message: T, timeout: Option<Duration>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
 }
 
 /// Puts the current span's trace context into the request metadata (`traceparent`), so the
@@ -111,7 +171,7 @@ macro_rules! remote_service {
         pub struct $remote {
             client: $client<
                 ::tonic::service::interceptor::InterceptedService<
-                    ::tonic::transport::Channel,
+                    $crate::client::ChannelPool,
                     $crate::client::TraceContextInterceptor,
                 >,
             >,
@@ -124,7 +184,7 @@ macro_rules! remote_service {
                 grpc: &$crate::config::GrpcConfig,
             ) -> Result<Self, ::tonic::transport::Error> {
                 let client = $client::with_interceptor(
-                    $crate::client::channel(url, grpc)?,
+                    $crate::client::ChannelPool::connect_lazy(url, grpc)?,
                     $crate::client::TraceContextInterceptor,
                 )
                 .max_decoding_message_size($crate::client::MAX_RESPONSE_BYTES);
@@ -145,13 +205,14 @@ macro_rules! remote_service {
                     &self,
                     request: ::tonic::Request<$request>,
                 ) -> Result<::tonic::Response<$response>, ::tonic::Status> {
+                    let timeout = $crate::server::caller_timeout(request.metadata());
                     let message = request.into_inner();
                     let safe: fn(&$request) -> bool = $safe;
                     let retries = if safe(&message) { self.retries } else { 0 };
                     $crate::client::retry_idempotent(retries, || {
                         let mut client = self.client.clone();
-                        let message = message.clone();
-                        async move { client.$method(message).await }
+                        let request = $crate::client::outgoing(message.clone(), timeout);
+                        async move { client.$method(request).await }
                     })
                     .await
                 }
@@ -163,7 +224,9 @@ macro_rules! remote_service {
                     &self,
                     request: ::tonic::Request<$srequest>,
                 ) -> Result<::tonic::Response<Self::$stream>, ::tonic::Status> {
-                    let response = self.client.clone().$smethod(request.into_inner()).await?;
+                    let timeout = $crate::server::caller_timeout(request.metadata());
+                    let request = $crate::client::outgoing(request.into_inner(), timeout);
+                    let response = self.client.clone().$smethod(request).await?;
                     let stream: Self::$stream = Box::pin(response.into_inner());
                     Ok(::tonic::Response::new(stream))
                 }

@@ -38,6 +38,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub usage: UsageConfig,
     pub scoring: ScoringConfig,
+    pub gateway: GatewayConfig,
 }
 
 impl Default for Config {
@@ -54,6 +55,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             usage: UsageConfig::default(),
             scoring: ScoringConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -72,6 +74,7 @@ impl std::fmt::Debug for Config {
             accounts,
             usage,
             scoring,
+            gateway,
         } = self;
         f.debug_struct("Config")
             .field("services", services)
@@ -88,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("accounts", accounts)
             .field("usage", usage)
             .field("scoring", scoring)
+            .field("gateway", gateway)
             .finish()
     }
 }
@@ -133,6 +137,8 @@ pub struct GrpcConfig {
     pub client_timeout_ms: u64,
     /// Extra attempts for idempotent unary calls that failed with UNAVAILABLE.
     pub client_retries: u32,
+    /// HTTP/2 connections each client keeps to each service it calls.
+    pub client_connections: usize,
 }
 
 impl Default for GrpcConfig {
@@ -145,6 +151,7 @@ impl Default for GrpcConfig {
             shutdown_grace_ms: 10_000,
             client_timeout_ms: 5_000,
             client_retries: 2,
+            client_connections: 4,
         }
     }
 }
@@ -327,6 +334,35 @@ impl ScoringConfig {
     }
 }
 
+/// The gateway's fan-out and its second, HTTP/JSON listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where CRM integrations pull proto3-JSON over HTTP; unset, there is no HTTP listener.
+    pub http_listen_addr: Option<SocketAddr>,
+    /// Longest a view waits for its backends when the caller set no shorter deadline;
+    /// a backend that has not answered by then is left out and named as missing.
+    pub fanout_timeout_ms: u64,
+    /// TOML file of ticket routing rules; unset means the built-in default set.
+    pub routing_rules_file: Option<PathBuf>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            http_listen_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            fanout_timeout_ms: 2_000,
+            routing_rules_file: None,
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn fanout_timeout(&self) -> Duration {
+        Duration::from_millis(self.fanout_timeout_ms)
+    }
+}
+
 /// Values given on the command line; they win over every other layer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CliOverrides {
@@ -439,6 +475,9 @@ impl Config {
         if grpc.client_timeout_ms == 0 {
             problems.push("grpc.client_timeout_ms: must be positive".to_owned());
         }
+        if !(1..=64).contains(&grpc.client_connections) {
+            problems.push("grpc.client_connections: must be between 1 and 64".to_owned());
+        }
         if grpc.concurrency_limit == 0 {
             problems.push("grpc.concurrency_limit: must be at least 1".to_owned());
         }
@@ -512,6 +551,18 @@ impl Config {
         }
         if !(1..=36_500).contains(&usage.retention_days) {
             problems.push("usage.retention_days: must be between 1 and 36500".to_owned());
+        }
+        let gateway = &self.gateway;
+        if gateway.fanout_timeout_ms == 0 {
+            problems.push("gateway.fanout_timeout_ms: must be positive".to_owned());
+        }
+        if let Some(path) = &gateway.routing_rules_file
+            && !path.is_file()
+        {
+            problems.push(format!(
+                "gateway.routing_rules_file: {} is not a readable file",
+                path.display()
+            ));
         }
         if self.scoring.cache_namespace.is_empty() {
             problems.push("scoring.cache_namespace: must not be empty".to_owned());

@@ -161,6 +161,9 @@ fn request_span(request: &http::Request<()>) -> tracing::Span {
         "grpc.request",
         otel.kind = "server",
         rpc.method = %request.uri().path(),
+        // Set when the handler was dropped before it answered: the caller went away
+        // (reset the stream) or the deadline cut it off.
+        rpc.cancelled = tracing::field::Empty,
     );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
@@ -257,6 +260,15 @@ where
     }
 }
 
+/// How long the caller is prepared to wait, from its `grpc-timeout` header; `None` when it
+/// sent none (or an unparsable one).
+pub fn caller_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    metadata
+        .get("grpc-timeout")
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_grpc_timeout)
+}
+
 /// The `grpc-timeout` header: at most 8 digits and a unit (H, M, S, m, u, n).
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
@@ -309,8 +321,13 @@ where
         let method = request.uri().path().to_owned();
         let started = Instant::now();
         let future = self.inner.call(request);
+        let mark = CancellationMark {
+            span: tracing::Span::current(),
+            finished: false,
+        };
         Box::pin(async move {
             let result = future.await;
+            mark.finish();
             let metrics = request_metrics();
             let attributes = [KeyValue::new("rpc.method", method)];
             metrics.requests.add(1, &attributes);
@@ -319,6 +336,28 @@ where
                 .record(started.elapsed().as_secs_f64(), &attributes);
             result
         })
+    }
+}
+
+/// Marks the request span as cancelled when the handler's future is dropped before it
+/// completed, so a trace shows which backends gave up work for a caller that left.
+struct CancellationMark {
+    span: tracing::Span,
+    finished: bool,
+}
+
+impl CancellationMark {
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for CancellationMark {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.span.record("rpc.cancelled", true);
+            tracing::debug!(parent: &self.span, "request cancelled before it finished");
+        }
     }
 }
 

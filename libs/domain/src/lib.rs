@@ -13,6 +13,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod portfolio;
 pub mod revenue;
+pub mod routing;
 pub mod survey;
 pub mod tiers;
 pub mod usage;

@@ -89,12 +89,7 @@ mod tests {
         let small_risky = key("b", 100_000, Some(0.90)); // 90k at risk
         let unscored_huge = key("c", 9_000_000, None);
         let unscored_small = key("d", 10, None);
-        let mut rows = vec![
-            unscored_small.clone(),
-            small_risky.clone(),
-            unscored_huge.clone(),
-            big_safe.clone(),
-        ];
+        let mut rows = [unscored_small, small_risky, unscored_huge, big_safe];
         rows.sort_by(risk_order);
         let ids: Vec<&str> = rows.iter().map(|row| row.account_id).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
@@ -102,7 +97,7 @@ mod tests {
 
     #[test]
     fn equal_money_at_risk_goes_to_the_likelier_churn() {
-        let mut rows = vec![key("x", 200, Some(0.25)), key("y", 100, Some(0.5))];
+        let mut rows = [key("x", 200, Some(0.25)), key("y", 100, Some(0.5))];
         rows.sort_by(risk_order);
         assert_eq!(rows[0].account_id, "y");
     }

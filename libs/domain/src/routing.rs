@@ -193,26 +193,22 @@ struct Hit<'t> {
 /// category and field only the longest term over any stretch of text.
 fn hits<'t>(rules: &RoutingRules, fields: &[Words<'t>; 2], language: Language) -> Vec<Hit<'t>> {
     let mut found = Vec::new();
-    for (rule_index, (rule, terms)) in rules.compiled().iter().enumerate() {
+    for (rule_index, compiled) in rules.compiled().iter().enumerate() {
+        let rule = &compiled.rule;
         if rule.language.is_some_and(|only| only != language) {
             continue;
         }
-        for term in terms {
-            for (field, words) in fields.iter().enumerate() {
-                let factor = if field == 0 { SUBJECT_FACTOR } else { 1.0 };
-                if let Some(range) = words
-                    .find(&term.needle, term.word_start, term.word_end)
-                    .next()
-                {
-                    found.push(Hit {
-                        category: rule.category,
-                        rule_index,
-                        points: rule.weight * factor,
-                        field,
-                        written: words.written(&range),
-                        range,
-                    });
-                }
+        for (field, words) in fields.iter().enumerate() {
+            let factor = if field == 0 { SUBJECT_FACTOR } else { 1.0 };
+            for range in compiled.first_matches(words) {
+                found.push(Hit {
+                    category: rule.category,
+                    rule_index,
+                    points: rule.weight * factor,
+                    field,
+                    written: words.written(&range),
+                    range,
+                });
             }
         }
     }
@@ -268,7 +264,7 @@ fn deciding_rule(rules: &RoutingRules, hits: &[&Hit<'_>]) -> String {
             best = index;
         }
     }
-    compiled[best].0.id.clone()
+    compiled[best].rule.id.clone()
 }
 
 /// Evidence times margin, in [0, 1] even for infinite points.

@@ -1,7 +1,9 @@
 //! Rules and policies as data, validated once into [`RoutingRules`] so routing itself
 //! cannot fail.
 
-use super::text::Words;
+use std::ops::Range;
+
+use super::text::{Words, find_in};
 use super::{Category, Destination, Language};
 
 /// A set of terms that are evidence for one category.
@@ -11,7 +13,9 @@ use super::{Category, Destination, Language};
 /// "Vertragskündigung". A term of several words ("wie kann ich", "not renew") matches
 /// those words in a row. `^` in front pins a term to the start of a word and `$` at the
 /// end to the end of one: "^add$" matches "add" but not "address", "^log" matches
-/// "login" but not "blog".
+/// "login" but not "blog". A term starting with `-` excludes: a match inside words that
+/// contain it does not count, so `-angekuendig` keeps "wie angekündigt" (as announced)
+/// out of a cancellation rule that lists `kuendig`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Stable name, reported as the rule that decided.
@@ -55,17 +59,17 @@ fn problem(field: String, message: impl Into<String>) -> RuleError {
 
 /// A term ready to search for.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Term {
+struct Term {
     /// Normalised, anchors removed.
-    pub(super) needle: String,
-    pub(super) word_start: bool,
-    pub(super) word_end: bool,
+    needle: String,
+    word_start: bool,
+    word_end: bool,
 }
 
 impl Term {
     /// `None` when nothing but anchors and punctuation is left.
     fn compile(raw: &str) -> Option<Term> {
-        let trimmed = raw.trim();
+        let trimmed = raw.trim().trim_start_matches('-');
         let (word_start, rest) = match trimmed.strip_prefix('^') {
             Some(rest) => (true, rest),
             None => (false, trimmed),
@@ -83,11 +87,46 @@ impl Term {
     }
 }
 
+/// A rule with its terms compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct CompiledRule {
+    pub(super) rule: Rule,
+    terms: Vec<Term>,
+    exclusions: Vec<Term>,
+}
+
+impl CompiledRule {
+    /// Per term, the first place it counts in `words`, if any.
+    pub(super) fn first_matches<'w>(
+        &'w self,
+        words: &'w Words<'_>,
+    ) -> impl Iterator<Item = Range<usize>> + 'w {
+        self.terms.iter().filter_map(move |term| {
+            words
+                .find(&term.needle, term.word_start, term.word_end)
+                .find(|range| !self.excluded(words.whole_words(range)))
+        })
+    }
+
+    fn excluded(&self, whole_words: &str) -> bool {
+        self.exclusions.iter().any(|exclusion| {
+            find_in(
+                whole_words,
+                &exclusion.needle,
+                exclusion.word_start,
+                exclusion.word_end,
+            )
+            .next()
+            .is_some()
+        })
+    }
+}
+
 /// A validated set of rules with exactly one policy per category.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutingRules {
-    /// In the order given, each with its compiled terms (same order as `rule.terms`).
-    rules: Vec<(Rule, Vec<Term>)>,
+    /// In the order given.
+    rules: Vec<CompiledRule>,
     /// In [`Category::ALL`] order.
     policies: Vec<CategoryPolicy>,
 }
@@ -106,7 +145,7 @@ impl RoutingRules {
                 errors.push(problem(format!("{path}.id"), "must not be empty"));
             } else if let Some(first) = compiled
                 .iter()
-                .position(|(r, _): &(Rule, _)| r.id == rule.id)
+                .position(|r: &CompiledRule| r.rule.id == rule.id)
             {
                 errors.push(problem(
                     format!("{path}.id"),
@@ -125,15 +164,17 @@ impl RoutingRules {
                     format!("must be a finite number above 0, not {}", rule.weight),
                 ));
             }
-            if rule.terms.is_empty() {
+            if rule.terms.iter().all(|term| term.trim().starts_with('-')) {
                 errors.push(problem(
                     format!("{path}.terms"),
-                    "must list at least one term",
+                    "must list at least one term that is not an exclusion",
                 ));
             }
             let mut terms = Vec::with_capacity(rule.terms.len());
+            let mut exclusions = Vec::new();
             for (term_index, raw) in rule.terms.iter().enumerate() {
                 match Term::compile(raw) {
+                    Some(term) if raw.trim().starts_with('-') => exclusions.push(term),
                     Some(term) => terms.push(term),
                     None => errors.push(problem(
                         format!("{path}.terms[{term_index}]"),
@@ -141,7 +182,11 @@ impl RoutingRules {
                     )),
                 }
             }
-            compiled.push((rule, terms));
+            compiled.push(CompiledRule {
+                rule,
+                terms,
+                exclusions,
+            });
         }
 
         let mut by_category: Vec<Option<CategoryPolicy>> = vec![None; Category::ALL.len()];
@@ -181,14 +226,14 @@ impl RoutingRules {
 
     /// The rules in the order given.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.iter().map(|(rule, _)| rule)
+        self.rules.iter().map(|compiled| &compiled.rule)
     }
 
     pub fn policy(&self, category: Category) -> &CategoryPolicy {
         &self.policies[category.index()]
     }
 
-    pub(super) fn compiled(&self) -> &[(Rule, Vec<Term>)] {
+    pub(super) fn compiled(&self) -> &[CompiledRule] {
         &self.rules
     }
 }

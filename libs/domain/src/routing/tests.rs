@@ -48,7 +48,7 @@ fn sample_rules() -> RoutingRules {
                 "cancel-de",
                 Cancellation,
                 Some(German),
-                &["kuendig", "vertrag"],
+                &["kuendig", "vertrag", "-ankuendig", "-angekuendig"],
             ),
             rule(
                 "cancel-en",
@@ -197,6 +197,20 @@ fn anchors_pin_terms_to_word_boundaries() {
     );
     assert_eq!(route_plain("Login broken", "").category, Category::Login);
     assert_eq!(route_plain("Our blog", "").category, Category::Other);
+}
+
+#[test]
+fn exclusions_keep_words_out_of_a_rule() {
+    assert_eq!(
+        route_plain("Wartung", "Wie angekündigt ab Montag").category,
+        Category::Other
+    );
+    let decision = route_plain("Wartung", "Wie angekündigt kündigen wir");
+    assert_eq!(decision.category, Category::Cancellation);
+    assert_eq!(
+        decision.reason,
+        "matched \"kündigen\" (CANCELLATION) → CSM; account health unknown, tier unknown → NORMAL"
+    );
 }
 
 #[test]

@@ -62,23 +62,28 @@ impl<'a> Words<'a> {
         self.spans.iter().map(|(text, _)| &self.text[text.clone()])
     }
 
-    /// Where `needle` occurs in [`Self::text`]: anywhere, or only starting at the start of
-    /// a word and/or ending at the end of one.
-    pub(super) fn find(
-        &self,
-        needle: &str,
+    /// Where `needle` occurs in [`Self::text`]; see [`find_in`].
+    pub(super) fn find<'s>(
+        &'s self,
+        needle: &'s str,
         word_start: bool,
         word_end: bool,
-    ) -> impl Iterator<Item = Range<usize>> {
-        let bytes = self.text.as_bytes();
-        self.text
-            .match_indices(needle)
-            .map(|(start, found)| start..start + found.len())
-            .filter(move |range| {
-                let starts_word = range.start == 0 || bytes[range.start - 1] == b' ';
-                let ends_word = range.end == bytes.len() || bytes[range.end] == b' ';
-                (starts_word || !word_start) && (ends_word || !word_end)
-            })
+    ) -> impl Iterator<Item = Range<usize>> + 's {
+        find_in(&self.text, needle, word_start, word_end)
+    }
+
+    /// The normalised words a range of [`Self::text`] touches, whole.
+    pub(super) fn whole_words(&self, range: &Range<usize>) -> &str {
+        let mut touched = self
+            .spans
+            .iter()
+            .filter(|(text, _)| text.start < range.end && range.start < text.end)
+            .map(|(text, _)| text);
+        let Some(first) = touched.next() else {
+            return "";
+        };
+        let end = touched.next_back().unwrap_or(first).end;
+        &self.text[first.start..end]
     }
 
     /// The customer's own spelling of the words a match in [`Self::text`] touches, so
@@ -95,6 +100,24 @@ impl<'a> Words<'a> {
         let end = touched.next_back().unwrap_or(first).end;
         &self.original[first.start..end]
     }
+}
+
+/// Where `needle` occurs in `text` (normalised words joined by single spaces): anywhere,
+/// or only starting at the start of a word and/or ending at the end of one.
+pub(super) fn find_in<'s>(
+    text: &'s str,
+    needle: &'s str,
+    word_start: bool,
+    word_end: bool,
+) -> impl Iterator<Item = Range<usize>> + 's {
+    let bytes = text.as_bytes();
+    text.match_indices(needle)
+        .map(|(start, found)| start..start + found.len())
+        .filter(move |range| {
+            let starts_word = range.start == 0 || bytes[range.start - 1] == b' ';
+            let ends_word = range.end == bytes.len() || bytes[range.end] == b' ';
+            (starts_word || !word_start) && (ends_word || !word_end)
+        })
 }
 
 fn is_apostrophe(c: char) -> bool {

@@ -110,9 +110,21 @@ mod tests {
             (None, 99),
             (Some(Tier::A), 300),
         ]);
-        assert_eq!(mix[0], TierTotal { account_count: 2, arr_minor: 800 });
+        assert_eq!(
+            mix[0],
+            TierTotal {
+                account_count: 2,
+                arr_minor: 800
+            }
+        );
         assert_eq!(mix[1], TierTotal::default());
-        assert_eq!(mix[2], TierTotal { account_count: 1, arr_minor: 5 });
+        assert_eq!(
+            mix[2],
+            TierTotal {
+                account_count: 1,
+                arr_minor: 5
+            }
+        );
     }
 
     proptest! {

@@ -115,7 +115,6 @@ const REASON_TERMS: usize = 5;
 
 /// Routes a ticket. Never fails: validated rules leave nothing to go wrong.
 pub fn route(rules: &RoutingRules, ticket: &Ticket<'_>, account: &AccountContext) -> Decision {
-    let fields = [Words::new(ticket.subject), Words::new(ticket.body)];
     let language = ticket
         .language
         .unwrap_or_else(|| text::detect_in(&[ticket.subject, ticket.body]));
@@ -132,6 +131,7 @@ pub fn route(rules: &RoutingRules, ticket: &Ticket<'_>, account: &AccountContext
         );
     }
 
+    let fields = [Words::new(ticket.subject), Words::new(ticket.body)];
     let hits = hits(rules, &fields, language);
     let mut points = [0.0; Category::ALL.len()];
     for hit in &hits {

@@ -8,14 +8,16 @@ use super::{Category, Destination, Language};
 
 /// A set of terms that are evidence for one category.
 ///
-/// A term is found in the ticket's normalised text (see [`super::normalize`]) as a
-/// substring, so the stem "kuendig" matches "Kündigung", "gekündigt" and
-/// "Vertragskündigung". A term of several words ("wie kann ich", "not renew") matches
-/// those words in a row. `^` in front pins a term to the start of a word and `$` at the
-/// end to the end of one: "^add$" matches "add" but not "address", "^log" matches
-/// "login" but not "blog". A term starting with `-` excludes: a match inside words that
-/// contain it does not count, so `-angekuendig` keeps "wie angekündigt" (as announced)
-/// out of a cancellation rule that lists `kuendig`.
+/// Terms are searched in the ticket's normalised text (see [`super::normalize`]):
+/// - `kuendig` anywhere, even inside a word, so a stem matches "Kündigung",
+///   "gekündigt" and "Vertragskündigung";
+/// - `wie kann ich`, `not renew`: those words in a row;
+/// - `^log` only at the start of a word ("login", not "blog"), `add$` only at the end,
+///   `^add$` only the whole word ("add", not "address");
+/// - `wie * ich`: a lone `*` is any one word, as in "wie lege ich", where German puts
+///   the verb between the two;
+/// - `-angekuendig` excludes: a match inside words that contain it does not count, so
+///   "wie angekündigt" (as announced) stays out of a rule that lists `kuendig`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Stable name, reported as the rule that decided.
@@ -60,15 +62,15 @@ fn problem(field: String, message: impl Into<String>) -> RuleError {
 /// A term ready to search for.
 #[derive(Debug, Clone, PartialEq)]
 struct Term {
-    /// Normalised, anchors removed.
-    needle: String,
+    /// Normalised, never empty: the words between wildcards, each standing for one word.
+    segments: Vec<String>,
     word_start: bool,
     word_end: bool,
 }
 
 impl Term {
-    /// `None` when nothing but anchors and punctuation is left.
-    fn compile(raw: &str) -> Option<Term> {
+    /// The error says why nothing could be searched for.
+    fn compile(raw: &str) -> Result<Term, &'static str> {
         let trimmed = raw.trim().trim_start_matches('-');
         let (word_start, rest) = match trimmed.strip_prefix('^') {
             Some(rest) => (true, rest),
@@ -78,12 +80,69 @@ impl Term {
             Some(rest) => (true, rest),
             None => (false, rest),
         };
-        let needle = Words::new(rest).text().to_owned();
-        (!needle.is_empty()).then_some(Term {
-            needle,
-            word_start,
-            word_end,
-        })
+        let mut segments = vec![String::new()];
+        for word in rest.split_whitespace() {
+            if word == "*" {
+                segments.push(String::new());
+            } else if let Some(last) = segments.last_mut() {
+                last.push(' ');
+                last.push_str(word);
+            }
+        }
+        let segments: Vec<String> = segments
+            .iter()
+            .map(|segment| Words::new(segment).text().to_owned())
+            .collect();
+        if segments.iter().all(String::is_empty) {
+            Err("has no letter or digit to match")
+        } else if segments.iter().any(String::is_empty) {
+            Err("needs words on both sides of each `*`")
+        } else {
+            Ok(Term {
+                segments,
+                word_start,
+                word_end,
+            })
+        }
+    }
+
+    /// Where the term occurs in normalised `text`.
+    fn find<'s>(&'s self, text: &'s str) -> impl Iterator<Item = Range<usize>> + 's {
+        let (first, rest) = self
+            .segments
+            .split_first()
+            .map_or(("", &[][..]), |(first, rest)| (first.as_str(), rest));
+        let first_ends_word = self.word_end || !rest.is_empty();
+        find_in(text, first, self.word_start, first_ends_word)
+            .filter_map(move |range| self.continue_after(text, range, rest))
+    }
+
+    /// Extends a match of the first segment over each wildcard word and the segment
+    /// after it, or `None` where the text does not go on that way.
+    fn continue_after(
+        &self,
+        text: &str,
+        range: Range<usize>,
+        rest: &[String],
+    ) -> Option<Range<usize>> {
+        let bytes = text.as_bytes();
+        let mut end = range.end;
+        for (index, segment) in rest.iter().enumerate() {
+            if bytes.get(end) != Some(&b' ') {
+                return None;
+            }
+            let wildcard_end = end + 1 + text[end + 1..].find(' ')?;
+            let start = wildcard_end + 1;
+            if !text[start..].starts_with(segment.as_str()) {
+                return None;
+            }
+            end = start + segment.len();
+            let must_end_word = self.word_end || index + 1 < rest.len();
+            if must_end_word && end < bytes.len() && bytes[end] != b' ' {
+                return None;
+            }
+        }
+        Some(range.start..end)
     }
 }
 
@@ -102,23 +161,15 @@ impl CompiledRule {
         words: &'w Words<'_>,
     ) -> impl Iterator<Item = Range<usize>> + 'w {
         self.terms.iter().filter_map(move |term| {
-            words
-                .find(&term.needle, term.word_start, term.word_end)
+            term.find(words.text())
                 .find(|range| !self.excluded(words.whole_words(range)))
         })
     }
 
     fn excluded(&self, whole_words: &str) -> bool {
-        self.exclusions.iter().any(|exclusion| {
-            find_in(
-                whole_words,
-                &exclusion.needle,
-                exclusion.word_start,
-                exclusion.word_end,
-            )
-            .next()
-            .is_some()
-        })
+        self.exclusions
+            .iter()
+            .any(|exclusion| exclusion.find(whole_words).next().is_some())
     }
 }
 
@@ -174,11 +225,11 @@ impl RoutingRules {
             let mut exclusions = Vec::new();
             for (term_index, raw) in rule.terms.iter().enumerate() {
                 match Term::compile(raw) {
-                    Some(term) if raw.trim().starts_with('-') => exclusions.push(term),
-                    Some(term) => terms.push(term),
-                    None => errors.push(problem(
+                    Ok(term) if raw.trim().starts_with('-') => exclusions.push(term),
+                    Ok(term) => terms.push(term),
+                    Err(message) => errors.push(problem(
                         format!("{path}.terms[{term_index}]"),
-                        format!("\"{raw}\" has no letter or digit to match"),
+                        format!("\"{raw}\" {message}"),
                     )),
                 }
             }

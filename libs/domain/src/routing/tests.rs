@@ -74,7 +74,12 @@ fn sample_rules() -> RoutingRules {
                 None,
                 &["benutzerverwaltung", "^add$ user"],
             ),
-            rule("how-to-de", HowTo, Some(German), &["wie kann ich"]),
+            rule(
+                "how-to-de",
+                HowTo,
+                Some(German),
+                &["wie kann ich", "wo * ich * aus"],
+            ),
             rule("how-to-en", HowTo, Some(English), &["how do i"]),
             rule(
                 "wish",
@@ -183,6 +188,19 @@ fn phrases_match_words_in_a_row() {
         route_plain("Question", "How can I do that?").category,
         Category::Other
     );
+}
+
+#[test]
+fn a_wildcard_stands_for_one_word() {
+    for (body, category) in [
+        ("Wo stelle ich das aus?", Category::HowTo),
+        ("wo schalte ich das ausserdem", Category::HowTo),
+        ("Wo ich das aus", Category::Other),
+        ("Wo stelle denn ich das aus", Category::Other),
+        ("Wo stelle ich das ab?", Category::Other),
+    ] {
+        assert_eq!(route_plain("Frage", body).category, category, "{body}");
+    }
 }
 
 #[test]
@@ -369,7 +387,7 @@ fn detects_language() {
 #[test]
 fn rejects_bad_rules_naming_each_field() {
     let mut rules = vec![
-        rule("a", Category::Login, None, &["ok", "?!", "^$"]),
+        rule("a", Category::Login, None, &["ok", "?!", "^$", "a * * b"]),
         rule("a", Category::Other, None, &[]),
         rule(" ", Category::HowTo, None, &["fine"]),
     ];
@@ -386,6 +404,7 @@ fn rejects_bad_rules_naming_each_field() {
             "rules[0].weight",
             "rules[0].terms[1]",
             "rules[0].terms[2]",
+            "rules[0].terms[3]",
             "rules[1].id",
             "rules[1].category",
             "rules[1].weight",
@@ -397,9 +416,13 @@ fn rejects_bad_rules_naming_each_field() {
     );
     assert_eq!(
         errors[3].to_string(),
+        "rules[0].terms[3]: \"a * * b\" needs words on both sides of each `*`"
+    );
+    assert_eq!(
+        errors[4].to_string(),
         "rules[1].id: \"a\" is already the id of rules[0]"
     );
-    assert!(errors[9].message.starts_with("HOW_TO has no policy"));
+    assert!(errors[10].message.starts_with("HOW_TO has no policy"));
 }
 
 fn text_strategy() -> impl Strategy<Value = String> {

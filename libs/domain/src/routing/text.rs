@@ -62,16 +62,6 @@ impl<'a> Words<'a> {
         self.spans.iter().map(|(text, _)| &self.text[text.clone()])
     }
 
-    /// Where `needle` occurs in [`Self::text`]; see [`find_in`].
-    pub(super) fn find<'s>(
-        &'s self,
-        needle: &'s str,
-        word_start: bool,
-        word_end: bool,
-    ) -> impl Iterator<Item = Range<usize>> + 's {
-        find_in(&self.text, needle, word_start, word_end)
-    }
-
     /// The normalised words a range of [`Self::text`] touches, whole.
     pub(super) fn whole_words(&self, range: &Range<usize>) -> &str {
         let mut touched = self

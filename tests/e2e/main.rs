@@ -3,6 +3,7 @@
 //! PostgreSQL), each on its own fresh database.
 
 mod accounts;
+mod gateway;
 mod platform;
 mod scoring;
 mod support;

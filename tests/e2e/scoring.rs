@@ -37,16 +37,16 @@ in_every_combination!(
     export_then_erase_leaves_nothing_and_scores_afresh,
 );
 
-type Scoring = ScoringServiceClient<Channel>;
+pub(crate) type Scoring = ScoringServiceClient<Channel>;
 
 /// Default SME weights in component order (libs/domain/src/health/config.rs).
 const SME_WEIGHTS: [f64; 9] = [20.0, 15.0, 10.0, 15.0, 10.0, 10.0, 5.0, 10.0, 5.0];
 
-async fn scoring(suite: &TestSuite) -> Scoring {
+pub(crate) async fn scoring(suite: &TestSuite) -> Scoring {
     ScoringServiceClient::new(suite.channel(Role::Scoring).await)
 }
 
-fn days_from_now(days: i64) -> Option<common::Date> {
+pub(crate) fn days_from_now(days: i64) -> Option<common::Date> {
     Some(date_to_proto(
         (Utc::now() + Duration::days(days)).date_naive(),
     ))
@@ -54,18 +54,18 @@ fn days_from_now(days: i64) -> Option<common::Date> {
 
 /// Every event of a scenario happens a minute before the test started, so that day
 /// offsets stay on their UTC day.
-fn base_time() -> DateTime<Utc> {
+pub(crate) fn base_time() -> DateTime<Utc> {
     Utc::now() - Duration::minutes(1)
 }
 
-struct NewAccount<'a> {
-    name: &'a str,
-    arr: i64,
-    segment: common::Segment,
-    start_days_ago: i64,
-    renewal_in_days: i64,
-    modules: &'a [&'a str],
-    csm_id: &'a str,
+pub(crate) struct NewAccount<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) arr: i64,
+    pub(crate) segment: common::Segment,
+    pub(crate) start_days_ago: i64,
+    pub(crate) renewal_in_days: i64,
+    pub(crate) modules: &'a [&'a str],
+    pub(crate) csm_id: &'a str,
 }
 
 impl Default for NewAccount<'_> {
@@ -82,7 +82,7 @@ impl Default for NewAccount<'_> {
     }
 }
 
-async fn create(client: &mut Accounts, spec: NewAccount<'_>) -> String {
+pub(crate) async fn create(client: &mut Accounts, spec: NewAccount<'_>) -> String {
     let mut request = new_account(spec.name, spec.arr);
     if let Some(account) = request.account.as_mut() {
         account.segment = spec.segment as i32;
@@ -112,7 +112,7 @@ async fn create(client: &mut Accounts, spec: NewAccount<'_>) -> String {
 
 /// The catalog of every scenario: analytics (dashboards, reports; 12,000.00), insights
 /// (forecasts; 8,000.00) and workflows (automations; 5,000.00).
-async fn catalog(client: &mut Accounts) {
+pub(crate) async fn catalog(client: &mut Accounts) {
     for (key, features, price) in [
         ("analytics", vec!["dashboards", "reports"], 1_200_000),
         ("insights", vec!["forecasts"], 800_000),
@@ -132,7 +132,7 @@ async fn catalog(client: &mut Accounts) {
     }
 }
 
-fn usage_event(
+pub(crate) fn usage_event(
     id: String,
     account_id: &str,
     kind: usage_pb::UsageEventKind,
@@ -173,7 +173,7 @@ fn login(account_id: &str, user: &str, at: DateTime<Utc>) -> usage_pb::UsageEven
     )
 }
 
-async fn ingest(suite: &TestSuite, events: Vec<usage_pb::UsageEvent>) {
+pub(crate) async fn ingest(suite: &TestSuite, events: Vec<usage_pb::UsageEvent>) {
     let mut usage = UsageServiceClient::new(suite.channel(Role::Usage).await);
     for batch in events.chunks(1_000) {
         let response = usage
@@ -191,7 +191,7 @@ async fn ingest(suite: &TestSuite, events: Vec<usage_pb::UsageEvent>) {
 /// once a day; the integration synced an hour ago: login regularity 100, usage flat
 /// (trend 50), integration live, every listed feature in use. Usage per day: 4 logins
 /// plus one use per feature.
-async fn steady_usage(suite: &TestSuite, account_id: &str, features: &[&str]) {
+pub(crate) async fn steady_usage(suite: &TestSuite, account_id: &str, features: &[&str]) {
     let now = base_time();
     let mut events = vec![usage_event(
         "sync".to_owned(),
@@ -220,7 +220,7 @@ async fn steady_usage(suite: &TestSuite, account_id: &str, features: &[&str]) {
     ingest(suite, events).await;
 }
 
-async fn nps_campaign(suite: &TestSuite) -> String {
+pub(crate) async fn nps_campaign(suite: &TestSuite) -> String {
     SurveyServiceClient::new(suite.channel(Role::Survey).await)
         .create_campaign(survey_pb::CreateCampaignRequest {
             request_id: String::new(),
@@ -288,7 +288,7 @@ async fn recompute_one(client: &mut Scoring, account_id: &str) -> pb::HealthScor
         .unwrap_or_default()
 }
 
-async fn recompute_all(client: &mut Scoring) -> pb::RecomputeHealthScoresResponse {
+pub(crate) async fn recompute_all(client: &mut Scoring) -> pb::RecomputeHealthScoresResponse {
     client
         .recompute_health_scores(pb::RecomputeHealthScoresRequest {
             account_ids: Vec::new(),
@@ -387,7 +387,7 @@ fn sigmoid(logit: f64) -> f64 {
     1.0 / (1.0 + (-logit).exp())
 }
 
-fn money(value: &Option<common::Money>) -> i64 {
+pub(crate) fn money(value: &Option<common::Money>) -> i64 {
     value.as_ref().map_or(i64::MIN, |m| m.minor_units)
 }
 

@@ -40,6 +40,7 @@ pub struct TestSuite {
     config: Config,
     topology: Topology,
     urls: Vec<(Role, String)>,
+    http_addr: Option<std::net::SocketAddr>,
     servers: Servers,
     _data_dir: tempfile::TempDir,
     database: Option<ScratchDatabase>,
@@ -75,17 +76,19 @@ impl TestSuite {
             ..Config::default()
         };
         config.grpc.shutdown_grace_ms = 2_000;
+        config.gateway.http_listen_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         config.usage.pseudonym_key = Some(TEST_PSEUDONYM_KEY.to_owned());
         if backend == Backend::Postgres {
             config.redis_url = Some(TEST_REDIS_URL.to_owned());
             config.scoring.cache_namespace = format!("nordstern:test:{}:", uuid::Uuid::now_v7());
         }
         configure(&mut config);
-        let (urls, servers) = start_servers(&mut config, topology).await;
+        let (urls, http_addr, servers) = start_servers(&mut config, topology).await;
         TestSuite {
             config,
             topology,
             urls,
+            http_addr,
             servers,
             _data_dir: data_dir,
             database,
@@ -103,9 +106,38 @@ impl TestSuite {
     pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
         configure(&mut self.config);
         self.stop_servers().await;
-        let (urls, servers) = start_servers(&mut self.config, self.topology).await;
+        let (urls, http_addr, servers) = start_servers(&mut self.config, self.topology).await;
         self.urls = urls;
+        self.http_addr = http_addr;
         self.servers = servers;
+    }
+
+    /// The gateway's HTTP/JSON listener.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        self.http_addr
+            .unwrap_or_else(|| panic!("the gateway's HTTP listener is not running"))
+    }
+
+    /// Stops the server of `role` alone (one server per role only): a backend that is
+    /// down while the others keep serving. [`TestSuite::stop`] still stops the rest.
+    pub async fn stop_role(&mut self, role: Role) {
+        assert_eq!(
+            self.topology,
+            Topology::ServerPerRole,
+            "only one server per role can lose one role"
+        );
+        let index = self
+            .servers
+            .iter()
+            .position(|(roles, _, _)| roles.as_slice() == [role])
+            .unwrap_or_else(|| panic!("{role} is not running"));
+        let (_, trigger, server) = self.servers.remove(index);
+        trigger.trigger();
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("server failed: {error}"),
+            Err(error) => panic!("server task: {error}"),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -151,10 +183,10 @@ impl TestSuite {
     }
 
     async fn stop_servers(&mut self) {
-        for (trigger, _) in &self.servers {
+        for (_, trigger, _) in &self.servers {
             trigger.trigger();
         }
-        for (_, server) in self.servers.drain(..) {
+        for (_, _, server) in self.servers.drain(..) {
             match server.await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => panic!("server failed: {error}"),
@@ -171,13 +203,17 @@ pub const TEST_REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const TEST_PSEUDONYM_KEY: &str = "nordstern-test-pseudonym-key-0123456789";
 
 type Servers = Vec<(
+    Vec<Role>,
     shutdown::ShutdownTrigger,
     JoinHandle<Result<(), nordstern::AppError>>,
 )>;
 
 /// Binds a listener per server, points the endpoints at them, builds and runs each, and
 /// waits until every role serves.
-async fn start_servers(config: &mut Config, topology: Topology) -> (Vec<(Role, String)>, Servers) {
+async fn start_servers(
+    config: &mut Config,
+    topology: Topology,
+) -> (Vec<(Role, String)>, Option<std::net::SocketAddr>, Servers) {
     let groups: Vec<Vec<Role>> = match topology {
         Topology::OneServer => vec![IMPLEMENTED_ROLES.to_vec()],
         Topology::ServerPerRole => IMPLEMENTED_ROLES.iter().map(|role| vec![*role]).collect(),
@@ -200,13 +236,15 @@ async fn start_servers(config: &mut Config, topology: Topology) -> (Vec<(Role, S
         listeners.push((roles.clone(), listener, url));
     }
     let mut urls = Vec::new();
+    let mut http_addr = None;
     let mut servers = Vec::new();
     for (roles, listener, url) in listeners {
         let app = App::build(config.clone(), &roles, listener)
             .await
             .unwrap_or_else(|error| panic!("building {roles:?}: {error}"));
+        http_addr = http_addr.or(app.http_addr());
         let (trigger, signal) = shutdown::channel();
-        servers.push((trigger, tokio::spawn(app.run(signal))));
+        servers.push((roles.clone(), trigger, tokio::spawn(app.run(signal))));
         for role in &roles {
             urls.push((*role, url.clone()));
         }
@@ -217,7 +255,7 @@ async fn start_servers(config: &mut Config, topology: Topology) -> (Vec<(Role, S
             .await
             .unwrap_or_else(|error| panic!("{error}"));
     }
-    (urls, servers)
+    (urls, http_addr, servers)
 }
 
 pub fn service_name(role: Role) -> &'static str {

@@ -321,11 +321,13 @@ where
         let method = request.uri().path().to_owned();
         let started = Instant::now();
         let future = self.inner.call(request);
-        let mark = CancellationMark {
-            span: tracing::Span::current(),
-            finished: false,
-        };
         Box::pin(async move {
+            // Taken at the first poll: tonic enters the request span around polls, not
+            // around `call`.
+            let mark = CancellationMark {
+                span: tracing::Span::current(),
+                finished: false,
+            };
             let result = future.await;
             mark.finish();
             let metrics = request_metrics();

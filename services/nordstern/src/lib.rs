@@ -18,13 +18,20 @@ use nordstern_runtime::{
     shutdown::ShutdownSignal,
     storage::{self, MigratorTrait, StorageTarget},
 };
+use nordstern_scoring::remote::{RemoteScoring, ScoringApi};
 use nordstern_survey::remote::{RemoteSurvey, SurveyApi};
 use nordstern_usage::remote::{RemoteUsage, UsageApi};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 /// The roles this build implements; `--services all` means these.
-pub const IMPLEMENTED_ROLES: [Role; 4] = [Role::Accounts, Role::Usage, Role::Survey, Role::Scoring];
+pub const IMPLEMENTED_ROLES: [Role; 5] = [
+    Role::Accounts,
+    Role::Usage,
+    Role::Survey,
+    Role::Scoring,
+    Role::Gateway,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,10 +49,12 @@ pub enum AppError {
 /// the shutdown signal and ends before the pools close.
 type BackgroundTask = Box<dyn FnOnce(ShutdownSignal) -> BoxFuture<'static, ()> + Send>;
 
-/// A built suite: databases connected and migrated, services ready, listener bound.
+/// A built suite: databases connected and migrated, services ready, listeners bound.
 pub struct App {
     config: Config,
     listener: TcpListener,
+    /// The gateway's HTTP/JSON listener and its routes, when the gateway runs here.
+    http: Option<(TcpListener, axum::Router)>,
     services: GrpcServices,
     pools: Vec<(Role, DatabaseConnection)>,
     background: Vec<BackgroundTask>,
@@ -66,6 +75,8 @@ impl App {
         let mut local_accounts: Option<AccountsApi> = None;
         let mut local_usage: Option<UsageApi> = None;
         let mut local_survey: Option<SurveyApi> = None;
+        let mut local_scoring: Option<ScoringApi> = None;
+        let mut http = None;
         let max_request_bytes = config.grpc.max_request_bytes;
         for role in roles {
             match role {
@@ -110,24 +121,20 @@ impl App {
                 }
                 Role::Scoring => {
                     let accounts = accounts_api(&config, local_accounts.as_ref())?;
-                    let usage = match &local_usage {
-                        Some(local) => local.clone(),
-                        None => RemoteUsage::connect(endpoint(&config, Role::Usage)?, &config.grpc)
-                            .map(RemoteUsage::into_api)
-                            .map_err(|error| {
-                                AppError::Config(format!("endpoints.usage: {error}"))
-                            })?,
-                    };
-                    let survey = match &local_survey {
-                        Some(local) => local.clone(),
-                        None => {
-                            RemoteSurvey::connect(endpoint(&config, Role::Survey)?, &config.grpc)
-                                .map(RemoteSurvey::into_api)
-                                .map_err(|error| {
-                                    AppError::Config(format!("endpoints.survey: {error}"))
-                                })?
-                        }
-                    };
+                    let usage = remote_or_local(
+                        &config,
+                        &local_usage,
+                        RemoteUsage::connect,
+                        RemoteUsage::into_api,
+                        Role::Usage,
+                    )?;
+                    let survey = remote_or_local(
+                        &config,
+                        &local_survey,
+                        RemoteSurvey::connect,
+                        RemoteSurvey::into_api,
+                        Role::Survey,
+                    )?;
                     let db = open_storage::<nordstern_scoring::Migrator>(&config, *role).await?;
                     let cache = VersionedCache::connect(
                         config.redis_url.as_deref(),
@@ -138,6 +145,9 @@ impl App {
                     .map_err(|error| AppError::Config(format!("redis_url: {error}")))?;
                     let scoring =
                         nordstern_scoring::scoring(db.clone(), cache, accounts, usage, survey);
+                    local_scoring = Some(nordstern_scoring::remote::local(
+                        nordstern_scoring::ScoringGrpc::new(scoring.clone()),
+                    ));
                     services.add(nordstern_scoring::grpc_service(
                         scoring.clone(),
                         max_request_bytes,
@@ -150,16 +160,64 @@ impl App {
                     }));
                     pools.push((*role, db));
                 }
-                other => {
-                    return Err(AppError::Config(format!(
-                        "service `{other}` is not available in this build yet"
-                    )));
+                Role::Gateway => {
+                    let backends = nordstern_gateway::Backends {
+                        accounts: accounts_api(&config, local_accounts.as_ref())?,
+                        usage: remote_or_local(
+                            &config,
+                            &local_usage,
+                            RemoteUsage::connect,
+                            RemoteUsage::into_api,
+                            Role::Usage,
+                        )?,
+                        survey: remote_or_local(
+                            &config,
+                            &local_survey,
+                            RemoteSurvey::connect,
+                            RemoteSurvey::into_api,
+                            Role::Survey,
+                        )?,
+                        scoring: remote_or_local(
+                            &config,
+                            &local_scoring,
+                            RemoteScoring::connect,
+                            RemoteScoring::into_api,
+                            Role::Scoring,
+                        )?,
+                    };
+                    let rules = nordstern_gateway::rules::load_rules(
+                        config.gateway.routing_rules_file.as_deref(),
+                    )
+                    .map_err(AppError::Config)?;
+                    let db = open_storage::<nordstern_gateway::Migrator>(&config, *role).await?;
+                    let gateway = nordstern_gateway::gateway(
+                        db.clone(),
+                        backends.clone(),
+                        rules,
+                        config.gateway.fanout_timeout(),
+                    );
+                    if let Some(addr) = config.gateway.http_listen_addr {
+                        let listener = TcpListener::bind(addr).await.map_err(|error| {
+                            AppError::Config(format!(
+                                "gateway.http_listen_addr: cannot listen on {addr}: {error}"
+                            ))
+                        })?;
+                        let router = nordstern_gateway::http::router(
+                            std::sync::Arc::new(gateway.clone()),
+                            backends.scoring.clone(),
+                            config.grpc.request_timeout(),
+                        );
+                        http = Some((listener, router));
+                    }
+                    services.add(nordstern_gateway::grpc_service(gateway, max_request_bytes));
+                    pools.push((*role, db));
                 }
             }
         }
         Ok(App {
             config,
             listener,
+            http,
             services,
             pools,
             background,
@@ -170,20 +228,38 @@ impl App {
         self.listener.local_addr()
     }
 
+    /// Where the gateway's HTTP/JSON listener is bound, when it runs here.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Serves until `shutdown`, drains within the grace period, then closes the pools.
     pub async fn run(self, shutdown: ShutdownSignal) -> Result<(), AppError> {
         let App {
             config,
             listener,
+            http,
             services,
             pools,
             background,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, services = ?services.names(), "serving");
-        let tasks: Vec<_> = background
+        let mut tasks: Vec<_> = background
             .into_iter()
             .map(|task| tokio::spawn(task(shutdown.clone())))
             .collect();
+        if let Some((listener, router)) = http {
+            tracing::info!(addr = %listener.local_addr()?, "serving HTTP/JSON");
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = nordstern_gateway::http::serve(listener, router, shutdown).await
+                {
+                    tracing::error!(%error, "the HTTP/JSON listener failed");
+                }
+            }));
+        }
         let served = serve(listener, &config.grpc, services, shutdown).await;
         for task in tasks {
             if let Err(error) = task.await {
@@ -206,6 +282,25 @@ fn endpoint(config: &Config, role: Role) -> Result<&str, AppError> {
             "this service needs the {role} service: run it in this process or set endpoints.{role}"
         ))
     })
+}
+
+/// A service API: the one running in this process, or a client of the configured URL.
+fn remote_or_local<Api: Clone, Remote>(
+    config: &Config,
+    local: &Option<Api>,
+    connect: fn(
+        &str,
+        &nordstern_runtime::config::GrpcConfig,
+    ) -> Result<Remote, tonic::transport::Error>,
+    into_api: fn(Remote) -> Api,
+    role: Role,
+) -> Result<Api, AppError> {
+    if let Some(local) = local {
+        return Ok(local.clone());
+    }
+    connect(endpoint(config, role)?, &config.grpc)
+        .map(into_api)
+        .map_err(|error| AppError::Config(format!("endpoints.{role}: {error}")))
 }
 
 /// The accounts API for a role that needs it: the local service, or a client of the

@@ -3,6 +3,7 @@
 
 mod balance;
 mod churn;
+mod customer360;
 mod echo;
 mod get_account;
 mod ingest;
@@ -19,6 +20,8 @@ pub use load::{LoadArgs, LoadReport, run_load};
 pub enum BenchCommand {
     /// GetAccount throughput and latency on SQLite and PostgreSQL vs the echo baseline.
     GetAccount(get_account::GetAccountArgs),
+    /// GetCustomer360 p50 at concurrency 1 and throughput at saturation vs echo.
+    Customer360(customer360::Customer360Args),
     /// Portfolio balancing time and ARR spread on log-normal ARR.
     Balance(balance::BalanceArgs),
     /// Churn model training time, AUC and scoring rate, next to scikit-learn on the same
@@ -38,6 +41,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
+        BenchCommand::Customer360(args) => customer360::run(args).await,
         BenchCommand::Churn(args) => churn::run(&args),
         BenchCommand::Scoring(args) => scoring::run(args).await,
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,

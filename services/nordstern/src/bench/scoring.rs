@@ -29,7 +29,7 @@ use super::{
     LoadArgs, LoadReport, echo::measure_echo, get_account::Backend, load::connect_channels,
     run_load,
 };
-use crate::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};
+use crate::{App, scratch_db::ScratchDatabase};
 
 const BENCH_KEY: &str = "nordstern-bench-pseudonym-key-0123456789";
 
@@ -123,7 +123,8 @@ async fn measure(
 ) -> anyhow::Result<LoadReport> {
     let ids = seed_accounts(&config, args.accounts).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let app = App::build(config.clone(), &IMPLEMENTED_ROLES, listener).await?;
+    let roles = [Role::Accounts, Role::Usage, Role::Survey, Role::Scoring];
+    let app = App::build(config.clone(), &roles, listener).await?;
     let url = format!("http://{}", app.local_addr()?);
     let (trigger, signal) = shutdown::channel();
     let server = tokio::spawn(app.run(signal));

@@ -338,24 +338,18 @@ impl Backends {
         account_id: &str,
         budget: &Budget,
     ) -> Result<Vec<accounts_pb::ContractEvent>, Status> {
-        let mut request = accounts_pb::ListContractEventsRequest {
+        let request = accounts_pb::ListContractEventsRequest {
             account_id: account_id.to_owned(),
             page_size: MAX_PAGE_SIZE,
             ..Default::default()
         };
-        let mut events = Vec::new();
-        loop {
-            let page = self
-                .accounts
-                .list_contract_events(budget.request(request.clone()))
-                .await?
-                .into_inner();
-            events.extend(page.events);
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            request.page_token = page.next_page_token;
-        }
+        let mut events = all_pages(
+            request,
+            |request| self.accounts.list_contract_events(budget.request(request)),
+            |page| (page.events, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await?;
         events.reverse();
         events.truncate(CONTRACT_EVENTS);
         Ok(events)
@@ -367,25 +361,22 @@ impl Backends {
         period: common::Period,
         budget: &Budget,
     ) -> Result<Vec<scoring_pb::HealthScoreHistoryEntry>, Status> {
-        let mut request = scoring_pb::ListHealthScoreHistoryRequest {
+        let request = scoring_pb::ListHealthScoreHistoryRequest {
             account_id: account_id.to_owned(),
             page_size: MAX_PAGE_SIZE,
             page_token: String::new(),
             period: Some(period),
         };
-        let mut entries = Vec::new();
-        loop {
-            let page = self
-                .scoring
-                .list_health_score_history(budget.request(request.clone()))
-                .await?
-                .into_inner();
-            entries.extend(page.entries);
-            if page.next_page_token.is_empty() {
-                return Ok(entries);
-            }
-            request.page_token = page.next_page_token;
-        }
+        all_pages(
+            request,
+            |request| {
+                self.scoring
+                    .list_health_score_history(budget.request(request))
+            },
+            |page| (page.entries, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 
     /// The latest responses with a comment, newest first.
@@ -394,25 +385,19 @@ impl Backends {
         account_id: &str,
         budget: &Budget,
     ) -> Result<Vec<survey_pb::SurveyResponse>, Status> {
-        let mut request = survey_pb::ListResponsesRequest {
+        let request = survey_pb::ListResponsesRequest {
             account_id: account_id.to_owned(),
             with_comment_only: true,
             page_size: MAX_PAGE_SIZE,
             ..Default::default()
         };
-        let mut responses = Vec::new();
-        loop {
-            let page = self
-                .survey
-                .list_responses(budget.request(request.clone()))
-                .await?
-                .into_inner();
-            responses.extend(page.responses);
-            if page.next_page_token.is_empty() {
-                break;
-            }
-            request.page_token = page.next_page_token;
-        }
+        let mut responses = all_pages(
+            request,
+            |request| self.survey.list_responses(budget.request(request)),
+            |page| (page.responses, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await?;
         responses.sort_by(|a, b| {
             let key = |r: &survey_pb::SurveyResponse| {
                 r.responded_at.as_ref().map(|t| (t.seconds, t.nanos))
@@ -432,25 +417,19 @@ impl Backends {
         csm_id: String,
         budget: &Budget,
     ) -> Result<Vec<scoring_pb::Alert>, Status> {
-        let mut request = scoring_pb::ListAlertsRequest {
+        let request = scoring_pb::ListAlertsRequest {
             page_size: MAX_PAGE_SIZE,
             account_id,
             csm_id,
             ..Default::default()
         };
-        let mut alerts = Vec::new();
-        loop {
-            let page = self
-                .scoring
-                .list_alerts(budget.request(request.clone()))
-                .await?
-                .into_inner();
-            alerts.extend(page.alerts);
-            if page.next_page_token.is_empty() {
-                return Ok(alerts);
-            }
-            request.page_token = page.next_page_token;
-        }
+        all_pages(
+            request,
+            |request| self.scoring.list_alerts(budget.request(request)),
+            |page| (page.alerts, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 
     /// Upsell opportunities of an account or a CSM, by expected value.
@@ -460,25 +439,22 @@ impl Backends {
         csm_id: String,
         budget: &Budget,
     ) -> Result<Vec<scoring_pb::UpsellOpportunity>, Status> {
-        let mut request = scoring_pb::ListUpsellOpportunitiesRequest {
+        let request = scoring_pb::ListUpsellOpportunitiesRequest {
             page_size: MAX_PAGE_SIZE,
             page_token: String::new(),
             csm_id,
             account_id,
         };
-        let mut opportunities = Vec::new();
-        loop {
-            let page = self
-                .scoring
-                .list_upsell_opportunities(budget.request(request.clone()))
-                .await?
-                .into_inner();
-            opportunities.extend(page.opportunities);
-            if page.next_page_token.is_empty() {
-                return Ok(opportunities);
-            }
-            request.page_token = page.next_page_token;
-        }
+        all_pages(
+            request,
+            |request| {
+                self.scoring
+                    .list_upsell_opportunities(budget.request(request))
+            },
+            |page| (page.opportunities, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 
     async fn csm_accounts(
@@ -486,24 +462,18 @@ impl Backends {
         csm_id: &str,
         budget: &Budget,
     ) -> Result<Vec<accounts_pb::Account>, Status> {
-        let mut request = accounts_pb::ListAccountsRequest {
+        let request = accounts_pb::ListAccountsRequest {
             page_size: MAX_PAGE_SIZE,
             csm_id: csm_id.to_owned(),
             ..Default::default()
         };
-        let mut accounts = Vec::new();
-        loop {
-            let page = self
-                .accounts
-                .list_accounts(budget.request(request.clone()))
-                .await?
-                .into_inner();
-            accounts.extend(page.accounts);
-            if page.next_page_token.is_empty() {
-                return Ok(accounts);
-            }
-            request.page_token = page.next_page_token;
-        }
+        all_pages(
+            request,
+            |request| self.accounts.list_accounts(budget.request(request)),
+            |page| (page.accounts, page.next_page_token),
+            |request, token| request.page_token = token,
+        )
+        .await
     }
 
     /// Scores of `ids`, in batches, in parallel.
@@ -527,6 +497,29 @@ impl Backends {
             scores.extend(batch);
         }
         Ok(scores)
+    }
+}
+
+/// Every page of a paged listing: `call` fetches one page for a request, `next` takes the
+/// page's items and its next token. Stops at the first empty token.
+async fn all_pages<Request, Page, Item, Fut>(
+    mut request: Request,
+    call: impl Fn(Request) -> Fut,
+    next: impl Fn(Page) -> (Vec<Item>, String),
+    set_token: impl Fn(&mut Request, String),
+) -> Result<Vec<Item>, Status>
+where
+    Request: Clone,
+    Fut: std::future::Future<Output = Result<tonic::Response<Page>, Status>>,
+{
+    let mut items = Vec::new();
+    loop {
+        let (page, token) = next(call(request.clone()).await?.into_inner());
+        items.extend(page);
+        if token.is_empty() {
+            return Ok(items);
+        }
+        set_token(&mut request, token);
     }
 }
 

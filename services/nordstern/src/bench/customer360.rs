@@ -9,7 +9,10 @@ use nordstern_proto::{
 };
 use nordstern_runtime::{Config, shutdown};
 
-use super::{LoadArgs, LoadReport, echo::measure_echo, load::connect_channels, run_load};
+use super::{
+    LoadArgs, LoadReport, echo::measure_echo, get_account::print_ratio, load::connect_channels,
+    run_load,
+};
 use crate::{App, IMPLEMENTED_ROLES, demo, scratch_db::ScratchDatabase};
 
 #[derive(clap::Args, Debug)]
@@ -91,7 +94,7 @@ async fn measure(config: Config, args: &Customer360Args) -> anyhow::Result<()> {
     println!("\nconcurrency 1:");
     let echo_single = measure_echo(&single).await?;
     let view_single = views(&url, &single, ids.clone()).await?;
-    ratio("GetCustomer360", &view_single, &echo_single);
+    print_ratio("GetCustomer360", &view_single, &echo_single);
     println!(
         "  p50 ratio to echo: {:.2}× (goal ≤ 3×)",
         view_single.p50_micros() as f64 / echo_single.p50_micros().max(1) as f64
@@ -103,7 +106,7 @@ async fn measure(config: Config, args: &Customer360Args) -> anyhow::Result<()> {
     );
     let echo = measure_echo(&args.load).await?;
     let view = views(&url, &args.load, ids).await?;
-    ratio("GetCustomer360", &view, &echo);
+    print_ratio("GetCustomer360", &view, &echo);
     trigger.trigger();
     server.await??;
     Ok(())
@@ -138,15 +141,6 @@ async fn views(
     )
     .await?;
     Ok(report)
-}
-
-fn ratio(name: &str, report: &LoadReport, echo: &LoadReport) {
-    println!(
-        "{}   ratio to echo: {:.2}× rps, {:.2}× p50",
-        report.line(name),
-        report.rps() / echo.rps(),
-        report.p50_micros() as f64 / echo.p50_micros().max(1) as f64
-    );
 }
 
 async fn account_ids(url: &str) -> anyhow::Result<Vec<String>> {

@@ -67,7 +67,7 @@ pub async fn run(args: GetAccountArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_ratio(name: &str, report: &LoadReport, echo: &LoadReport) {
+pub(super) fn print_ratio(name: &str, report: &LoadReport, echo: &LoadReport) {
     println!(
         "{}   ratio to echo: {:.2}× rps, {:.2}× p50",
         report.line(name),

@@ -657,6 +657,8 @@ impl Server {
         }
         command
             .env("NORDSTERN_USAGE__PSEUDONYM_KEY", PSEUDONYM_KEY)
+            // Tests run side by side: the gateway's JSON listener takes a free port too.
+            .env("NORDSTERN_GATEWAY__HTTP_LISTEN_ADDR", "127.0.0.1:0")
             .env("NORDSTERN_TELEMETRY__LOG_JSON", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

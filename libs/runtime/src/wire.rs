@@ -3,7 +3,7 @@
 //! into a field violation when it is wrong.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use nordstern_domain::validate;
+use nordstern_domain::{account::Tier, health::HealthColor, validate};
 use nordstern_proto::common::v1 as common;
 use prost::Message;
 
@@ -109,6 +109,28 @@ pub fn required_period(
             None
         }
         _ => None,
+    }
+}
+
+/// The domain tier of a proto `Tier`; unspecified or unknown values are none.
+pub fn tier_from_proto(value: i32) -> Option<Tier> {
+    match common::Tier::try_from(value).ok()? {
+        common::Tier::A => Some(Tier::A),
+        common::Tier::B => Some(Tier::B),
+        common::Tier::C => Some(Tier::C),
+        common::Tier::Unspecified => None,
+    }
+}
+
+/// The domain colour of a proto `HealthColor`: unspecified is none, an unknown value an
+/// error (a filter the caller got wrong).
+pub fn color_from_proto(value: i32) -> Result<Option<HealthColor>, String> {
+    match common::HealthColor::try_from(value) {
+        Ok(common::HealthColor::Unspecified) => Ok(None),
+        Ok(common::HealthColor::Green) => Ok(Some(HealthColor::Green)),
+        Ok(common::HealthColor::Yellow) => Ok(Some(HealthColor::Yellow)),
+        Ok(common::HealthColor::Red) => Ok(Some(HealthColor::Red)),
+        Err(_) => Err(format!("unknown health color {value}")),
     }
 }
 

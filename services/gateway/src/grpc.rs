@@ -6,14 +6,14 @@ use chrono::Utc;
 use nordstern_proto::gateway::v1::{self as pb, gateway_service_server::GatewayService};
 use nordstern_runtime::{
     status::FieldViolations,
-    wire::{date_to_proto, id_field, required_period},
+    wire::{id_field, required_period},
 };
 use tonic::{Request, Response, Status};
 
 use crate::{
     fanout::Budget,
     tickets::Tickets,
-    views::{Backends, year_to_date},
+    views::{self, Backends, year_to_date},
 };
 
 #[derive(Clone)]
@@ -71,14 +71,8 @@ impl GatewayService for GatewayGrpc {
         let csm_id = id_field(&mut violations, "csm_id", &request.csm_id);
         let period = match &request.period {
             None => Some(year_to_date(Utc::now().date_naive())),
-            Some(period) => {
-                required_period(&mut violations, "period", Some(period)).map(|(start, end)| {
-                    nordstern_proto::common::v1::Period {
-                        start_date: Some(date_to_proto(start)),
-                        end_date: Some(date_to_proto(end)),
-                    }
-                })
-            }
+            Some(period) => required_period(&mut violations, "period", Some(period))
+                .map(|(start, end)| views::period(start, end)),
         };
         violations.into_result()?;
         let view = self

@@ -12,9 +12,8 @@ use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use nordstern_domain::{
-    account::Tier,
-    health::HealthColor,
     routing::{self, AccountContext, Category, Decision, RoutingRules, Ticket},
+    usage::MAX_FUTURE_SKEW_MICROS,
 };
 use nordstern_proto::{
     accounts::v1 as accounts_pb, common::v1 as common, gateway::v1 as pb,
@@ -24,7 +23,10 @@ use nordstern_runtime::{
     idempotency::{self, IdempotencyError, IdempotencyKey},
     status::FieldViolations,
     storage::{SerialWriter, execute, query_one},
-    wire::{self, from_timestamp, id_field, micros, now_micros, timestamp},
+    wire::{
+        self, color_from_proto, from_timestamp, id_field, micros, now_micros, tier_from_proto,
+        timestamp,
+    },
 };
 use prost::Message;
 use sea_orm::{DatabaseConnection, DbErr, QueryResult};
@@ -36,8 +38,6 @@ const WRITE_LOCK_KEY: i64 = 0x4741_5445;
 const ROUTE_TICKET: &str = "RouteTicket";
 const MAX_SUBJECT_CHARS: usize = 1_000;
 const MAX_BODY_CHARS: usize = 50_000;
-/// The usage service refuses events further ahead than this.
-const MAX_CLOCK_SKEW: ChronoDuration = ChronoDuration::minutes(5);
 
 /// One routed ticket as the gateway keeps it.
 #[derive(Debug, Clone)]
@@ -136,16 +136,13 @@ impl Tickets {
             Ok(response) => response
                 .into_inner()
                 .health_score
-                .and_then(|score| common::HealthColor::try_from(score.color).ok())
-                .and_then(|color| HealthColor::parse(strip(color.as_str_name(), "HEALTH_COLOR_"))),
+                .and_then(|score| color_from_proto(score.color).ok().flatten()),
             Err(status) => {
                 tracing::warn!(%account_id, code = ?status.code(), "routing without the account's health");
                 None
             }
         };
-        let tier = common::Tier::try_from(account.tier)
-            .ok()
-            .and_then(|tier| Tier::parse(strip(tier.as_str_name(), "TIER_")));
+        let tier = tier_from_proto(account.tier);
         let decision = routing::route(
             &self.rules,
             &Ticket {
@@ -475,11 +472,10 @@ fn route_response(
 }
 
 fn category_from_wire(category: pb::TicketCategory) -> Option<Category> {
-    Category::parse(strip(category.as_str_name(), "TICKET_CATEGORY_"))
-}
-
-fn strip<'a>(name: &'a str, prefix: &str) -> &'a str {
-    name.strip_prefix(prefix).unwrap_or(name)
+    category
+        .as_str_name()
+        .strip_prefix("TICKET_CATEGORY_")
+        .and_then(Category::parse)
 }
 
 /// An optional event time: unset means now; at most a few minutes ahead of our clock.
@@ -495,7 +491,8 @@ fn event_time(
             violations.add(field, "is not a valid timestamp");
             now
         }
-        Some(at) if at > now + MAX_CLOCK_SKEW => {
+        // The usage service would refuse the event; say so before anything is written.
+        Some(at) if at > now + ChronoDuration::microseconds(MAX_FUTURE_SKEW_MICROS) => {
             violations.add(field, "must not be more than 5 minutes in the future");
             now
         }

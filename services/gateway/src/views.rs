@@ -1,12 +1,11 @@
 //! The customer 360 and portfolio views: every backend called in parallel under one
 //! [`Budget`], each answer placed in its section, failures named in `missing_sections`.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use chrono::{Datelike, Days, NaiveDate, Utc};
 use nordstern_accounts::remote::AccountsApi;
-use nordstern_domain::{
-    account::Tier,
-    portfolio::{RiskKey, arr_at_risk, risk_order, tier_mix},
-};
+use nordstern_domain::portfolio::{RiskKey, arr_at_risk, risk_order, tier_mix};
 use nordstern_proto::{
     accounts::v1 as accounts_pb,
     common::v1::{self as common, scope},
@@ -15,7 +14,7 @@ use nordstern_proto::{
     survey::v1 as survey_pb,
     usage::v1 as usage_pb,
 };
-use nordstern_runtime::wire::{MAX_BATCH, MAX_PAGE_SIZE, date_to_proto};
+use nordstern_runtime::wire::{MAX_BATCH, MAX_PAGE_SIZE, date_to_proto, tier_from_proto};
 use nordstern_scoring::remote::ScoringApi;
 use nordstern_survey::remote::SurveyApi;
 use nordstern_usage::remote::UsageApi;
@@ -256,8 +255,7 @@ impl Backends {
 
         let accounts_known = accounts.is_some();
         let accounts = accounts.unwrap_or_default();
-        let owned: std::collections::HashSet<&str> =
-            accounts.iter().map(|a| a.account_id.as_str()).collect();
+        let owned: HashSet<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
         // Alerts and opportunities carry the CSM of the moment they were computed; once
         // the account list is known, only this portfolio's current accounts count.
         let owned_now = |account_id: &str| !accounts_known || owned.contains(account_id);
@@ -271,23 +269,34 @@ impl Backends {
             .filter(|opportunity| owned_now(&opportunity.account_id))
             .collect();
 
-        let scores: std::collections::HashMap<String, scoring_pb::HealthScore> = scores
+        let scores: HashMap<String, scoring_pb::HealthScore> = scores
             .unwrap_or_default()
             .into_iter()
             .map(|score| (score.account_id.clone(), score))
             .collect();
+        let mut alerts_per_account: HashMap<&str, i32> = HashMap::new();
+        let mut alerts_per_type: BTreeMap<i32, i32> = BTreeMap::new();
+        for alert in &alerts {
+            *alerts_per_account.entry(&alert.account_id).or_default() += 1;
+            *alerts_per_type.entry(alert.alert_type).or_default() += 1;
+        }
         let mut rows: Vec<pb::PortfolioAccount> = accounts
             .iter()
-            .map(|account| portfolio_row(account, scores.get(&account.account_id), &alerts))
+            .map(|account| {
+                let open_alerts = alerts_per_account
+                    .get(account.account_id.as_str())
+                    .copied()
+                    .unwrap_or_default();
+                portfolio_row(account, scores.get(&account.account_id), open_alerts)
+            })
             .collect();
         rows.sort_by(|a, b| risk_order(&risk_key(a), &risk_key(b)));
 
-        let tiers = tier_mix(accounts.iter().map(|account| {
-            let tier = common::Tier::try_from(account.tier)
-                .ok()
-                .and_then(|tier| Tier::parse(tier.as_str_name().trim_start_matches("TIER_")));
-            (tier, money(account.arr.as_ref()))
-        }));
+        let tiers = tier_mix(
+            accounts
+                .iter()
+                .map(|account| (tier_from_proto(account.tier), money(account.arr.as_ref()))),
+        );
         let currency = accounts
             .iter()
             .find_map(|a| a.arr.as_ref().map(|m| m.currency_code.clone()))
@@ -309,25 +318,17 @@ impl Backends {
                 .collect()
         };
 
-        let mut counts: Vec<pb::AlertCount> = Vec::new();
-        for alert in &alerts {
-            match counts.iter_mut().find(|c| c.alert_type == alert.alert_type) {
-                Some(count) => count.count += 1,
-                None => counts.push(pb::AlertCount {
-                    alert_type: alert.alert_type,
-                    count: 1,
-                }),
-            }
-        }
-        counts.sort_by_key(|count| count.alert_type);
         Ok(pb::GetPortfolioResponse {
             csm,
             accounts: rows,
             upsell_opportunities: upsell,
             tier_mix,
             revenue,
-            open_alert_total: counts.iter().map(|count| count.count).sum(),
-            open_alert_counts: counts,
+            open_alert_total: alerts.len() as i32,
+            open_alert_counts: alerts_per_type
+                .into_iter()
+                .map(|(alert_type, count)| pb::AlertCount { alert_type, count })
+                .collect(),
             missing_sections: missing.into_wire(),
         })
     }
@@ -526,7 +527,7 @@ where
 fn portfolio_row(
     account: &accounts_pb::Account,
     score: Option<&scoring_pb::HealthScore>,
-    alerts: &[scoring_pb::Alert],
+    open_alert_count: i32,
 ) -> pb::PortfolioAccount {
     let churn_probability = score.and_then(|s| s.churn.as_ref()).map(|c| c.probability);
     let arr = money(account.arr.as_ref());
@@ -549,10 +550,7 @@ fn portfolio_row(
             minor_units: churn_probability.map_or(0, |p| arr_at_risk(arr, p)),
             currency_code,
         }),
-        open_alert_count: alerts
-            .iter()
-            .filter(|alert| alert.account_id == account.account_id)
-            .count() as i32,
+        open_alert_count,
     }
 }
 
@@ -574,7 +572,7 @@ fn account_scope(account_id: &str) -> common::Scope {
     }
 }
 
-fn period(start: NaiveDate, end: NaiveDate) -> common::Period {
+pub(crate) fn period(start: NaiveDate, end: NaiveDate) -> common::Period {
     common::Period {
         start_date: Some(date_to_proto(start)),
         end_date: Some(date_to_proto(end)),

@@ -95,7 +95,7 @@ impl App {
                     pools.push((*role, db));
                 }
                 Role::Usage => {
-                    let accounts = accounts_api(&config, local_accounts.as_ref())?;
+                    let accounts = accounts_api(&config, &local_accounts)?;
                     let db = open_storage::<nordstern_usage::Migrator>(&config, *role).await?;
                     let service = nordstern_usage::service(db.clone(), accounts, &config.usage)
                         .map_err(AppError::Config)?;
@@ -112,7 +112,7 @@ impl App {
                     pools.push((*role, db));
                 }
                 Role::Survey => {
-                    let accounts = accounts_api(&config, local_accounts.as_ref())?;
+                    let accounts = accounts_api(&config, &local_accounts)?;
                     let db = open_storage::<nordstern_survey::Migrator>(&config, *role).await?;
                     let service = nordstern_survey::service(db.clone(), accounts);
                     local_survey = Some(nordstern_survey::remote::local(service.clone()));
@@ -120,7 +120,7 @@ impl App {
                     pools.push((*role, db));
                 }
                 Role::Scoring => {
-                    let accounts = accounts_api(&config, local_accounts.as_ref())?;
+                    let accounts = accounts_api(&config, &local_accounts)?;
                     let usage = remote_or_local(
                         &config,
                         &local_usage,
@@ -162,7 +162,7 @@ impl App {
                 }
                 Role::Gateway => {
                     let backends = nordstern_gateway::Backends {
-                        accounts: accounts_api(&config, local_accounts.as_ref())?,
+                        accounts: accounts_api(&config, &local_accounts)?,
                         usage: remote_or_local(
                             &config,
                             &local_usage,
@@ -305,16 +305,14 @@ fn remote_or_local<Api: Clone, Remote>(
 
 /// The accounts API for a role that needs it: the local service, or a client of the
 /// configured remote one.
-fn accounts_api(config: &Config, local: Option<&AccountsApi>) -> Result<AccountsApi, AppError> {
-    if let Some(local) = local {
-        return Ok(local.clone());
-    }
-    let url = config.endpoints.accounts.as_deref().ok_or_else(|| {
-        AppError::Config("this service needs the accounts service: run it in this process or set endpoints.accounts".to_owned())
-    })?;
-    RemoteAccounts::connect(url, &config.grpc)
-        .map(RemoteAccounts::into_api)
-        .map_err(|error| AppError::Config(format!("endpoints.accounts: {error}")))
+fn accounts_api(config: &Config, local: &Option<AccountsApi>) -> Result<AccountsApi, AppError> {
+    remote_or_local(
+        config,
+        local,
+        RemoteAccounts::connect,
+        RemoteAccounts::into_api,
+        Role::Accounts,
+    )
 }
 
 async fn open_storage<M: MigratorTrait>(

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use nordstern_domain::{
-    account::{Segment, Tier},
+    account::Segment,
     churn::{self, Coefficient, Model},
     health::{
         ColorThresholds, HealthColor, HealthComponent, RawComponentWeight, RawScoringConfig,
@@ -11,6 +11,7 @@ use nordstern_domain::{
 };
 use nordstern_proto::{common::v1 as common, scoring::v1 as pb};
 use nordstern_runtime::wire::timestamp;
+pub use nordstern_runtime::wire::{color_from_proto, tier_from_proto};
 
 pub fn money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
     Some(common::Money {
@@ -46,30 +47,11 @@ pub fn segment_to_proto(segment: Segment) -> common::Segment {
     }
 }
 
-pub fn tier_from_proto(value: i32) -> Option<Tier> {
-    match common::Tier::try_from(value).ok()? {
-        common::Tier::A => Some(Tier::A),
-        common::Tier::B => Some(Tier::B),
-        common::Tier::C => Some(Tier::C),
-        common::Tier::Unspecified => None,
-    }
-}
-
 pub fn color_to_proto(color: HealthColor) -> common::HealthColor {
     match color {
         HealthColor::Green => common::HealthColor::Green,
         HealthColor::Yellow => common::HealthColor::Yellow,
         HealthColor::Red => common::HealthColor::Red,
-    }
-}
-
-pub fn color_from_proto(value: i32) -> Result<Option<HealthColor>, String> {
-    match common::HealthColor::try_from(value) {
-        Ok(common::HealthColor::Unspecified) => Ok(None),
-        Ok(common::HealthColor::Green) => Ok(Some(HealthColor::Green)),
-        Ok(common::HealthColor::Yellow) => Ok(Some(HealthColor::Yellow)),
-        Ok(common::HealthColor::Red) => Ok(Some(HealthColor::Red)),
-        Err(_) => Err(format!("unknown health color {value}")),
     }
 }
 

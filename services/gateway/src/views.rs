@@ -344,12 +344,9 @@ impl Backends {
             page_size: MAX_PAGE_SIZE,
             ..Default::default()
         };
-        let mut events = all_pages(
-            request,
-            |request| self.accounts.list_contract_events(budget.request(request)),
-            |page| (page.events, page.next_page_token),
-            |request, token| request.page_token = token,
-        )
+        let mut events = all_pages(request, |request| {
+            self.accounts.list_contract_events(budget.request(request))
+        })
         .await?;
         events.reverse();
         events.truncate(CONTRACT_EVENTS);
@@ -368,15 +365,10 @@ impl Backends {
             page_token: String::new(),
             period: Some(period),
         };
-        all_pages(
-            request,
-            |request| {
-                self.scoring
-                    .list_health_score_history(budget.request(request))
-            },
-            |page| (page.entries, page.next_page_token),
-            |request, token| request.page_token = token,
-        )
+        all_pages(request, |request| {
+            self.scoring
+                .list_health_score_history(budget.request(request))
+        })
         .await
     }
 
@@ -392,12 +384,9 @@ impl Backends {
             page_size: MAX_PAGE_SIZE,
             ..Default::default()
         };
-        let mut responses = all_pages(
-            request,
-            |request| self.survey.list_responses(budget.request(request)),
-            |page| (page.responses, page.next_page_token),
-            |request, token| request.page_token = token,
-        )
+        let mut responses = all_pages(request, |request| {
+            self.survey.list_responses(budget.request(request))
+        })
         .await?;
         responses.sort_by(|a, b| {
             let key = |r: &survey_pb::SurveyResponse| {
@@ -424,12 +413,9 @@ impl Backends {
             csm_id,
             ..Default::default()
         };
-        all_pages(
-            request,
-            |request| self.scoring.list_alerts(budget.request(request)),
-            |page| (page.alerts, page.next_page_token),
-            |request, token| request.page_token = token,
-        )
+        all_pages(request, |request| {
+            self.scoring.list_alerts(budget.request(request))
+        })
         .await
     }
 
@@ -446,15 +432,10 @@ impl Backends {
             csm_id,
             account_id,
         };
-        all_pages(
-            request,
-            |request| {
-                self.scoring
-                    .list_upsell_opportunities(budget.request(request))
-            },
-            |page| (page.opportunities, page.next_page_token),
-            |request, token| request.page_token = token,
-        )
+        all_pages(request, |request| {
+            self.scoring
+                .list_upsell_opportunities(budget.request(request))
+        })
         .await
     }
 
@@ -468,12 +449,9 @@ impl Backends {
             csm_id: csm_id.to_owned(),
             ..Default::default()
         };
-        all_pages(
-            request,
-            |request| self.accounts.list_accounts(budget.request(request)),
-            |page| (page.accounts, page.next_page_token),
-            |request, token| request.page_token = token,
-        )
+        all_pages(request, |request| {
+            self.accounts.list_accounts(budget.request(request))
+        })
         .await
     }
 
@@ -501,26 +479,54 @@ impl Backends {
     }
 }
 
-/// Every page of a paged listing: `call` fetches one page for a request, `next` takes the
-/// page's items and its next token. Stops at the first empty token.
-async fn all_pages<Request, Page, Item, Fut>(
-    mut request: Request,
-    call: impl Fn(Request) -> Fut,
-    next: impl Fn(Page) -> (Vec<Item>, String),
-    set_token: impl Fn(&mut Request, String),
-) -> Result<Vec<Item>, Status>
+/// A listing request whose pages are followed by `page_token`, and its response.
+trait Listing: Clone {
+    type Page;
+    type Item;
+    fn set_page_token(&mut self, token: String);
+    fn into_items(page: Self::Page) -> (Vec<Self::Item>, String);
+}
+
+macro_rules! listing {
+    ($($request:ty => $page:ty, $items:ident: $item:ty;)*) => {$(
+        impl Listing for $request {
+            type Page = $page;
+            type Item = $item;
+            fn set_page_token(&mut self, token: String) {
+                self.page_token = token;
+            }
+            fn into_items(page: $page) -> (Vec<Self::Item>, String) {
+                (page.$items, page.next_page_token)
+            }
+        }
+    )*};
+}
+
+listing! {
+    accounts_pb::ListAccountsRequest => accounts_pb::ListAccountsResponse, accounts: accounts_pb::Account;
+    accounts_pb::ListContractEventsRequest => accounts_pb::ListContractEventsResponse, events: accounts_pb::ContractEvent;
+    scoring_pb::ListHealthScoreHistoryRequest => scoring_pb::ListHealthScoreHistoryResponse, entries: scoring_pb::HealthScoreHistoryEntry;
+    scoring_pb::ListAlertsRequest => scoring_pb::ListAlertsResponse, alerts: scoring_pb::Alert;
+    scoring_pb::ListUpsellOpportunitiesRequest => scoring_pb::ListUpsellOpportunitiesResponse, opportunities: scoring_pb::UpsellOpportunity;
+    survey_pb::ListResponsesRequest => survey_pb::ListResponsesResponse, responses: survey_pb::SurveyResponse;
+}
+
+/// Every page of a listing, following `next_page_token` until it is empty.
+async fn all_pages<R: Listing, Fut>(
+    mut request: R,
+    call: impl Fn(R) -> Fut,
+) -> Result<Vec<R::Item>, Status>
 where
-    Request: Clone,
-    Fut: std::future::Future<Output = Result<tonic::Response<Page>, Status>>,
+    Fut: std::future::Future<Output = Result<tonic::Response<R::Page>, Status>>,
 {
     let mut items = Vec::new();
     loop {
-        let (page, token) = next(call(request.clone()).await?.into_inner());
+        let (page, token) = R::into_items(call(request.clone()).await?.into_inner());
         items.extend(page);
         if token.is_empty() {
             return Ok(items);
         }
-        set_token(&mut request, token);
+        request.set_page_token(token);
     }
 }
 

@@ -85,11 +85,13 @@ impl Backends {
         });
         let health = budget.run(async {
             let request = scoring_pb::GetHealthScoreRequest { account_id: id() };
-            let response = self
-                .scoring
-                .get_health_score(budget.request(request))
-                .await?;
-            Ok(response.into_inner().health_score)
+            match self.scoring.get_health_score(budget.request(request)).await {
+                Ok(response) => Ok(response.into_inner().health_score),
+                // Scoring has no score for a churned account: the section is empty, not
+                // missing (the account itself was found, or the view fails NOT_FOUND).
+                Err(status) if status.code() == Code::NotFound => Ok(None),
+                Err(status) => Err(status),
+            }
         });
         let health_history = budget.run(self.health_history(account_id, last_90_days, budget));
         let usage = budget.run(async {

@@ -155,14 +155,12 @@ impl Scoring {
                         ready.push((account, Some(summary)));
                     }
                 }
-                if ready.len() >= BATCH {
-                    self.advance(
-                        &mut pending,
-                        std::mem::take(&mut ready),
-                        &batch,
-                        &mut report,
-                    )
-                    .await?;
+                // A stream message may carry more summaries than a batch holds, and the
+                // batch reads (survey stats, stored scores) take at most BATCH ids.
+                while ready.len() >= BATCH {
+                    let full: Vec<_> = ready.drain(..BATCH).collect();
+                    self.advance(&mut pending, full, &batch, &mut report)
+                        .await?;
                 }
             }
             if !ready.is_empty() {

@@ -9,6 +9,7 @@ pub mod account;
 pub mod balance;
 pub mod churn;
 pub mod contract;
+pub mod csv;
 pub mod health;
 pub mod lifecycle;
 pub mod portfolio;

@@ -3,6 +3,7 @@
 //! PostgreSQL), each on its own fresh database.
 
 mod accounts;
+mod cli;
 mod gateway;
 mod platform;
 mod scoring;

@@ -1,20 +1,29 @@
-//! A generated demo company, loaded through the public gRPC API exactly as an
-//! integration would: product modules, CSMs, accounts with log-normal ARR and a contract
-//! history (expansions, contractions, renewals, churn), survey responses, 90 days of
-//! product usage, then balanced portfolios.
+//! A generated demo company (see [`company`]), loaded through the public gRPC API
+//! exactly as an integration would: product modules, CSMs, accounts with their contract
+//! history, a year of product usage, quarterly NPS campaigns; then balanced portfolios,
+//! a churn model trained on the company's renewal and churn history, and fresh scores.
+
+use std::{sync::Arc, time::Instant};
 
 use anyhow::Context;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
 use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
     common::v1 as common,
-    survey::v1::{self as survey_pb, survey_service_client::SurveyServiceClient},
+    scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient},
 };
 use nordstern_runtime::Config;
-use rand::{Rng, SeedableRng, rngs::StdRng};
 use tonic::transport::Channel;
 
+use crate::terminal::Progress;
+
+pub mod company;
+mod survey;
 mod usage;
+
+use company::{AccountPlan, Company, ContractKind, MODULES};
+pub use company::{log_normal_arr, normal};
 
 pub struct DemoOptions {
     pub accounts: usize,
@@ -22,54 +31,10 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-const MODULES: [(&str, &str, &[&str], i64); 5] = [
-    (
-        "core",
-        "Core platform",
-        &["dashboard", "reports", "user-admin"],
-        0,
-    ),
-    (
-        "analytics",
-        "Analytics",
-        &["cohorts", "funnels", "exports"],
-        1_200_000,
-    ),
-    (
-        "automation",
-        "Automation",
-        &["workflows", "triggers"],
-        900_000,
-    ),
-    (
-        "integrations",
-        "Integrations",
-        &["crm-sync", "webhooks", "api"],
-        600_000,
-    ),
-    (
-        "ai-assist",
-        "AI assistant",
-        &["summaries", "forecasts"],
-        1_500_000,
-    ),
-];
-
-/// A draw from a normal distribution (Box–Muller), so ARR can be log-normal without
-/// another dependency.
-pub fn normal(rng: &mut impl Rng, mean: f64, std_dev: f64) -> f64 {
-    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-    let u2: f64 = rng.random_range(0.0..1.0);
-    mean + std_dev * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
-/// Log-normal ARR in minor units: most accounts small, a few very large (median ≈ 22,000).
-pub fn log_normal_arr(rng: &mut impl Rng) -> i64 {
-    normal(rng, 14.6, 1.1)
-        .exp()
-        .round()
-        .clamp(100_000.0, 1.0e11) as i64
-}
+/// Requests in flight while loading accounts and answers.
+const IN_FLIGHT: usize = 8;
+/// Where the churn history is written, under the data directory.
+pub const HISTORY_FILE: &str = "demo-churn-history.csv";
 
 pub fn date(date: NaiveDate) -> common::Date {
     common::Date {
@@ -79,21 +44,31 @@ pub fn date(date: NaiveDate) -> common::Date {
     }
 }
 
-pub async fn connect(url: &str) -> anyhow::Result<AccountsServiceClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+pub async fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .timeout(std::time::Duration::from_secs(600))
         .connect()
-        .await?;
-    Ok(AccountsServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+        .await?)
+}
+
+pub async fn connect(url: &str) -> anyhow::Result<AccountsServiceClient<Channel>> {
+    Ok(AccountsServiceClient::new(channel(url).await?).max_decoding_message_size(64 * 1024 * 1024))
 }
 
 /// The usage pseudonym key of `nordstern demo` when none is configured.
 pub const DEMO_PSEUDONYM_KEY: &str = "nordstern-demo-only-pseudonym-key-0000";
 
 pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let today = Utc::now().date_naive();
+    let company = Arc::new(Company::generate(
+        options.accounts,
+        options.csms,
+        options.seed,
+        today,
+    ));
     let currency = config.accounts.currency_code.clone();
     let mut client = connect(url).await?;
-    let mut rng = StdRng::seed_from_u64(options.seed);
-    let started = std::time::Instant::now();
     for (key, name, features, price) in MODULES {
         client
             .upsert_product_module(pb::UpsertProductModuleRequest {
@@ -110,147 +85,42 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
             .await
             .context("loading the product catalog")?;
     }
-    let mut csm_ids = Vec::new();
-    for index in 0..options.csms {
-        let csm = client
+    for (index, csm) in company.csms.iter().enumerate() {
+        client
             .create_csm(pb::CreateCsmRequest {
                 request_id: format!("demo-{}-csm-{index}", options.seed),
                 csm: Some(pb::Csm {
-                    name: format!("CSM {}", index + 1),
-                    email: format!("csm{}@demo.nordstern.dev", index + 1),
+                    name: csm.name.clone(),
+                    email: csm.email.clone(),
                     capacity: 0,
                     ..pb::Csm::default()
                 }),
             })
             .await
-            .context("creating CSMs")?
-            .into_inner()
-            .csm
-            .unwrap_or_default();
-        csm_ids.push(csm.csm_id);
+            .context("creating CSMs")?;
     }
-    let today = Utc::now().date_naive();
-    let mut churned = 0;
-    let mut live_accounts = Vec::new();
-    let mut live_usage = Vec::new();
-    for index in 0..options.accounts {
-        let arr = log_normal_arr(&mut rng);
-        let segment = if arr > 10_000_000 {
-            common::Segment::Enterprise
-        } else if arr > 1_500_000 {
-            common::Segment::Sme
-        } else {
-            common::Segment::Prosumer
-        };
-        let start = today - Duration::days(rng.random_range(30..900));
-        let mut term_end = start + Duration::days(365);
-        let module_count = rng.random_range(1..=MODULES.len());
-        let account = client
-            .create_account(pb::CreateAccountRequest {
-                request_id: format!("demo-{}-account-{index}", options.seed),
-                account: Some(pb::Account {
-                    name: format!("Demo Customer {:04}", index + 1),
-                    crm_id: format!("DEMO-{:06}", index + 1),
-                    segment: segment as i32,
-                    start_date: Some(date(start)),
-                    renewal_date: Some(date(term_end)),
-                    module_keys: MODULES[..module_count]
-                        .iter()
-                        .map(|m| m.0.to_owned())
-                        .collect(),
-                    csm_id: String::new(),
-                    ..pb::Account::default()
-                }),
-                initial_arr: Some(common::Money {
-                    minor_units: arr,
-                    currency_code: currency.clone(),
-                }),
-            })
-            .await
-            .context("creating accounts")?
-            .into_inner()
-            .account
-            .unwrap_or_default();
-        let mut current_arr = arr;
-        let mut last_effective = start;
-        let mut step = 0;
-        // Walk the contract year by year: renew (sometimes with a price change), expand
-        // or contract mid-term, or churn at the term end.
-        while term_end < today {
-            step += 1;
-            let key = format!("demo-{}-{}-{step}", options.seed, account.account_id);
-            let roll: f64 = rng.random_range(0.0..1.0);
-            let (kind, change, proposed, renewal) = if roll < 0.10 {
-                churned += 1;
-                (pb::ContractEventKind::Churn, 0, term_end, None)
-            } else if roll < 0.30 {
-                let delta = (current_arr as f64 * rng.random_range(0.05..0.4)) as i64;
-                (
-                    pb::ContractEventKind::Expansion,
-                    delta,
-                    term_end - Duration::days(60),
-                    None,
-                )
-            } else if roll < 0.38 && current_arr > 200_000 {
-                let delta = -((current_arr as f64 * rng.random_range(0.05..0.3)) as i64);
-                (
-                    pb::ContractEventKind::Contraction,
-                    delta,
-                    term_end - Duration::days(30),
-                    None,
-                )
-            } else {
-                let uplift = (current_arr as f64 * rng.random_range(0.0..0.08)) as i64;
-                (
-                    pb::ContractEventKind::Renewal,
-                    uplift,
-                    term_end,
-                    Some(term_end + Duration::days(365)),
-                )
-            };
-            // Contract events are accepted in effective-date order only.
-            let effective = proposed.max(last_effective);
-            last_effective = effective;
-            client
-                .record_contract_event(pb::RecordContractEventRequest {
-                    event: Some(pb::ContractEvent {
-                        account_id: account.account_id.clone(),
-                        kind: kind as i32,
-                        arr_change: Some(common::Money {
-                            minor_units: change,
-                            currency_code: currency.clone(),
-                        }),
-                        effective_date: Some(date(effective)),
-                        renewal_date: renewal.map(date),
-                        idempotency_key: key,
-                        ..pb::ContractEvent::default()
-                    }),
-                })
-                .await
-                .context("recording contract events")?;
-            match kind {
-                pb::ContractEventKind::Churn => {
-                    current_arr = 0;
-                    break;
-                }
-                pb::ContractEventKind::Renewal => {
-                    current_arr += change;
-                    term_end += Duration::days(365);
-                }
-                _ => current_arr += change,
-            }
+
+    let mut progress = Progress::new("accounts, contracts", company.accounts.len() as u64);
+    let mut account_ids = vec![String::new(); company.accounts.len()];
+    let mut created = futures::stream::iter(company.accounts.iter().map(|plan| {
+        let client = client.clone();
+        let currency = currency.clone();
+        async move {
+            let id = create_account(client, plan, &currency, options.seed).await?;
+            anyhow::Ok((plan.index, id))
         }
-        if current_arr > 0 {
-            let features: Vec<String> = MODULES[..module_count]
-                .iter()
-                .flat_map(|module| module.2.iter().map(|f| (*f).to_owned()))
-                .collect();
-            live_usage.push((account.account_id.clone(), features));
-            live_accounts.push(account.account_id);
-        }
+    }))
+    .buffer_unordered(IN_FLIGHT);
+    while let Some((index, id)) = created.try_next().await? {
+        account_ids[index] = id;
+        progress.advance(1);
     }
-    let survey = survey_responses(url, &mut rng, &live_accounts, options.seed).await?;
-    let usage = usage::load(url, &mut rng, &live_usage, Utc::now()).await?;
+    drop(created);
+    let accounts_seconds = progress.finish();
+    let account_ids = Arc::new(account_ids);
+
+    let survey = survey::load(url, &company, &account_ids, options.seed).await?;
+    let usage = usage::load(url, company.clone(), account_ids.clone()).await?;
     let plan = client
         .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
             csm_ids: Vec::new(),
@@ -261,6 +131,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         .into_inner()
         .plan
         .unwrap_or_default();
+    let model = train_churn_model(url, config, &company).await?;
     let scores = health_scores(url).await?;
     let year_ago = today - Duration::days(365);
     let metrics = client
@@ -277,16 +148,27 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         .into_inner()
         .metrics
         .unwrap_or_default();
+
     let percent =
         |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    let churned = company
+        .accounts
+        .iter()
+        .filter(|a| a.churned_on.is_some())
+        .count();
     println!(
-        "\nNordstern demo is running on {url} ({} accounts, {} CSMs, {churned} churned; loaded in {:.1} s)",
+        "\nNordstern demo is running on {url} ({} accounts, {} CSMs, {churned} churned over the years; loaded in {:.1} s)",
         options.accounts,
         options.csms,
         started.elapsed().as_secs_f64()
     );
     println!(
-        "  portfolios balanced: ARR max/min {:.3}, {} accounts moved",
+        "  accounts and {} contract events created in {accounts_seconds:.1} s; portfolios balanced: ARR max/min {:.3}, {} accounts assigned",
+        company
+            .accounts
+            .iter()
+            .map(|a| a.steps.len())
+            .sum::<usize>(),
         plan.arr_max_min_ratio,
         plan.moves.len()
     );
@@ -297,61 +179,196 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         percent(metrics.logo_churn_rate),
         percent(metrics.renewal_rate)
     );
-    let nps = survey.nps.unwrap_or_default();
+    let nps = survey.stats.nps.unwrap_or_default();
     println!(
-        "  NPS over the last 90 days: {} ± {:.1} ({} promoters, {} passives, {} detractors; response rate {})",
+        "  surveys: {} NPS answers over {} quarterly campaigns; last 90 days NPS {} ± {:.1} ({} promoters, {} passives, {} detractors; response rate {})",
+        survey.answers,
+        company::SURVEY_QUARTERS,
         nps.nps.map_or("n/a".to_owned(), |v| format!("{v:.0}")),
         nps.margin_of_error.unwrap_or(0.0),
         nps.promoters,
         nps.passives,
         nps.detractors,
-        percent(survey.response_rate)
+        percent(survey.stats.response_rate)
     );
     println!(
-        "  usage: {} events over 90 days ingested in {:.1} s ({:.0} events/s); {} accounts used at least 30 % less in the last 30 days",
+        "  usage: {} events over {} days ingested in {:.1} s ({:.0} events/s); {} live accounts used at least 30 % less in the last 30 days",
         usage.events,
+        company::USAGE_DAYS,
         usage.seconds,
         usage.events as f64 / usage.seconds.max(1e-9),
         usage.dropping.len()
     );
     println!(
-        "  health: {} green, {} yellow, {} red (recomputed in {:.1} s); {} open alerts; highest ARR at risk: {}",
+        "  churn model: trained on {} renewals and churns ({} churned) as of {} days before each; held-out AUC {}; written to {}",
+        model.rows,
+        model.churned,
+        company::CUTOFF_DAYS,
+        model
+            .auc
+            .map_or("n/a".to_owned(), |auc| format!("{auc:.3}")),
+        model.file
+    );
+    println!(
+        "  health: {} accounts scored with the new model in {:.1} s: {} green, {} yellow, {} red; {} open alerts",
+        model.scored,
+        model.scoring_seconds,
         scores.green,
         scores.yellow,
         scores.red,
-        scores.seconds,
         scores.open_alerts,
-        scores.top_risk
     );
     let addr = url.trim_start_matches("http://");
-    println!("\nTry (with grpcurl; the server has reflection):");
-    println!("  grpcurl -plaintext {addr} list");
+    let first_csm = company.csms.first().map_or("", |c| c.email.as_str());
     println!(
-        "  grpcurl -plaintext -d '{{\"page_size\": 3}}' {addr} nordstern.accounts.v1.AccountsService/ListAccounts"
+        "\nTry, in another terminal (`nordstern` is target/release/nordstern, or `cargo run --release -p nordstern --`):"
     );
-    println!("  grpcurl -plaintext {addr} nordstern.accounts.v1.AccountsService/GetTierSummary");
-    println!(
-        "  grpcurl -plaintext -d '{{\"scope\": {{\"company\": true}}, \"period\": {{\"start_date\": {{\"year\": {}, \"month\": {}, \"day\": {}}}, \"end_date\": {{\"year\": {}, \"month\": {}, \"day\": {}}}}}}}' {addr} nordstern.accounts.v1.AccountsService/GetRevenueMetrics",
-        year_ago.year(),
-        year_ago.month(),
-        year_ago.day(),
-        today.year(),
-        today.month(),
-        today.day()
-    );
-    println!(
-        "  grpcurl -plaintext -d '{{\"page_size\": 5}}' {addr} nordstern.survey.v1.SurveyService/ListDetractorResponses"
-    );
-    if let Some(account_id) = usage.dropping.first() {
+    println!("  nordstern risk                          # the company's accounts by ARR at risk");
+    if let Some(account_id) = &scores.top_risk {
+        println!("  nordstern account 360 {account_id}");
+    }
+    if !first_csm.is_empty() {
+        println!("  nordstern portfolio {first_csm}");
+    }
+    if let Some(account_id) = &scores.top_risk {
         println!(
-            "  grpcurl -plaintext -d '{{\"account_id\": \"{account_id}\"}}' {addr} nordstern.usage.v1.UsageService/GetUsageSummary"
+            "  nordstern ticket route --account {account_id} --subject 'Kündigung zum Vertragsende' --body 'Wir möchten unseren Vertrag kündigen.'"
         );
     }
     println!(
-        "  grpcurl -plaintext -d '{{\"page_size\": 5}}' {addr} nordstern.scoring.v1.ScoringService/ListAtRiskAccounts"
+        "  nordstern model train --csv {} --label {}",
+        model.file,
+        company::HISTORY_LABEL
     );
+    if let (Some(http), Some(account_id)) = (
+        config.gateway.http_listen_addr.filter(|a| a.port() != 0),
+        &scores.top_risk,
+    ) {
+        println!("  curl http://{http}/v1/accounts/{account_id}/health");
+    }
+    println!("  grpcurl -plaintext {addr} list          # the server has reflection");
     println!("Press Ctrl-C to stop.");
     Ok(())
+}
+
+/// Creates the account (idempotently, keyed by seed and index) and records its contract
+/// history in effective-date order; returns its id.
+async fn create_account(
+    mut client: AccountsServiceClient<Channel>,
+    plan: &AccountPlan,
+    currency: &str,
+    seed: u64,
+) -> anyhow::Result<String> {
+    let money = |minor_units| common::Money {
+        minor_units,
+        currency_code: currency.to_owned(),
+    };
+    let segment = match plan.segment {
+        nordstern_domain::account::Segment::Enterprise => common::Segment::Enterprise,
+        nordstern_domain::account::Segment::Sme => common::Segment::Sme,
+        nordstern_domain::account::Segment::Prosumer => common::Segment::Prosumer,
+    };
+    let account = client
+        .create_account(pb::CreateAccountRequest {
+            request_id: format!("demo-{seed}-account-{}", plan.index),
+            account: Some(pb::Account {
+                name: plan.name.clone(),
+                crm_id: plan.crm_id.clone(),
+                segment: segment as i32,
+                start_date: Some(date(plan.start)),
+                renewal_date: Some(date(plan.first_term_end)),
+                module_keys: plan.module_keys().iter().map(|k| (*k).to_owned()).collect(),
+                ..pb::Account::default()
+            }),
+            initial_arr: Some(money(plan.initial_arr)),
+        })
+        .await
+        .with_context(|| format!("creating account {}", plan.crm_id))?
+        .into_inner()
+        .account
+        .unwrap_or_default();
+    for (step_index, step) in plan.steps.iter().enumerate() {
+        let kind = match step.kind {
+            ContractKind::Renewal => pb::ContractEventKind::Renewal,
+            ContractKind::Expansion => pb::ContractEventKind::Expansion,
+            ContractKind::Contraction => pb::ContractEventKind::Contraction,
+            ContractKind::Churn => pb::ContractEventKind::Churn,
+        };
+        client
+            .record_contract_event(pb::RecordContractEventRequest {
+                event: Some(pb::ContractEvent {
+                    account_id: account.account_id.clone(),
+                    kind: kind as i32,
+                    arr_change: Some(money(step.change)),
+                    effective_date: Some(date(step.effective)),
+                    renewal_date: step.renewal.map(date),
+                    idempotency_key: format!("demo-{seed}-{}-{step_index}", plan.crm_id),
+                    ..pb::ContractEvent::default()
+                }),
+            })
+            .await
+            .with_context(|| format!("recording the contract history of {}", plan.crm_id))?;
+    }
+    Ok(account.account_id)
+}
+
+struct TrainedModel {
+    rows: usize,
+    churned: usize,
+    auc: Option<f64>,
+    file: String,
+    scored: i32,
+    scoring_seconds: f64,
+}
+
+/// Trains the churn model on the company's renewals and churns of the last months,
+/// with the features the platform saw `CUTOFF_DAYS` before each, and activates it. The
+/// history is also written as a CSV, the shape a CRM export would have, so
+/// `nordstern model train` can be tried on it.
+async fn train_churn_model(
+    url: &str,
+    config: &Config,
+    company: &Company,
+) -> anyhow::Result<TrainedModel> {
+    let history = company.history();
+    let csv = company::history_csv(&history);
+    let file = config.data_dir.join(HISTORY_FILE);
+    std::fs::create_dir_all(&config.data_dir)
+        .and_then(|()| std::fs::write(&file, &csv))
+        .with_context(|| format!("writing {}", file.display()))?;
+    let mut client = ScoringServiceClient::new(channel(url).await?);
+    let model = client
+        .train_churn_model_from_csv(scoring::TrainChurnModelFromCsvRequest {
+            content: Some(scoring::train_churn_model_from_csv_request::Content::CsvText(csv)),
+            numeric_columns: company::HISTORY_NUMERIC_COLUMNS.map(str::to_owned).to_vec(),
+            categorical_columns: vec!["segment".to_owned()],
+            label_column: company::HISTORY_LABEL.to_owned(),
+            seed: 7,
+            ..Default::default()
+        })
+        .await
+        .context("training the churn model")?
+        .into_inner()
+        .model
+        .unwrap_or_default();
+    // Activating rescores every account with the new model.
+    let started = Instant::now();
+    let scored = client
+        .activate_churn_model(scoring::ActivateChurnModelRequest {
+            model_id: model.model_id.clone(),
+        })
+        .await
+        .context("activating the churn model")?
+        .into_inner()
+        .accounts_rescored;
+    Ok(TrainedModel {
+        rows: history.len(),
+        churned: history.iter().filter(|row| row.churned).count(),
+        auc: model.evaluation.and_then(|e| e.auc),
+        file: file.display().to_string(),
+        scored,
+        scoring_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// What the demo says about health once every account is scored.
@@ -360,38 +377,19 @@ struct HealthOverview {
     yellow: usize,
     red: usize,
     open_alerts: usize,
-    top_risk: String,
-    seconds: f64,
+    /// The account with the most ARR at risk.
+    top_risk: Option<String>,
 }
 
-/// Recomputes every account's health (the scheduled recompute would do it within the
-/// hour) and summarises the traffic lights, alerts and the top of the risk list.
+/// Summarises the traffic lights, alerts and the top of the risk list.
 async fn health_scores(url: &str) -> anyhow::Result<HealthOverview> {
-    use nordstern_proto::scoring::v1::{
-        self as scoring, scoring_service_client::ScoringServiceClient,
-    };
-    let mut client = ScoringServiceClient::new(
-        tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .timeout(std::time::Duration::from_secs(600))
-            .connect()
-            .await?,
-    );
-    let started = std::time::Instant::now();
-    client
-        .recompute_health_scores(scoring::RecomputeHealthScoresRequest {
-            account_ids: Vec::new(),
-            all_accounts: true,
-        })
-        .await
-        .context("scoring every account")?;
-    let seconds = started.elapsed().as_secs_f64();
+    let mut client = ScoringServiceClient::new(channel(url).await?);
     let mut overview = HealthOverview {
         green: 0,
         yellow: 0,
         red: 0,
         open_alerts: 0,
-        top_risk: "none".to_owned(),
-        seconds,
+        top_risk: None,
     };
     let mut page_token = String::new();
     loop {
@@ -439,109 +437,6 @@ async fn health_scores(url: &str) -> anyhow::Result<HealthOverview> {
         .await?
         .into_inner()
         .health_scores;
-    if let Some(score) = top.first() {
-        let risk = score.arr_at_risk.as_ref().map_or(0, |m| m.minor_units);
-        let probability = score.churn.as_ref().map_or(0.0, |c| c.probability);
-        overview.top_risk = format!(
-            "{} ({:.0} at risk, churn {:.0} %, score {:.0})",
-            score.account_id,
-            risk as f64 / 100.0,
-            probability * 100.0,
-            score.score
-        );
-    }
+    overview.top_risk = top.first().map(|score| score.account_id.clone());
     Ok(overview)
-}
-
-/// An NPS campaign to two contacts at every live account, answered by token by most of
-/// them; returns the company statistics of the last 90 days.
-async fn survey_responses(
-    url: &str,
-    rng: &mut StdRng,
-    accounts: &[String],
-    seed: u64,
-) -> anyhow::Result<survey_pb::SurveyStats> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .connect()
-        .await?;
-    let mut client = SurveyServiceClient::new(channel);
-    let campaign = client
-        .create_campaign(survey_pb::CreateCampaignRequest {
-            request_id: format!("demo-{seed}-nps"),
-            campaign: Some(survey_pb::Campaign {
-                name: "Quarterly NPS".to_owned(),
-                kind: survey_pb::SurveyKind::Nps as i32,
-                touchpoint: survey_pb::Touchpoint::Quarterly as i32,
-                question_de: "Wie wahrscheinlich ist es, dass Sie uns einem Kollegen empfehlen?"
-                    .to_owned(),
-                question_en: "How likely are you to recommend us to a colleague?".to_owned(),
-                ..survey_pb::Campaign::default()
-            }),
-        })
-        .await
-        .context("creating the survey campaign")?
-        .into_inner()
-        .campaign
-        .unwrap_or_default();
-    let targets: Vec<survey_pb::InvitationTarget> = accounts
-        .iter()
-        .flat_map(|account_id| {
-            ["champion", "user"].map(|role| survey_pb::InvitationTarget {
-                account_id: account_id.clone(),
-                respondent_id: format!("{role}@{account_id}"),
-                language: if rng.random_bool(0.5) {
-                    common::Language::German as i32
-                } else {
-                    common::Language::English as i32
-                },
-            })
-        })
-        .collect();
-    for chunk in targets.chunks(1000) {
-        let invitations = client
-            .create_invitations(survey_pb::CreateInvitationsRequest {
-                campaign_id: campaign.campaign_id.clone(),
-                targets: chunk.to_vec(),
-            })
-            .await
-            .context("inviting respondents")?
-            .into_inner()
-            .invitations;
-        for invitation in invitations {
-            // Draw everything first, so a second run with the same seed makes the same
-            // choices and finds them already answered.
-            let responds = rng.random_bool(0.65);
-            // Scores skewed the way B2B NPS usually is: many 7–9s, a tail of detractors.
-            let score = (normal(rng, 7.6, 2.1).round() as i32).clamp(0, 10);
-            let response_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
-            if !responds || invitation.responded_at.is_some() {
-                continue;
-            }
-            client
-                .submit_response(survey_pb::SubmitResponseRequest {
-                    token: invitation.token,
-                    response_id: response_id.to_string(),
-                    score: Some(score),
-                    ..survey_pb::SubmitResponseRequest::default()
-                })
-                .await
-                .context("answering invitations")?;
-        }
-    }
-    let today = Utc::now().date_naive();
-    let stats = client
-        .get_survey_stats(survey_pb::GetSurveyStatsRequest {
-            scope: Some(common::Scope {
-                scope: Some(common::scope::Scope::Company(true)),
-            }),
-            window: Some(common::Period {
-                start_date: Some(date(today - Duration::days(89))),
-                end_date: Some(date(today + Duration::days(1))),
-            }),
-        })
-        .await?
-        .into_inner()
-        .stats
-        .unwrap_or_default();
-    Ok(stats)
 }

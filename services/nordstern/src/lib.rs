@@ -3,8 +3,11 @@
 //! tests all start it.
 
 pub mod bench;
+pub mod commands;
 pub mod demo;
+pub mod import;
 pub mod scratch_db;
+pub mod terminal;
 
 use std::net::SocketAddr;
 

@@ -2,8 +2,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use nordstern::{App, IMPLEMENTED_ROLES, bench, demo};
+use nordstern::{App, IMPLEMENTED_ROLES, bench, commands, demo, import, terminal::Output};
 use nordstern_runtime::{
     Config,
     config::{CliOverrides, EXIT_BAD_CONFIG, GrpcOverrides, TelemetryOverrides},
@@ -30,6 +31,121 @@ enum Command {
     /// Measure the suite against a bare tonic echo server in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// One account, from a running suite.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// A CSM's portfolio by ARR at risk, with tiers, revenue, alerts and upsell.
+    Portfolio(PortfolioArgs),
+    /// The company's accounts by ARR at risk.
+    Risk(RiskArgs),
+    /// Support tickets.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Bootstrap from a CRM export: accounts, then their contract history.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Churn models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// Where and how the client commands talk to a running suite.
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// gRPC URL of the suite.
+    #[arg(long, env = "NORDSTERN_SERVER", default_value = commands::DEFAULT_SERVER)]
+    server: String,
+    /// proto3 JSON instead of tables, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Customer 360: health and its drivers, usage, surveys, alerts, upsell, contracts.
+    #[command(name = "360")]
+    Customer360 {
+        account_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct PortfolioArgs {
+    /// The CSM's id or e-mail.
+    csm: String,
+    /// Accounts shown.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Args)]
+struct RiskArgs {
+    /// Accounts shown (at most 1000).
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Subcommand)]
+enum TicketCommand {
+    /// Route a ticket: category, destination, priority, and why.
+    Route {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long, default_value = "")]
+        body: String,
+        /// Idempotency key: a retry with the same key gets the first answer [default: a fresh UUID].
+        #[arg(long, default_value = "")]
+        key: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Accounts: name, crm_id, segment, start_date, arr [, renewal_date, modules, csm_email].
+    Accounts {
+        csv: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Contract events: crm_id, kind, effective_date [, arr_change, renewal_date, idempotency_key].
+    Contracts {
+        csv: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Train a churn model on a CSV of past renewals and churns.
+    Train {
+        #[arg(long)]
+        csv: PathBuf,
+        /// The column that says churned (1/true/yes/churned) or renewed (0/false/no/renewed).
+        #[arg(long)]
+        label: String,
+        /// Numeric feature columns [default: the header's platform features].
+        #[arg(long, value_delimiter = ',')]
+        numeric: Vec<String>,
+        /// Categorical feature columns [default: the header's platform features].
+        #[arg(long, value_delimiter = ',')]
+        categorical: Vec<String>,
+        /// Activate the model and rescore every account (only for platform features).
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Every flag overrides the config file and `NORDSTERN_*` environment variables.
@@ -66,7 +182,7 @@ struct DemoArgs {
     #[command(flatten)]
     serve: ServeArgs,
     /// How many accounts the generated company has.
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 2000)]
     accounts: usize,
     /// How many CSMs share them.
     #[arg(long, default_value_t = 8)]
@@ -105,6 +221,99 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        command => match runtime.block_on(client(command)) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Runs a client command against a running suite; an import with refused rows exits 1.
+async fn client(command: Command) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let out = &mut stdout.lock();
+    let connect = |client: &ClientArgs| {
+        let server = client.server.clone();
+        async move { commands::connect(&server).await }
+    };
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    match command {
+        Command::Account(AccountCommand::Customer360 { account_id, client }) => {
+            let output = Output::detect(client.json);
+            commands::account_360(connect(&client).await?, &account_id, output, out).await?;
+        }
+        Command::Portfolio(args) => {
+            let output = Output::detect(args.client.json);
+            let channel = connect(&args.client).await?;
+            commands::portfolio(channel, &args.csm, args.limit, output, out).await?;
+        }
+        Command::Risk(args) => {
+            let output = Output::detect(args.client.json);
+            commands::risk(connect(&args.client).await?, args.limit, output, out).await?;
+        }
+        Command::Ticket(TicketCommand::Route {
+            account,
+            subject,
+            body,
+            key,
+            client,
+        }) => {
+            let ticket = commands::TicketArgs {
+                account_id: &account,
+                subject: &subject,
+                body: &body,
+                idempotency_key: &key,
+            };
+            let output = Output::detect(client.json);
+            commands::route_ticket(connect(&client).await?, &ticket, output, out).await?;
+        }
+        Command::Import(ImportCommand::Accounts { csv, client }) => {
+            let text = read(&csv)?;
+            let report = import::import_accounts(connect(&client).await?, &text).await?;
+            report.write(&csv.display().to_string(), Output::detect(client.json), out)?;
+            return Ok(exit_code(&report));
+        }
+        Command::Import(ImportCommand::Contracts { csv, client }) => {
+            let text = read(&csv)?;
+            let report = import::import_contracts(connect(&client).await?, &text).await?;
+            report.write(&csv.display().to_string(), Output::detect(client.json), out)?;
+            return Ok(exit_code(&report));
+        }
+        Command::Model(ModelCommand::Train {
+            csv,
+            label,
+            numeric,
+            categorical,
+            activate,
+            client,
+        }) => {
+            let text = read(&csv)?;
+            let args = import::TrainArgs {
+                label,
+                numeric,
+                categorical,
+                activate,
+            };
+            let output = Output::detect(client.json);
+            import::train_model(connect(&client).await?, text, args, output, out).await?;
+        }
+        Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
+            anyhow::bail!("not a client command")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exit_code(report: &import::ImportReport) -> ExitCode {
+    if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

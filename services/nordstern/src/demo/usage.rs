@@ -1,120 +1,104 @@
-//! Product usage of the demo company: 90 days of logins and feature use per live
-//! account, with engagement that differs by account and a share of accounts whose usage
-//! is falling off (what a CSM should spot), sent through the client-streaming RPC as a
-//! high-volume sender would.
+//! The demo company's year of product usage, replayed from the plan account by account
+//! and sent through the client-streaming RPC as a high-volume sender would. Event ids
+//! are derived from the account, day and user, so loading again stores nothing twice.
+
+use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use nordstern_proto::usage::v1::{self as pb, usage_service_client::UsageServiceClient};
 use nordstern_runtime::wire::timestamp;
-use rand::{Rng, rngs::StdRng};
 
-const DAYS: i64 = 90;
+use super::{
+    channel,
+    company::{AccountPlan, Company},
+};
+use crate::terminal::Progress;
+
 const BATCH: usize = 2_000;
-/// Batches per client stream.
+/// Batches per client stream: a stream lives within the server's request timeout, so a
+/// long load is several streams.
 const STREAM_BATCHES: usize = 10;
 
 /// What the usage part of the demo produced.
 pub struct UsageLoad {
     pub events: i64,
     pub seconds: f64,
-    /// Accounts whose last 30 days are at least 30 % below their prior average month.
+    /// Live accounts whose last 30 days are at least 30 % below their prior average month.
     pub dropping: Vec<String>,
 }
 
-/// `accounts`: live account ids with the feature keys of the modules they bought.
 pub async fn load(
     url: &str,
-    rng: &mut StdRng,
-    accounts: &[(String, Vec<String>)],
-    now: DateTime<Utc>,
+    company: Arc<Company>,
+    account_ids: Arc<Vec<String>>,
 ) -> anyhow::Result<UsageLoad> {
-    let started = std::time::Instant::now();
-    let mut events = Vec::new();
-    for (account_id, features) in accounts {
-        let users = rng.random_range(2..9);
-        let engagement: f64 = rng.random_range(0.15..0.8);
-        // One account in five has been drifting away for the last month.
-        let drifting = rng.random_bool(0.2);
-        let syncs = rng.random_bool(0.6);
-        for days_ago in (0..DAYS).rev() {
-            let day = now - Duration::days(days_ago) - Duration::hours(rng.random_range(1..12));
-            let activity = if drifting && days_ago < 30 {
-                engagement * 0.3
-            } else {
-                engagement
-            };
-            for user in 0..users {
-                if !rng.random_bool(activity) {
-                    continue;
-                }
-                let user_id = format!("user-{user}@{account_id}");
-                events.push(event(
-                    account_id,
-                    &user_id,
-                    pb::UsageEventKind::Login,
-                    day,
-                    "",
-                ));
-                for _ in 0..rng.random_range(0..3) {
-                    if features.is_empty() {
-                        break;
+    let mut progress = Progress::new("usage (accounts)", company.accounts.len() as u64);
+    // Generation runs beside the upload: a bounded channel of (batch, accounts finished).
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<(Vec<pb::UsageEvent>, u64)>(8);
+    let producer = {
+        let company = company.clone();
+        let account_ids = account_ids.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut finished = 0;
+            for (plan, account_id) in company.accounts.iter().zip(account_ids.iter()) {
+                for event in account_events(&company, plan, account_id) {
+                    batch.push(event);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if sender.blocking_send((full, finished)).is_err() {
+                            return;
+                        }
+                        finished = 0;
                     }
-                    let feature = &features[rng.random_range(0..features.len())];
-                    events.push(event(
-                        account_id,
-                        &user_id,
-                        pb::UsageEventKind::FeatureUsed,
-                        day,
-                        feature,
-                    ));
                 }
+                finished += 1;
             }
-            if syncs && days_ago % 7 == 0 && !(drifting && days_ago < 14) {
-                events.push(event(
-                    account_id,
-                    "",
-                    pb::UsageEventKind::IntegrationSync,
-                    day,
-                    "",
-                ));
-            }
+            let _ = sender.blocking_send((batch, finished));
+        })
+    };
+    let mut client = UsageServiceClient::new(channel(url).await?);
+    let mut stored = 0;
+    let mut pending = Vec::with_capacity(STREAM_BATCHES);
+    loop {
+        let next = receiver.recv().await;
+        let done = next.is_none();
+        if let Some((events, finished)) = next {
+            progress.advance(finished);
+            pending.push(pb::IngestEventStreamRequest { events });
+        }
+        if pending.len() == STREAM_BATCHES || (done && !pending.is_empty()) {
+            let totals = client
+                .ingest_event_stream(tokio_stream::iter(std::mem::take(&mut pending)))
+                .await
+                .context("ingesting usage")?
+                .into_inner();
+            anyhow::ensure!(
+                totals.rejected_count == 0,
+                "demo usage events were rejected: {:?}",
+                totals.rejected_events.first()
+            );
+            stored += totals.accepted_count + totals.duplicate_count;
+        }
+        if done {
+            break;
         }
     }
-    let total = events.len();
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .connect()
-        .await?;
-    let mut client = UsageServiceClient::new(channel);
-    let mut batches = Vec::with_capacity(total / BATCH + 1);
-    let mut events = events.into_iter().peekable();
-    while events.peek().is_some() {
-        batches.push(pb::IngestEventStreamRequest {
-            events: events.by_ref().take(BATCH).collect(),
-        });
-    }
-    let mut stored = 0;
-    // A stream lives within the server's request timeout, so a long load is several
-    // streams, as a real high-volume sender would do.
-    for streamed in batches.chunks(STREAM_BATCHES) {
-        let totals = client
-            .ingest_event_stream(tokio_stream::iter(streamed.to_vec()))
-            .await
-            .context("ingesting usage")?
-            .into_inner();
-        anyhow::ensure!(
-            totals.rejected_count == 0,
-            "demo usage events were rejected: {:?}",
-            totals.rejected_events.first()
-        );
-        stored += totals.accepted_count + totals.duplicate_count;
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    producer.await?;
+    let seconds = progress.finish();
 
+    let live: std::collections::HashSet<&String> = company
+        .accounts
+        .iter()
+        .zip(account_ids.iter())
+        .filter(|(plan, _)| plan.churned_on.is_none())
+        .map(|(_, id)| id)
+        .collect();
     let mut stream = client
         .stream_usage_summaries(pb::StreamUsageSummariesRequest {
             account_ids: Vec::new(),
-            as_of: Some(timestamp(now)),
+            as_of: Some(timestamp(Utc::now())),
         })
         .await?
         .into_inner();
@@ -124,6 +108,7 @@ pub async fn load(
             chunk
                 .summaries
                 .into_iter()
+                .filter(|s| live.contains(&s.account_id))
                 .filter(|s| s.usage_trend.is_some_and(|trend| trend <= 0.7))
                 .map(|s| s.account_id),
         );
@@ -135,21 +120,42 @@ pub async fn load(
     })
 }
 
-fn event(
-    account_id: &str,
-    user_id: &str,
-    kind: pb::UsageEventKind,
-    at: DateTime<Utc>,
-    feature_key: &str,
-) -> pb::UsageEvent {
-    pb::UsageEvent {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        account_id: account_id.to_owned(),
-        user_id: user_id.to_owned(),
-        kind: kind as i32,
-        occurred_at: Some(timestamp(at)),
-        quantity: 1,
-        feature_key: feature_key.to_owned(),
-        ..pb::UsageEvent::default()
+/// One event per active user and day (a FEATURE_USED with its uses, or a LOGIN), and
+/// the weekly integration syncs.
+fn account_events(company: &Company, plan: &AccountPlan, account_id: &str) -> Vec<pb::UsageEvent> {
+    let features = plan.feature_keys();
+    let mut events = Vec::new();
+    for day in company.usage(plan) {
+        for user in &day.users {
+            let (kind, feature_key) = match user.feature {
+                Some(index) => (pb::UsageEventKind::FeatureUsed, features[index]),
+                None => (pb::UsageEventKind::Login, ""),
+            };
+            events.push(pb::UsageEvent {
+                event_id: format!("{}:{}:u{}", plan.crm_id, day.date, user.user),
+                account_id: account_id.to_owned(),
+                user_id: format!("user-{}@{}", user.user, plan.crm_id.to_lowercase()),
+                kind: kind as i32,
+                occurred_at: Some(timestamp(at(day.date, 8 + user.user % 9))),
+                quantity: user.quantity,
+                feature_key: feature_key.to_owned(),
+                ..pb::UsageEvent::default()
+            });
+        }
+        if day.integration_sync {
+            events.push(pb::UsageEvent {
+                event_id: format!("{}:{}:sync", plan.crm_id, day.date),
+                account_id: account_id.to_owned(),
+                kind: pb::UsageEventKind::IntegrationSync as i32,
+                occurred_at: Some(timestamp(at(day.date, 3))),
+                quantity: 1,
+                ..pb::UsageEvent::default()
+            });
+        }
     }
+    events
+}
+
+fn at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
+    day.and_hms_opt(hour, 15, 0).unwrap_or_default().and_utc()
 }

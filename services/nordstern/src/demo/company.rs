@@ -1,0 +1,827 @@
+//! The generated demo company, as plain data: CSMs, accounts with log-normal ARR and a
+//! contract history, a year of product usage per account and quarterly NPS answers.
+//! Nothing here talks to a server, so the statistics can be tested directly.
+//!
+//! Every account has latent traits (engagement, how many of its features it uses,
+//! whether it integrates, how it feels about the product, what it pays). Before each
+//! renewal an account may disengage: its usage falls over the months before the term
+//! end, its integration stops syncing and its NPS answers sour. Disengaged accounts
+//! churn far more often, and so do accounts with low breadth, no integration,
+//! detractors and small contracts, which is what practice reports. Churn is decided
+//! from the traits, never from the features the model later sees, so the model has to
+//! find the pattern in the usage the platform records.
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use nordstern_domain::{
+    account::Segment,
+    churn::{PLATFORM_CATEGORICAL_FEATURES, arr_in_major_units},
+    health::{HealthComponent, HealthInputs, IntegrationStatus},
+    survey::{NpsAnswer, nps_counts_latest},
+    usage::{feature_breadth, usage_trend},
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// Days of usage history before today (the usage service keeps 400 by default).
+pub const USAGE_DAYS: i64 = 365;
+/// Features of the churn history are taken this long before each renewal or churn,
+/// the platform's default for training from history.
+pub const CUTOFF_DAYS: i64 = 90;
+/// Days of usage a history row needs before its cut-off: the 30-day trend window and
+/// the 90 days it is compared with.
+const FEATURE_DAYS: i64 = 120;
+/// Quarterly NPS campaigns: four in the past year, the fifth is today's.
+pub const SURVEY_QUARTERS: usize = 5;
+/// Most users of one account (one bit each in a day's user mask).
+const MAX_USERS: u32 = 40;
+/// Minor units per major unit of the demo currency.
+const CURRENCY_DECIMALS: u32 = 2;
+
+/// The columns of the churn-history CSV the demo trains on; all are platform features,
+/// so the trained model can score live accounts.
+pub const HISTORY_NUMERIC_COLUMNS: [&str; 6] = [
+    "arr",
+    "login_regularity",
+    "feature_breadth",
+    "integration",
+    "usage_trend",
+    "nps",
+];
+pub const HISTORY_LABEL: &str = "churned";
+
+/// (key, name, feature keys, list price in minor units).
+pub type Module = (&'static str, &'static str, &'static [&'static str], i64);
+
+pub const MODULES: [Module; 5] = [
+    (
+        "core",
+        "Core platform",
+        &["dashboard", "reports", "user-admin"],
+        0,
+    ),
+    (
+        "analytics",
+        "Analytics",
+        &["cohorts", "funnels", "exports"],
+        1_200_000,
+    ),
+    (
+        "automation",
+        "Automation",
+        &["workflows", "triggers"],
+        900_000,
+    ),
+    (
+        "integrations",
+        "Integrations",
+        &["crm-sync", "webhooks", "api"],
+        600_000,
+    ),
+    (
+        "ai-assist",
+        "AI assistant",
+        &["summaries", "forecasts"],
+        1_500_000,
+    ),
+];
+
+const FIRST_NAMES: [&str; 16] = [
+    "Anna", "Jonas", "Lea", "Felix", "Mia", "Lukas", "Sofia", "Paul", "Emma", "Noah", "Clara",
+    "Elias", "Hannah", "Ben", "Marie", "Leon",
+];
+const LAST_NAMES: [&str; 16] = [
+    "Schmidt", "Weber", "Fischer", "Wagner", "Becker", "Hoffmann", "Koch", "Richter", "Klein",
+    "Wolf", "Brown", "Taylor", "Walker", "Wright", "Hughes", "Green",
+];
+const NAME_STEMS: [&str; 24] = [
+    "Nord", "Alpen", "Rhein", "Blue", "Bright", "Cedar", "Delta", "Elb", "Falcon", "Granit",
+    "Harbor", "Iron", "Kiel", "Linden", "Main", "Nova", "Oak", "Polar", "Quarz", "River", "Stern",
+    "Tannen", "Vega", "Weser",
+];
+const NAME_ENDINGS: [&str; 16] = [
+    "tech",
+    "werk",
+    "logistics",
+    "soft",
+    "data",
+    "bau",
+    "medical",
+    "retail",
+    "energy",
+    "labs",
+    "print",
+    "foods",
+    "mobility",
+    "finance",
+    "systems",
+    "media",
+];
+const LEGAL_FORMS: [&str; 5] = ["GmbH", "AG", "SE", "Ltd", "Inc."];
+
+pub struct CsmPlan {
+    pub name: String,
+    pub email: String,
+}
+
+/// Latent traits that drive usage, sentiment and churn.
+#[derive(Debug, Clone, Copy)]
+pub struct Traits {
+    pub users: u32,
+    /// Chance that a user is active on a working day, before disengagement.
+    pub engagement: f64,
+    /// Share of the purchased features in use.
+    pub breadth: f64,
+    /// Runs a weekly integration sync.
+    pub integrates: bool,
+    /// Mean NPS answer (0–10) of the account's contacts.
+    pub sentiment: f64,
+    /// Seeds of the account's usage and survey answers, so each can be replayed alone.
+    pub usage_seed: u64,
+    pub survey_seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContractKind {
+    Renewal,
+    Expansion,
+    Contraction,
+    Churn,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ContractStep {
+    pub kind: ContractKind,
+    /// ARR change in minor units (0 for a churn).
+    pub change: i64,
+    pub effective: NaiveDate,
+    /// The new term end of a renewal.
+    pub renewal: Option<NaiveDate>,
+    /// ARR in force just before the step.
+    pub arr_before: i64,
+}
+
+/// A renewal or churn at a term end: what the churn history is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub on: NaiveDate,
+    pub churned: bool,
+    pub arr: i64,
+}
+
+pub struct AccountPlan {
+    pub index: usize,
+    pub name: String,
+    pub crm_id: String,
+    pub segment: Segment,
+    pub initial_arr: i64,
+    pub start: NaiveDate,
+    pub first_term_end: NaiveDate,
+    /// Modules bought: the first `module_count` of [`MODULES`].
+    pub module_count: usize,
+    pub traits: Traits,
+    pub steps: Vec<ContractStep>,
+    pub outcomes: Vec<Outcome>,
+    pub churned_on: Option<NaiveDate>,
+    /// When the account began to disengage and the term end that disengagement leads to.
+    pub disengagements: Vec<(NaiveDate, NaiveDate)>,
+    pub current_arr: i64,
+}
+
+impl AccountPlan {
+    pub fn feature_keys(&self) -> Vec<&'static str> {
+        MODULES[..self.module_count]
+            .iter()
+            .flat_map(|module| module.2.iter().copied())
+            .collect()
+    }
+
+    pub fn module_keys(&self) -> Vec<&'static str> {
+        MODULES[..self.module_count].iter().map(|m| m.0).collect()
+    }
+
+    /// 1 while engaged, falling to 0.15 over the 120 days after disengagement began.
+    fn engagement_factor(&self, day: NaiveDate) -> f64 {
+        self.disengagements
+            .iter()
+            .filter(|(from, until)| day >= *from && day <= *until)
+            .map(|(from, _)| 1.0 - 0.85 * ((day - *from).num_days() as f64 / 120.0).min(1.0))
+            .fold(1.0, f64::min)
+    }
+
+    /// The last day the account uses the product: the day before its churn, or yesterday.
+    fn last_usage_day(&self, today: NaiveDate) -> NaiveDate {
+        let yesterday = today - Duration::days(1);
+        self.churned_on.map_or(yesterday, |churn| {
+            (churn - Duration::days(1)).min(yesterday)
+        })
+    }
+}
+
+pub struct Company {
+    pub today: NaiveDate,
+    pub csms: Vec<CsmPlan>,
+    pub accounts: Vec<AccountPlan>,
+}
+
+/// One active user on one day.
+#[derive(Debug, Clone, Copy)]
+pub struct UserDay {
+    pub user: u32,
+    /// Index into the account's feature keys; `None` is a login without feature use.
+    pub feature: Option<usize>,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DayUsage {
+    pub date: NaiveDate,
+    pub users: Vec<UserDay>,
+    pub integration_sync: bool,
+}
+
+impl DayUsage {
+    /// LOGIN plus FEATURE_USED quantities: what the usage service calls usage.
+    pub fn usage(&self) -> i64 {
+        self.users.iter().map(|u| u.quantity).sum()
+    }
+}
+
+/// One NPS answer; quarter [`SURVEY_QUARTERS`] − 1 is today's campaign.
+#[derive(Debug, Clone)]
+pub struct NpsPlan {
+    pub quarter: usize,
+    pub respondent: String,
+    pub score: i32,
+    pub answered_on: NaiveDate,
+    /// The client-chosen id of an answer given by token, so a second run finds it.
+    pub response_id: uuid::Uuid,
+}
+
+/// A draw from a normal distribution (Box–Muller), so ARR can be log-normal without
+/// another dependency.
+pub fn normal(rng: &mut impl Rng, mean: f64, std_dev: f64) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    mean + std_dev * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Log-normal ARR in minor units: most accounts small, a few very large (median ≈ 22,000).
+pub fn log_normal_arr(rng: &mut impl Rng) -> i64 {
+    normal(rng, 14.6, 1.1)
+        .exp()
+        .round()
+        .clamp(100_000.0, 1.0e11) as i64
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The first day of quarter `quarter`'s campaign.
+pub fn survey_day(today: NaiveDate, quarter: usize) -> NaiveDate {
+    let back = (SURVEY_QUARTERS - 1 - quarter) as i64 * 91;
+    today - Duration::days(back)
+}
+
+impl Company {
+    pub fn generate(accounts: usize, csms: usize, seed: u64, today: NaiveDate) -> Company {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let csms = (0..csms)
+            .map(|index| {
+                let first = FIRST_NAMES[index % FIRST_NAMES.len()];
+                let last = LAST_NAMES[(index * 7 + index / LAST_NAMES.len()) % LAST_NAMES.len()];
+                CsmPlan {
+                    name: format!("{first} {last}"),
+                    email: format!(
+                        "{}.{}{}@demo.nordstern.dev",
+                        first.to_lowercase(),
+                        last.to_lowercase(),
+                        if index < FIRST_NAMES.len() {
+                            String::new()
+                        } else {
+                            (index / FIRST_NAMES.len()).to_string()
+                        }
+                    ),
+                }
+            })
+            .collect();
+        let accounts = (0..accounts)
+            .map(|index| plan_account(&mut rng, index, today))
+            .collect();
+        Company {
+            today,
+            csms,
+            accounts,
+        }
+    }
+
+    /// The first day of usage history.
+    pub fn usage_start(&self) -> NaiveDate {
+        self.today - Duration::days(USAGE_DAYS)
+    }
+
+    /// The account's product usage, day by day, replayed from its seed.
+    pub fn usage(&self, account: &AccountPlan) -> Vec<DayUsage> {
+        let mut rng = StdRng::seed_from_u64(account.traits.usage_seed);
+        let features = account.feature_keys().len();
+        let in_use = |factor: f64| {
+            ((account.traits.breadth * factor.sqrt() * features as f64).ceil() as usize)
+                .clamp(1, features)
+        };
+        let first = account.start.max(self.usage_start());
+        let last = account.last_usage_day(self.today);
+        let mut days = Vec::new();
+        let mut day = first;
+        while day <= last {
+            let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+            let factor = account.engagement_factor(day);
+            let chance =
+                (account.traits.engagement * factor * if weekend { 0.12 } else { 1.0 }).min(1.0);
+            let mut usage = DayUsage {
+                date: day,
+                ..DayUsage::default()
+            };
+            for user in 0..account.traits.users {
+                // Drawn for every user, active or not, so one user's day does not shift
+                // another's.
+                let active = rng.random_bool(chance);
+                let uses_feature = rng.random_bool(0.85);
+                // Disengaging users fall back to fewer features.
+                let feature = rng.random_range(0..in_use(factor));
+                let quantity = rng.random_range(1..=4);
+                if active {
+                    usage.users.push(UserDay {
+                        user,
+                        feature: uses_feature.then_some(feature),
+                        quantity,
+                    });
+                }
+            }
+            // A weekly sync, which breaks once disengagement is well under way.
+            usage.integration_sync =
+                account.traits.integrates && day.weekday() == Weekday::Mon && factor > 0.5;
+            days.push(usage);
+            day += Duration::days(1);
+        }
+        days
+    }
+
+    /// The account's NPS answers: two contacts per quarterly campaign while it is a
+    /// customer; disengaged contacts answer less often and lower.
+    pub fn nps_answers(&self, account: &AccountPlan) -> Vec<NpsPlan> {
+        let mut rng = StdRng::seed_from_u64(account.traits.survey_seed);
+        let mut answers = Vec::new();
+        for quarter in 0..SURVEY_QUARTERS {
+            let sent = survey_day(self.today, quarter);
+            for contact in ["champion", "user"] {
+                let delay = if quarter == SURVEY_QUARTERS - 1 {
+                    0
+                } else {
+                    rng.random_range(0..14)
+                };
+                let answered_on = sent + Duration::days(delay);
+                let factor = account.engagement_factor(answered_on);
+                let responds = rng.random_bool(0.45 + 0.25 * factor);
+                let response_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+                let score = normal(
+                    &mut rng,
+                    account.traits.sentiment - 4.0 * (1.0 - factor),
+                    1.6,
+                );
+                let customer = account.start <= sent
+                    && account.churned_on.is_none_or(|churn| answered_on < churn);
+                if responds && customer {
+                    answers.push(NpsPlan {
+                        quarter,
+                        respondent: format!("{contact}@{}", account.crm_id.to_lowercase()),
+                        score: (score.round() as i32).clamp(0, 10),
+                        answered_on,
+                        response_id,
+                    });
+                }
+            }
+        }
+        answers
+    }
+
+    /// Features as the platform would have computed them `CUTOFF_DAYS` before each
+    /// renewal or churn that has a full feature window inside the usage history.
+    pub fn history(&self) -> Vec<HistoryRow> {
+        let mut rows = Vec::new();
+        for account in &self.accounts {
+            let eligible: Vec<&Outcome> = account
+                .outcomes
+                .iter()
+                .filter(|o| {
+                    o.on - Duration::days(CUTOFF_DAYS + FEATURE_DAYS) >= self.usage_start()
+                        && o.on <= self.today
+                })
+                .collect();
+            if eligible.is_empty() {
+                continue;
+            }
+            let usage = self.usage(account);
+            let answers = self.nps_answers(account);
+            for outcome in eligible {
+                let cutoff = outcome.on - Duration::days(CUTOFF_DAYS);
+                rows.push(HistoryRow {
+                    crm_id: account.crm_id.clone(),
+                    segment: account.segment,
+                    arr: outcome.arr,
+                    churned: outcome.churned,
+                    usage_before_cutoff: usage
+                        .iter()
+                        .filter(|d| d.date <= cutoff && d.date > cutoff - Duration::days(90))
+                        .map(DayUsage::usage)
+                        .sum(),
+                    inputs: inputs_as_of(account, &usage, &answers, cutoff),
+                });
+            }
+        }
+        rows
+    }
+}
+
+/// One account's features at a cut-off and what happened at the term end after it.
+pub struct HistoryRow {
+    pub crm_id: String,
+    pub segment: Segment,
+    pub arr: i64,
+    pub churned: bool,
+    /// LOGIN and FEATURE_USED quantities of the 90 days up to the cut-off.
+    pub usage_before_cutoff: i64,
+    pub inputs: HealthInputs,
+}
+
+impl HistoryRow {
+    /// The numeric columns of [`HISTORY_NUMERIC_COLUMNS`], `None` where the platform
+    /// would have no value.
+    pub fn numeric(&self) -> [Option<f64>; 6] {
+        let component = |c| self.inputs.component_value(c);
+        [
+            Some(arr_in_major_units(self.arr, CURRENCY_DECIMALS)),
+            component(HealthComponent::LoginRegularity),
+            component(HealthComponent::FeatureBreadth),
+            component(HealthComponent::Integration),
+            component(HealthComponent::UsageTrend),
+            component(HealthComponent::Nps),
+        ]
+    }
+}
+
+/// The history as the CSV a CRM export would be: one row per renewal or churn.
+pub fn history_csv(rows: &[HistoryRow]) -> String {
+    let mut csv = format!(
+        "crm_id,{},{},{HISTORY_LABEL}\n",
+        HISTORY_NUMERIC_COLUMNS.join(","),
+        PLATFORM_CATEGORICAL_FEATURES[0]
+    );
+    for row in rows {
+        csv.push_str(&row.crm_id);
+        for value in row.numeric() {
+            csv.push(',');
+            if let Some(value) = value {
+                csv.push_str(&format!("{value:.2}"));
+            }
+        }
+        csv.push_str(&format!(
+            ",{},{}\n",
+            row.segment.as_str(),
+            if row.churned { "churned" } else { "renewed" }
+        ));
+    }
+    csv
+}
+
+/// What the usage and survey services would have reported on `cutoff`.
+fn inputs_as_of(
+    account: &AccountPlan,
+    usage: &[DayUsage],
+    answers: &[NpsPlan],
+    cutoff: NaiveDate,
+) -> HealthInputs {
+    let window = |days: i64| {
+        usage
+            .iter()
+            .filter(move |d| d.date <= cutoff && d.date > cutoff - Duration::days(days))
+    };
+    let active_days = |days| window(days).filter(|d| !d.users.is_empty()).count() as u32;
+    let active_users = |days| {
+        window(days)
+            .flat_map(|d| d.users.iter().map(|u| 1u64 << u.user))
+            .fold(0u64, |mask, bit| mask | bit)
+            .count_ones()
+    };
+    let features_used = window(90)
+        .flat_map(|d| d.users.iter().filter_map(|u| u.feature))
+        .fold(0u64, |mask, feature| mask | 1 << feature)
+        .count_ones() as usize;
+    let last_30: i64 = window(30).map(DayUsage::usage).sum();
+    let prior_90: i64 = usage
+        .iter()
+        .filter(|d| d.date <= cutoff - Duration::days(30) && d.date > cutoff - Duration::days(120))
+        .map(DayUsage::usage)
+        .sum();
+    let synced_ever = usage.iter().any(|d| d.date <= cutoff && d.integration_sync);
+    let live = window(7).any(|d| d.integration_sync);
+    let nps_window: Vec<NpsAnswer<&str>> = answers
+        .iter()
+        .filter(|a| a.answered_on <= cutoff && a.answered_on > cutoff - Duration::days(90))
+        .map(|a| NpsAnswer {
+            respondent: a.respondent.as_str(),
+            answered: (a.answered_on.num_days_from_ce().into(), String::new()),
+            score: a.score,
+        })
+        .collect();
+    HealthInputs {
+        active_days_7: active_days(7),
+        active_days_30: active_days(30),
+        active_days_90: active_days(90),
+        active_users_30: active_users(30),
+        active_users_90: active_users(90),
+        feature_breadth: feature_breadth(features_used, account.feature_keys().len()),
+        integration: IntegrationStatus::from_summary(live, synced_ever),
+        usage_trend: usage_trend(last_30, prior_90).ratio,
+        nps: nps_counts_latest(&nps_window).nps(),
+        ..HealthInputs::default()
+    }
+}
+
+fn company_name(rng: &mut impl Rng) -> String {
+    format!(
+        "{}{} {}",
+        NAME_STEMS[rng.random_range(0..NAME_STEMS.len())],
+        NAME_ENDINGS[rng.random_range(0..NAME_ENDINGS.len())],
+        LEGAL_FORMS[rng.random_range(0..LEGAL_FORMS.len())]
+    )
+}
+
+fn plan_account(rng: &mut StdRng, index: usize, today: NaiveDate) -> AccountPlan {
+    let arr = log_normal_arr(rng);
+    let segment = if arr > 10_000_000 {
+        Segment::Enterprise
+    } else if arr > 1_500_000 {
+        Segment::Sme
+    } else {
+        Segment::Prosumer
+    };
+    let users = match segment {
+        Segment::Prosumer => rng.random_range(1..=2),
+        Segment::Sme => rng.random_range(2..=5),
+        Segment::Enterprise => rng.random_range(5..=MAX_USERS.min(14)),
+    };
+    let traits = Traits {
+        users,
+        engagement: rng.random_range(0.3..0.9),
+        breadth: rng.random_range(0.3..1.0),
+        integrates: rng.random_bool(0.55),
+        sentiment: normal(rng, 8.1, 1.3).clamp(2.0, 10.0),
+        usage_seed: rng.random(),
+        survey_seed: rng.random(),
+    };
+    // How each trait moves the odds of disengaging and of churning, in standard units.
+    let standard = |value: f64, mean: f64, spread: f64| (value - mean) / spread;
+    let engagement = standard(traits.engagement, 0.6, 0.17);
+    let breadth = standard(traits.breadth, 0.65, 0.2);
+    let sentiment = standard(traits.sentiment, 8.1, 1.3);
+    let size = standard((arr as f64).ln(), 14.6, 1.1);
+    let no_integration = if traits.integrates { -0.45 } else { 0.55 };
+    let disengage_odds = -1.5 - 0.7 * engagement - 0.5 * breadth + 0.5 * no_integration;
+    let churn_odds = |disengaged: bool| {
+        -3.1 + if disengaged { 3.3 } else { 0.0 } - 0.7 * breadth + 0.8 * no_integration
+            - 0.7 * sentiment
+            - 0.45 * size
+    };
+
+    let expand_odds = -1.2 + 0.6 * engagement + 0.7 * breadth;
+
+    let start = today - Duration::days(rng.random_range(60..1000));
+    let module_count = rng.random_range(1..=MODULES.len());
+    let first_term_end = start + Duration::days(365);
+    let mut plan = AccountPlan {
+        index,
+        name: company_name(rng),
+        crm_id: format!("DEMO-{:06}", index + 1),
+        segment,
+        initial_arr: arr,
+        start,
+        first_term_end,
+        module_count,
+        traits,
+        steps: Vec::new(),
+        outcomes: Vec::new(),
+        churned_on: None,
+        disengagements: Vec::new(),
+        current_arr: arr,
+    };
+    let mut term_end = first_term_end;
+    let mut last_effective = start;
+    let mut push = |plan: &mut AccountPlan, step: ContractStep| {
+        // Contract events are accepted in effective-date order only.
+        let effective = step.effective.max(last_effective);
+        last_effective = effective;
+        plan.steps.push(ContractStep { effective, ..step });
+    };
+    // Walk the contract term by term, into the next renewal that lies ahead, so an
+    // account can already be disengaging before a renewal that has not come yet.
+    loop {
+        let disengaged = rng.random_bool(sigmoid(disengage_odds));
+        let lead = rng.random_range(150..230);
+        if disengaged {
+            plan.disengagements
+                .push((term_end - Duration::days(lead), term_end));
+        }
+        let churns = rng.random_bool(sigmoid(churn_odds(disengaged)));
+        let expands = rng.random_bool(sigmoid(expand_odds)) && !disengaged;
+        let contracts = rng.random_bool(0.07);
+        let expansion_share = rng.random_range(0.05..0.4);
+        let contraction_share = rng.random_range(0.05..0.3);
+        let uplift_share = rng.random_range(0.0..0.08);
+        if term_end >= today {
+            break;
+        }
+        let arr_before = plan.current_arr;
+        if churns {
+            push(
+                &mut plan,
+                ContractStep {
+                    kind: ContractKind::Churn,
+                    change: 0,
+                    effective: term_end,
+                    renewal: None,
+                    arr_before,
+                },
+            );
+            plan.outcomes.push(Outcome {
+                on: term_end,
+                churned: true,
+                arr: arr_before,
+            });
+            plan.churned_on = Some(term_end);
+            plan.current_arr = 0;
+            break;
+        }
+        if expands {
+            let change = (arr_before as f64 * expansion_share) as i64;
+            push(
+                &mut plan,
+                ContractStep {
+                    kind: ContractKind::Expansion,
+                    change,
+                    effective: term_end - Duration::days(60),
+                    renewal: None,
+                    arr_before,
+                },
+            );
+            plan.current_arr += change;
+        } else if contracts && arr_before > 200_000 {
+            let change = -((arr_before as f64 * contraction_share) as i64);
+            push(
+                &mut plan,
+                ContractStep {
+                    kind: ContractKind::Contraction,
+                    change,
+                    effective: term_end - Duration::days(30),
+                    renewal: None,
+                    arr_before,
+                },
+            );
+            plan.current_arr += change;
+        }
+        let arr_before = plan.current_arr;
+        let change = (arr_before as f64 * uplift_share) as i64;
+        push(
+            &mut plan,
+            ContractStep {
+                kind: ContractKind::Renewal,
+                change,
+                effective: term_end,
+                renewal: Some(term_end + Duration::days(365)),
+                arr_before,
+            },
+        );
+        plan.outcomes.push(Outcome {
+            on: term_end,
+            churned: false,
+            arr: arr_before,
+        });
+        plan.current_arr += change;
+        term_end += Duration::days(365);
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use nordstern_domain::churn::{self, parse_csv};
+
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()
+    }
+
+    fn company() -> Company {
+        Company::generate(2_000, 8, 7, today())
+    }
+
+    fn mean(values: impl Iterator<Item = f64>) -> f64 {
+        let (sum, count) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+        sum / count.max(1) as f64
+    }
+
+    #[test]
+    fn the_same_seed_generates_the_same_company() {
+        let (a, b) = (company(), company());
+        let fingerprint = |c: &Company| {
+            c.accounts
+                .iter()
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        a.current_arr,
+                        a.churned_on,
+                        c.usage(a).iter().map(DayUsage::usage).sum::<i64>(),
+                    )
+                })
+                .take(50)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let other = Company::generate(2_000, 8, 8, today());
+        assert_ne!(fingerprint(&a), fingerprint(&other));
+    }
+
+    #[test]
+    fn churn_and_contracts_look_like_b2b_saas() {
+        let company = company();
+        let outcomes: Vec<&Outcome> = company
+            .accounts
+            .iter()
+            .flat_map(|a| &a.outcomes)
+            .filter(|o| o.on > today() - Duration::days(365))
+            .collect();
+        let churn_rate =
+            outcomes.iter().filter(|o| o.churned).count() as f64 / outcomes.len() as f64;
+        assert!(
+            (0.08..0.25).contains(&churn_rate),
+            "yearly logo churn {churn_rate:.3}"
+        );
+        for account in &company.accounts {
+            assert!(
+                account
+                    .steps
+                    .windows(2)
+                    .all(|w| w[0].effective <= w[1].effective)
+            );
+            assert_eq!(account.current_arr == 0, account.churned_on.is_some());
+        }
+        let segments = |s| company.accounts.iter().filter(|a| a.segment == s).count();
+        assert!(segments(Segment::Enterprise) > 20 && segments(Segment::Prosumer) > 100);
+    }
+
+    #[test]
+    fn churners_used_the_product_less_and_scored_it_lower() {
+        let rows = company().history();
+        let (churned, renewed): (Vec<&HistoryRow>, Vec<&HistoryRow>) =
+            rows.iter().partition(|r| r.churned);
+        assert!(churned.len() >= 60, "{} churned rows", churned.len());
+        let per_user = |r: &&HistoryRow| r.usage_before_cutoff as f64;
+        let (churned_usage, renewed_usage) = (
+            mean(churned.iter().map(per_user)),
+            mean(renewed.iter().map(per_user)),
+        );
+        assert!(
+            churned_usage < 0.8 * renewed_usage,
+            "usage before the cut-off: churned {churned_usage:.0}, renewed {renewed_usage:.0}"
+        );
+        let trend = |rs: &[&HistoryRow]| mean(rs.iter().filter_map(|r| r.inputs.usage_trend));
+        assert!(trend(&churned) < trend(&renewed) - 0.1);
+        let breadth = |rs: &[&HistoryRow]| mean(rs.iter().filter_map(|r| r.inputs.feature_breadth));
+        assert!(breadth(&churned) < breadth(&renewed));
+        let nps = |rs: &[&HistoryRow]| mean(rs.iter().filter_map(|r| r.inputs.nps));
+        assert!(nps(&churned) < nps(&renewed));
+        let never_integrated = |rs: &[&HistoryRow]| {
+            rs.iter()
+                .filter(|r| r.inputs.integration == IntegrationStatus::Never)
+                .count() as f64
+                / rs.len() as f64
+        };
+        assert!(never_integrated(&churned) > never_integrated(&renewed));
+    }
+
+    #[test]
+    fn a_model_trained_on_the_history_ranks_held_out_churners_well() {
+        let numeric: Vec<String> = HISTORY_NUMERIC_COLUMNS.map(str::to_owned).to_vec();
+        let categorical = vec![PLATFORM_CATEGORICAL_FEATURES[0].to_owned()];
+        // Several companies, as the held-out quarter of one holds only a few dozen churners.
+        for seed in [1, 7, 9] {
+            let csv = history_csv(&Company::generate(2_000, 8, seed, today()).history());
+            let dataset = parse_csv(&csv, ',', &numeric, &categorical, HISTORY_LABEL)
+                .unwrap_or_else(|violations| panic!("{violations:?}"));
+            let model =
+                churn::train(&dataset, 0.25, seed).unwrap_or_else(|error| panic!("{error}"));
+            let auc = model.evaluation().and_then(|e| e.auc).unwrap_or_default();
+            assert!(auc > 0.75, "seed {seed}: held-out AUC {auc:.3}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The demo company's quarterly NPS campaigns: past quarters recorded with the time of
+//! each answer (as an import from a survey tool would), today's campaign sent as
+//! invitations and answered by token.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use chrono::{Duration, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
+use nordstern_proto::{
+    common::v1 as common,
+    survey::v1::{self as pb, survey_service_client::SurveyServiceClient},
+};
+use nordstern_runtime::wire::timestamp;
+
+use super::{
+    IN_FLIGHT, channel,
+    company::{Company, NpsPlan, SURVEY_QUARTERS, survey_day},
+    date,
+};
+use crate::terminal::Progress;
+
+pub struct SurveyLoad {
+    pub answers: usize,
+    /// Company statistics of the last 90 days.
+    pub stats: pb::SurveyStats,
+}
+
+pub async fn load(
+    url: &str,
+    company: &Company,
+    account_ids: &[String],
+    seed: u64,
+) -> anyhow::Result<SurveyLoad> {
+    let mut client = SurveyServiceClient::new(channel(url).await?);
+    let mut campaigns = Vec::with_capacity(SURVEY_QUARTERS);
+    for quarter in 0..SURVEY_QUARTERS {
+        let sent = survey_day(company.today, quarter);
+        let campaign = client
+            .create_campaign(pb::CreateCampaignRequest {
+                request_id: format!("demo-{seed}-nps-{quarter}"),
+                campaign: Some(pb::Campaign {
+                    name: format!("NPS {}", sent.format("%B %Y")),
+                    kind: pb::SurveyKind::Nps as i32,
+                    touchpoint: pb::Touchpoint::Quarterly as i32,
+                    question_de:
+                        "Wie wahrscheinlich ist es, dass Sie uns einem Kollegen empfehlen?"
+                            .to_owned(),
+                    question_en: "How likely are you to recommend us to a colleague?".to_owned(),
+                    ..pb::Campaign::default()
+                }),
+            })
+            .await
+            .context("creating the survey campaigns")?
+            .into_inner()
+            .campaign
+            .unwrap_or_default();
+        campaigns.push(campaign.campaign_id);
+    }
+
+    let current = SURVEY_QUARTERS - 1;
+    let mut past = Vec::new();
+    let mut today_answers: HashMap<String, NpsPlan> = HashMap::new();
+    for (plan, account_id) in company.accounts.iter().zip(account_ids) {
+        for answer in company.nps_answers(plan) {
+            if answer.quarter == current {
+                today_answers.insert(answer.respondent.clone(), answer);
+            } else {
+                past.push((account_id.clone(), answer));
+            }
+        }
+    }
+    let answers = past.len() + today_answers.len();
+    let mut progress = Progress::new("survey answers", answers as u64);
+    let mut recorded = futures::stream::iter(past.into_iter().map(|(account_id, answer)| {
+        let mut client = client.clone();
+        let campaign_id = campaigns[answer.quarter].clone();
+        async move {
+            let at = answered_at(answer.answered_on);
+            client
+                .record_response(pb::RecordResponseRequest {
+                    idempotency_key: format!(
+                        "demo-{seed}-nps-{}-{}",
+                        answer.quarter, answer.respondent
+                    ),
+                    campaign_id,
+                    account_id,
+                    respondent_id: answer.respondent,
+                    score: Some(answer.score),
+                    responded_at: Some(timestamp(at)),
+                    ..pb::RecordResponseRequest::default()
+                })
+                .await
+                .context("recording past NPS answers")
+        }
+    }))
+    .buffer_unordered(IN_FLIGHT);
+    while recorded.try_next().await?.is_some() {
+        progress.advance(1);
+    }
+    drop(recorded);
+
+    // Today's campaign goes to two contacts of every live account; most answer.
+    let targets: Vec<pb::InvitationTarget> = company
+        .accounts
+        .iter()
+        .zip(account_ids)
+        .filter(|(plan, _)| plan.churned_on.is_none())
+        .flat_map(|(plan, account_id)| {
+            ["champion", "user"].map(|contact| pb::InvitationTarget {
+                account_id: account_id.clone(),
+                respondent_id: format!("{contact}@{}", plan.crm_id.to_lowercase()),
+                language: if plan.index % 2 == 0 {
+                    common::Language::German as i32
+                } else {
+                    common::Language::English as i32
+                },
+            })
+        })
+        .collect();
+    for chunk in targets.chunks(1000) {
+        let invitations = client
+            .create_invitations(pb::CreateInvitationsRequest {
+                campaign_id: campaigns[current].clone(),
+                targets: chunk.to_vec(),
+            })
+            .await
+            .context("inviting respondents")?
+            .into_inner()
+            .invitations;
+        let mut submitted = futures::stream::iter(invitations.into_iter().filter_map(|inv| {
+            let answer = today_answers.get(&inv.respondent_id)?;
+            if inv.responded_at.is_some() {
+                return None;
+            }
+            let mut client = client.clone();
+            let request = pb::SubmitResponseRequest {
+                token: inv.token,
+                response_id: answer.response_id.to_string(),
+                score: Some(answer.score),
+                ..pb::SubmitResponseRequest::default()
+            };
+            Some(async move {
+                client
+                    .submit_response(request)
+                    .await
+                    .context("answering invitations")
+            })
+        }))
+        .buffer_unordered(IN_FLIGHT);
+        while submitted.try_next().await?.is_some() {
+            progress.advance(1);
+        }
+    }
+    progress.finish();
+
+    let today = Utc::now().date_naive();
+    let stats = client
+        .get_survey_stats(pb::GetSurveyStatsRequest {
+            scope: Some(common::Scope {
+                scope: Some(common::scope::Scope::Company(true)),
+            }),
+            window: Some(common::Period {
+                start_date: Some(date(today - Duration::days(89))),
+                end_date: Some(date(today + Duration::days(1))),
+            }),
+        })
+        .await?
+        .into_inner()
+        .stats
+        .unwrap_or_default();
+    Ok(SurveyLoad { answers, stats })
+}
+
+/// Mid-morning UTC of the day an answer was given.
+fn answered_at(day: NaiveDate) -> chrono::DateTime<Utc> {
+    day.and_hms_opt(10, 30, 0).unwrap_or_default().and_utc()
+}

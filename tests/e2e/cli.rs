@@ -1,0 +1,336 @@
+//! The command line against an in-process suite: a company bootstrapped with the CSV
+//! imports (bad rows reported by line and column, good rows written once, a second run
+//! changing nothing), then every client command in text and JSON, and a churn model
+//! trained from a CSV. The client commands talk to one address, so this runs on one
+//! server per backend.
+
+use nordstern::{
+    commands::{self, TicketArgs},
+    demo::company::{Company, history_csv},
+    import::{self, ImportReport, TrainArgs},
+    terminal::Output,
+};
+use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::Role;
+use nordstern_tests::{Backend, TestSuite, Topology};
+use tonic::transport::Channel;
+
+use crate::{
+    scoring::{catalog, recompute_all, scoring},
+    support::*,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_one_server() {
+    let suite = TestSuite::start(Backend::Sqlite, Topology::OneServer).await;
+    command_line(&suite).await;
+    suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_one_server() {
+    let suite = TestSuite::start(Backend::Postgres, Topology::OneServer).await;
+    command_line(&suite).await;
+    suite.stop().await;
+}
+
+const ACCOUNTS_CSV: &str = "\
+name,crm_id,segment,start_date,arr,renewal_date,modules,csm_email
+Nordwerk GmbH,CRM-1,SME,2025-01-15,48000,2026-01-15,analytics;insights,clara.schmidt@example.com
+\"Alpen Logistik, AG\",CRM-2,enterprise,2024-06-01,250000.50,2026-06-01,analytics,clara.schmidt@example.com
+Broken Ltd,CRM-3,MIDMARKET,2025-13-01,12k,,,
+Nobody Inc,CRM-4,SME,2025-02-01,9000,2026-02-01,,nobody@example.com
+Oak Labs,CRM-5,PROSUMER,2025-03-01,1200,2026-03-01,no-such-module,
+Short Row,CRM-6
+";
+
+/// CRM-1's rows are out of order on purpose: the import sends them by effective date.
+const CONTRACTS_CSV: &str = "\
+crm_id,kind,effective_date,arr_change,renewal_date
+CRM-1,RENEWAL,2026-01-15,0,2027-01-15
+CRM-1,EXPANSION,2025-09-01,12000,
+CRM-2,CONTRACTION,2025-03-01,-50000,
+CRM-9,EXPANSION,2025-05-01,100,
+CRM-2,UPSELL,2025-04-01,100,
+CRM-2,RENEWAL,2025-06-01,0,
+";
+
+fn problems(report: &ImportReport) -> Vec<(usize, &str)> {
+    report
+        .problems
+        .iter()
+        .map(|p| (p.line, p.column.as_str()))
+        .collect()
+}
+
+async fn channel(suite: &TestSuite) -> Channel {
+    commands::connect(suite.url(Role::Gateway))
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"))
+}
+
+fn text(out: Vec<u8>) -> String {
+    String::from_utf8(out).unwrap_or_else(|error| panic!("{error}"))
+}
+
+async fn command_line(suite: &TestSuite) {
+    let mut accounts = accounts(suite).await;
+    catalog(&mut accounts).await;
+    let csm = create_csm(&mut accounts, "Clara Schmidt", 0).await;
+
+    // Accounts: two good rows, four refused ones, each problem where it is.
+    let report = import::import_accounts(channel(suite).await, ACCOUNTS_CSV)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    assert_eq!((report.rows, report.imported), (6, 2), "{report:?}");
+    assert_eq!(
+        problems(&report),
+        [
+            (4, "segment"),
+            (4, "start_date"),
+            (4, "arr"),
+            (5, "csm_email"),
+            (6, "modules"),
+            (7, ""),
+        ],
+        "{report:?}"
+    );
+    assert!(
+        report.problems[2]
+            .message
+            .contains("'12k' is not an amount")
+    );
+    let mut written = Vec::new();
+    report
+        .write("accounts.csv", Output::plain(), &mut written)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let written = text(written);
+    assert!(written.starts_with("accounts.csv: 2 of 6 rows imported, 4 refused:"));
+    assert!(
+        written.contains("line 4, column segment: 'MIDMARKET' is not ENTERPRISE, SME or PROSUMER")
+    );
+    assert!(written.contains("line 7: 2 fields where the header has 8"));
+
+    // The same file again writes nothing twice.
+    let again = import::import_accounts(channel(suite).await, ACCOUNTS_CSV)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    assert_eq!((again.imported, again.problems.len()), (2, 6));
+    assert_eq!(account_count(&mut accounts).await, 2);
+    let by_crm = |list: &[pb::Account], crm: &str| {
+        list.iter()
+            .find(|a| a.crm_id == crm)
+            .cloned()
+            .unwrap_or_else(|| panic!("{crm} missing"))
+    };
+    let listed = accounts
+        .list_accounts(pb::ListAccountsRequest::default())
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .accounts;
+    let nordwerk = by_crm(&listed, "CRM-1");
+    let alpen = by_crm(&listed, "CRM-2");
+    assert_eq!(alpen.name, "Alpen Logistik, AG");
+    assert_eq!(alpen.arr.as_ref().map(|m| m.minor_units), Some(25_000_050));
+    assert_eq!(nordwerk.csm_id, csm.csm_id);
+    assert_eq!(nordwerk.module_keys, ["analytics", "insights"]);
+
+    // Contracts: three good rows in effective-date order, three refused.
+    let report = import::import_contracts(channel(suite).await, CONTRACTS_CSV)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    assert_eq!((report.rows, report.imported), (6, 3), "{report:?}");
+    assert_eq!(
+        problems(&report),
+        [(5, "crm_id"), (6, "kind"), (7, "renewal_date")],
+        "{report:?}"
+    );
+    let again = import::import_contracts(channel(suite).await, CONTRACTS_CSV)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    assert_eq!(again.imported, 3, "{again:?}");
+    let nordwerk = accounts
+        .get_account(pb::GetAccountRequest {
+            account_id: nordwerk.account_id.clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .account
+        .unwrap_or_default();
+    // 48,000 + 12,000, once however often the file is imported.
+    assert_eq!(
+        nordwerk.arr.as_ref().map(|m| m.minor_units),
+        Some(6_000_000)
+    );
+    assert_eq!(
+        nordwerk.renewal_date,
+        date(2027, 1, 15),
+        "the renewal came after the expansion"
+    );
+
+    recompute_all(&mut scoring(suite).await).await;
+
+    // risk: both accounts, the larger first at equal churn risk; plain text has no escapes.
+    let mut out = Vec::new();
+    commands::risk(channel(suite).await, 10, Output::plain(), &mut out)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    let risk = text(out);
+    let lines: Vec<&str> = risk.lines().collect();
+    assert_eq!(lines.len(), 3, "{risk}");
+    assert!(lines[0].starts_with("#  ACCOUNT"), "{risk}");
+    assert!(risk.contains("Nordwerk GmbH") && risk.contains("Alpen Logistik, AG"));
+    assert!(!risk.contains('\x1b'));
+    let mut out = Vec::new();
+    commands::risk(channel(suite).await, 10, Output::Json, &mut out)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(json["healthScores"].as_array().map(Vec::len), Some(2));
+
+    // account 360, coloured as on a terminal, and as JSON.
+    let mut out = Vec::new();
+    let colored = Output::Text { color: true };
+    commands::account_360(
+        channel(suite).await,
+        &nordwerk.account_id,
+        colored,
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
+    let view = text(out);
+    assert!(
+        view.starts_with("\x1b[1mNordwerk GmbH\x1b[0m  (CRM-1, SME, tier "),
+        "{view}"
+    );
+    assert!(view.contains("ARR 60,000 EUR"), "{view}");
+    assert!(
+        view.contains("CSM Clara Schmidt <clara.schmidt@example.com>"),
+        "{view}"
+    );
+    assert!(
+        view.contains("COMPONENT") && view.contains("time_to_renewal"),
+        "{view}"
+    );
+    assert!(
+        view.contains("EXPANSION") && view.contains("12,000 EUR"),
+        "{view}"
+    );
+    let mut out = Vec::new();
+    commands::account_360(
+        channel(suite).await,
+        &alpen.account_id,
+        Output::Json,
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(json["account"]["name"], "Alpen Logistik, AG");
+    let error = commands::account_360(channel(suite).await, "not-a-uuid", colored, &mut Vec::new())
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(error, "InvalidArgument:\n  account_id: must be a UUID");
+
+    // portfolio, by the CSM's e-mail.
+    let mut out = Vec::new();
+    commands::portfolio(
+        channel(suite).await,
+        "Clara.Schmidt@example.com",
+        20,
+        Output::plain(),
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
+    let portfolio = text(out);
+    assert!(
+        portfolio.starts_with("Clara Schmidt <clara.schmidt@example.com>  2 accounts"),
+        "{portfolio}"
+    );
+    assert!(portfolio.contains("by ARR at risk (2 of 2)"), "{portfolio}");
+    let unknown = commands::portfolio(
+        channel(suite).await,
+        "nobody@example.com",
+        20,
+        Output::plain(),
+        &mut Vec::new(),
+    )
+    .await;
+    assert!(unknown.is_err_and(|e| e.to_string() == "no CSM has the e-mail nobody@example.com"));
+
+    // ticket route: a cancellation goes to the CSM; a retry with the key gets the same ticket.
+    let ticket = TicketArgs {
+        account_id: &nordwerk.account_id,
+        subject: "Kündigung zum Vertragsende",
+        body: "Wir möchten unseren Vertrag fristgerecht kündigen.",
+        idempotency_key: "cli-ticket-1",
+    };
+    let mut first = Vec::new();
+    commands::route_ticket(channel(suite).await, &ticket, Output::plain(), &mut first)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    let first = text(first);
+    assert!(
+        first.contains(&format!("→ CSM {} · CANCELLATION", csm.csm_id)),
+        "{first}"
+    );
+    let mut second = Vec::new();
+    commands::route_ticket(channel(suite).await, &ticket, Output::plain(), &mut second)
+        .await
+        .unwrap_or_else(|error| panic!("{error:#}"));
+    assert_eq!(first, text(second));
+
+    // model train: a generated history trains and activates; a bad cell is named.
+    let today = chrono::Utc::now().date_naive();
+    let history = history_csv(&Company::generate(800, 4, 3, today).history());
+    let train = |activate| TrainArgs {
+        label: "churned".to_owned(),
+        numeric: Vec::new(),
+        categorical: Vec::new(),
+        activate,
+    };
+    let mut out = Vec::new();
+    import::train_model(
+        channel(suite).await,
+        history.clone(),
+        train(true),
+        Output::plain(),
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
+    let trained = text(out);
+    assert!(trained.contains("held-out AUC 0."), "{trained}");
+    assert!(
+        trained.contains("activated; 2 accounts rescored"),
+        "{trained}"
+    );
+    let mut lines: Vec<String> = history.lines().map(str::to_owned).collect();
+    let mut cells: Vec<&str> = lines[2].split(',').collect();
+    cells[1] = "lots";
+    lines[2] = cells.join(",");
+    let broken = lines.join("\n");
+    let error = import::train_model(
+        channel(suite).await,
+        broken,
+        train(false),
+        Output::plain(),
+        &mut Vec::new(),
+    )
+    .await
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        error.contains("line 3: 'lots' in column arr is not a number"),
+        "{error}"
+    );
+}

@@ -130,7 +130,7 @@ pub struct Traits {
     pub engagement: f64,
     /// Share of the purchased features in use.
     pub breadth: f64,
-    /// Runs a weekly integration sync.
+    /// Runs an integration that syncs twice a week.
     pub integrates: bool,
     /// Mean NPS answer (0–10) of the account's contacts.
     pub sentiment: f64,
@@ -356,9 +356,11 @@ impl Company {
                     });
                 }
             }
-            // A weekly sync, which breaks once disengagement is well under way.
-            usage.integration_sync =
-                account.traits.integrates && day.weekday() == Weekday::Mon && factor > 0.5;
+            // Syncs on Mondays and Thursdays, so one always lies within the 7 days that
+            // make an integration live; they break once disengagement is well under way.
+            usage.integration_sync = account.traits.integrates
+                && matches!(day.weekday(), Weekday::Mon | Weekday::Thu)
+                && factor > 0.5;
             days.push(usage);
             day += Duration::days(1);
         }

@@ -121,7 +121,7 @@ pub async fn load(
 }
 
 /// One event per active user and day (a FEATURE_USED with its uses, or a LOGIN), and
-/// the weekly integration syncs.
+/// the integration syncs.
 fn account_events(company: &Company, plan: &AccountPlan, account_id: &str) -> Vec<pb::UsageEvent> {
     let features = plan.feature_keys();
     let mut events = Vec::new();

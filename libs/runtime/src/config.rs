@@ -419,7 +419,13 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment
-            .merge(Env::prefixed("NORDSTERN_").split("__").ignore(&["config"]))
+            // NORDSTERN_CONFIG names the file and NORDSTERN_SERVER is the address the
+            // client commands call; neither is a key of the configuration.
+            .merge(
+                Env::prefixed("NORDSTERN_")
+                    .split("__")
+                    .ignore(&["config", "server"]),
+            )
             .merge(Serialized::defaults(overrides));
         figment.extract::<Config>().map_err(|error| ConfigError {
             problems: error.into_iter().map(|e| e.to_string()).collect(),

@@ -283,24 +283,10 @@ async fn csm_id(channel: &Channel, csm: &str) -> anyhow::Result<String> {
         return Ok(csm.to_owned());
     }
     let mut client = AccountsServiceClient::new(channel.clone());
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_csms(accounts::ListCsmsRequest {
-                page_size: 1000,
-                page_token,
-            })
-            .await
-            .map_err(|s| describe(&s))?
-            .into_inner();
-        if let Some(found) = page.csms.iter().find(|c| c.email.eq_ignore_ascii_case(csm)) {
-            return Ok(found.csm_id.clone());
-        }
-        if page.next_page_token.is_empty() {
-            anyhow::bail!("no CSM has the e-mail {csm}");
-        }
-        page_token = page.next_page_token;
-    }
+    crate::import::csms_by_email(&mut client)
+        .await?
+        .remove(&csm.to_lowercase())
+        .ok_or_else(|| anyhow::anyhow!("no CSM has the e-mail {csm}"))
 }
 
 pub async fn portfolio(

@@ -388,8 +388,8 @@ pub fn account_requests(
     }
 }
 
-/// Every CSM by lower-case e-mail.
-async fn csms_by_email(
+/// Every CSM id by lower-case e-mail.
+pub(crate) async fn csms_by_email(
     client: &mut AccountsServiceClient<Channel>,
 ) -> anyhow::Result<HashMap<String, String>> {
     let mut csms = HashMap::new();

@@ -198,6 +198,31 @@ impl AccountPlan {
         MODULES[..self.module_count].iter().map(|m| m.0).collect()
     }
 
+    /// Appends a contract step and applies its ARR change; a step is never dated before
+    /// the previous one, as the service accepts events in effective-date order only.
+    fn record(
+        &mut self,
+        kind: ContractKind,
+        change: i64,
+        effective: NaiveDate,
+        renewal: Option<NaiveDate>,
+    ) {
+        let last = self.steps.last().map_or(self.start, |step| step.effective);
+        self.steps.push(ContractStep {
+            kind,
+            // A churn loses the whole ARR; the service records that itself.
+            change: if kind == ContractKind::Churn {
+                0
+            } else {
+                change
+            },
+            effective: effective.max(last),
+            renewal,
+            arr_before: self.current_arr,
+        });
+        self.current_arr += change;
+    }
+
     /// 1 while engaged, falling to 0.15 over the 120 days after disengagement began.
     fn engagement_factor(&self, day: NaiveDate) -> f64 {
         self.disengagements
@@ -616,13 +641,6 @@ fn plan_account(rng: &mut StdRng, index: usize, today: NaiveDate) -> AccountPlan
         current_arr: arr,
     };
     let mut term_end = first_term_end;
-    let mut last_effective = start;
-    let mut push = |plan: &mut AccountPlan, step: ContractStep| {
-        // Contract events are accepted in effective-date order only.
-        let effective = step.effective.max(last_effective);
-        last_effective = effective;
-        plan.steps.push(ContractStep { effective, ..step });
-    };
     // Walk the contract term by term, into the next renewal that lies ahead, so an
     // account can already be disengaging before a renewal that has not come yet.
     loop {
@@ -641,72 +659,42 @@ fn plan_account(rng: &mut StdRng, index: usize, today: NaiveDate) -> AccountPlan
         if term_end >= today {
             break;
         }
-        let arr_before = plan.current_arr;
+        let share_of_arr = |share: f64, arr: i64| (arr as f64 * share) as i64;
         if churns {
-            push(
-                &mut plan,
-                ContractStep {
-                    kind: ContractKind::Churn,
-                    change: 0,
-                    effective: term_end,
-                    renewal: None,
-                    arr_before,
-                },
-            );
             plan.outcomes.push(Outcome {
                 on: term_end,
                 churned: true,
-                arr: arr_before,
+                arr: plan.current_arr,
             });
+            plan.record(ContractKind::Churn, -plan.current_arr, term_end, None);
             plan.churned_on = Some(term_end);
-            plan.current_arr = 0;
             break;
         }
         if expands {
-            let change = (arr_before as f64 * expansion_share) as i64;
-            push(
-                &mut plan,
-                ContractStep {
-                    kind: ContractKind::Expansion,
-                    change,
-                    effective: term_end - Duration::days(60),
-                    renewal: None,
-                    arr_before,
-                },
-            );
-            plan.current_arr += change;
-        } else if contracts && arr_before > 200_000 {
-            let change = -((arr_before as f64 * contraction_share) as i64);
-            push(
-                &mut plan,
-                ContractStep {
-                    kind: ContractKind::Contraction,
-                    change,
-                    effective: term_end - Duration::days(30),
-                    renewal: None,
-                    arr_before,
-                },
-            );
-            plan.current_arr += change;
-        }
-        let arr_before = plan.current_arr;
-        let change = (arr_before as f64 * uplift_share) as i64;
-        push(
-            &mut plan,
-            ContractStep {
-                kind: ContractKind::Renewal,
+            let change = share_of_arr(expansion_share, plan.current_arr);
+            plan.record(
+                ContractKind::Expansion,
                 change,
-                effective: term_end,
-                renewal: Some(term_end + Duration::days(365)),
-                arr_before,
-            },
-        );
+                term_end - Duration::days(60),
+                None,
+            );
+        } else if contracts && plan.current_arr > 200_000 {
+            let change = -share_of_arr(contraction_share, plan.current_arr);
+            plan.record(
+                ContractKind::Contraction,
+                change,
+                term_end - Duration::days(30),
+                None,
+            );
+        }
         plan.outcomes.push(Outcome {
             on: term_end,
             churned: false,
-            arr: arr_before,
+            arr: plan.current_arr,
         });
-        plan.current_arr += change;
+        let renewal = Some(term_end + Duration::days(365));
+        let uplift = share_of_arr(uplift_share, plan.current_arr);
+        plan.record(ContractKind::Renewal, uplift, term_end, renewal);
         term_end += Duration::days(365);
     }
     plan

@@ -181,9 +181,10 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
     );
     let nps = survey.stats.nps.unwrap_or_default();
     println!(
-        "  surveys: {} NPS answers over {} quarterly campaigns; last 90 days NPS {} ± {:.1} ({} promoters, {} passives, {} detractors; response rate {})",
+        "  surveys: {} NPS answers over {} quarterly campaigns recorded in {:.1} s; last 90 days NPS {} ± {:.1} ({} promoters, {} passives, {} detractors; response rate {})",
         survey.answers,
         company::SURVEY_QUARTERS,
+        survey.seconds,
         nps.nps.map_or("n/a".to_owned(), |v| format!("{v:.0}")),
         nps.margin_of_error.unwrap_or(0.0),
         nps.promoters,

@@ -22,6 +22,7 @@ use crate::terminal::Progress;
 
 pub struct SurveyLoad {
     pub answers: usize,
+    pub seconds: f64,
     /// Company statistics of the last 90 days.
     pub stats: pb::SurveyStats,
 }
@@ -152,7 +153,7 @@ pub async fn load(
             progress.advance(1);
         }
     }
-    progress.finish();
+    let seconds = progress.finish();
 
     let today = Utc::now().date_naive();
     let stats = client
@@ -169,7 +170,11 @@ pub async fn load(
         .into_inner()
         .stats
         .unwrap_or_default();
-    Ok(SurveyLoad { answers, stats })
+    Ok(SurveyLoad {
+        answers,
+        seconds,
+        stats,
+    })
 }
 
 /// Mid-morning UTC of the day an answer was given.

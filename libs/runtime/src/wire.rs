@@ -3,7 +3,11 @@
 //! into a field violation when it is wrong.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use nordstern_domain::{account::Tier, health::HealthColor, validate};
+use nordstern_domain::{
+    account::{Segment, Tier},
+    health::HealthColor,
+    validate,
+};
 use nordstern_proto::common::v1 as common;
 use prost::Message;
 
@@ -113,6 +117,14 @@ pub fn required_period(
 }
 
 /// The domain tier of a proto `Tier`; unspecified or unknown values are none.
+pub fn segment_to_proto(segment: Segment) -> common::Segment {
+    match segment {
+        Segment::Enterprise => common::Segment::Enterprise,
+        Segment::Sme => common::Segment::Sme,
+        Segment::Prosumer => common::Segment::Prosumer,
+    }
+}
+
 pub fn tier_from_proto(value: i32) -> Option<Tier> {
     match common::Tier::try_from(value).ok()? {
         common::Tier::A => Some(Tier::A),

@@ -54,14 +54,6 @@ pub fn optional_segment(
     violations.check(field, segment_from_proto(value))
 }
 
-pub fn segment_to_proto(segment: Segment) -> common::Segment {
-    match segment {
-        Segment::Enterprise => common::Segment::Enterprise,
-        Segment::Sme => common::Segment::Sme,
-        Segment::Prosumer => common::Segment::Prosumer,
-    }
-}
-
 pub fn optional_tier(violations: &mut FieldViolations, field: &str, value: i32) -> Option<Tier> {
     match common::Tier::try_from(value) {
         Ok(common::Tier::Unspecified) => None,

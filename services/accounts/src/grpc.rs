@@ -46,7 +46,7 @@ impl AccountsGrpc {
             account_id: row.account_id,
             name: row.name,
             crm_id: row.crm_id.unwrap_or_default(),
-            segment: segment_to_proto(row.segment) as i32,
+            segment: nordstern_runtime::wire::segment_to_proto(row.segment) as i32,
             start_date: Some(date_to_proto(row.start_date)),
             renewal_date: row.renewal_date.map(date_to_proto),
             module_keys: row.module_keys,

@@ -264,18 +264,13 @@ async fn create_account(
         minor_units,
         currency_code: currency.to_owned(),
     };
-    let segment = match plan.segment {
-        nordstern_domain::account::Segment::Enterprise => common::Segment::Enterprise,
-        nordstern_domain::account::Segment::Sme => common::Segment::Sme,
-        nordstern_domain::account::Segment::Prosumer => common::Segment::Prosumer,
-    };
     let account = client
         .create_account(pb::CreateAccountRequest {
             request_id: format!("demo-{seed}-account-{}", plan.index),
             account: Some(pb::Account {
                 name: plan.name.clone(),
                 crm_id: plan.crm_id.clone(),
-                segment: segment as i32,
+                segment: nordstern_runtime::wire::segment_to_proto(plan.segment) as i32,
                 start_date: Some(date(plan.start)),
                 renewal_date: Some(date(plan.first_term_end)),
                 module_keys: plan.module_keys().iter().map(|k| (*k).to_owned()).collect(),

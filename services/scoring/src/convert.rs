@@ -11,7 +11,7 @@ use nordstern_domain::{
 };
 use nordstern_proto::{common::v1 as common, scoring::v1 as pb};
 use nordstern_runtime::wire::timestamp;
-pub use nordstern_runtime::wire::{color_from_proto, tier_from_proto};
+pub use nordstern_runtime::wire::{color_from_proto, segment_to_proto, tier_from_proto};
 
 pub fn money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
     Some(common::Money {
@@ -36,14 +36,6 @@ pub fn segment_from_proto(value: i32) -> Option<Segment> {
         common::Segment::Sme => Some(Segment::Sme),
         common::Segment::Prosumer => Some(Segment::Prosumer),
         common::Segment::Unspecified => None,
-    }
-}
-
-pub fn segment_to_proto(segment: Segment) -> common::Segment {
-    match segment {
-        Segment::Enterprise => common::Segment::Enterprise,
-        Segment::Sme => common::Segment::Sme,
-        Segment::Prosumer => common::Segment::Prosumer,
     }
 }
 

@@ -48,10 +48,6 @@ fn json(out: &mut dyn Write, message: &impl prost::Message, name: &str) -> anyho
     Ok(())
 }
 
-fn light_of(output: Output, health: Option<&scoring::HealthScore>) -> String {
-    health.map_or_else(|| "-".to_owned(), |h| output.light(h.color))
-}
-
 fn component_name(component: i32) -> String {
     scoring::HealthComponent::try_from(component).map_or_else(
         |_| component.to_string(),
@@ -430,7 +426,7 @@ pub async fn risk(
             (rank + 1).to_string(),
             score.account_id.clone(),
             names.get(&score.account_id).cloned().unwrap_or_default(),
-            light_of(output, Some(score)),
+            output.light(score.color),
             format!("{:.0}", score.score),
             percent(score.churn.as_ref().map(|c| c.probability)),
             money(score.arr.as_ref()),
@@ -485,9 +481,7 @@ pub async fn route_ticket(
         "TICKET_PRIORITY_",
     );
     let priority = if priority == "HIGH" {
-        output
-            .light(common::HealthColor::Red as i32)
-            .replace("RED", "HIGH")
+        output.alarm(&priority)
     } else {
         priority
     };

@@ -204,26 +204,18 @@ pub fn parse_amount(cell: &str) -> Result<i64, String> {
     Ok(if negative { -minor } else { minor })
 }
 
+/// A segment by its name, case-insensitively.
 fn parse_segment(cell: &str) -> Result<common::Segment, String> {
-    match cell.to_uppercase().as_str() {
-        "ENTERPRISE" => Ok(common::Segment::Enterprise),
-        "SME" => Ok(common::Segment::Sme),
-        "PROSUMER" => Ok(common::Segment::Prosumer),
-        _ => Err(format!("'{cell}' is not ENTERPRISE, SME or PROSUMER")),
-    }
+    common::Segment::from_str_name(&format!("SEGMENT_{}", cell.to_uppercase()))
+        .filter(|s| *s != common::Segment::Unspecified)
+        .ok_or_else(|| format!("'{cell}' is not ENTERPRISE, SME or PROSUMER"))
 }
 
+/// A contract event kind by its name, case-insensitively.
 fn parse_kind(cell: &str) -> Result<pb::ContractEventKind, String> {
-    match cell.to_uppercase().as_str() {
-        "NEW" => Ok(pb::ContractEventKind::New),
-        "EXPANSION" => Ok(pb::ContractEventKind::Expansion),
-        "CONTRACTION" => Ok(pb::ContractEventKind::Contraction),
-        "RENEWAL" => Ok(pb::ContractEventKind::Renewal),
-        "CHURN" => Ok(pb::ContractEventKind::Churn),
-        _ => Err(format!(
-            "'{cell}' is not NEW, EXPANSION, CONTRACTION, RENEWAL or CHURN"
-        )),
-    }
+    pb::ContractEventKind::from_str_name(&format!("CONTRACT_EVENT_KIND_{}", cell.to_uppercase()))
+        .filter(|k| *k != pb::ContractEventKind::Unspecified)
+        .ok_or_else(|| format!("'{cell}' is not NEW, EXPANSION, CONTRACTION, RENEWAL or CHURN"))
 }
 
 /// The CSV column a field violation of the server is about.
@@ -415,8 +407,9 @@ pub(crate) async fn csms_by_email(
     }
 }
 
-/// The configured currency, read from an existing account's ARR or a module's price;
-/// `EUR` (the default) for an empty suite.
+/// The configured currency, read from a priced product module (the service refuses a
+/// price in any other currency); `EUR`, the default, when no module has a price. A row
+/// in the wrong currency is still refused by the server and reported with its line.
 async fn currency(client: &mut AccountsServiceClient<Channel>) -> anyhow::Result<String> {
     let modules = client
         .list_product_modules(pb::ListProductModulesRequest::default())

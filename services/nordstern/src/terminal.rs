@@ -47,6 +47,11 @@ impl Output {
         self.paint(name, code)
     }
 
+    /// Red when colours are on, for what needs attention first.
+    pub fn alarm(self, text: &str) -> String {
+        self.paint(text, "31")
+    }
+
     /// Bold when colours are on.
     pub fn strong(self, text: &str) -> String {
         self.paint(text, "1")

@@ -14,7 +14,7 @@
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use nordstern_domain::{
     account::Segment,
-    churn::{PLATFORM_CATEGORICAL_FEATURES, arr_in_major_units},
+    churn::{PLATFORM_CATEGORICAL_FEATURES, arr_in_major_units, sigmoid},
     health::{HealthComponent, HealthInputs, IntegrationStatus},
     survey::{NpsAnswer, nps_counts_latest},
     usage::{feature_breadth, usage_trend},
@@ -31,8 +31,6 @@ pub const CUTOFF_DAYS: i64 = 90;
 const FEATURE_DAYS: i64 = 120;
 /// Quarterly NPS campaigns: four in the past year, the fifth is today's.
 pub const SURVEY_QUARTERS: usize = 5;
-/// Most users of one account (one bit each in a day's user mask).
-const MAX_USERS: u32 = 40;
 /// Minor units per major unit of the demo currency.
 const CURRENCY_DECIMALS: u32 = 2;
 
@@ -125,6 +123,7 @@ pub struct CsmPlan {
 /// Latent traits that drive usage, sentiment and churn.
 #[derive(Debug, Clone, Copy)]
 pub struct Traits {
+    /// At most 14, so a day's active users fit one bit each in a `u64` mask.
     pub users: u32,
     /// Chance that a user is active on a working day, before disengagement.
     pub engagement: f64,
@@ -295,10 +294,6 @@ pub fn log_normal_arr(rng: &mut impl Rng) -> i64 {
         .exp()
         .round()
         .clamp(100_000.0, 1.0e11) as i64
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// The first day of quarter `quarter`'s campaign.
@@ -594,7 +589,7 @@ fn plan_account(rng: &mut StdRng, index: usize, today: NaiveDate) -> AccountPlan
     let users = match segment {
         Segment::Prosumer => rng.random_range(1..=2),
         Segment::Sme => rng.random_range(2..=5),
-        Segment::Enterprise => rng.random_range(5..=MAX_USERS.min(14)),
+        Segment::Enterprise => rng.random_range(5..=14),
     };
     let traits = Traits {
         users,

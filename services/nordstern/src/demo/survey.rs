@@ -155,7 +155,7 @@ pub async fn load(
     }
     let seconds = progress.finish();
 
-    let today = Utc::now().date_naive();
+    let today = company.today;
     let stats = client
         .get_survey_stats(pb::GetSurveyStatsRequest {
             scope: Some(common::Scope {

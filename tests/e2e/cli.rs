@@ -13,7 +13,7 @@ use nordstern::{
 use nordstern_proto::accounts::v1 as pb;
 use nordstern_runtime::Role;
 use nordstern_tests::{Backend, TestSuite, Topology};
-use tonic::transport::Channel;
+use nordstern_tests::Channel;
 
 use crate::{
     scoring::{catalog, recompute_all, scoring},
@@ -64,7 +64,7 @@ fn problems(report: &ImportReport) -> Vec<(usize, &str)> {
 }
 
 async fn channel(suite: &TestSuite) -> Channel {
-    commands::connect(suite.url(Role::Gateway))
+    commands::connect(suite.url(Role::Gateway), &suite.security())
         .await
         .unwrap_or_else(|error| panic!("{error:#}"))
 }

@@ -10,11 +10,11 @@ use nordstern_proto::{
     survey::v1::{self as survey_pb, survey_service_client::SurveyServiceClient},
     usage::v1::{self as usage_pb, usage_service_client::UsageServiceClient},
 };
-use nordstern_runtime::{Role, client::TraceContextInterceptor, wire::date_to_proto};
+use nordstern_runtime::{Role, wire::date_to_proto};
 use nordstern_tests::{Backend, TestSuite, Topology, finished_spans};
 use opentelemetry::trace::TraceContextExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::{Code, transport::Channel};
+use nordstern_tests::Channel;
+use tonic::Code;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -437,37 +437,23 @@ async fn tickets_are_routed_recorded_once_and_resolved_once(suite: &TestSuite) {
     assert_invalid(client.resolve_ticket(early).await, &["resolved_at"]);
 }
 
-/// One HTTP/1.1 GET; the status code and the parsed JSON body.
+/// One HTTP/1.1 GET with the suite's admin token; the status code and the parsed JSON body.
 async fn http_get(suite: &TestSuite, path: &str) -> (u16, serde_json::Value) {
-    let mut stream = tokio::net::TcpStream::connect(suite.http_addr())
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: crm\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .await
-        .unwrap_or_else(|e| panic!("read: {e}"));
-    let text = String::from_utf8(raw).unwrap_or_else(|e| panic!("utf-8: {e}"));
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {text}"));
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head}"));
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/json"),
-        "{head}"
+    let bearer = format!("Bearer {}", suite.admin_token());
+    let response = nordstern_tests::http::request(
+        suite.http_addr(),
+        "GET",
+        path,
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{:?}",
+        response.headers
     );
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    (status, json)
+    (response.status, response.json())
 }
 
 async fn json_endpoints_serve_what_crms_pull(suite: &TestSuite) {
@@ -562,10 +548,7 @@ async fn timed_360(
     StdDuration,
     opentelemetry::trace::TraceId,
 ) {
-    let mut client = GatewayServiceClient::with_interceptor(
-        suite.channel(Role::Gateway).await,
-        TraceContextInterceptor,
-    );
+    let mut client = GatewayServiceClient::new(suite.channel(Role::Gateway).await);
     let caller = tracing::info_span!("crm");
     let trace_id = caller.context().span().span_context().trace_id();
     let mut request = tonic::Request::new(pb::GetCustomer360Request {

@@ -2,7 +2,7 @@
 //! trace context across a hop, graceful shutdown.
 
 use nordstern_proto::accounts::v1 as pb;
-use nordstern_runtime::{Role, client::TraceContextInterceptor};
+use nordstern_runtime::Role;
 use nordstern_tests::{Backend, TestSuite, Topology, finished_spans, service_name};
 use opentelemetry::trace::TraceContextExt;
 use tonic_health::pb::{
@@ -57,6 +57,8 @@ async fn health_and_reflection_cover_exactly_the_enabled_services() {
         vec![
             "grpc.health.v1.Health".to_owned(),
             "nordstern.accounts.v1.AccountsService".to_owned(),
+            // Every server checks tokens, so every server manages them.
+            "nordstern.auth.v1.AuthService".to_owned(),
             "nordstern.gateway.v1.GatewayService".to_owned(),
             "nordstern.scoring.v1.ScoringService".to_owned(),
             "nordstern.survey.v1.SurveyService".to_owned(),
@@ -78,10 +80,7 @@ async fn trace_id_survives_every_hop_between_services() {
     // statistics make survey ask accounts which accounts the CSM owns.
     let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
     let channel = suite.channel(Role::Survey).await;
-    let mut client = survey_pb::survey_service_client::SurveyServiceClient::with_interceptor(
-        channel,
-        TraceContextInterceptor,
-    );
+    let mut client = survey_pb::survey_service_client::SurveyServiceClient::new(channel);
     let caller = tracing::info_span!("caller");
     let trace_id = caller.context().span().span_context().trace_id();
     assert_ne!(
@@ -143,7 +142,11 @@ async fn remote_accounts_api_is_the_same_contract_as_the_server() {
     use tonic::Request;
 
     let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
-    let api = RemoteAccounts::connect(suite.url(Role::Accounts), &GrpcConfig::default())
+    let api = RemoteAccounts::connect(
+        suite.url(Role::Accounts),
+        &GrpcConfig::default(),
+        &suite.security(),
+    )
         .unwrap_or_else(|error| panic!("{error}"))
         .into_api();
     let created = api
@@ -189,7 +192,7 @@ async fn remote_accounts_api_is_the_same_contract_as_the_server() {
         listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
     );
     drop(listener);
-    let dead = RemoteAccounts::connect(&dead_url, &GrpcConfig::default())
+    let dead = RemoteAccounts::connect(&dead_url, &GrpcConfig::default(), &Default::default())
         .unwrap_or_else(|error| panic!("{error}"))
         .into_api();
     let started = std::time::Instant::now();

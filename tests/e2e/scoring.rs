@@ -20,7 +20,8 @@ use nordstern_runtime::{
     wire::{date_to_proto, timestamp},
 };
 use nordstern_tests::TestSuite;
-use tonic::{Code, transport::Channel};
+use nordstern_tests::Channel;
+use tonic::Code;
 
 use crate::{in_every_combination, support::*};
 

@@ -6,7 +6,8 @@ use nordstern_proto::{
 };
 use nordstern_runtime::Role;
 use nordstern_tests::TestSuite;
-use tonic::{Code, Status, transport::Channel};
+use nordstern_tests::Channel;
+use tonic::{Code, Status};
 
 pub type Accounts = AccountsServiceClient<Channel>;
 

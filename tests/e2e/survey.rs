@@ -7,7 +7,8 @@ use nordstern_proto::{
 };
 use nordstern_runtime::Role;
 use nordstern_tests::TestSuite;
-use tonic::{Code, transport::Channel};
+use nordstern_tests::Channel;
+use tonic::Code;
 
 use crate::{in_every_combination, support::*};
 
@@ -733,7 +734,11 @@ async fn remote_survey_api_is_the_same_contract_as_the_server() {
         pb::Touchpoint::Quarterly,
     )
     .await;
-    let api = RemoteSurvey::connect(suite.url(Role::Survey), &GrpcConfig::default())
+    let api = RemoteSurvey::connect(
+        suite.url(Role::Survey),
+        &GrpcConfig::default(),
+        &suite.security(),
+    )
         .unwrap_or_else(|error| panic!("{error}"))
         .into_api();
     let fetched = api

@@ -15,7 +15,8 @@ use nordstern_runtime::{
     wire::{date_to_proto, timestamp},
 };
 use nordstern_tests::TestSuite;
-use tonic::{Code, transport::Channel};
+use nordstern_tests::Channel;
+use tonic::Code;
 
 use crate::{in_every_combination, support::*};
 
@@ -978,7 +979,11 @@ async fn a_proxy_of_remote_usage_serves_the_same_contract() {
     let suite = TestSuite::start(Backend::Sqlite, Topology::ServerPerRole).await;
     let account = create_account(&mut accounts(&suite).await, "Proxied GmbH", 50_000).await;
     let id = account.account_id.as_str();
-    let remote = RemoteUsage::connect(suite.url(Role::Usage), &GrpcConfig::default())
+    let remote = RemoteUsage::connect(
+        suite.url(Role::Usage),
+        &GrpcConfig::default(),
+        &suite.security(),
+    )
         .unwrap_or_else(|error| panic!("{error}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -992,9 +997,16 @@ async fn a_proxy_of_remote_usage_serves_the_same_contract() {
             .add_service(UsageServiceServer::new(remote))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
-    let mut client = UsageServiceClient::connect(proxy_url)
+    // The proxy checks no token; the clients behind it present the suite's own.
+    let mut client = UsageServiceClient::new(
+        nordstern_runtime::client::secure_channel(
+            &proxy_url,
+            &GrpcConfig::default(),
+            &Default::default(),
+        )
         .await
-        .unwrap_or_else(|error| panic!("{error}"));
+        .unwrap_or_else(|error| panic!("{error}")),
+    );
 
     let now = Utc::now();
     let unary = ingest(&mut client, vec![login("p1", id, "ann", days_ago(now, 1))]).await;

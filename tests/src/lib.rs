@@ -8,12 +8,15 @@
 #[path = "../../libs/runtime/tests/support/redis_server.rs"]
 pub mod redis_server;
 
+pub mod http;
+
 use std::{sync::OnceLock, time::Duration};
 
 use nordstern::{App, IMPLEMENTED_ROLES, scratch_db::ScratchDatabase};
 use nordstern_runtime::{
     Config, Role,
     cache::{CacheOptions, VersionedCache},
+    client::ClientSecurity,
     server::wait_until_serving,
     shutdown,
 };
@@ -38,6 +41,8 @@ pub enum Topology {
 /// stopping still removes its database.
 pub struct TestSuite {
     config: Config,
+    /// The secret of a token with the `admin` scope, created before the servers start.
+    admin_token: String,
     topology: Topology,
     urls: Vec<(Role, String)>,
     http_addr: Option<std::net::SocketAddr>,
@@ -82,10 +87,13 @@ impl TestSuite {
             config.redis_url = Some(TEST_REDIS_URL.to_owned());
             config.scoring.cache_namespace = format!("nordstern:test:{}:", uuid::Uuid::now_v7());
         }
+        config.auth.service_credential = Some(TEST_SERVICE_CREDENTIAL.to_owned());
         configure(&mut config);
+        let admin_token = create_token(&config, "test admin", &["admin"], 0).await;
         let (urls, http_addr, servers) = start_servers(&mut config, topology).await;
         TestSuite {
             config,
+            admin_token,
             topology,
             urls,
             http_addr,
@@ -152,12 +160,33 @@ impl TestSuite {
             .unwrap_or_else(|| panic!("{role} is not running"))
     }
 
-    pub async fn channel(&self, role: Role) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(self.url(role).to_owned())
-            .unwrap_or_else(|error| panic!("{error}"))
-            .connect()
+    /// A channel to `role` whose calls carry the suite's admin token.
+    pub async fn channel(&self, role: Role) -> Channel {
+        self.channel_with(role, &self.security()).await
+    }
+
+    /// A channel to `role` presenting `security` (another token, none, TLS).
+    pub async fn channel_with(&self, role: Role, security: &ClientSecurity) -> Channel {
+        nordstern_runtime::client::secure_channel(self.url(role), &self.config.grpc, security)
             .await
             .unwrap_or_else(|error| panic!("connect to {role}: {error}"))
+    }
+
+    /// What a client with the admin token presents (for the services' own clients).
+    pub fn security(&self) -> ClientSecurity {
+        ClientSecurity::default()
+            .with_token(&self.admin_token)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Creates a token straight in the suite's store, as `nordstern token create` does;
+    /// servers accept it within `auth.refresh_interval_ms`.
+    pub async fn create_token(&self, name: &str, scopes: &[&str], rate_per_second: u32) -> String {
+        create_token(&self.config, name, scopes, rate_per_second).await
     }
 
     /// Graceful shutdown of every server, then the database and cached scores are dropped.
@@ -198,6 +227,35 @@ impl TestSuite {
 
 /// The shared Redis of the development machine (and of CI, which starts it).
 pub const TEST_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The credential the suite's processes present to each other in tests.
+pub const TEST_SERVICE_CREDENTIAL: &str = "nordstern-test-service-credential-0123456789";
+
+/// What every test client talks through: a channel whose calls carry a token.
+pub type Channel = nordstern_runtime::client::SecureChannel;
+
+/// Creates a token in the store of `config` and returns its secret.
+pub async fn create_token(
+    config: &Config,
+    name: &str,
+    scopes: &[&str],
+    rate_per_second: u32,
+) -> String {
+    let db = nordstern_auth::store::open(config)
+        .await
+        .unwrap_or_else(|error| panic!("token store: {error}"));
+    let new = nordstern_auth::tokens::NewToken {
+        name: name.to_owned(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        rate_limit_per_second: rate_per_second,
+        ..Default::default()
+    };
+    let (_, secret) = nordstern_auth::tokens::create(&db, &new, chrono::Utc::now().timestamp_micros())
+        .await
+        .unwrap_or_else(|error| panic!("create token: {error}"));
+    let _ = db.close().await;
+    secret.expose().to_owned()
+}
 
 /// The usage service's HMAC key in tests.
 pub const TEST_PSEUDONYM_KEY: &str = "nordstern-test-pseudonym-key-0123456789";

@@ -12,6 +12,8 @@ pub mod contract;
 pub mod csv;
 pub mod health;
 pub mod lifecycle;
+pub mod rate_limit;
+pub mod scope;
 pub mod portfolio;
 pub mod revenue;
 pub mod routing;

@@ -14,6 +14,12 @@ pub mod common {
     }
 }
 
+pub mod auth {
+    pub mod v1 {
+        tonic::include_proto!("nordstern.auth.v1");
+    }
+}
+
 pub mod accounts {
     pub mod v1 {
         tonic::include_proto!("nordstern.accounts.v1");

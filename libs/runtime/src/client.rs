@@ -20,17 +20,87 @@ use tonic::{
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::config::GrpcConfig;
+use crate::config::{Config, GrpcConfig};
+
+/// What our outgoing calls present: TLS trust and a client certificate for `https://`
+/// URLs, and a bearer credential (the service credential between our own processes, a
+/// user's token in the command line).
+#[derive(Clone, Default)]
+pub struct ClientSecurity {
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
+    pub bearer: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl ClientSecurity {
+    /// What the processes of one installation present to each other.
+    pub fn for_services(config: &Config) -> Result<Self, String> {
+        let bearer = match (&config.auth.service_credential, config.auth.enabled) {
+            (Some(credential), true) => Some(bearer_value(credential)?),
+            _ => None,
+        };
+        Ok(ClientSecurity {
+            tls: crate::tls::grpc_client(&config.tls)?,
+            bearer,
+        })
+    }
+
+    /// A client presenting `token` (the command line, tests).
+    pub fn with_token(mut self, token: &str) -> Result<Self, String> {
+        self.bearer = Some(bearer_value(token)?);
+        Ok(self)
+    }
+}
+
+fn bearer_value(secret: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, String> {
+    let mut value = MetadataValue::try_from(format!("Bearer {secret}"))
+        .map_err(|_| "a token must be printable ASCII".to_owned())?;
+    value.set_sensitive(true);
+    Ok(value)
+}
 
 /// A lazily connecting channel to `url`; every call gets the configured deadline unless the
 /// caller set a shorter one.
-pub fn channel(url: &str, grpc: &GrpcConfig) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
+pub fn channel(
+    url: &str,
+    grpc: &GrpcConfig,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    Ok(endpoint(url, grpc, tls)?.connect_lazy())
+}
+
+fn endpoint(
+    url: &str,
+    grpc: &GrpcConfig,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+) -> Result<Endpoint, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(5))
         .timeout(grpc.client_timeout())
         .tcp_nodelay(true)
-        .http2_adaptive_window(true)
-        .connect_lazy())
+        .http2_adaptive_window(true);
+    if let Some(tls) = tls
+        && url.starts_with("https://")
+    {
+        endpoint = endpoint.tls_config(tls.clone())?;
+    }
+    Ok(endpoint)
+}
+
+/// A channel for one caller: `url` with the caller's TLS settings, every call carrying its
+/// bearer credential and trace context.
+pub type SecureChannel = tonic::service::interceptor::InterceptedService<Channel, Outgoing>;
+
+/// Connects at once, so an unreachable server or a failed TLS handshake is reported here.
+pub async fn secure_channel(
+    url: &str,
+    grpc: &GrpcConfig,
+    security: &ClientSecurity,
+) -> Result<SecureChannel, tonic::transport::Error> {
+    let channel = endpoint(url, grpc, security.tls.as_ref())?.connect().await?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        Outgoing::new(security),
+    ))
 }
 
 /// `grpc.client_connections` HTTP/2 connections to one service, taken in turn per call.
@@ -44,9 +114,13 @@ pub struct ChannelPool {
 }
 
 impl ChannelPool {
-    pub fn connect_lazy(url: &str, grpc: &GrpcConfig) -> Result<Self, tonic::transport::Error> {
+    pub fn connect_lazy(
+        url: &str,
+        grpc: &GrpcConfig,
+        tls: Option<&tonic::transport::ClientTlsConfig>,
+    ) -> Result<Self, tonic::transport::Error> {
         let channels = (0..grpc.client_connections.max(1))
-            .map(|_| channel(url, grpc))
+            .map(|_| channel(url, grpc, tls))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ChannelPool {
             channels: channels.into(),
@@ -85,14 +159,44 @@ pub fn outgoing<T>(message: T, timeout: Option<Duration>) -> Request<T> {
     request
 }
 
-/// Puts the current span's trace context into the request metadata (`traceparent`), so the
-/// server's spans join the caller's trace.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextInterceptor;
+/// Metadata naming the caller a service acts for (its token's id and name), trusted only
+/// next to the service credential.
+pub const CALLER_ID_HEADER: &str = "x-nordstern-caller-id";
+pub const CALLER_NAME_HEADER: &str = "x-nordstern-caller-name";
 
-impl Interceptor for TraceContextInterceptor {
+/// What every outgoing call carries: the current span's trace context (`traceparent`), so
+/// the server's spans join the caller's trace; the bearer credential; and the caller this
+/// task serves, so the audit trail names who asked, not only which service.
+#[derive(Clone, Default)]
+pub struct Outgoing {
+    bearer: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl Outgoing {
+    pub fn new(security: &ClientSecurity) -> Self {
+        Outgoing {
+            bearer: security.bearer.clone(),
+        }
+    }
+}
+
+impl Interceptor for Outgoing {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        inject_trace_context(request.metadata_mut());
+        let metadata = request.metadata_mut();
+        inject_trace_context(metadata);
+        if let Some(bearer) = &self.bearer {
+            metadata.insert("authorization", bearer.clone());
+            if let Some(caller) = crate::guard::current_caller() {
+                for (header, value) in [
+                    (CALLER_ID_HEADER, &caller.token_id),
+                    (CALLER_NAME_HEADER, &caller.token_name),
+                ] {
+                    if let Ok(value) = MetadataValue::try_from(value.as_ref()) {
+                        metadata.insert(header, value);
+                    }
+                }
+            }
+        }
         Ok(request)
     }
 }
@@ -172,7 +276,7 @@ macro_rules! remote_service {
             client: $client<
                 ::tonic::service::interceptor::InterceptedService<
                     $crate::client::ChannelPool,
-                    $crate::client::TraceContextInterceptor,
+                    $crate::client::Outgoing,
                 >,
             >,
             retries: u32,
@@ -182,10 +286,11 @@ macro_rules! remote_service {
             pub fn connect(
                 url: &str,
                 grpc: &$crate::config::GrpcConfig,
+                security: &$crate::client::ClientSecurity,
             ) -> Result<Self, ::tonic::transport::Error> {
                 let client = $client::with_interceptor(
-                    $crate::client::ChannelPool::connect_lazy(url, grpc)?,
-                    $crate::client::TraceContextInterceptor,
+                    $crate::client::ChannelPool::connect_lazy(url, grpc, security.tls.as_ref())?,
+                    $crate::client::Outgoing::new(security),
                 )
                 .max_decoding_message_size($crate::client::MAX_RESPONSE_BYTES);
                 Ok($remote { client, retries: grpc.client_retries })

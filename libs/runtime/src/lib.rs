@@ -5,6 +5,8 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod guard;
+pub mod http_error;
 pub mod idempotency;
 pub mod role;
 pub mod server;
@@ -12,6 +14,7 @@ pub mod shutdown;
 pub mod status;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod wire;
 
 pub use config::Config;

@@ -16,7 +16,9 @@ use tonic_health::ServingStatus;
 use tower::{Layer, Service, ServiceBuilder};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{config::GrpcConfig, shutdown::ShutdownSignal, telemetry::request_metrics};
+use crate::{
+    config::GrpcConfig, guard::GuardLayer, shutdown::ShutdownSignal, telemetry::request_metrics,
+};
 
 /// The gRPC services one server carries; health and reflection are added for these only.
 #[derive(Default)]
@@ -58,14 +60,45 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `services` on `listener` until `shutdown` fires, then: health NOT_SERVING, stop
-/// accepting, let in-flight requests finish within the grace period, return. Requests
-/// still running after the grace period are abandoned: the caller is expected to exit,
-/// which ends their connections.
+/// What stands between the network and the services beyond the stack every server has.
+#[derive(Default)]
+pub struct Protection {
+    /// The token check (none: every caller may do everything).
+    pub guard: Option<GuardLayer>,
+    /// TLS (and mTLS with a client CA) for the listener; none: plaintext.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Serve gRPC reflection (v1 and v1alpha) for the enabled services.
+    pub reflection: bool,
+}
+
+/// Longest header list a request may carry: room for a 64 KiB junk `authorization`
+/// header to reach the token check and be answered UNAUTHENTICATED, instead of breaking
+/// the connection.
+const MAX_HEADER_LIST_BYTES: u32 = 128 * 1024;
+
+/// [`serve_protected`] with reflection and no token check or TLS (tests, benchmarks).
 pub async fn serve(
     listener: TcpListener,
     grpc: &GrpcConfig,
     services: GrpcServices,
+    shutdown: ShutdownSignal,
+) -> Result<(), ServeError> {
+    let protection = Protection {
+        reflection: true,
+        ..Protection::default()
+    };
+    serve_protected(listener, grpc, services, protection, shutdown).await
+}
+
+/// Serves `services` on `listener` until `shutdown` fires, then: health NOT_SERVING, stop
+/// accepting, let in-flight requests finish within the grace period, return. Requests
+/// still running after the grace period are abandoned: the caller is expected to exit,
+/// which ends their connections.
+pub async fn serve_protected(
+    listener: TcpListener,
+    grpc: &GrpcConfig,
+    services: GrpcServices,
+    protection: Protection,
     shutdown: ShutdownSignal,
 ) -> Result<(), ServeError> {
     let GrpcServices { mut routes, names } = services;
@@ -79,23 +112,31 @@ pub async fn serve(
         .set_service_status("", ServingStatus::Serving)
         .await;
 
-    let mut reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(nordstern_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-    for name in &names {
-        reflection = reflection.with_service_name(*name);
+    routes.add_service(health_service);
+    if protection.reflection {
+        // Both versions: grpcurl and grpcio-reflection still speak v1alpha.
+        let reflection = || {
+            let mut builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(nordstern_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.health.v1.Health");
+            for name in &names {
+                builder = builder.with_service_name(*name);
+            }
+            builder
+        };
+        routes
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
     }
-    routes.add_service(health_service).add_service(
-        reflection
-            .with_service_name("grpc.health.v1.Health")
-            .build_v1()?,
-    );
 
     let stack = ServiceBuilder::new()
         // Outermost, so a request's whole time in the server counts against its deadline.
         .layer(DeadlineLayer {
             limit: grpc.request_timeout(),
         })
+        // Before the concurrency limit, so refused callers take no slot from admitted ones.
+        .option_layer(protection.guard)
         // Shed instead of queueing: a caller told RESOURCE_EXHAUSTED can back off or go to
         // another replica, a queued one just times out later.
         .load_shed()
@@ -125,8 +166,13 @@ pub async fn serve(
         }
     };
 
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = protection.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
         .tcp_nodelay(true)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .trace_fn(request_span)
         .layer(stack)
         .add_routes(routes.routes())

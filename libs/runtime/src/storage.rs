@@ -24,14 +24,24 @@ pub async fn open<M: MigratorTrait>(
     role: Role,
     max_connections: u32,
 ) -> Result<DatabaseConnection, DbErr> {
-    let db = connect(target, role, max_connections).await?;
+    open_named::<M>(target, role.as_str(), max_connections).await
+}
+
+/// Like [`open`] for a store that belongs to no one service (the tokens every server
+/// checks): `name.sqlite`, or the schema `name`.
+pub async fn open_named<M: MigratorTrait>(
+    target: StorageTarget<'_>,
+    name: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(target, name, max_connections).await?;
     M::up(&db, None).await?;
     Ok(db)
 }
 
 async fn connect(
     target: StorageTarget<'_>,
-    role: Role,
+    name: &str,
     max_connections: u32,
 ) -> Result<DatabaseConnection, DbErr> {
     match target {
@@ -42,7 +52,7 @@ async fn connect(
                     data_dir.display()
                 ))
             })?;
-            let path = data_dir.join(format!("{role}.sqlite"));
+            let path = data_dir.join(format!("{name}.sqlite"));
             let mut options = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
             options
                 .max_connections(max_connections)
@@ -59,7 +69,7 @@ async fn connect(
             Database::connect(options).await
         }
         StorageTarget::Postgres { url } => {
-            let schema = role.as_str();
+            let schema = name;
             let bootstrap = Database::connect(quiet_options(url, 1)).await?;
             bootstrap
                 .execute_raw(Statement::from_string(

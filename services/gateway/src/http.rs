@@ -10,18 +10,22 @@ use std::{collections::HashMap, sync::OnceLock, time::Duration};
 use axum::{
     Router,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::{StatusCode, header},
+    http::header,
     response::{IntoResponse, Response},
     routing::get,
 };
 use nordstern_proto::{common::v1 as common, gateway::v1 as gateway_pb, scoring::v1 as scoring_pb};
 use nordstern_runtime::{
-    client::outgoing, shutdown::ShutdownSignal, status::field_violations, wire::timestamp,
+    client::outgoing,
+    http_error::json_error,
+    shutdown::ShutdownSignal,
+    tls::TlsListener,
+    wire::timestamp,
 };
 use nordstern_scoring::remote::ScoringApi;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use tokio::net::TcpListener;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::GatewayApi;
 
@@ -47,15 +51,26 @@ pub fn router(gateway: GatewayApi, scoring: ScoringApi, timeout: Duration) -> Ro
         })
 }
 
-/// Serves `router` on `listener` until `shutdown`, then lets running requests finish.
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown`, then lets
+/// running requests finish.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: Router,
     shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.wait())
-        .await
+    match tls {
+        Some(acceptor) => {
+            axum::serve(TlsListener::new(listener, acceptor)?, router)
+                .with_graceful_shutdown(shutdown.wait())
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.wait())
+                .await
+        }
+    }
 }
 
 async fn account_health(State(api): State<Api>, Path(account_id): Path<String>) -> Response {
@@ -210,70 +225,10 @@ fn descriptors() -> &'static DescriptorPool {
     })
 }
 
-/// The HTTP status a gRPC code stands for (the mapping of google.rpc.Code).
-pub fn http_status(code: Code) -> StatusCode {
-    match code {
-        Code::Ok => StatusCode::OK,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-            StatusCode::BAD_REQUEST
-        }
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::PermissionDenied => StatusCode::FORBIDDEN,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        // 499 "client closed request", as Google's APIs answer.
-        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-fn json_error(status: &Status) -> Response {
-    let http = http_status(status.code());
-    let violations: Vec<serde_json::Value> = field_violations(status)
-        .into_iter()
-        .map(|(field, description)| serde_json::json!({"field": field, "description": description}))
-        .collect();
-    let mut error = serde_json::json!({
-        "code": http.as_u16(),
-        "status": grpc_code_name(status.code()),
-        "message": status.message(),
-    });
-    if !violations.is_empty() {
-        error["fieldViolations"] = serde_json::Value::Array(violations);
-    }
-    let body = serde_json::json!({ "error": error }).to_string();
-    (http, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn grpc_code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nordstern_runtime::status::field_violations;
 
     fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -311,24 +266,6 @@ mod tests {
             .collect();
         fields.sort();
         assert_eq!(fields, ["changed_since", "color", "colour", "page_size"]);
-    }
-
-    #[test]
-    fn codes_map_to_http_statuses() {
-        assert_eq!(http_status(Code::NotFound), StatusCode::NOT_FOUND);
-        assert_eq!(http_status(Code::InvalidArgument), StatusCode::BAD_REQUEST);
-        assert_eq!(
-            http_status(Code::DeadlineExceeded),
-            StatusCode::GATEWAY_TIMEOUT
-        );
-        assert_eq!(
-            http_status(Code::Unavailable),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            http_status(Code::ResourceExhausted),
-            StatusCode::TOO_MANY_REQUESTS
-        );
     }
 
     #[test]

@@ -10,18 +10,25 @@ use nordstern_proto::{
     gateway::v1::{self as gateway, gateway_service_client::GatewayServiceClient},
     scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient},
 };
-use tonic::{Status, transport::Channel};
+use nordstern_runtime::client::ClientSecurity;
+pub use nordstern_runtime::client::SecureChannel as Channel;
+use tonic::Status;
 
 use crate::terminal::{Output, Table, date, enum_name, money, percent};
 
 /// The default server of the client commands.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 
-pub async fn connect(server: &str) -> anyhow::Result<Channel> {
-    tonic::transport::Endpoint::from_shared(server.to_owned())
-        .with_context(|| format!("{server} is not a server URL"))?
-        .timeout(std::time::Duration::from_secs(30))
-        .connect()
+/// Where the client commands find a token when none is given: the file `demo` writes.
+pub const DEFAULT_TOKEN_FILE: &str = "data/admin.token";
+
+/// A channel to `server` whose calls carry `security`'s token (and TLS for https://).
+pub async fn connect(server: &str, security: &ClientSecurity) -> anyhow::Result<Channel> {
+    let grpc = nordstern_runtime::config::GrpcConfig {
+        client_timeout_ms: 30_000,
+        ..Default::default()
+    };
+    nordstern_runtime::client::secure_channel(server, &grpc, security)
         .await
         .with_context(|| {
             format!("cannot reach {server}; is `nordstern serve` or `nordstern demo` running?")
@@ -41,7 +48,7 @@ pub fn describe(status: &Status) -> anyhow::Error {
     anyhow::anyhow!(text)
 }
 
-fn json(out: &mut dyn Write, message: &impl prost::Message, name: &str) -> anyhow::Result<()> {
+pub fn json(out: &mut dyn Write, message: &impl prost::Message, name: &str) -> anyhow::Result<()> {
     let body = nordstern_gateway::http::to_json(message, name).map_err(|s| describe(&s))?;
     out.write_all(&body)?;
     writeln!(out)?;

@@ -13,8 +13,8 @@ use nordstern_proto::{
     common::v1 as common,
     scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient},
 };
-use nordstern_runtime::Config;
-use tonic::transport::Channel;
+use nordstern_runtime::{Config, client::ClientSecurity};
+use crate::commands::Channel;
 
 use crate::terminal::Progress;
 
@@ -44,21 +44,40 @@ pub fn date(date: NaiveDate) -> common::Date {
     }
 }
 
-pub async fn channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())?
-        .timeout(std::time::Duration::from_secs(600))
-        .connect()
-        .await?)
+/// A running suite and what the loader presents to it.
+#[derive(Clone)]
+pub struct Server {
+    pub url: String,
+    pub security: ClientSecurity,
 }
 
-pub async fn connect(url: &str) -> anyhow::Result<AccountsServiceClient<Channel>> {
-    Ok(AccountsServiceClient::new(channel(url).await?).max_decoding_message_size(64 * 1024 * 1024))
+impl Server {
+    /// A suite without a token check (benchmarks on loopback).
+    pub fn unauthenticated(url: &str) -> Server {
+        Server {
+            url: url.to_owned(),
+            security: ClientSecurity::default(),
+        }
+    }
+}
+
+pub async fn channel(server: &Server) -> anyhow::Result<Channel> {
+    let grpc = nordstern_runtime::config::GrpcConfig {
+        client_timeout_ms: 600_000,
+        ..Default::default()
+    };
+    Ok(nordstern_runtime::client::secure_channel(&server.url, &grpc, &server.security).await?)
+}
+
+pub async fn connect(server: &Server) -> anyhow::Result<AccountsServiceClient<Channel>> {
+    Ok(AccountsServiceClient::new(channel(server).await?)
+        .max_decoding_message_size(64 * 1024 * 1024))
 }
 
 /// The usage pseudonym key of `nordstern demo` when none is configured.
 pub const DEMO_PSEUDONYM_KEY: &str = "nordstern-demo-only-pseudonym-key-0000";
 
-pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
+pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
     let started = Instant::now();
     let today = Utc::now().date_naive();
     let company = Arc::new(Company::generate(
@@ -68,7 +87,7 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         today,
     ));
     let currency = config.accounts.currency_code.clone();
-    let mut client = connect(url).await?;
+    let mut client = connect(server).await?;
     for (key, name, features, price) in MODULES {
         client
             .upsert_product_module(pb::UpsertProductModuleRequest {
@@ -119,8 +138,8 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
     let accounts_seconds = progress.finish();
     let account_ids = Arc::new(account_ids);
 
-    let survey = survey::load(url, &company, &account_ids, options.seed).await?;
-    let usage = usage::load(url, company.clone(), account_ids.clone()).await?;
+    let survey = survey::load(server, &company, &account_ids, options.seed).await?;
+    let usage = usage::load(server, company.clone(), account_ids.clone()).await?;
     let plan = client
         .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
             csm_ids: Vec::new(),
@@ -131,8 +150,8 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         .into_inner()
         .plan
         .unwrap_or_default();
-    let model = train_churn_model(url, config, &company).await?;
-    let scores = health_scores(url).await?;
+    let model = train_churn_model(server, config, &company).await?;
+    let scores = health_scores(server).await?;
     let year_ago = today - Duration::days(365);
     let metrics = client
         .get_revenue_metrics(pb::GetRevenueMetricsRequest {
@@ -157,7 +176,8 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         .filter(|a| a.churned_on.is_some())
         .count();
     println!(
-        "\nNordstern demo is running on {url} ({} accounts, {} CSMs, {churned} churned over the years; loaded in {:.1} s)",
+        "\nNordstern demo is running on {} ({} accounts, {} CSMs, {churned} churned over the years; loaded in {:.1} s)",
+        server.url,
         options.accounts,
         options.csms,
         started.elapsed().as_secs_f64()
@@ -219,11 +239,20 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         scores.red,
         scores.open_alerts,
     );
-    let addr = url.trim_start_matches("http://");
+    let addr = server.url.trim_start_matches("http://");
     let first_csm = company.csms.first().map_or("", |c| c.email.as_str());
+    let token_file = crate::admin::token_file(config);
+    println!(
+        "\nEvery call needs a token. The demo made one with the `admin` scope and keeps it in {} (mode 0600),",
+        token_file.display()
+    );
+    println!("where the client commands find it; `nordstern token create` makes narrower ones.");
     println!(
         "\nTry, in another terminal (`nordstern` is target/release/nordstern, or `cargo run --release -p nordstern --`):"
     );
+    if token_file != std::path::Path::new(crate::commands::DEFAULT_TOKEN_FILE) {
+        println!("  export NORDSTERN_TOKEN_FILE={}", token_file.display());
+    }
     println!("  nordstern risk                          # the company's accounts by ARR at risk");
     if let Some(account_id) = &scores.top_risk {
         println!("  nordstern account 360 {account_id}");
@@ -245,9 +274,16 @@ pub async fn load(url: &str, config: &Config, options: &DemoOptions) -> anyhow::
         config.gateway.http_listen_addr.filter(|a| a.port() != 0),
         &scores.top_risk,
     ) {
-        println!("  curl http://{http}/v1/accounts/{account_id}/health");
+        println!(
+            "  curl -H \"Authorization: Bearer $(cat {})\" http://{http}/v1/accounts/{account_id}/health",
+            token_file.display()
+        );
     }
-    println!("  grpcurl -plaintext {addr} list          # the server has reflection");
+    println!(
+        "  grpcurl -plaintext {addr} list          # reflection needs no token"
+    );
+    println!("  nordstern token list                    # who may call, and when they last did");
+    println!("  nordstern audit                         # writes, erasures and refused calls");
     println!("Press Ctrl-C to stop.");
     Ok(())
 }
@@ -322,7 +358,7 @@ struct TrainedModel {
 /// history is also written as a CSV, the shape a CRM export would have, so
 /// `nordstern model train` can be tried on it.
 async fn train_churn_model(
-    url: &str,
+    server: &Server,
     config: &Config,
     company: &Company,
 ) -> anyhow::Result<TrainedModel> {
@@ -332,7 +368,7 @@ async fn train_churn_model(
     std::fs::create_dir_all(&config.data_dir)
         .and_then(|()| std::fs::write(&file, &csv))
         .with_context(|| format!("writing {}", file.display()))?;
-    let mut client = ScoringServiceClient::new(channel(url).await?);
+    let mut client = ScoringServiceClient::new(channel(server).await?);
     let model = client
         .train_churn_model_from_csv(scoring::TrainChurnModelFromCsvRequest {
             content: Some(scoring::train_churn_model_from_csv_request::Content::CsvText(csv)),
@@ -378,8 +414,8 @@ struct HealthOverview {
 }
 
 /// Summarises the traffic lights, alerts and the top of the risk list.
-async fn health_scores(url: &str) -> anyhow::Result<HealthOverview> {
-    let mut client = ScoringServiceClient::new(channel(url).await?);
+async fn health_scores(server: &Server) -> anyhow::Result<HealthOverview> {
+    let mut client = ScoringServiceClient::new(channel(server).await?);
     let mut overview = HealthOverview {
         green: 0,
         yellow: 0,

@@ -22,7 +22,7 @@ use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
     common::v1 as common,
 };
-use tonic::transport::Channel;
+use crate::commands::Channel;
 
 use crate::{
     commands::describe,

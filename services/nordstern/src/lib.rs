@@ -2,6 +2,7 @@
 //! already-bound listeners, which is how the binary, the benchmarks and the end-to-end
 //! tests all start it.
 
+pub mod admin;
 pub mod bench;
 pub mod commands;
 pub mod demo;
@@ -17,7 +18,9 @@ use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServe
 use nordstern_runtime::{
     Config, Role,
     cache::{CacheOptions, VersionedCache},
-    server::{GrpcServices, ServeError, serve},
+    client::ClientSecurity,
+    guard::GuardLayer,
+    server::{GrpcServices, Protection, ServeError, serve_protected},
     shutdown::ShutdownSignal,
     storage::{self, MigratorTrait, StorageTarget},
 };
@@ -40,6 +43,8 @@ pub const IMPLEMENTED_ROLES: [Role; 5] = [
 pub enum AppError {
     #[error("{role} storage: {source}")]
     Storage { role: Role, source: sea_orm::DbErr },
+    #[error("token store: {0}")]
+    TokenStore(sea_orm::DbErr),
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -59,6 +64,10 @@ pub struct App {
     /// The gateway's HTTP/JSON listener and its routes, when the gateway runs here.
     http: Option<(TcpListener, axum::Router)>,
     services: GrpcServices,
+    /// Token check, TLS and reflection of the gRPC listener.
+    protection: Protection,
+    /// TLS of the HTTP listener.
+    http_tls: Option<tokio_rustls::TlsAcceptor>,
     pools: Vec<(Role, DatabaseConnection)>,
     background: Vec<BackgroundTask>,
 }
@@ -81,6 +90,20 @@ impl App {
         let mut local_scoring: Option<ScoringApi> = None;
         let mut http = None;
         let max_request_bytes = config.grpc.max_request_bytes;
+        // Every server checks tokens against the one store of the installation.
+        let auth = nordstern_auth::Auth::start(&config)
+            .await
+            .map_err(AppError::TokenStore)?;
+        let keeper = auth.keeper.clone();
+        services.add(nordstern_auth::admin::AuthAdmin::new(auth.db.clone(), keeper.clone()).into_server());
+        background.push(Box::new(auth.background()));
+        let protection = Protection {
+            guard: Some(GuardLayer::new(keeper.clone(), max_request_bytes)),
+            tls: nordstern_runtime::tls::grpc_server(&config.tls).map_err(AppError::Config)?,
+            reflection: config.auth.reflection,
+        };
+        let http_tls =
+            nordstern_runtime::tls::http_acceptor(&config.tls).map_err(AppError::Config)?;
         for role in roles {
             match role {
                 Role::Accounts => {
@@ -209,7 +232,12 @@ impl App {
                             std::sync::Arc::new(gateway.clone()),
                             backends.scoring.clone(),
                             config.grpc.request_timeout(),
-                        );
+                        )
+                        // Outermost: no route runs before its token is checked.
+                        .layer(axum::middleware::from_fn_with_state(
+                            keeper.clone(),
+                            nordstern_auth::http::authorize,
+                        ));
                         http = Some((listener, router));
                     }
                     services.add(nordstern_gateway::grpc_service(gateway, max_request_bytes));
@@ -222,6 +250,8 @@ impl App {
             listener,
             http,
             services,
+            protection,
+            http_tls,
             pools,
             background,
         })
@@ -245,6 +275,8 @@ impl App {
             listener,
             http,
             services,
+            protection,
+            http_tls,
             pools,
             background,
         } = self;
@@ -257,13 +289,14 @@ impl App {
             tracing::info!(addr = %listener.local_addr()?, "serving HTTP/JSON");
             let shutdown = shutdown.clone();
             tasks.push(tokio::spawn(async move {
-                if let Err(error) = nordstern_gateway::http::serve(listener, router, shutdown).await
+                if let Err(error) =
+                    nordstern_gateway::http::serve(listener, http_tls, router, shutdown).await
                 {
                     tracing::error!(%error, "the HTTP/JSON listener failed");
                 }
             }));
         }
-        let served = serve(listener, &config.grpc, services, shutdown).await;
+        let served = serve_protected(listener, &config.grpc, services, protection, shutdown).await;
         for task in tasks {
             if let Err(error) = task.await {
                 tracing::warn!(%error, "background task failed");
@@ -294,6 +327,7 @@ fn remote_or_local<Api: Clone, Remote>(
     connect: fn(
         &str,
         &nordstern_runtime::config::GrpcConfig,
+        &ClientSecurity,
     ) -> Result<Remote, tonic::transport::Error>,
     into_api: fn(Remote) -> Api,
     role: Role,
@@ -301,7 +335,8 @@ fn remote_or_local<Api: Clone, Remote>(
     if let Some(local) = local {
         return Ok(local.clone());
     }
-    connect(endpoint(config, role)?, &config.grpc)
+    let security = ClientSecurity::for_services(config).map_err(AppError::Config)?;
+    connect(endpoint(config, role)?, &config.grpc, &security)
         .map(into_api)
         .map_err(|error| AppError::Config(format!("endpoints.{role}: {error}")))
 }

@@ -4,7 +4,9 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use nordstern::{App, IMPLEMENTED_ROLES, bench, commands, demo, import, terminal::Output};
+use nordstern::{
+    App, IMPLEMENTED_ROLES, admin, bench, commands, demo, import, terminal::Output,
+};
 use nordstern_runtime::{
     Config,
     config::{CliOverrides, EXIT_BAD_CONFIG, GrpcOverrides, TelemetryOverrides},
@@ -47,6 +49,11 @@ enum Command {
     /// Churn models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// API tokens, straight in the configured store (no server needed).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit trail: writes, erasures, exports, token changes and refused calls.
+    Audit(AuditArgs),
 }
 
 /// Where and how the client commands talk to a running suite.
@@ -58,6 +65,119 @@ struct ClientArgs {
     /// proto3 JSON instead of tables, for scripts.
     #[arg(long)]
     json: bool,
+    /// API token (`nst_…`) [default: the first line of --token-file].
+    #[arg(long, env = "NORDSTERN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the token [default: data/admin.token, which `demo` writes].
+    #[arg(long, env = "NORDSTERN_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for an https:// server.
+    #[arg(long, env = "NORDSTERN_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires mutual TLS.
+    #[arg(long, env = "NORDSTERN_CLIENT_CERT", value_name = "FILE", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// Key (PEM) of --client-cert.
+    #[arg(long, env = "NORDSTERN_CLIENT_KEY", value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    async fn connect(&self) -> anyhow::Result<commands::Channel> {
+        let security = admin::client_security(
+            self.token.as_deref(),
+            self.token_file.as_deref(),
+            self.ca_cert.as_deref(),
+            self.client_cert.as_deref().zip(self.client_key.as_deref()),
+        )?;
+        commands::connect(&self.server, &security).await
+    }
+}
+
+/// Where `nordstern token` finds the store: the same layers as `serve`.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "NORDSTERN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite files [default: ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of the installation.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl StoreArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let overrides = CliOverrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..CliOverrides::default()
+        };
+        Config::load(self.config.as_deref(), &overrides).map_err(anyhow::Error::from)
+    }
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print its secret (shown only now).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A scope such as scores:read; repeat for more (`admin` grants everything).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// e.g. 90d, 12h or 3600 (seconds) [default: never].
+        #[arg(long, value_parser = nordstern_auth::tokens::parse_duration)]
+        expires_in: Option<i64>,
+        /// Requests per second [default: auth.default_rate_per_second or the scope's].
+        #[arg(long, default_value_t = 0)]
+        rate_limit: u32,
+        /// Requests at once after a quiet period [default: one second's worth].
+        #[arg(long, default_value_t = 0)]
+        burst: u32,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Tokens, newest first, without their secrets.
+    List {
+        /// Include revoked tokens.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a token; every server refuses it within auth.refresh_interval_ms.
+    Revoke {
+        token_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    #[arg(long, default_value = "")]
+    token_id: String,
+    #[arg(long, default_value = "")]
+    account: String,
+    /// gRPC method path or HTTP route, e.g. /nordstern.accounts.v1.AccountsService/EraseAccount.
+    #[arg(long, default_value = "")]
+    method: String,
+    /// RFC 3339 time, e.g. 2026-12-01T00:00:00Z.
+    #[arg(long)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    #[arg(long)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Events shown, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 #[derive(Subcommand)]
@@ -235,26 +355,22 @@ fn main() -> ExitCode {
 async fn client(command: Command) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let out = &mut stdout.lock();
-    let connect = |client: &ClientArgs| {
-        let server = client.server.clone();
-        async move { commands::connect(&server).await }
-    };
     let read = |path: &PathBuf| {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
     };
     match command {
         Command::Account(AccountCommand::Customer360 { account_id, client }) => {
             let output = Output::detect(client.json);
-            commands::account_360(connect(&client).await?, &account_id, output, out).await?;
+            commands::account_360(client.connect().await?, &account_id, output, out).await?;
         }
         Command::Portfolio(args) => {
             let output = Output::detect(args.client.json);
-            let channel = connect(&args.client).await?;
+            let channel = args.client.connect().await?;
             commands::portfolio(channel, &args.csm, args.limit, output, out).await?;
         }
         Command::Risk(args) => {
             let output = Output::detect(args.client.json);
-            commands::risk(connect(&args.client).await?, args.limit, output, out).await?;
+            commands::risk(args.client.connect().await?, args.limit, output, out).await?;
         }
         Command::Ticket(TicketCommand::Route {
             account,
@@ -270,17 +386,17 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
                 idempotency_key: &key,
             };
             let output = Output::detect(client.json);
-            commands::route_ticket(connect(&client).await?, &ticket, output, out).await?;
+            commands::route_ticket(client.connect().await?, &ticket, output, out).await?;
         }
         Command::Import(ImportCommand::Accounts { csv, client }) => {
             let text = read(&csv)?;
-            let report = import::import_accounts(connect(&client).await?, &text).await?;
+            let report = import::import_accounts(client.connect().await?, &text).await?;
             report.write(&csv.display().to_string(), Output::detect(client.json), out)?;
             return Ok(exit_code(&report));
         }
         Command::Import(ImportCommand::Contracts { csv, client }) => {
             let text = read(&csv)?;
-            let report = import::import_contracts(connect(&client).await?, &text).await?;
+            let report = import::import_contracts(client.connect().await?, &text).await?;
             report.write(&csv.display().to_string(), Output::detect(client.json), out)?;
             return Ok(exit_code(&report));
         }
@@ -300,13 +416,54 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
                 activate,
             };
             let output = Output::detect(client.json);
-            import::train_model(connect(&client).await?, text, args, output, out).await?;
+            import::train_model(client.connect().await?, text, args, output, out).await?;
+        }
+        Command::Token(TokenCommand::Create {
+            name,
+            scopes,
+            expires_in,
+            rate_limit,
+            burst,
+            store,
+        }) => {
+            let new = nordstern_auth::tokens::NewToken {
+                name,
+                scopes,
+                expires_in_seconds: expires_in.unwrap_or(0),
+                rate_limit_per_second: rate_limit,
+                rate_limit_burst: burst,
+            };
+            let output = store_output(store.json);
+            admin::create_token(&store.config()?, &new, output, out).await?;
+        }
+        Command::Token(TokenCommand::List { all, store }) => {
+            admin::list_tokens(&store.config()?, all, store_output(store.json), out).await?;
+        }
+        Command::Token(TokenCommand::Revoke { token_id, store }) => {
+            admin::revoke_token(&store.config()?, &token_id, store_output(store.json), out)
+                .await?;
+        }
+        Command::Audit(args) => {
+            let query = admin::AuditQuery {
+                token_id: args.token_id,
+                account_id: args.account,
+                method: args.method,
+                since: args.since,
+                until: args.until,
+                limit: args.limit,
+            };
+            let output = Output::detect(args.client.json);
+            admin::audit(args.client.connect().await?, &query, output, out).await?;
         }
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             anyhow::bail!("not a client command")
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn store_output(json: bool) -> Output {
+    if json { Output::Json } else { Output::detect(false) }
 }
 
 fn exit_code(report: &import::ImportReport) -> ExitCode {
@@ -367,6 +524,11 @@ async fn run(
     roles: &[nordstern_runtime::Role],
     demo: Option<demo::DemoOptions>,
 ) -> anyhow::Result<()> {
+    // Before the servers start, so they load it with the other tokens.
+    let demo_token = match &demo {
+        Some(_) => Some(admin::demo_token(&config).await?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.grpc.listen_addr)
         .await
         .map_err(|error| {
@@ -376,8 +538,14 @@ async fn run(
     let url = format!("http://{}", app.local_addr()?);
     let (trigger, signal) = shutdown::channel();
     let server = tokio::spawn(app.run(signal));
-    if let Some(options) = demo {
-        demo::load(&url, &config, &options).await?;
+    if let (Some(options), Some(token)) = (demo, demo_token) {
+        let server = demo::Server {
+            url,
+            security: nordstern_runtime::client::ClientSecurity::default()
+                .with_token(&token)
+                .map_err(anyhow::Error::msg)?,
+        };
+        demo::load(&server, &config, &options).await?;
     }
     shutdown::os_signal().await;
     trigger.trigger();

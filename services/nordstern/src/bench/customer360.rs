@@ -70,12 +70,14 @@ pub async fn run(args: Customer360Args) -> anyhow::Result<()> {
 
 async fn measure(config: Config, args: &Customer360Args) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // Measured against a bare echo, which checks no token either.
+    let config = super::without_auth(config);
     let app = App::build(config.clone(), &IMPLEMENTED_ROLES, listener).await?;
     let url = format!("http://{}", app.local_addr()?);
     let (trigger, signal) = shutdown::channel();
     let server = tokio::spawn(app.run(signal));
     demo::load(
-        &url,
+        &demo::Server::unauthenticated(&url),
         &config,
         &demo::DemoOptions {
             accounts: args.accounts,
@@ -144,7 +146,7 @@ async fn views(
 }
 
 async fn account_ids(url: &str) -> anyhow::Result<Vec<String>> {
-    let mut client = demo::connect(url).await?;
+    let mut client = demo::connect(&crate::demo::Server::unauthenticated(url)).await?;
     let accounts = client
         .list_accounts(accounts_pb::ListAccountsRequest {
             page_size: 1000,

@@ -82,6 +82,8 @@ async fn measure(
     duration: Duration,
 ) -> anyhow::Result<LoadReport> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // Measured against a bare echo, which checks no token either.
+    let config = super::without_auth(config);
     let app = App::build(config.clone(), &[Role::Accounts], listener).await?;
     let url = format!("http://{}", app.local_addr()?);
     let (trigger, signal) = shutdown::channel();
@@ -117,7 +119,7 @@ pub(super) async fn seed(
     accounts: usize,
 ) -> anyhow::Result<Vec<String>> {
     use rand::SeedableRng;
-    let mut client = crate::demo::connect(url).await?;
+    let mut client = crate::demo::connect(&crate::demo::Server::unauthenticated(url)).await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut ids = Vec::with_capacity(accounts);
     for index in 0..accounts {

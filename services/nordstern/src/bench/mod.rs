@@ -48,3 +48,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest::run(args).await,
     }
 }
+
+/// The configuration with the token check off: every benchmark but `auth` compares the
+/// suite with a bare echo server that checks no token either (`bench auth` measures what
+/// the check costs).
+fn without_auth(mut config: nordstern_runtime::Config) -> nordstern_runtime::Config {
+    config.auth.enabled = false;
+    config
+}

@@ -124,6 +124,8 @@ async fn measure(
     let ids = seed_accounts(&config, args.accounts).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let roles = [Role::Accounts, Role::Usage, Role::Survey, Role::Scoring];
+    // Measured against a bare echo, which checks no token either.
+    let config = super::without_auth(config);
     let app = App::build(config.clone(), &roles, listener).await?;
     let url = format!("http://{}", app.local_addr()?);
     let (trigger, signal) = shutdown::channel();

@@ -28,12 +28,12 @@ pub struct SurveyLoad {
 }
 
 pub async fn load(
-    url: &str,
+    server: &super::Server,
     company: &Company,
     account_ids: &[String],
     seed: u64,
 ) -> anyhow::Result<SurveyLoad> {
-    let mut client = SurveyServiceClient::new(channel(url).await?);
+    let mut client = SurveyServiceClient::new(channel(server).await?);
     let mut campaigns = Vec::with_capacity(SURVEY_QUARTERS);
     for quarter in 0..SURVEY_QUARTERS {
         let sent = survey_day(company.today, quarter);

@@ -29,7 +29,7 @@ pub struct UsageLoad {
 }
 
 pub async fn load(
-    url: &str,
+    server: &super::Server,
     company: Arc<Company>,
     account_ids: Arc<Vec<String>>,
 ) -> anyhow::Result<UsageLoad> {
@@ -58,7 +58,7 @@ pub async fn load(
             let _ = sender.blocking_send((batch, finished));
         })
     };
-    let mut client = UsageServiceClient::new(channel(url).await?);
+    let mut client = UsageServiceClient::new(channel(server).await?);
     let mut stored = 0;
     let mut pending = Vec::with_capacity(STREAM_BATCHES);
     loop {

@@ -46,13 +46,17 @@ use nordstern_proto::{
     common::v1 as common,
     usage::v1::{self as pb, usage_service_client::UsageServiceClient},
 };
-use nordstern_runtime::{server::wait_until_serving, wire::timestamp};
+use nordstern_runtime::{
+    client::{ClientSecurity, Outgoing},
+    server::wait_until_serving,
+    wire::timestamp,
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::{
     sync::{oneshot, watch},
     time::Instant,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
 
 const USAGE_SERVICE: &str = "nordstern.usage.v1.UsageService";
 const PSEUDONYM_KEY: &str = "kill-ingest-test-pseudonym-key-0123456789";
@@ -111,8 +115,9 @@ async fn scenario(backend: &str, storage: &Storage) {
         .map_or(7, |elapsed| elapsed.as_nanos() as u64);
     let mut rng = StdRng::seed_from_u64(seed);
 
+    let token = create_token(storage);
     let server = Server::start(storage).await;
-    let accounts = create_accounts(&server.url).await;
+    let accounts = create_accounts(&server.url, &token).await;
     let workload = Workload::new(accounts);
 
     let shared = Shared::default();
@@ -122,7 +127,7 @@ async fn scenario(backend: &str, storage: &Storage) {
     });
     let client_deadline = Instant::now() + CLIENT_TIMEOUT;
     let ((records, client_stats), (mut server, kill_stats)) = tokio::join!(
-        send_all(&workload, &shared, servers, client_deadline),
+        send_all(&workload, &shared, servers, &token, client_deadline),
         kill_repeatedly(server, storage, &shared, &publish, &mut rng),
     );
 
@@ -130,7 +135,7 @@ async fn scenario(backend: &str, storage: &Storage) {
     server.kill();
     drop(server);
     let server = Server::start(storage).await;
-    let stored = verify(&server.url, &workload, &records).await;
+    let stored = verify(&server.url, &token, &workload, &records).await;
     drop(server);
 
     let retried_batches = records.iter().filter(|r| r.attempts > 1).count();
@@ -319,12 +324,65 @@ struct ClientStats {
     codes: BTreeMap<String, usize>,
 }
 
-fn usage_client(url: &str) -> UsageServiceClient<Channel> {
+type Channel = InterceptedService<tonic::transport::Channel, Outgoing>;
+
+/// A lazy channel whose calls carry `token`.
+fn authorized(endpoint: Endpoint, token: &str) -> Channel {
+    let security = ClientSecurity::default()
+        .with_token(token)
+        .unwrap_or_else(|error| panic!("{error}"));
+    InterceptedService::new(endpoint.connect_lazy(), Outgoing::new(&security))
+}
+
+/// A token for the test's clients, made the way an operator makes one: `nordstern token
+/// create --json` against the store, before any server runs.
+fn create_token(storage: &Storage) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nordstern"));
+    command.args([
+        "token",
+        "create",
+        "--name",
+        "kill test",
+        "--scope",
+        "accounts:write",
+        "--scope",
+        "usage:write",
+        "--scope",
+        "usage:read",
+        // Verification reads every stored event back through the GDPR export.
+        "--scope",
+        "privacy:export",
+        "--json",
+    ]);
+    match storage {
+        Storage::Sqlite(dir) => command.arg("--data-dir").arg(dir),
+        Storage::Postgres(url) => command.args(["--database-url", url]),
+    };
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("NORDSTERN_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run nordstern token create: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "token create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    json_string_field(&stdout, "token")
+        .unwrap_or_else(|| panic!("no token in {stdout}"))
+        .to_owned()
+}
+
+fn usage_client(url: &str, token: &str) -> UsageServiceClient<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .unwrap_or_else(|error| panic!("endpoint {url}: {error}"))
         .connect_timeout(Duration::from_secs(2))
         .timeout(CALL_TIMEOUT);
-    UsageServiceClient::new(endpoint.connect_lazy())
+    UsageServiceClient::new(authorized(endpoint, token))
 }
 
 /// Sends every batch in order, each until it is acknowledged. A failure is accepted only
@@ -333,10 +391,11 @@ async fn send_all(
     workload: &Workload,
     shared: &Shared,
     mut servers: watch::Receiver<Published>,
+    token: &str,
     deadline: Instant,
 ) -> (Vec<BatchRecord>, ClientStats) {
     let mut current = servers.borrow_and_update().clone();
-    let mut client = usage_client(&current.url);
+    let mut client = usage_client(&current.url, token);
     let mut records = Vec::with_capacity(workload.requests.len());
     let mut stats = ClientStats::default();
     for (batch, request) in workload.requests.iter().enumerate() {
@@ -344,7 +403,7 @@ async fn send_all(
         loop {
             if servers.has_changed().unwrap_or(false) {
                 current = servers.borrow_and_update().clone();
-                client = usage_client(&current.url);
+                client = usage_client(&current.url, token);
             }
             record.attempts += 1;
             let sent = std::time::Instant::now();
@@ -389,7 +448,7 @@ async fn send_all(
                     .unwrap_or_else(|_| panic!("no server came back for batch {batch}"))
                     .unwrap_or_else(|error| panic!("the killer is gone: {error}"))
                     .clone();
-                    client = usage_client(&current.url);
+                    client = usage_client(&current.url, token);
                 }
             }
         }
@@ -455,7 +514,7 @@ async fn kill_repeatedly(
 
 /// Reads everything back and checks it is exactly the distinct events sent, once each;
 /// returns how many events are stored.
-async fn verify(url: &str, workload: &Workload, records: &[BatchRecord]) -> usize {
+async fn verify(url: &str, token: &str, workload: &Workload, records: &[BatchRecord]) -> usize {
     assert_eq!(
         records.len(),
         workload.batches.len(),
@@ -494,7 +553,7 @@ async fn verify(url: &str, workload: &Workload, records: &[BatchRecord]) -> usiz
         "accepted counts do not add up to the distinct events"
     );
 
-    let mut client = usage_client(url);
+    let mut client = usage_client(url, token);
     let mut stored = 0;
     for account in &workload.accounts {
         let expected: HashMap<String, usize> = workload
@@ -584,12 +643,11 @@ struct Rollup {
     feature_uses: BTreeMap<String, i64>,
 }
 
-async fn create_accounts(url: &str) -> Vec<String> {
-    let channel = Endpoint::from_shared(url.to_owned())
+async fn create_accounts(url: &str, token: &str) -> Vec<String> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
         .unwrap_or_else(|error| panic!("endpoint {url}: {error}"))
-        .timeout(CALL_TIMEOUT)
-        .connect_lazy();
-    let mut client = AccountsServiceClient::new(channel);
+        .timeout(CALL_TIMEOUT);
+    let mut client = AccountsServiceClient::new(authorized(endpoint, token));
     let mut ids = Vec::with_capacity(ACCOUNTS);
     for index in 0..ACCOUNTS {
         let account = client

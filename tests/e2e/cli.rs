@@ -12,8 +12,8 @@ use nordstern::{
 };
 use nordstern_proto::accounts::v1 as pb;
 use nordstern_runtime::Role;
-use nordstern_tests::{Backend, TestSuite, Topology};
 use nordstern_tests::Channel;
+use nordstern_tests::{Backend, TestSuite, Topology};
 
 use crate::{
     scoring::{catalog, recompute_all, scoring},

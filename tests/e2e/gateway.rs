@@ -11,9 +11,9 @@ use nordstern_proto::{
     usage::v1::{self as usage_pb, usage_service_client::UsageServiceClient},
 };
 use nordstern_runtime::{Role, wire::date_to_proto};
+use nordstern_tests::Channel;
 use nordstern_tests::{Backend, TestSuite, Topology, finished_spans};
 use opentelemetry::trace::TraceContextExt;
-use nordstern_tests::Channel;
 use tonic::Code;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;

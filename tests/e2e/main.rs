@@ -3,6 +3,7 @@
 //! PostgreSQL), each on its own fresh database.
 
 mod accounts;
+mod auth;
 mod cli;
 mod gateway;
 mod platform;

@@ -147,8 +147,8 @@ async fn remote_accounts_api_is_the_same_contract_as_the_server() {
         &GrpcConfig::default(),
         &suite.security(),
     )
-        .unwrap_or_else(|error| panic!("{error}"))
-        .into_api();
+    .unwrap_or_else(|error| panic!("{error}"))
+    .into_api();
     let created = api
         .create_account(Request::new(crate::support::new_account(
             "Remote Ltd",

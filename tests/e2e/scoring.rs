@@ -19,8 +19,8 @@ use nordstern_runtime::{
     Role,
     wire::{date_to_proto, timestamp},
 };
-use nordstern_tests::TestSuite;
 use nordstern_tests::Channel;
+use nordstern_tests::TestSuite;
 use tonic::Code;
 
 use crate::{in_every_combination, support::*};

@@ -5,8 +5,8 @@ use nordstern_proto::{
     common::v1 as common,
 };
 use nordstern_runtime::Role;
-use nordstern_tests::TestSuite;
 use nordstern_tests::Channel;
+use nordstern_tests::TestSuite;
 use tonic::{Code, Status};
 
 pub type Accounts = AccountsServiceClient<Channel>;

@@ -6,8 +6,8 @@ use nordstern_proto::{
     survey::v1::{self as pb, survey_service_client::SurveyServiceClient},
 };
 use nordstern_runtime::Role;
-use nordstern_tests::TestSuite;
 use nordstern_tests::Channel;
+use nordstern_tests::TestSuite;
 use tonic::Code;
 
 use crate::{in_every_combination, support::*};
@@ -739,8 +739,8 @@ async fn remote_survey_api_is_the_same_contract_as_the_server() {
         &GrpcConfig::default(),
         &suite.security(),
     )
-        .unwrap_or_else(|error| panic!("{error}"))
-        .into_api();
+    .unwrap_or_else(|error| panic!("{error}"))
+    .into_api();
     let fetched = api
         .get_campaign(Request::new(pb::GetCampaignRequest {
             campaign_id: created.campaign_id.clone(),

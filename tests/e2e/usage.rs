@@ -14,8 +14,8 @@ use nordstern_runtime::{
     Role,
     wire::{date_to_proto, timestamp},
 };
-use nordstern_tests::TestSuite;
 use nordstern_tests::Channel;
+use nordstern_tests::TestSuite;
 use tonic::Code;
 
 use crate::{in_every_combination, support::*};
@@ -984,7 +984,7 @@ async fn a_proxy_of_remote_usage_serves_the_same_contract() {
         &GrpcConfig::default(),
         &suite.security(),
     )
-        .unwrap_or_else(|error| panic!("{error}"));
+    .unwrap_or_else(|error| panic!("{error}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|error| panic!("{error}"));

@@ -9,6 +9,7 @@
 pub mod redis_server;
 
 pub mod http;
+pub mod raw;
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -172,6 +173,15 @@ impl TestSuite {
             .unwrap_or_else(|error| panic!("connect to {role}: {error}"))
     }
 
+    /// A bare channel to `role` (no token, no interceptor), for raw calls.
+    pub async fn raw_channel(&self, role: Role) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url(role).to_owned())
+            .unwrap_or_else(|error| panic!("{error}"))
+            .connect()
+            .await
+            .unwrap_or_else(|error| panic!("connect to {role}: {error}"))
+    }
+
     /// What a client with the admin token presents (for the services' own clients).
     pub fn security(&self) -> ClientSecurity {
         ClientSecurity::default()
@@ -250,9 +260,10 @@ pub async fn create_token(
         rate_limit_per_second: rate_per_second,
         ..Default::default()
     };
-    let (_, secret) = nordstern_auth::tokens::create(&db, &new, chrono::Utc::now().timestamp_micros())
-        .await
-        .unwrap_or_else(|error| panic!("create token: {error}"));
+    let (_, secret) =
+        nordstern_auth::tokens::create(&db, &new, chrono::Utc::now().timestamp_micros())
+            .await
+            .unwrap_or_else(|error| panic!("create token: {error}"));
     let _ = db.close().await;
     secret.expose().to_owned()
 }

@@ -3,9 +3,7 @@
 //! tokens. Instants are microseconds since the Unix epoch on both backends.
 
 use nordstern_domain::scope::Scope;
-use nordstern_runtime::storage::{
-    self, StorageTarget, execute, query_all, query_one,
-};
+use nordstern_runtime::storage::{self, StorageTarget, execute, query_all, query_one};
 use sea_orm::{DatabaseConnection, DbErr, QueryResult, Value};
 
 use crate::secret::SecretHash;

@@ -96,7 +96,9 @@ pub async fn secure_channel(
     grpc: &GrpcConfig,
     security: &ClientSecurity,
 ) -> Result<SecureChannel, tonic::transport::Error> {
-    let channel = endpoint(url, grpc, security.tls.as_ref())?.connect().await?;
+    let channel = endpoint(url, grpc, security.tls.as_ref())?
+        .connect()
+        .await?;
     Ok(tonic::service::interceptor::InterceptedService::new(
         channel,
         Outgoing::new(security),

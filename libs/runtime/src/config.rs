@@ -472,7 +472,12 @@ impl TlsConfig {
 
     fn validate(&self, problems: &mut Vec<String>) {
         let pairs = [
-            ("tls.cert_file", &self.cert_file, "tls.key_file", &self.key_file),
+            (
+                "tls.cert_file",
+                &self.cert_file,
+                "tls.key_file",
+                &self.key_file,
+            ),
             (
                 "tls.client_cert_file",
                 &self.client_cert_file,
@@ -792,7 +797,9 @@ impl Config {
             if nordstern_domain::scope::Scope::parse(scope).is_none() {
                 problems.push(format!(
                     "auth.scope_rate_limits: `{scope}` is not a scope; use one of {}",
-                    nordstern_domain::scope::Scope::ALL.map(|s| s.as_str()).join(", ")
+                    nordstern_domain::scope::Scope::ALL
+                        .map(|s| s.as_str())
+                        .join(", ")
                 ));
             }
         }

@@ -226,8 +226,8 @@ fn length_delimited_field(message: &[u8], wanted: u32) -> Option<&[u8]> {
                 buffer.advance(width);
             }
             2 => {
-                let length = usize::try_from(prost::encoding::decode_varint(&mut buffer).ok()?)
-                    .ok()?;
+                let length =
+                    usize::try_from(prost::encoding::decode_varint(&mut buffer).ok()?).ok()?;
                 if buffer.remaining() < length {
                     return None;
                 }
@@ -310,7 +310,9 @@ mod tests {
         for garbage in [
             &[0x0a, 0xff][..],
             &[0x0a, 0x05, 0x01],
-            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
             &[0x0b],
             &[0x09, 1, 2],
         ] {

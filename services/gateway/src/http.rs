@@ -16,10 +16,7 @@ use axum::{
 };
 use nordstern_proto::{common::v1 as common, gateway::v1 as gateway_pb, scoring::v1 as scoring_pb};
 use nordstern_runtime::{
-    client::outgoing,
-    http_error::json_error,
-    shutdown::ShutdownSignal,
-    tls::TlsListener,
+    client::outgoing, http_error::json_error, shutdown::ShutdownSignal, tls::TlsListener,
     wire::timestamp,
 };
 use nordstern_scoring::remote::ScoringApi;

@@ -70,7 +70,9 @@ pub fn client_security(
 /// one written there with mode 0600. Runs before the servers start, so they load it.
 pub async fn demo_token(config: &Config) -> anyhow::Result<String> {
     let path = token_file(config);
-    let db = store::open(config).await.context("opening the token store")?;
+    let db = store::open(config)
+        .await
+        .context("opening the token store")?;
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim().to_owned();
         let hash = SecretHash::of(&secret);
@@ -120,7 +122,9 @@ pub async fn create_token(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = store::open(config).await.context("opening the token store")?;
+    let db = store::open(config)
+        .await
+        .context("opening the token store")?;
     let created = tokens::create(&db, new, chrono::Utc::now().timestamp_micros()).await;
     db.close().await?;
     let (record, secret) = created.map_err(|error| describe(&error.into()))?;
@@ -135,17 +139,27 @@ pub async fn create_token(
         "token {} ({}) with {}{}; the secret above is shown only now. Servers accept it within auth.refresh_interval_ms.",
         record.token_id,
         record.name,
-        record.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
         record
-            .expires_at
-            .map_or(String::new(), |at| format!(", expires {}", nordstern_auth::format_micros(at))),
+            .scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        record.expires_at.map_or(String::new(), |at| format!(
+            ", expires {}",
+            nordstern_auth::format_micros(at)
+        )),
     );
     Ok(())
 }
 
 fn token_json(record: &store::TokenRecord) -> anyhow::Result<serde_json::Value> {
     let mut text = Vec::new();
-    json(&mut text, &token_to_proto(record), "nordstern.auth.v1.Token")?;
+    json(
+        &mut text,
+        &token_to_proto(record),
+        "nordstern.auth.v1.Token",
+    )?;
     Ok(serde_json::from_slice(&text)?)
 }
 
@@ -155,7 +169,9 @@ pub async fn list_tokens(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = store::open(config).await.context("opening the token store")?;
+    let db = store::open(config)
+        .await
+        .context("opening the token store")?;
     let mut tokens = Vec::new();
     let mut before = None;
     loop {
@@ -169,19 +185,34 @@ pub async fn list_tokens(
     }
     db.close().await?;
     if output == Output::Json {
-        let values = tokens.iter().map(token_json).collect::<anyhow::Result<Vec<_>>>()?;
+        let values = tokens
+            .iter()
+            .map(token_json)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         writeln!(out, "{}", serde_json::Value::Array(values))?;
         return Ok(());
     }
     let mut table = Table::new(&[
-        "token id", "name", "scopes", "prefix", "created", "expires", "last used", "revoked",
+        "token id",
+        "name",
+        "scopes",
+        "prefix",
+        "created",
+        "expires",
+        "last used",
+        "revoked",
     ]);
     let at = |micros: Option<i64>| micros.map_or("-".to_owned(), nordstern_auth::format_micros);
     for token in &tokens {
         table.row(vec![
             token.token_id.clone(),
             token.name.clone(),
-            token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+            token
+                .scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
             token.secret_prefix.clone(),
             at(Some(token.created_at)),
             at(token.expires_at),
@@ -190,7 +221,10 @@ pub async fn list_tokens(
         ]);
     }
     if table.is_empty() {
-        writeln!(out, "no tokens; create one with `nordstern token create --name admin --scope admin`")?;
+        writeln!(
+            out,
+            "no tokens; create one with `nordstern token create --name admin --scope admin`"
+        )?;
     } else {
         table.write(out)?;
     }
@@ -203,7 +237,9 @@ pub async fn revoke_token(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = store::open(config).await.context("opening the token store")?;
+    let db = store::open(config)
+        .await
+        .context("opening the token store")?;
     let revoked = tokens::revoke(&db, token_id, chrono::Utc::now().timestamp_micros()).await;
     db.close().await?;
     let (record, already) = revoked.map_err(|error| describe(&error.into()))?;
@@ -215,7 +251,11 @@ pub async fn revoke_token(
         return json(out, &response, "nordstern.auth.v1.RevokeTokenResponse");
     }
     if already {
-        writeln!(out, "token {} ({}) was already revoked", record.token_id, record.name)?;
+        writeln!(
+            out,
+            "token {} ({}) was already revoked",
+            record.token_id, record.name
+        )?;
     } else {
         writeln!(
             out,
@@ -276,17 +316,25 @@ pub async fn audit(
     let mut table = Table::new(&["time", "token", "method", "account", "outcome"]);
     for event in &events {
         let time = nordstern_runtime::wire::from_timestamp(event.occurred_at.as_ref())
-            .map_or(String::new(), |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            .map_or(String::new(), |at| {
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            });
         let who = match (event.token_name.is_empty(), event.via_service.is_empty()) {
             (true, _) => "(no token)".to_owned(),
             (false, true) => event.token_name.clone(),
             (false, false) => format!("{} via service", event.token_name),
         };
-        table.row(vec![time, who, event.method.clone(), event.account_id.clone(), if event.outcome == "OK" {
+        table.row(vec![
+            time,
+            who,
+            event.method.clone(),
+            event.account_id.clone(),
+            if event.outcome == "OK" {
                 event.outcome.clone()
             } else {
                 output.alarm(&event.outcome)
-            }]);
+            },
+        ]);
     }
     if table.is_empty() {
         writeln!(out, "no audit events match")?;

@@ -5,6 +5,7 @@
 
 use std::{sync::Arc, time::Instant};
 
+use crate::commands::Channel;
 use anyhow::Context;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -14,7 +15,6 @@ use nordstern_proto::{
     scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient},
 };
 use nordstern_runtime::{Config, client::ClientSecurity};
-use crate::commands::Channel;
 
 use crate::terminal::Progress;
 
@@ -279,9 +279,7 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
             token_file.display()
         );
     }
-    println!(
-        "  grpcurl -plaintext {addr} list          # reflection needs no token"
-    );
+    println!("  grpcurl -plaintext {addr} list          # reflection needs no token");
     println!("  nordstern token list                    # who may call, and when they last did");
     println!("  nordstern audit                         # writes, erasures and refused calls");
     println!("Press Ctrl-C to stop.");

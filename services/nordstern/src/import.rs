@@ -15,6 +15,7 @@ use std::{
     io::Write,
 };
 
+use crate::commands::Channel;
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use nordstern_domain::csv::Records;
@@ -22,7 +23,6 @@ use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
     common::v1 as common,
 };
-use crate::commands::Channel;
 
 use crate::{
     commands::describe,

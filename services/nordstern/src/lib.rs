@@ -95,7 +95,9 @@ impl App {
             .await
             .map_err(AppError::TokenStore)?;
         let keeper = auth.keeper.clone();
-        services.add(nordstern_auth::admin::AuthAdmin::new(auth.db.clone(), keeper.clone()).into_server());
+        services.add(
+            nordstern_auth::admin::AuthAdmin::new(auth.db.clone(), keeper.clone()).into_server(),
+        );
         background.push(Box::new(auth.background()));
         let protection = Protection {
             guard: Some(GuardLayer::new(keeper.clone(), max_request_bytes)),

@@ -4,9 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use nordstern::{
-    App, IMPLEMENTED_ROLES, admin, bench, commands, demo, import, terminal::Output,
-};
+use nordstern::{App, IMPLEMENTED_ROLES, admin, bench, commands, demo, import, terminal::Output};
 use nordstern_runtime::{
     Config,
     config::{CliOverrides, EXIT_BAD_CONFIG, GrpcOverrides, TelemetryOverrides},
@@ -75,10 +73,20 @@ struct ClientArgs {
     #[arg(long, env = "NORDSTERN_CA_CERT", value_name = "FILE")]
     ca_cert: Option<PathBuf>,
     /// Client certificate (PEM) for a server that requires mutual TLS.
-    #[arg(long, env = "NORDSTERN_CLIENT_CERT", value_name = "FILE", requires = "client_key")]
+    #[arg(
+        long,
+        env = "NORDSTERN_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
     client_cert: Option<PathBuf>,
     /// Key (PEM) of --client-cert.
-    #[arg(long, env = "NORDSTERN_CLIENT_KEY", value_name = "FILE", requires = "client_cert")]
+    #[arg(
+        long,
+        env = "NORDSTERN_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
     client_key: Option<PathBuf>,
 }
 
@@ -440,8 +448,7 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
             admin::list_tokens(&store.config()?, all, store_output(store.json), out).await?;
         }
         Command::Token(TokenCommand::Revoke { token_id, store }) => {
-            admin::revoke_token(&store.config()?, &token_id, store_output(store.json), out)
-                .await?;
+            admin::revoke_token(&store.config()?, &token_id, store_output(store.json), out).await?;
         }
         Command::Audit(args) => {
             let query = admin::AuditQuery {
@@ -463,7 +470,11 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 fn store_output(json: bool) -> Output {
-    if json { Output::Json } else { Output::detect(false) }
+    if json {
+        Output::Json
+    } else {
+        Output::detect(false)
+    }
 }
 
 fn exit_code(report: &import::ImportReport) -> ExitCode {

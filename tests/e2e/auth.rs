@@ -518,3 +518,90 @@ async fn http_routes_answer_401_403_and_429_like_grpc() {
     assert_eq!(other.status, 200);
     suite.stop().await;
 }
+
+/// A client at three times its token's rate for 10 s gets at most burst + rate × 10
+/// answers (≤ 1.1 × rate × 10) and RESOURCE_EXHAUSTED with RetryInfo for the rest,
+/// while another token sending beside it is never refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_over_its_rate_is_throttled_and_others_are_not() {
+    use nordstern_proto::scoring::v1::{
+        ListAlertsRequest, scoring_service_client::ScoringServiceClient,
+    };
+    use tonic_types::StatusExt;
+
+    const RATE: u32 = 20;
+    const SECONDS: u64 = 10;
+    let suite = TestSuite::start_with(Backend::Sqlite, Topology::OneServer, |config| {
+        config.auth.refresh_interval_ms = 100;
+        // One second's worth would make the bound exactly 1.1 × rate × 10; half keeps
+        // it clear of rounding at the window's edges.
+        config.auth.default_burst = RATE / 2;
+    })
+    .await;
+    let flooder = suite.create_token("flooder", &["scores:read"], RATE).await;
+    let neighbour = suite
+        .create_token("neighbour", &["scores:read"], RATE)
+        .await;
+    until_every_server(&suite, &flooder, true, Duration::from_secs(5)).await;
+    until_every_server(&suite, &neighbour, true, Duration::from_secs(5)).await;
+
+    let send = |secret: String, per_second: u32| {
+        let suite = &suite;
+        async move {
+            let channel = suite.channel_with(Role::Scoring, &as_token(&secret)).await;
+            let client = ScoringServiceClient::new(channel);
+            let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second);
+            let mut calls = Vec::new();
+            let until = Instant::now() + Duration::from_secs(SECONDS);
+            while Instant::now() < until {
+                ticks.tick().await;
+                let mut client = client.clone();
+                calls.push(tokio::spawn(async move {
+                    client
+                        .list_alerts(ListAlertsRequest {
+                            page_size: 1,
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|_| ())
+                }));
+            }
+            let mut results = Vec::new();
+            for call in calls {
+                results.push(call.await.unwrap_or_else(|e| panic!("{e}")));
+            }
+            results
+        }
+    };
+    let (flood, calm) = tokio::join!(send(flooder, 3 * RATE), send(neighbour, RATE / 2));
+    let accepted = flood.iter().filter(|r| r.is_ok()).count() as u64;
+    let bound = (1.1 * f64::from(RATE) * SECONDS as f64) as u64;
+    println!(
+        "rate limit: {} sent at {}/s, {accepted} accepted (bound {bound}), neighbour {} of {} accepted",
+        flood.len(),
+        3 * RATE,
+        calm.iter().filter(|r| r.is_ok()).count(),
+        calm.len()
+    );
+    assert!(accepted <= bound, "{accepted} accepted, more than {bound}");
+    assert!(
+        accepted >= u64::from(RATE) * SECONDS / 2,
+        "only {accepted} accepted"
+    );
+    for refused in flood.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused}");
+        let retry = refused
+            .get_details_retry_info()
+            .and_then(|info| info.retry_delay);
+        assert!(
+            retry.is_some_and(|delay| delay > Duration::ZERO && delay <= Duration::from_secs(1)),
+            "RetryInfo {retry:?}"
+        );
+    }
+    let calm_refused: Vec<_> = calm.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        calm_refused.is_empty(),
+        "the neighbour was refused: {calm_refused:?}"
+    );
+    suite.stop().await;
+}

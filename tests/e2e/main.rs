@@ -10,6 +10,7 @@ mod platform;
 mod scoring;
 mod support;
 mod survey;
+mod tls;
 mod usage;
 
 /// Runs `scenario(suite)` in all four combinations, as four tests.

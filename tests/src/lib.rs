@@ -9,6 +9,7 @@
 pub mod redis_server;
 
 pub mod http;
+pub mod pki;
 pub mod raw;
 
 use std::{sync::OnceLock, time::Duration};
@@ -18,7 +19,7 @@ use nordstern_runtime::{
     Config, Role,
     cache::{CacheOptions, VersionedCache},
     client::ClientSecurity,
-    server::wait_until_serving,
+    server::wait_until_serving_tls,
     shutdown,
 };
 use opentelemetry_sdk::trace::InMemorySpanExporter;
@@ -184,9 +185,18 @@ impl TestSuite {
 
     /// What a client with the admin token presents (for the services' own clients).
     pub fn security(&self) -> ClientSecurity {
-        ClientSecurity::default()
-            .with_token(&self.admin_token)
-            .unwrap_or_else(|error| panic!("{error}"))
+        self.security_with_token(&self.admin_token)
+    }
+
+    /// What a client presents with `secret` (and the suite's TLS trust, when it has TLS).
+    pub fn security_with_token(&self, secret: &str) -> ClientSecurity {
+        ClientSecurity {
+            tls: nordstern_runtime::tls::grpc_client(&self.config.tls)
+                .unwrap_or_else(|error| panic!("{error}")),
+            bearer: None,
+        }
+        .with_token(secret)
+        .unwrap_or_else(|error| panic!("{error}"))
     }
 
     pub fn admin_token(&self) -> &str {
@@ -288,13 +298,18 @@ async fn start_servers(
         Topology::ServerPerRole => IMPLEMENTED_ROLES.iter().map(|role| vec![*role]).collect(),
     };
     // Bind every listener first, so each server knows where the others are.
+    let scheme = if config.tls.serves_tls() {
+        "https"
+    } else {
+        "http"
+    };
     let mut listeners = Vec::new();
     for roles in &groups {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|error| panic!("bind: {error}"));
         let url = format!(
-            "http://{}",
+            "{scheme}://{}",
             listener
                 .local_addr()
                 .unwrap_or_else(|error| panic!("{error}"))
@@ -318,9 +333,10 @@ async fn start_servers(
             urls.push((*role, url.clone()));
         }
     }
+    let tls = nordstern_runtime::tls::grpc_client(&config.tls).unwrap_or_else(|e| panic!("{e}"));
     for (role, url) in &urls {
         let service = service_name(*role);
-        wait_until_serving(url, service, Duration::from_secs(20))
+        wait_until_serving_tls(url, service, Duration::from_secs(20), tls.as_ref())
             .await
             .unwrap_or_else(|error| panic!("{error}"));
     }

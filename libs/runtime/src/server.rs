@@ -412,10 +412,27 @@ impl Drop for CancellationMark {
 /// Polls `grpc.health.v1` on `url` until `service` reports SERVING or `timeout` passes;
 /// what tests and scripts use instead of sleeping.
 pub async fn wait_until_serving(url: &str, service: &str, timeout: Duration) -> Result<(), String> {
+    wait_until_serving_tls(url, service, timeout, None).await
+}
+
+/// [`wait_until_serving`] over TLS for an `https://` URL.
+pub async fn wait_until_serving_tls(
+    url: &str,
+    service: &str,
+    timeout: Duration,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+) -> Result<(), String> {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let deadline = Instant::now() + timeout;
-    let endpoint =
+    let mut endpoint =
         tonic::transport::Endpoint::from_shared(url.to_owned()).map_err(|e| e.to_string())?;
+    if let Some(tls) = tls
+        && url.starts_with("https://")
+    {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| e.to_string())?;
+    }
     loop {
         if let Ok(channel) = endpoint.connect().await {
             let mut client = HealthClient::new(channel);

@@ -34,12 +34,23 @@ struct Api {
     timeout: Duration,
 }
 
+const ACCOUNT_HEALTH: &str = "/v1/accounts/{account_id}/health";
+const CUSTOMER_360: &str = "/v1/accounts/{account_id}/customer360";
+const HEALTH_SCORES: &str = "/v1/health-scores";
+
+/// Every route as (method, path), for the scope table's completeness test.
+pub const ROUTES: [(&str, &str); 3] = [
+    ("GET", ACCOUNT_HEALTH),
+    ("GET", CUSTOMER_360),
+    ("GET", HEALTH_SCORES),
+];
+
 /// The routes of the JSON API.
 pub fn router(gateway: GatewayApi, scoring: ScoringApi, timeout: Duration) -> Router {
     Router::new()
-        .route("/v1/accounts/{account_id}/health", get(account_health))
-        .route("/v1/accounts/{account_id}/customer360", get(customer360))
-        .route("/v1/health-scores", get(health_scores))
+        .route(ACCOUNT_HEALTH, get(account_health))
+        .route(CUSTOMER_360, get(customer360))
+        .route(HEALTH_SCORES, get(health_scores))
         .fallback(|| async { json_error(&Status::not_found("no such endpoint")) })
         .with_state(Api {
             gateway,

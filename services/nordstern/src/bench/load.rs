@@ -66,14 +66,15 @@ pub async fn connect_channels(url: &str, connections: usize) -> anyhow::Result<V
 
 /// Runs `call` in a closed loop for `duration` (after a warm-up of one second that is not
 /// recorded). `call` gets a channel and a running request number.
-pub async fn run_load<F, Fut>(
-    channels: &[Channel],
+pub async fn run_load<C, F, Fut>(
+    channels: &[C],
     concurrency: usize,
     duration: Duration,
     call: F,
 ) -> anyhow::Result<LoadReport>
 where
-    F: Fn(Channel, u64) -> Fut + Clone + Send + 'static,
+    C: Clone + Send + 'static,
+    F: Fn(C, u64) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), Status>> + Send,
 {
     let warmup_end = Instant::now() + Duration::from_secs(1);

@@ -1,6 +1,7 @@
 //! `nordstern bench`: load generators that always measure a bare tonic echo server in the
 //! same run, so every figure comes with its ratio to what the machine can do at all.
 
+mod auth;
 mod balance;
 mod churn;
 mod customer360;
@@ -18,6 +19,9 @@ pub use load::{LoadArgs, LoadReport, run_load};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// GetHealthScore with the token check off and on, and a token flooding at three
+    /// times its rate beside another one.
+    Auth(auth::AuthArgs),
     /// GetAccount throughput and latency on SQLite and PostgreSQL vs the echo baseline.
     GetAccount(get_account::GetAccountArgs),
     /// GetCustomer360 p50 at concurrency 1 and throughput at saturation vs echo.
@@ -39,6 +43,7 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Auth(args) => auth::run(args).await,
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
         BenchCommand::Customer360(args) => customer360::run(args).await,

@@ -107,7 +107,7 @@ pub async fn run(args: ScoringArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn base_config(mut config: Config) -> Config {
+pub(super) fn base_config(mut config: Config) -> Config {
     config.usage.pseudonym_key = Some(BENCH_KEY.to_owned());
     // Only the measured recompute runs.
     config.scoring.recompute_interval_secs = 0;
@@ -225,7 +225,7 @@ async fn raw_redis_get(url: &str, load: &LoadArgs) -> anyhow::Result<f64> {
 
 /// Inserts `count` accounts in the accounts service's tables (its migrations run
 /// first) and returns their ids.
-async fn seed_accounts(config: &Config, count: usize) -> anyhow::Result<Vec<String>> {
+pub(super) async fn seed_accounts(config: &Config, count: usize) -> anyhow::Result<Vec<String>> {
     let target = match &config.database_url {
         Some(url) => StorageTarget::Postgres { url },
         None => StorageTarget::Sqlite {

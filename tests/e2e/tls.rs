@@ -56,6 +56,7 @@ async fn mutual_tls_between_every_server_and_for_every_client() {
         config.tls.cert_file = Some(pki.server_cert.clone());
         config.tls.key_file = Some(pki.server_key.clone());
         config.tls.client_ca_file = Some(pki.ca.clone());
+        config.tls.http_mutual = true;
         // The services' own clients: trust the CA, present a certificate from it.
         config.tls.ca_file = Some(pki.ca.clone());
         config.tls.client_cert_file = Some(pki.client_cert.clone());
@@ -148,6 +149,19 @@ async fn tls_without_client_certificates_serves_any_client_that_trusts_the_ca() 
     .await;
     let url = suite.url(Role::Accounts).to_owned();
     assert!(reaches(&suite, &url, tls_client(Some(&pki.ca), None)).await);
+    // HTTPS for outside tools, which present no client certificate.
+    let stream = connect_tls(suite.http_addr(), &pki.ca, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bearer = format!("Bearer {}", suite.admin_token());
+    let response = nordstern_tests::http::request_on(
+        stream,
+        "GET",
+        "/v1/health-scores",
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
     // A client that does not trust our CA refuses the server.
     let other_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let other = TestPki::generate(other_dir.path());

@@ -75,6 +75,9 @@ impl Refusal {
     }
 }
 
+/// One bucket per token, or per token and scope when the token has no rate of its own.
+type BucketKey = (Arc<str>, Option<Scope>);
+
 /// A token as each process holds it.
 struct LiveToken {
     record: TokenRecord,
@@ -91,7 +94,7 @@ pub struct Keeper {
     default_rate: u32,
     default_burst: u32,
     scope_rates: HashMap<Scope, u32>,
-    buckets: Mutex<HashMap<(Arc<str>, Option<Scope>), Bucket>>,
+    buckets: Mutex<HashMap<BucketKey, Bucket>>,
     clock: Instant,
     account_paths: HashMap<String, Vec<u32>>,
     audit: AuditSink,
@@ -257,7 +260,9 @@ impl Keeper {
         }
         if !secret::is_well_formed(presented) {
             return refuse(
-                Refusal::Unauthenticated("not a Nordstern token (they start with nst_)".into()),
+                Refusal::Unauthenticated(
+                    "malformed token: Nordstern tokens are nst_ and 72 hex digits".into(),
+                ),
                 None,
             );
         }

@@ -45,7 +45,8 @@ pub fn grpc_client(tls: &TlsConfig) -> Result<Option<ClientTlsConfig>, String> {
     Ok(Some(client))
 }
 
-/// The HTTP listener's TLS (HTTP/1.1 over rustls), or `None` to serve plaintext.
+/// The HTTP listener's TLS (HTTP/1.1 over rustls), mutual with `tls.http_mutual`, or
+/// `None` to serve plaintext.
 pub fn http_acceptor(tls: &TlsConfig) -> Result<Option<TlsAcceptor>, String> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
     let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
@@ -63,7 +64,8 @@ pub fn http_acceptor(tls: &TlsConfig) -> Result<Option<TlsAcceptor>, String> {
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|error| format!("tls: {error}"))?;
-    let builder = match &tls.client_ca_file {
+    let client_ca = tls.client_ca_file.as_ref().filter(|_| tls.http_mutual);
+    let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();

@@ -35,6 +35,30 @@ pub async fn connect(server: &str, security: &ClientSecurity) -> anyhow::Result<
         })
 }
 
+/// `nordstern health`: SERVING exits 0, anything else 1.
+pub async fn health(
+    channel: Channel,
+    service: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<std::process::ExitCode> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let status = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner()
+        .status;
+    let status = ServingStatus::try_from(status).unwrap_or(ServingStatus::Unknown);
+    writeln!(out, "{}", status.as_str_name())?;
+    Ok(if status == ServingStatus::Serving {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
 /// A status as a person reads it: the code, the message and every field violation.
 pub fn describe(status: &Status) -> anyhow::Error {
     let violations = nordstern_runtime::status::field_violations(status);

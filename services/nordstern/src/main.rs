@@ -52,6 +52,14 @@ enum Command {
     Token(TokenCommand),
     /// The audit trail: writes, erasures, exports, token changes and refused calls.
     Audit(AuditArgs),
+    /// Exit 0 when a server reports SERVING (for probes that must speak TLS).
+    Health {
+        /// The service asked about [default: the server as a whole].
+        #[arg(long, default_value = "")]
+        service: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Where and how the client commands talk to a running suite.
@@ -461,6 +469,9 @@ async fn client(command: Command) -> anyhow::Result<ExitCode> {
             };
             let output = Output::detect(args.client.json);
             admin::audit(args.client.connect().await?, &query, output, out).await?;
+        }
+        Command::Health { service, client } => {
+            return commands::health(client.connect().await?, &service, out).await;
         }
         Command::Serve(_) | Command::Demo(_) | Command::Bench(_) => {
             anyhow::bail!("not a client command")

@@ -88,9 +88,12 @@ pub struct TlsConfig {
     /// The server's certificate chain; with `key_file`, both listeners speak TLS only.
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
-    /// CA of the client certificates the listeners require (mTLS); a client without a
-    /// certificate from it fails the handshake.
+    /// CA of the client certificates the gRPC listener requires (mTLS); a client without
+    /// a certificate from it fails the handshake.
     pub client_ca_file: Option<PathBuf>,
+    /// Require client certificates from `client_ca_file` on the HTTP listener too. Off by
+    /// default: the help desks and CRMs that call it rarely can present one.
+    pub http_mutual: bool,
     /// CA our clients trust for `https://` endpoints.
     pub ca_file: Option<PathBuf>,
     /// Certificate and key our clients present (to servers that require mTLS).
@@ -126,6 +129,9 @@ impl TlsConfig {
             if first.is_some() != other.is_some() {
                 problems.push(format!("{name}, {other_name}: set both or neither"));
             }
+        }
+        if self.http_mutual && self.client_ca_file.is_none() {
+            problems.push("tls.http_mutual: needs tls.client_ca_file".to_owned());
         }
         if self.client_ca_file.is_some() && !self.serves_tls() {
             problems.push(

@@ -64,7 +64,7 @@ fn problems(report: &ImportReport) -> Vec<(usize, &str)> {
 }
 
 async fn channel(suite: &TestSuite) -> Channel {
-    commands::connect(suite.url(Role::Gateway), &suite.security())
+    nordstern::client::connect(suite.url(Role::Gateway), &suite.security())
         .await
         .unwrap_or_else(|error| panic!("{error:#}"))
 }

@@ -15,7 +15,7 @@ use nordstern_proto::auth::v1::{self as pb, auth_service_client::AuthServiceClie
 use nordstern_runtime::{Config, client::ClientSecurity};
 
 use crate::{
-    commands::{Channel, DEFAULT_TOKEN_FILE, describe, json},
+    client::{Channel, DEFAULT_TOKEN_FILE, describe, json},
     terminal::{Output, Table},
 };
 

@@ -3,37 +3,17 @@
 
 use std::io::Write;
 
-use anyhow::Context;
 use nordstern_proto::{
     accounts::v1::{self as accounts, accounts_service_client::AccountsServiceClient},
     common::v1 as common,
     gateway::v1::{self as gateway, gateway_service_client::GatewayServiceClient},
     scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient},
 };
-use nordstern_runtime::client::ClientSecurity;
-pub use nordstern_runtime::client::SecureChannel as Channel;
-use tonic::Status;
 
-use crate::terminal::{Output, Table, date, enum_name, money, percent};
-
-/// The default server of the client commands.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
-
-/// Where the client commands find a token when none is given: the file `demo` writes.
-pub const DEFAULT_TOKEN_FILE: &str = "data/admin.token";
-
-/// A channel to `server` whose calls carry `security`'s token (and TLS for https://).
-pub async fn connect(server: &str, security: &ClientSecurity) -> anyhow::Result<Channel> {
-    let grpc = nordstern_runtime::config::GrpcConfig {
-        client_timeout_ms: 30_000,
-        ..Default::default()
-    };
-    nordstern_runtime::client::secure_channel(server, &grpc, security)
-        .await
-        .with_context(|| {
-            format!("cannot reach {server}; is `nordstern serve` or `nordstern demo` running?")
-        })
-}
+use crate::{
+    client::{Channel, csms_by_email, describe, json},
+    terminal::{Output, Table, date, enum_name, money, percent},
+};
 
 /// `nordstern health`: SERVING exits 0, anything else 1.
 pub async fn health(
@@ -57,26 +37,6 @@ pub async fn health(
     } else {
         std::process::ExitCode::FAILURE
     })
-}
-
-/// A status as a person reads it: the code, the message and every field violation.
-pub fn describe(status: &Status) -> anyhow::Error {
-    let violations = nordstern_runtime::status::field_violations(status);
-    if violations.is_empty() {
-        return anyhow::anyhow!("{:?}: {}", status.code(), status.message());
-    }
-    let mut text = format!("{:?}:", status.code());
-    for (field, description) in violations {
-        text.push_str(&format!("\n  {field}: {description}"));
-    }
-    anyhow::anyhow!(text)
-}
-
-pub fn json(out: &mut dyn Write, message: &impl prost::Message, name: &str) -> anyhow::Result<()> {
-    let body = nordstern_gateway::http::to_json(message, name).map_err(|s| describe(&s))?;
-    out.write_all(&body)?;
-    writeln!(out)?;
-    Ok(())
 }
 
 fn component_name(component: i32) -> String {
@@ -310,7 +270,7 @@ async fn csm_id(channel: &Channel, csm: &str) -> anyhow::Result<String> {
         return Ok(csm.to_owned());
     }
     let mut client = AccountsServiceClient::new(channel.clone());
-    crate::import::csms_by_email(&mut client)
+    csms_by_email(&mut client)
         .await?
         .remove(&csm.to_lowercase())
         .ok_or_else(|| anyhow::anyhow!("no CSM has the e-mail {csm}"))

@@ -5,7 +5,6 @@
 
 use std::{sync::Arc, time::Instant};
 
-use crate::commands::Channel;
 use anyhow::Context;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -16,7 +15,7 @@ use nordstern_proto::{
 };
 use nordstern_runtime::{Config, client::ClientSecurity};
 
-use crate::terminal::Progress;
+use crate::{client::Channel, terminal::Progress};
 
 pub mod company;
 mod survey;
@@ -250,7 +249,7 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
     println!(
         "\nTry, in another terminal (`nordstern` is target/release/nordstern, or `cargo run --release -p nordstern --`):"
     );
-    if token_file != std::path::Path::new(crate::commands::DEFAULT_TOKEN_FILE) {
+    if token_file != std::path::Path::new(crate::client::DEFAULT_TOKEN_FILE) {
         println!("  export NORDSTERN_TOKEN_FILE={}", token_file.display());
     }
     println!("  nordstern risk                          # the company's accounts by ARR at risk");

@@ -4,6 +4,8 @@
 
 pub mod admin;
 pub mod bench;
+pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod demo;
 pub mod import;

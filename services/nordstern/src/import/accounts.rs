@@ -1,0 +1,136 @@
+//! `import accounts`: one CreateAccount per good row, keyed by CRM id.
+
+use super::*;
+
+const ACCOUNT_COLUMNS: [&str; 8] = [
+    "name",
+    "crm_id",
+    "segment",
+    "start_date",
+    "arr",
+    "renewal_date",
+    "modules",
+    "csm_email",
+];
+
+/// The requests of the good rows, each with its line.
+pub fn account_requests(
+    text: &str,
+    currency: &str,
+    csm_ids: &HashMap<String, String>,
+) -> Checked<Vec<(usize, pb::CreateAccountRequest)>> {
+    let (sheet, mut problems) = match Sheet::parse(text, &ACCOUNT_COLUMNS[..5], &ACCOUNT_COLUMNS) {
+        Ok(parsed) => parsed,
+        Err(problems) => return Checked::refused(problems),
+    };
+    let mut requests = Vec::new();
+    for (line, fields) in &sheet.rows {
+        let line = *line;
+        let before = problems.len();
+        let cell = |column: &str| -> &str { sheet.cell(fields, column) };
+        let required = |problems: &mut Vec<Problem>, column: &str| -> &str {
+            let value = cell(column);
+            if value.is_empty() {
+                problems.push(problem(line, column, "is required"));
+            }
+            value
+        };
+        let name = required(&mut problems, "name").to_owned();
+        let crm_id = required(&mut problems, "crm_id").to_owned();
+        let segment = match required(&mut problems, "segment") {
+            "" => None,
+            raw => check(&mut problems, line, "segment", parse_segment(raw)),
+        };
+        let start = match required(&mut problems, "start_date") {
+            "" => None,
+            raw => check(&mut problems, line, "start_date", parse_date(raw)),
+        };
+        let arr = match required(&mut problems, "arr") {
+            "" => None,
+            raw => check(&mut problems, line, "arr", parse_amount(raw)),
+        };
+        let renewal = match cell("renewal_date") {
+            "" => None,
+            raw => check(&mut problems, line, "renewal_date", parse_date(raw)),
+        };
+        let csm_id = match cell("csm_email") {
+            "" => String::new(),
+            email => match csm_ids.get(&email.to_lowercase()) {
+                Some(id) => id.clone(),
+                None => {
+                    problems.push(problem(
+                        line,
+                        "csm_email",
+                        format!("no CSM has the e-mail {email}"),
+                    ));
+                    String::new()
+                }
+            },
+        };
+        if problems.len() > before {
+            continue;
+        }
+        requests.push((
+            line,
+            pb::CreateAccountRequest {
+                request_id: format!("import-account:{crm_id}"),
+                account: Some(pb::Account {
+                    name,
+                    crm_id,
+                    segment: segment.map_or(0, |s| s as i32),
+                    start_date: start.map(crate::demo::date),
+                    renewal_date: renewal.map(crate::demo::date),
+                    module_keys: cell("modules")
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    csm_id,
+                    ..pb::Account::default()
+                }),
+                initial_arr: arr.map(|minor_units| common::Money {
+                    minor_units,
+                    currency_code: currency.to_owned(),
+                }),
+            },
+        ));
+    }
+    Checked {
+        rows: sheet.rows.len() + sheet.refused,
+        good: requests,
+        problems,
+    }
+}
+
+pub async fn import_accounts(channel: Channel, text: &str) -> anyhow::Result<ImportReport> {
+    let mut client = AccountsServiceClient::new(channel);
+    let csm_ids = csms_by_email(&mut client).await?;
+    let currency = currency(&mut client).await?;
+    let Checked {
+        rows,
+        good: requests,
+        mut problems,
+    } = account_requests(text, &currency, &csm_ids);
+    let mut progress = Progress::new("accounts", requests.len() as u64);
+    let mut imported = 0;
+    let mut sent = futures::stream::iter(requests.into_iter().map(|(line, request)| {
+        let mut client = client.clone();
+        async move { (line, client.create_account(request).await) }
+    }))
+    .buffer_unordered(IN_FLIGHT);
+    while let Some((line, result)) = sent.next().await {
+        progress.advance(1);
+        match result {
+            Ok(_) => imported += 1,
+            Err(status) => problems.extend(refusal(line, &status)),
+        }
+    }
+    progress.finish();
+    problems.sort_by_key(|p| p.line);
+    Ok(ImportReport {
+        rows,
+        imported,
+        problems,
+    })
+}

@@ -1,0 +1,125 @@
+//! `model train`: a churn model from a CSV of past renewals and churns.
+
+use super::*;
+
+pub struct TrainArgs {
+    pub label: String,
+    /// Empty: the header's columns that are platform features.
+    pub numeric: Vec<String>,
+    pub categorical: Vec<String>,
+    /// Activates the model (and rescores every account) when it can score live accounts.
+    pub activate: bool,
+}
+
+/// Trains a churn model on a CSV of past renewals and churns; the server checks every
+/// row and refuses the file with each bad row's line and column.
+pub async fn train_model(
+    channel: Channel,
+    text: String,
+    args: TrainArgs,
+    output: Output,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use nordstern_domain::churn::{PLATFORM_CATEGORICAL_FEATURES, PLATFORM_NUMERIC_FEATURES};
+    use nordstern_proto::scoring::v1::{
+        self as scoring, scoring_service_client::ScoringServiceClient,
+    };
+
+    let (mut numeric, mut categorical) = (args.numeric, args.categorical);
+    if numeric.is_empty() && categorical.is_empty() {
+        let header = Records::new(text.strip_prefix('\u{feff}').unwrap_or(&text), ',')
+            .next()
+            .and_then(Result::ok)
+            .map(|record| record.fields)
+            .unwrap_or_default();
+        for column in header.iter().map(|c| c.trim()) {
+            if PLATFORM_NUMERIC_FEATURES.contains(&column) {
+                numeric.push(column.to_owned());
+            } else if PLATFORM_CATEGORICAL_FEATURES.contains(&column) {
+                categorical.push(column.to_owned());
+            }
+        }
+        anyhow::ensure!(
+            !numeric.is_empty() || !categorical.is_empty(),
+            "no column of the header is a platform feature ({}, {}); name the feature columns with --numeric and --categorical",
+            PLATFORM_NUMERIC_FEATURES.join(", "),
+            PLATFORM_CATEGORICAL_FEATURES.join(", ")
+        );
+    }
+    let mut client = ScoringServiceClient::new(channel);
+    let model = client
+        .train_churn_model_from_csv(scoring::TrainChurnModelFromCsvRequest {
+            content: Some(scoring::train_churn_model_from_csv_request::Content::CsvText(text)),
+            numeric_columns: numeric,
+            categorical_columns: categorical,
+            label_column: args.label,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| describe(&s))?
+        .into_inner()
+        .model
+        .unwrap_or_default();
+    let rescored = if args.activate && model.activatable {
+        Some(
+            client
+                .activate_churn_model(scoring::ActivateChurnModelRequest {
+                    model_id: model.model_id.clone(),
+                })
+                .await
+                .map_err(|s| describe(&s))?
+                .into_inner()
+                .accounts_rescored,
+        )
+    } else {
+        None
+    };
+    if output == Output::Json {
+        let body = nordstern_gateway::http::to_json(&model, "nordstern.scoring.v1.ChurnModel")
+            .map_err(|s| describe(&s))?;
+        out.write_all(&body)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let evaluation = model.evaluation.unwrap_or_default();
+    writeln!(
+        out,
+        "churn model {} (version {}): held-out AUC {}, Brier score {}; {} training rows, {} held out, {} churned",
+        model.model_id,
+        model.version,
+        evaluation.auc.map_or("-".to_owned(), |v| format!("{v:.3}")),
+        evaluation
+            .brier_score
+            .map_or("-".to_owned(), |v| format!("{v:.3}")),
+        evaluation.training_samples,
+        evaluation.held_out_samples,
+        evaluation.churned_samples
+    )?;
+    let mut coefficients = model.coefficients.clone();
+    coefficients.sort_by(|a, b| b.coefficient.abs().total_cmp(&a.coefficient.abs()));
+    let mut table = crate::terminal::Table::new(&["FEATURE", ">LOG-ODDS", "EFFECT"]);
+    for c in &coefficients {
+        table.row(vec![
+            c.feature.clone(),
+            format!("{:+.3}", c.coefficient),
+            if c.coefficient > 0.0 {
+                "raises churn risk".to_owned()
+            } else {
+                "lowers churn risk".to_owned()
+            },
+        ]);
+    }
+    table.write(out)?;
+    match rescored {
+        Some(count) => writeln!(out, "activated; {count} accounts rescored with it")?,
+        None if !model.activatable => writeln!(
+            out,
+            "not activatable: a column is not a platform feature, so it cannot score live accounts"
+        )?,
+        None => writeln!(
+            out,
+            "stored, not active; activate it with --activate or ActivateChurnModel"
+        )?,
+    }
+    Ok(())
+}

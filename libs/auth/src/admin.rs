@@ -7,8 +7,9 @@ use std::sync::Arc;
 use nordstern_proto::auth::v1::{self as pb, auth_service_server::AuthService};
 use nordstern_runtime::{
     error::ServiceError,
+    paging::{PageRequest, page},
     status::FieldViolations,
-    wire::{from_timestamp, page, page_size, page_token},
+    wire::from_timestamp,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -112,13 +113,18 @@ impl AuthService for AuthAdmin {
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let limit = page_size(&mut violations, request.page_size);
-        let before = page_token(&mut violations, &request.page_token);
+        let paging = PageRequest::parse_id(&mut violations, request.page_size, &request.page_token);
         violations.into_result().map_err(ServiceError::from)?;
-        let rows = store::list_tokens(&self.db, request.include_revoked, before, limit + 1)
-            .await
-            .map_err(ServiceError::from)?;
-        let (rows, next_page_token) = page(rows, limit, |row| row.token_id.clone());
+        let before = paging.after_id().map(str::to_owned);
+        let rows = store::list_tokens(
+            &self.db,
+            request.include_revoked,
+            before,
+            paging.fetch_limit(),
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        let (rows, next_page_token) = page(rows, paging.limit, |row| row.token_id.clone());
         Ok(Response::new(pb::ListTokensResponse {
             tokens: rows.iter().map(token_to_proto).collect(),
             next_page_token,
@@ -145,8 +151,7 @@ impl AuthService for AuthAdmin {
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let limit = page_size(&mut violations, request.page_size);
-        let before_id = page_token(&mut violations, &request.page_token);
+        let paging = PageRequest::parse_id(&mut violations, request.page_size, &request.page_token);
         let since = from_timestamp(request.since.as_ref()).map(|at| at.timestamp_micros());
         let until = from_timestamp(request.until.as_ref()).map(|at| at.timestamp_micros());
         if let (Some(since), Some(until)) = (since, until)
@@ -161,12 +166,12 @@ impl AuthService for AuthAdmin {
             method: request.method,
             since,
             until,
-            before_id,
+            before_id: paging.after_id().map(str::to_owned),
         };
-        let rows = store::list_audit(&self.db, &filter, limit + 1)
+        let rows = store::list_audit(&self.db, &filter, paging.fetch_limit())
             .await
             .map_err(ServiceError::from)?;
-        let (rows, next_page_token) = page(rows, limit, |row| row.event_id.clone());
+        let (rows, next_page_token) = page(rows, paging.limit, |row| row.event_id.clone());
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: rows.into_iter().map(audit_to_proto).collect(),
             next_page_token,

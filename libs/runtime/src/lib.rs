@@ -8,6 +8,7 @@ pub mod error;
 pub mod guard;
 pub mod http_error;
 pub mod idempotency;
+pub mod paging;
 pub mod role;
 pub mod server;
 pub mod shutdown;

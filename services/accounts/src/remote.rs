@@ -54,19 +54,11 @@ pub async fn list_all_accounts(
     accounts: &AccountsApi,
     mut filter: pb::ListAccountsRequest,
 ) -> Result<Vec<pb::Account>, Status> {
-    filter.page_size = nordstern_runtime::wire::MAX_PAGE_SIZE;
-    let mut all = Vec::new();
-    loop {
-        let page = accounts
-            .list_accounts(Request::new(filter.clone()))
-            .await?
-            .into_inner();
-        all.extend(page.accounts);
-        if page.next_page_token.is_empty() {
-            return Ok(all);
-        }
-        filter.page_token = page.next_page_token;
-    }
+    filter.page_size = nordstern_runtime::paging::MAX_PAGE_SIZE;
+    nordstern_runtime::paging::all_pages(filter, |filter| {
+        accounts.list_accounts(Request::new(filter))
+    })
+    .await
 }
 
 /// The accounts among `ids` (any number, fetched in batches), and the ids naming none.

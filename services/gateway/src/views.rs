@@ -14,7 +14,10 @@ use nordstern_proto::{
     survey::v1 as survey_pb,
     usage::v1 as usage_pb,
 };
-use nordstern_runtime::wire::{MAX_BATCH, MAX_PAGE_SIZE, date_to_proto, tier_from_proto};
+use nordstern_runtime::{
+    paging::{MAX_PAGE_SIZE, all_pages},
+    wire::{MAX_BATCH, date_to_proto, tier_from_proto},
+};
 use nordstern_scoring::remote::ScoringApi;
 use nordstern_survey::remote::SurveyApi;
 use nordstern_usage::remote::UsageApi;
@@ -482,56 +485,6 @@ impl Backends {
 }
 
 /// A listing request whose pages are followed by `page_token`, and its response.
-trait Listing: Clone {
-    type Page;
-    type Item;
-    fn set_page_token(&mut self, token: String);
-    fn into_items(page: Self::Page) -> (Vec<Self::Item>, String);
-}
-
-macro_rules! listing {
-    ($($request:ty => $page:ty, $items:ident: $item:ty;)*) => {$(
-        impl Listing for $request {
-            type Page = $page;
-            type Item = $item;
-            fn set_page_token(&mut self, token: String) {
-                self.page_token = token;
-            }
-            fn into_items(page: $page) -> (Vec<Self::Item>, String) {
-                (page.$items, page.next_page_token)
-            }
-        }
-    )*};
-}
-
-listing! {
-    accounts_pb::ListAccountsRequest => accounts_pb::ListAccountsResponse, accounts: accounts_pb::Account;
-    accounts_pb::ListContractEventsRequest => accounts_pb::ListContractEventsResponse, events: accounts_pb::ContractEvent;
-    scoring_pb::ListHealthScoreHistoryRequest => scoring_pb::ListHealthScoreHistoryResponse, entries: scoring_pb::HealthScoreHistoryEntry;
-    scoring_pb::ListAlertsRequest => scoring_pb::ListAlertsResponse, alerts: scoring_pb::Alert;
-    scoring_pb::ListUpsellOpportunitiesRequest => scoring_pb::ListUpsellOpportunitiesResponse, opportunities: scoring_pb::UpsellOpportunity;
-    survey_pb::ListResponsesRequest => survey_pb::ListResponsesResponse, responses: survey_pb::SurveyResponse;
-}
-
-/// Every page of a listing, following `next_page_token` until it is empty.
-async fn all_pages<R: Listing, Fut>(
-    mut request: R,
-    call: impl Fn(R) -> Fut,
-) -> Result<Vec<R::Item>, Status>
-where
-    Fut: std::future::Future<Output = Result<tonic::Response<R::Page>, Status>>,
-{
-    let mut items = Vec::new();
-    loop {
-        let (page, token) = R::into_items(call(request.clone()).await?.into_inner());
-        items.extend(page);
-        if token.is_empty() {
-            return Ok(items);
-        }
-        request.set_page_token(token);
-    }
-}
-
 fn portfolio_row(
     account: &accounts_pb::Account,
     score: Option<&scoring_pb::HealthScore>,

@@ -6,8 +6,11 @@ use std::{collections::HashMap, io::Write};
 
 use anyhow::Context;
 use nordstern_proto::accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient};
-use nordstern_runtime::client::ClientSecurity;
 pub use nordstern_runtime::client::SecureChannel as Channel;
+use nordstern_runtime::{
+    client::ClientSecurity,
+    paging::{MAX_PAGE_SIZE, all_pages},
+};
 use tonic::Status;
 
 /// The default server of the client commands.
@@ -53,25 +56,18 @@ pub fn json(out: &mut dyn Write, message: &impl prost::Message, name: &str) -> a
 pub async fn csms_by_email(
     client: &mut AccountsServiceClient<Channel>,
 ) -> anyhow::Result<HashMap<String, String>> {
-    let mut csms = HashMap::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_csms(pb::ListCsmsRequest {
-                page_size: 1000,
-                page_token,
-            })
-            .await
-            .map_err(|s| describe(&s))?
-            .into_inner();
-        csms.extend(
-            page.csms
-                .into_iter()
-                .map(|c| (c.email.to_lowercase(), c.csm_id)),
-        );
-        if page.next_page_token.is_empty() {
-            return Ok(csms);
-        }
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListCsmsRequest {
+        page_size: MAX_PAGE_SIZE,
+        page_token: String::new(),
+    };
+    let csms = all_pages(request, |request| {
+        let mut client = client.clone();
+        async move { client.list_csms(request).await }
+    })
+    .await
+    .map_err(|s| describe(&s))?;
+    Ok(csms
+        .into_iter()
+        .map(|c| (c.email.to_lowercase(), c.csm_id))
+        .collect())
 }

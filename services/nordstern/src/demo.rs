@@ -13,7 +13,11 @@ use nordstern_proto::{
     common::v1 as common,
     scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient},
 };
-use nordstern_runtime::{Config, client::ClientSecurity};
+use nordstern_runtime::{
+    Config,
+    client::ClientSecurity,
+    paging::{MAX_PAGE_SIZE, all_pages},
+};
 
 use crate::{client::Channel, terminal::Progress};
 
@@ -420,44 +424,36 @@ async fn health_scores(server: &Server) -> anyhow::Result<HealthOverview> {
         open_alerts: 0,
         top_risk: None,
     };
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_health_scores(scoring::ListHealthScoresRequest {
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        for score in &page.health_scores {
-            match common::HealthColor::try_from(score.color) {
-                Ok(common::HealthColor::Green) => overview.green += 1,
-                Ok(common::HealthColor::Yellow) => overview.yellow += 1,
-                _ => overview.red += 1,
-            }
+    let scores = all_pages(
+        scoring::ListHealthScoresRequest {
+            page_size: MAX_PAGE_SIZE,
+            ..Default::default()
+        },
+        |request| {
+            let mut client = client.clone();
+            async move { client.list_health_scores(request).await }
+        },
+    )
+    .await?;
+    for score in &scores {
+        match common::HealthColor::try_from(score.color) {
+            Ok(common::HealthColor::Green) => overview.green += 1,
+            Ok(common::HealthColor::Yellow) => overview.yellow += 1,
+            _ => overview.red += 1,
         }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
     }
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_alerts(scoring::ListAlertsRequest {
-                page_size: 1000,
-                page_token,
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        overview.open_alerts += page.alerts.len();
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let alerts = all_pages(
+        scoring::ListAlertsRequest {
+            page_size: MAX_PAGE_SIZE,
+            ..Default::default()
+        },
+        |request| {
+            let mut client = client.clone();
+            async move { client.list_alerts(request).await }
+        },
+    )
+    .await?;
+    overview.open_alerts = alerts.len();
     let top = client
         .list_at_risk_accounts(scoring::ListAtRiskAccountsRequest {
             page_size: 1,

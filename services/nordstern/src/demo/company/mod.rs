@@ -23,8 +23,8 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 mod history;
 
-pub use history::{HistoryRow, history_csv};
 use history::inputs_as_of;
+pub use history::{HistoryRow, history_csv};
 
 /// Days of usage history before today (the usage service keeps 400 by default).
 pub const USAGE_DAYS: i64 = 365;
@@ -467,7 +467,6 @@ impl Company {
         rows
     }
 }
-
 
 fn company_name(rng: &mut impl Rng) -> String {
     format!(

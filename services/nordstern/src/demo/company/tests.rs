@@ -46,8 +46,7 @@ fn churn_and_contracts_look_like_b2b_saas() {
         .flat_map(|a| &a.outcomes)
         .filter(|o| o.on > today() - Duration::days(365))
         .collect();
-    let churn_rate =
-        outcomes.iter().filter(|o| o.churned).count() as f64 / outcomes.len() as f64;
+    let churn_rate = outcomes.iter().filter(|o| o.churned).count() as f64 / outcomes.len() as f64;
     assert!(
         (0.08..0.25).contains(&churn_rate),
         "yearly logo churn {churn_rate:.3}"
@@ -104,8 +103,7 @@ fn a_model_trained_on_the_history_ranks_held_out_churners_well() {
         let csv = history_csv(&Company::generate(2_000, 8, seed, today()).history());
         let dataset = parse_csv(&csv, ',', &numeric, &categorical, HISTORY_LABEL)
             .unwrap_or_else(|violations| panic!("{violations:?}"));
-        let model =
-            churn::train(&dataset, 0.25, seed).unwrap_or_else(|error| panic!("{error}"));
+        let model = churn::train(&dataset, 0.25, seed).unwrap_or_else(|error| panic!("{error}"));
         let auc = model.evaluation().and_then(|e| e.auc).unwrap_or_default();
         assert!(auc > 0.75, "seed {seed}: held-out AUC {auc:.3}");
     }

@@ -242,6 +242,37 @@ where
     }
 }
 
+/// One in-process call with what a call over the network gets: the caller's deadline
+/// (capped by `grpc.client_timeout_ms`), answered DEADLINE_EXCEEDED when it passes, and
+/// the request metrics, marked in-process.
+pub async fn local_call<T>(
+    method: &'static str,
+    limit: Duration,
+    caller_timeout: Option<Duration>,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    use opentelemetry::KeyValue;
+    let deadline = caller_timeout.map_or(limit, |asked| asked.min(limit));
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no answer within the deadline of {} ms",
+            deadline.as_millis()
+        ))),
+    };
+    let metrics = crate::telemetry::request_metrics();
+    let attributes = [
+        KeyValue::new("rpc.method", method),
+        KeyValue::new("rpc.transport", "in_process"),
+    ];
+    metrics.requests.add(1, &attributes);
+    metrics
+        .duration_seconds
+        .record(started.elapsed().as_secs_f64(), &attributes);
+    result
+}
+
 /// The stream type of every server-streaming RPC, local or remote, so that
 /// `Arc<dyn Service<…Stream = BoxStream<…>>>` names either.
 pub type BoxStream<T> =
@@ -266,7 +297,7 @@ pub mod __private {
 macro_rules! remote_service {
     (
         $(#[$meta:meta])*
-        $remote:ident: $client:ident => $service:ident {
+        $remote:ident, $local:ident: $client:ident => $service:ident {
             unary { $($method:ident($request:ty) -> $response:ty, $safe:expr;)* }
             server_streaming { $($smethod:ident($srequest:ty) -> $sresponse:ty as $stream:ident;)* }
             client_streaming { $($cmethod:ident($crequest:ty) -> $cresponse:ty;)* }
@@ -348,6 +379,66 @@ macro_rules! remote_service {
                         Result::ok,
                     );
                     self.client.clone().$cmethod(inbound).await
+                }
+            )*
+        }
+
+        /// The service in this process, behind the same deadline and metrics as a call
+        /// over the network, so the embedded mode keeps the promises of the split one.
+        #[derive(Clone)]
+        pub struct $local {
+            inner: ::std::sync::Arc<dyn $service<$($stream = $crate::client::BoxStream<$sresponse>),*>>,
+            limit: ::std::time::Duration,
+        }
+
+        impl $local {
+            pub fn new(
+                inner: ::std::sync::Arc<dyn $service<$($stream = $crate::client::BoxStream<$sresponse>),*>>,
+                grpc: &$crate::config::GrpcConfig,
+            ) -> Self {
+                $local { inner, limit: grpc.client_timeout() }
+            }
+
+            pub fn into_api(
+                self,
+            ) -> ::std::sync::Arc<dyn $service<$($stream = $crate::client::BoxStream<$sresponse>),*>> {
+                ::std::sync::Arc::new(self)
+            }
+        }
+
+        #[::tonic::async_trait]
+        impl $service for $local {
+            $(
+                async fn $method(
+                    &self,
+                    request: ::tonic::Request<$request>,
+                ) -> Result<::tonic::Response<$response>, ::tonic::Status> {
+                    let timeout = $crate::server::caller_timeout(request.metadata());
+                    $crate::client::local_call(
+                        concat!(stringify!($service), "/", stringify!($method)),
+                        self.limit,
+                        timeout,
+                        self.inner.$method(request),
+                    )
+                    .await
+                }
+            )*
+            $(
+                type $stream = $crate::client::BoxStream<$sresponse>;
+
+                async fn $smethod(
+                    &self,
+                    request: ::tonic::Request<$srequest>,
+                ) -> Result<::tonic::Response<Self::$stream>, ::tonic::Status> {
+                    self.inner.$smethod(request).await
+                }
+            )*
+            $(
+                async fn $cmethod(
+                    &self,
+                    request: ::tonic::Request<::tonic::Streaming<$crequest>>,
+                ) -> Result<::tonic::Response<$cresponse>, ::tonic::Status> {
+                    self.inner.$cmethod(request).await
                 }
             )*
         }

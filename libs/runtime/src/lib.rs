@@ -12,6 +12,7 @@ pub mod paging;
 pub mod role;
 pub mod server;
 pub mod shutdown;
+pub mod start;
 pub mod status;
 pub mod storage;
 pub mod telemetry;

@@ -5,6 +5,7 @@ mod convert;
 pub mod error;
 mod grpc;
 pub mod remote;
+mod role;
 mod store;
 
 use nordstern_domain::{lifecycle::LifecycleRules, revenue::RevenueParams, tiers::TierThresholds};
@@ -12,6 +13,7 @@ use nordstern_runtime::config::AccountsConfig;
 
 pub use grpc::AccountsGrpc;
 pub use nordstern_accounts_migration::Migrator;
+pub use role::start;
 pub use store::{Rules, Store};
 
 /// Turns the validated configuration into the rules the store applies.

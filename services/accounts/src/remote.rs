@@ -4,6 +4,12 @@
 
 use std::sync::Arc;
 
+use nordstern_runtime::{
+    Role,
+    config::GrpcConfig,
+    start::{RoleContext, StartError},
+};
+
 use nordstern_proto::accounts::v1::{
     self as pb, accounts_service_client::AccountsServiceClient,
     accounts_service_server::AccountsService,
@@ -15,13 +21,23 @@ use crate::AccountsGrpc;
 /// The accounts API, local or remote.
 pub type AccountsApi = Arc<dyn AccountsService>;
 
-pub fn local(service: AccountsGrpc) -> AccountsApi {
-    Arc::new(service)
+pub fn local(service: AccountsGrpc, grpc: &GrpcConfig) -> AccountsApi {
+    LocalAccounts::new(Arc::new(service), grpc).into_api()
+}
+
+/// The accounts service for a role that calls it: the one started in this process, or a
+/// client of `endpoints.accounts`.
+pub fn api(context: &RoleContext) -> Result<AccountsApi, StartError> {
+    context.api(
+        Role::Accounts,
+        RemoteAccounts::connect,
+        RemoteAccounts::into_api,
+    )
 }
 
 nordstern_runtime::remote_service! {
     /// The accounts service over gRPC.
-    RemoteAccounts: AccountsServiceClient => AccountsService {
+    RemoteAccounts, LocalAccounts: AccountsServiceClient => AccountsService {
         unary {
             create_account(pb::CreateAccountRequest) -> pb::CreateAccountResponse, |r| !r.request_id.is_empty();
             get_account(pb::GetAccountRequest) -> pb::GetAccountResponse, |_| true;

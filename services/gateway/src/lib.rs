@@ -5,6 +5,7 @@
 mod fanout;
 mod grpc;
 pub mod http;
+mod role;
 pub mod rules;
 mod tickets;
 mod views;
@@ -17,6 +18,7 @@ use sea_orm::DatabaseConnection;
 
 pub use grpc::GatewayGrpc;
 pub use nordstern_gateway_migration::Migrator;
+pub use role::start;
 pub use views::Backends;
 
 /// The gateway API, as the HTTP listener (and in-process callers) hold it.

@@ -9,6 +9,7 @@ mod grpc;
 mod models;
 mod pipeline;
 pub mod remote;
+mod role;
 mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -24,6 +25,7 @@ use tonic::Status;
 pub use grpc::ScoringGrpc;
 pub use nordstern_scoring_migration::Migrator;
 pub use pipeline::{Scoring, SharedScoring, Target};
+pub use role::start;
 pub use store::Store;
 
 /// Score changes buffered per watcher before a slow one is told to catch up.

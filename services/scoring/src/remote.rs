@@ -4,6 +4,12 @@
 
 use std::sync::Arc;
 
+use nordstern_runtime::{
+    Role,
+    config::GrpcConfig,
+    start::{RoleContext, StartError},
+};
+
 use nordstern_proto::scoring::v1::{
     self as pb, scoring_service_client::ScoringServiceClient,
     scoring_service_server::ScoringService,
@@ -16,13 +22,23 @@ use crate::ScoringGrpc;
 pub type ScoringApi =
     Arc<dyn ScoringService<WatchHealthScoresStream = BoxStream<pb::WatchHealthScoresResponse>>>;
 
-pub fn local(service: ScoringGrpc) -> ScoringApi {
-    Arc::new(service)
+pub fn local(service: ScoringGrpc, grpc: &GrpcConfig) -> ScoringApi {
+    LocalScoring::new(Arc::new(service), grpc).into_api()
+}
+
+/// The scoring service for a role that calls it: the one started in this process, or a
+/// client of `endpoints.scoring`.
+pub fn api(context: &RoleContext) -> Result<ScoringApi, StartError> {
+    context.api(
+        Role::Scoring,
+        RemoteScoring::connect,
+        RemoteScoring::into_api,
+    )
 }
 
 nordstern_runtime::remote_service! {
     /// The scoring service over gRPC.
-    RemoteScoring: ScoringServiceClient => ScoringService {
+    RemoteScoring, LocalScoring: ScoringServiceClient => ScoringService {
         unary {
             get_health_score(pb::GetHealthScoreRequest) -> pb::GetHealthScoreResponse, |_| true;
             batch_get_health_scores(pb::BatchGetHealthScoresRequest) -> pb::BatchGetHealthScoresResponse, |_| true;

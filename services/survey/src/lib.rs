@@ -4,6 +4,7 @@
 mod convert;
 mod grpc;
 pub mod remote;
+mod role;
 mod store;
 
 use nordstern_accounts::remote::AccountsApi;
@@ -12,6 +13,7 @@ use sea_orm::DatabaseConnection;
 
 pub use grpc::SurveyGrpc;
 pub use nordstern_survey_migration::Migrator;
+pub use role::start;
 pub use store::Store;
 
 /// The gRPC service over an already migrated database; `accounts` checks account ids

@@ -4,6 +4,12 @@
 
 use std::sync::Arc;
 
+use nordstern_runtime::{
+    Role,
+    config::GrpcConfig,
+    start::{RoleContext, StartError},
+};
+
 use nordstern_proto::survey::v1::{
     self as pb, survey_service_client::SurveyServiceClient, survey_service_server::SurveyService,
 };
@@ -13,13 +19,19 @@ use crate::SurveyGrpc;
 /// The survey API, local or remote.
 pub type SurveyApi = Arc<dyn SurveyService>;
 
-pub fn local(service: SurveyGrpc) -> SurveyApi {
-    Arc::new(service)
+pub fn local(service: SurveyGrpc, grpc: &GrpcConfig) -> SurveyApi {
+    LocalSurvey::new(Arc::new(service), grpc).into_api()
+}
+
+/// The survey service for a role that calls it: the one started in this process, or a
+/// client of `endpoints.survey`.
+pub fn api(context: &RoleContext) -> Result<SurveyApi, StartError> {
+    context.api(Role::Survey, RemoteSurvey::connect, RemoteSurvey::into_api)
 }
 
 nordstern_runtime::remote_service! {
     /// The survey service over gRPC.
-    RemoteSurvey: SurveyServiceClient => SurveyService {
+    RemoteSurvey, LocalSurvey: SurveyServiceClient => SurveyService {
         unary {
             create_campaign(pb::CreateCampaignRequest) -> pb::CreateCampaignResponse, |r| !r.request_id.is_empty();
             get_campaign(pb::GetCampaignRequest) -> pb::GetCampaignResponse, |_| true;

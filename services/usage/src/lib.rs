@@ -6,6 +6,7 @@ mod convert;
 mod grpc;
 mod pseudonym;
 pub mod remote;
+mod role;
 mod store;
 mod summary;
 
@@ -19,6 +20,7 @@ use sea_orm::DatabaseConnection;
 pub use grpc::{MAX_BATCH_BYTES, UsageGrpc};
 pub use nordstern_usage_migration::Migrator;
 pub use pseudonym::Pseudonymizer;
+pub use role::start;
 pub use store::{NewEvent, RetentionSweep, Store};
 
 /// The service over an already migrated database; `accounts` checks account ids and

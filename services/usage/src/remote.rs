@@ -4,6 +4,12 @@
 
 use std::sync::Arc;
 
+use nordstern_runtime::{
+    Role,
+    config::GrpcConfig,
+    start::{RoleContext, StartError},
+};
+
 use nordstern_proto::usage::v1::{
     self as pb, usage_service_client::UsageServiceClient, usage_service_server::UsageService,
 };
@@ -19,14 +25,20 @@ pub type UsageApi = Arc<
         >,
 >;
 
-pub fn local(service: UsageGrpc) -> UsageApi {
-    Arc::new(service)
+pub fn local(service: UsageGrpc, grpc: &GrpcConfig) -> UsageApi {
+    LocalUsage::new(Arc::new(service), grpc).into_api()
+}
+
+/// The usage service for a role that calls it: the one started in this process, or a
+/// client of `endpoints.usage`.
+pub fn api(context: &RoleContext) -> Result<UsageApi, StartError> {
+    context.api(Role::Usage, RemoteUsage::connect, RemoteUsage::into_api)
 }
 
 nordstern_runtime::remote_service! {
     /// The usage service over gRPC. Ingestion is safe to retry: events are deduplicated
     /// by (account_id, event_id).
-    RemoteUsage: UsageServiceClient => UsageService {
+    RemoteUsage, LocalUsage: UsageServiceClient => UsageService {
         unary {
             ingest_events(pb::IngestEventsRequest) -> pb::IngestEventsResponse, |_| true;
             get_usage_summary(pb::GetUsageSummaryRequest) -> pb::GetUsageSummaryResponse, |_| true;

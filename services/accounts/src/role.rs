@@ -1,0 +1,25 @@
+//! The accounts role in a process: its storage, its service on the server, and its
+//! in-process handle for the roles that call it.
+
+use nordstern_proto::accounts::v1::accounts_service_server::AccountsServiceServer;
+use nordstern_runtime::{
+    Role,
+    start::{RoleContext, StartError},
+};
+
+use crate::{AccountsGrpc, Migrator, Store, remote, rules};
+
+pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
+    let db = context.open_storage::<Migrator>(Role::Accounts).await?;
+    let rules = rules(&context.config.accounts).map_err(StartError::Config)?;
+    let service = AccountsGrpc::new(Store::new(db, rules));
+    context.provide(
+        Role::Accounts,
+        remote::local(service.clone(), &context.config.grpc),
+    );
+    let max_request_bytes = context.config.grpc.max_request_bytes;
+    context
+        .services
+        .add(AccountsServiceServer::new(service).max_decoding_message_size(max_request_bytes));
+    Ok(())
+}

@@ -13,7 +13,7 @@ macro_rules! named_enum {
             pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
 
             /// The stable name it is stored and shown under.
-            pub fn as_str(&self) -> &'static str {
+            pub const fn as_str(&self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
 

@@ -70,9 +70,7 @@ pub fn client_security(
 /// one written there with mode 0600. Runs before the servers start, so they load it.
 pub async fn demo_token(config: &Config) -> anyhow::Result<String> {
     let path = token_file(config);
-    let db = store::open(config)
-        .await
-        .context("opening the token store")?;
+    let db = token_store(config).await?;
     if let Ok(text) = std::fs::read_to_string(&path) {
         let secret = text.trim().to_owned();
         let hash = SecretHash::of(&secret);
@@ -93,6 +91,10 @@ pub async fn demo_token(config: &Config) -> anyhow::Result<String> {
     db.close().await?;
     write_private(&path, &format!("{}\n", secret.expose()))?;
     Ok(secret.expose().to_owned())
+}
+
+async fn token_store(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    store::open(config).await.context("opening the token store")
 }
 
 /// Writes a file only its owner can read.
@@ -122,9 +124,7 @@ pub async fn create_token(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = store::open(config)
-        .await
-        .context("opening the token store")?;
+    let db = token_store(config).await?;
     let created = tokens::create(&db, new, chrono::Utc::now().timestamp_micros()).await;
     db.close().await?;
     let (record, secret) = created.map_err(|error| describe(&error.into()))?;
@@ -169,9 +169,7 @@ pub async fn list_tokens(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = store::open(config)
-        .await
-        .context("opening the token store")?;
+    let db = token_store(config).await?;
     let mut tokens = Vec::new();
     let mut before = None;
     loop {
@@ -237,9 +235,7 @@ pub async fn revoke_token(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = store::open(config)
-        .await
-        .context("opening the token store")?;
+    let db = token_store(config).await?;
     let revoked = tokens::revoke(&db, token_id, chrono::Utc::now().timestamp_micros()).await;
     db.close().await?;
     let (record, already) = revoked.map_err(|error| describe(&error.into()))?;

@@ -160,12 +160,20 @@ fn list_request(
                 .map_err(|_| "must be an RFC 3339 time such as 2026-11-01T00:00:00Z".to_owned()),
         )
     });
-    let color = enum_parameter(&mut violations, "color", text("color"), |name| {
-        common::HealthColor::from_str_name(&format!("HEALTH_COLOR_{name}")).map(|c| c as i32)
-    });
-    let segment = enum_parameter(&mut violations, "segment", text("segment"), |name| {
-        common::Segment::from_str_name(&format!("SEGMENT_{name}")).map(|s| s as i32)
-    });
+    let color = enum_parameter(
+        &mut violations,
+        "color",
+        text("color"),
+        "HEALTH_COLOR_",
+        |name| common::HealthColor::from_str_name(name).map(|c| c as i32),
+    );
+    let segment = enum_parameter(
+        &mut violations,
+        "segment",
+        text("segment"),
+        "SEGMENT_",
+        |name| common::Segment::from_str_name(name).map(|s| s as i32),
+    );
     violations.into_result()?;
     Ok(scoring_pb::ListHealthScoresRequest {
         page_size,
@@ -177,20 +185,29 @@ fn list_request(
     })
 }
 
-/// An enum given by its short name (`RED`); empty means unset.
+/// An enum given by its short name (`RED`) or by the full name the API writes
+/// (`HEALTH_COLOR_RED`), in any case, so a CRM can feed back the values it read; empty
+/// means unset.
 fn enum_parameter(
     violations: &mut nordstern_runtime::status::FieldViolations,
     field: &str,
     raw: &str,
+    prefix: &str,
     parse: impl Fn(&str) -> Option<i32>,
 ) -> i32 {
     if raw.is_empty() {
         return 0;
     }
+    let name = raw.to_ascii_uppercase();
+    let full = if name.starts_with(prefix) {
+        name
+    } else {
+        format!("{prefix}{name}")
+    };
     violations
         .check(
             field,
-            parse(&raw.to_ascii_uppercase()).ok_or_else(|| format!("unknown value `{raw}`")),
+            parse(&full).ok_or_else(|| format!("unknown value `{raw}`")),
         )
         .unwrap_or_default()
 }
@@ -210,7 +227,13 @@ fn respond<M: prost::Message>(
 pub fn to_json(message: &impl prost::Message, message_name: &str) -> Result<Vec<u8>, Status> {
     let descriptor = descriptors()
         .get_message_by_name(message_name)
-        .ok_or_else(|| Status::internal(format!("no descriptor for {message_name}")))?;
+        .ok_or_else(|| {
+            tracing::error!(
+                message_name,
+                "the JSON encoder has no descriptor for this message"
+            );
+            Status::internal("internal error")
+        })?;
     let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
         .map_err(|error| nordstern_runtime::status::internal(&error))?;
     let mut body = Vec::new();
@@ -259,6 +282,15 @@ mod tests {
             request.changed_since.map(|t| t.seconds),
             Some(1_793_523_600)
         );
+
+        // The names the API itself writes are accepted too.
+        let full = list_request(&query(&[
+            ("color", "HEALTH_COLOR_RED"),
+            ("segment", "SEGMENT_SME"),
+        ]))
+        .unwrap_or_default();
+        assert_eq!(full.color, common::HealthColor::Red as i32);
+        assert_eq!(full.segment, common::Segment::Sme as i32);
 
         let status = list_request(&query(&[
             ("changed_since", "yesterday"),

@@ -291,10 +291,12 @@ pub struct ServeArgs {
     /// Services to run in this process: `all`, or a comma list such as `accounts,usage`.
     #[arg(long, value_name = "LIST")]
     pub services: Option<String>,
-    /// Address the gRPC server listens on [default: 127.0.0.1:50051].
+    /// Address the gRPC server listens on [default: grpc.listen_addr from the config file or
+    /// NORDSTERN_GRPC__LISTEN_ADDR, else 127.0.0.1:50051].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Directory for the embedded SQLite files (one per service) [default: ./data].
+    /// Directory for the embedded SQLite files (one per service) [default: data_dir from the
+    /// config file or NORDSTERN_DATA_DIR, else ./data].
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL URL; each service then keeps its tables in its own schema there.

@@ -272,8 +272,9 @@ impl Tickets {
             idempotency::find_response(self.writer.db(), ROUTE_TICKET, &key.key, key.fingerprint)
                 .await
                 .map_err(|error| match error {
+                    // FAILED_PRECONDITION, as every service answers a reused key.
                     IdempotencyError::KeyReused(_) => {
-                        FieldViolations::single("idempotency_key", error.to_string()).into()
+                        Status::failed_precondition(error.to_string())
                     }
                     IdempotencyError::Db(error) => db_error(error),
                 })?;

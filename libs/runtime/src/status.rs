@@ -76,6 +76,11 @@ impl From<FieldViolations> for Status {
 
 /// Logs an unexpected error with its whole cause chain and answers without leaking it.
 pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
+    internal_with_context("", error)
+}
+
+/// [`internal`], with what was being done in the log line (never in the answer).
+pub fn internal_with_context(context: &str, error: &(dyn std::error::Error + 'static)) -> Status {
     let mut chain = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -83,7 +88,11 @@ pub fn internal(error: &(dyn std::error::Error + 'static)) -> Status {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(error = %chain, "internal error");
+    if context.is_empty() {
+        tracing::error!(error = %chain, "internal error");
+    } else {
+        tracing::error!(error = %chain, context, "internal error");
+    }
     Status::internal("internal error; the server log has the details")
 }
 

@@ -502,5 +502,5 @@ fn event_time(
 }
 
 fn db_error(error: DbErr) -> Status {
-    nordstern_runtime::status::internal(&error)
+    nordstern_runtime::error::ServiceError::Database(error).into()
 }

@@ -1,6 +1,7 @@
 //! The gRPC adapter of the scoring service: parse and validate, call the pipeline or the
 //! store, map rows to messages.
 
+use nordstern_runtime::status::internal_with_context;
 use chrono::{NaiveDate, Utc};
 use nordstern_accounts::remote::list_all_accounts;
 use nordstern_domain::{churn, health::HealthColor};
@@ -77,7 +78,7 @@ fn number<T: std::str::FromStr>(v: &mut FieldViolations, raw: &str) -> Option<T>
 
 fn decode_score(payload: &[u8]) -> Result<pb::HealthScore, Status> {
     pb::HealthScore::decode(payload)
-        .map_err(|e| Status::internal(format!("a stored score does not decode: {e}")))
+        .map_err(|e| internal_with_context("a stored score does not decode", &e))
 }
 
 fn optional_segment(v: &mut FieldViolations, field: &str, value: i32) -> Option<&'static str> {
@@ -678,7 +679,7 @@ impl ScoringService for ScoringGrpc {
         let mut models = Vec::with_capacity(rows.len() + 1);
         for (_, body) in rows {
             let mut model = pb::ChurnModel::decode(body.as_slice())
-                .map_err(|e| Status::internal(format!("a stored model does not decode: {e}")))?;
+                .map_err(|e| internal_with_context("a stored model does not decode", &e))?;
             model.active = model.model_id == active;
             models.push(model);
         }

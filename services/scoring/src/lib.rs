@@ -91,5 +91,5 @@ pub async fn run_scheduled_recompute(
 
 /// Database failures are logged with their cause and answered as INTERNAL.
 pub(crate) fn db_error(error: DbErr) -> Status {
-    nordstern_runtime::status::internal(&error)
+    nordstern_runtime::error::ServiceError::Database(error).into()
 }

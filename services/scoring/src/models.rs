@@ -1,6 +1,7 @@
 //! Scoring configurations and churn models as stored (their protobuf messages) and as the
 //! domain uses them; training from a CSV export or from the platform's own history.
 
+use nordstern_runtime::status::internal_with_context;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate};
@@ -65,8 +66,14 @@ pub async fn active_model(store: &Store) -> Result<(Model, ModelMeta), Status> {
         Some(id) if id != DEFAULT_MODEL_ID => {
             let stored = stored_model(store, &id)
                 .await?
-                .ok_or_else(|| Status::internal(format!("active model {id} is not stored")))?;
-            let model = model_from_proto(&stored).map_err(Status::internal)?;
+                .ok_or_else(|| {
+                    tracing::error!(model_id = %id, "the active model is not stored");
+                    Status::internal("internal error; the server log has the details")
+                })?;
+            let model = model_from_proto(&stored).map_err(|problem| {
+                tracing::error!(model_id = %id, %problem, "the active model does not load");
+                Status::internal("internal error; the server log has the details")
+            })?;
             Ok((model, meta_of(&stored)))
         }
         _ => Ok((churn::default_model(), default_meta())),
@@ -123,7 +130,7 @@ pub async fn train_and_store(
         churn::train(&dataset, held_out_fraction, seed).map(|model| (model, started.elapsed()))
     })
     .await
-    .map_err(|e| Status::internal(format!("training task failed: {e}")))?
+    .map_err(|e| internal_with_context("the training task failed", &e))?
     .map_err(|error| match source {
         // The platform's own history has no request fields to blame.
         pb::ChurnModelSource::PlatformHistory => Status::failed_precondition(error.to_string()),
@@ -221,5 +228,5 @@ pub async fn history_dataset(
 }
 
 fn corrupt(what: &str, error: &prost::DecodeError) -> Status {
-    Status::internal(format!("a stored {what} does not decode: {error}"))
+    internal_with_context(what, error)
 }

@@ -2,6 +2,7 @@
 //! per account), compute, store in one transaction per batch, write the new scores
 //! through to the cache and announce the changed ones to watchers.
 
+use nordstern_runtime::status::internal_with_context;
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use chrono::{DateTime, Utc};
@@ -426,7 +427,7 @@ impl Scoring {
             return Ok(None);
         };
         let score = pb::HealthScore::decode(payload.as_slice())
-            .map_err(|e| Status::internal(format!("a stored score does not decode: {e}")))?;
+            .map_err(|e| internal_with_context("a stored score does not decode", &e))?;
         self.cache.put(account_id, score.version, payload).await;
         Ok(Some(score))
     }

@@ -4,7 +4,10 @@
 
 use nordstern_domain::{
     account::{ContractEventKind, LifecycleStage, Segment, Tier},
-    health::{HealthColor, HealthComponent, alerts::AlertType},
+    health::{
+        HealthColor, HealthComponent,
+        alerts::{AlertStatus, AlertType},
+    },
     survey::{ChurnReason, NpsCategory, SurveyKind, Touchpoint},
     usage::EventKind,
 };
@@ -119,6 +122,7 @@ bridge! {
     AlertType => scoring::AlertType, "alert type" {
         ColorDrop, UsageDrop, Detractor, RenewalAtRisk, UnassignedAccount
     }
+    AlertStatus => scoring::AlertStatus, "alert status" { Open, Acknowledged, Resolved }
     SurveyKind => survey::SurveyKind, "survey kind" { Nps, Ces, Csat }
     Touchpoint => survey::Touchpoint, "touchpoint" {
         Onboarding, Support, Renewal, Quarterly, Cancellation
@@ -157,6 +161,7 @@ mod tests {
         round_trips(&ContractEventKind::ALL);
         round_trips(&HealthComponent::ALL);
         round_trips(&AlertType::ALL);
+        round_trips(&AlertStatus::ALL);
         round_trips(&SurveyKind::ALL);
         round_trips(&Touchpoint::ALL);
         round_trips(&ChurnReason::ALL);

@@ -162,6 +162,99 @@ impl SerialWriter {
     }
 }
 
+/// A SELECT narrowed by optional filters; each `?` of a clause becomes the next `$n`
+/// placeholder, bound to the value given with it.
+pub struct Select {
+    sql: String,
+    values: Vec<sea_orm::Value>,
+}
+
+/// Which way a keyset column runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
+}
+
+impl Select {
+    /// `head` (`SELECT … FROM …`), filtered by what is appended.
+    pub fn new(head: &str) -> Self {
+        Select {
+            sql: format!("{head} WHERE 1 = 1"),
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends `clause`, each of whose `?` takes `value`.
+    pub fn bind(&mut self, clause: &str, value: sea_orm::Value) -> &mut Self {
+        self.values.push(value);
+        let placeholder = format!("${}", self.values.len());
+        self.sql.push_str(&clause.replace('?', &placeholder));
+        self
+    }
+
+    /// Appends text that binds nothing (parentheses, `OR`).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.sql.push_str(text);
+        self
+    }
+
+    /// `AND column IN (…)` when `items` is not empty (empty means no filter).
+    pub fn within<V: Into<sea_orm::Value> + Clone>(
+        &mut self,
+        column: &str,
+        items: &[V],
+    ) -> &mut Self {
+        if items.is_empty() {
+            return self;
+        }
+        let from = self.values.len() + 1;
+        self.values.extend(items.iter().cloned().map(Into::into));
+        self.sql.push_str(&format!(
+            " AND {column} IN ({})",
+            placeholders(from, items.len())
+        ));
+        self
+    }
+
+    /// The keyset predicate of the rows after `key` in the order of its columns:
+    /// `AND (a < $1 OR (a = $1 AND (b > $2 OR (b = $2 AND c < $3))))` for
+    /// `[(a, Descending), (b, Ascending), (c, Descending)]`.
+    pub fn after(&mut self, key: Vec<(&str, Order, sea_orm::Value)>) -> &mut Self {
+        let mut clause = String::new();
+        let count = key.len();
+        for (index, (column, order, value)) in key.into_iter().enumerate() {
+            self.values.push(value);
+            let at = self.values.len();
+            let beyond = match order {
+                Order::Ascending => '>',
+                Order::Descending => '<',
+            };
+            if index + 1 == count {
+                clause.push_str(&format!("{column} {beyond} ${at}"));
+            } else {
+                clause.push_str(&format!(
+                    "({column} {beyond} ${at} OR ({column} = ${at} AND "
+                ));
+            }
+        }
+        let closing = ")".repeat(2 * count.saturating_sub(1));
+        if count > 0 {
+            self.sql.push_str(&format!(" AND {clause}{closing}"));
+        }
+        self
+    }
+
+    /// The SQL and its values, for inspection and tests.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub async fn run(self, db: &impl ConnectionTrait) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        query_all(db, &self.sql, self.values).await
+    }
+}
+
 /// `$from, $from+1, …` for an IN list of `count` values.
 pub fn placeholders(from: usize, count: usize) -> String {
     (from..from + count)
@@ -341,4 +434,33 @@ fn column_arrays(
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod select_tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_keysets_number_their_placeholders_in_order() {
+        let mut select = Select::new("SELECT id FROM t");
+        select
+            .bind(" AND owner = ?", "csm".into())
+            .within("status", &["OPEN", "ACKNOWLEDGED"])
+            .within::<&str>("kind", &[])
+            .after(vec![
+                ("raised_at", Order::Descending, 10i64.into()),
+                ("account_id", Order::Ascending, "a".into()),
+                ("version", Order::Descending, 3i32.into()),
+            ])
+            .bind(" LIMIT ?", 11i64.into());
+        assert_eq!(
+            select.sql(),
+            "SELECT id FROM t WHERE 1 = 1 AND owner = $1 AND status IN ($2, $3) \
+             AND (raised_at < $4 OR (raised_at = $4 AND (account_id > $5 OR (account_id = $5 \
+             AND version < $6)))) LIMIT $7"
+        );
+        let mut single = Select::new("SELECT id FROM t");
+        single.after(vec![("id", Order::Ascending, "x".into())]);
+        assert_eq!(single.sql(), "SELECT id FROM t WHERE 1 = 1 AND id > $1");
+    }
 }

@@ -7,7 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nordstern_proto::common::v1::{self as common, HealthColor};
+use nordstern_proto::common::v1 as common;
+use nordstern_runtime::bridge::ProtoEnum;
 
 /// How a command writes its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,13 +39,16 @@ impl Output {
 
     /// The colour's name, painted in its own colour when colours are on.
     pub fn light(self, color: i32) -> String {
-        let (name, code) = match HealthColor::try_from(color) {
-            Ok(HealthColor::Green) => ("GREEN", "32"),
-            Ok(HealthColor::Yellow) => ("YELLOW", "33"),
-            Ok(HealthColor::Red) => ("RED", "31"),
-            _ => return "-".to_owned(),
+        use nordstern_domain::health::HealthColor;
+        let Some(light) = HealthColor::from_i32(color) else {
+            return "-".to_owned();
         };
-        self.paint(name, code)
+        let code = match light {
+            HealthColor::Green => "32",
+            HealthColor::Yellow => "33",
+            HealthColor::Red => "31",
+        };
+        self.paint(light.as_str(), code)
     }
 
     /// Red when colours are on, for what needs attention first.

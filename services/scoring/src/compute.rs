@@ -3,6 +3,7 @@
 //! score. No I/O here; the recompute pipeline gathers the inputs and stores the result.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use nordstern_domain::health::alerts::AlertStatus;
 use nordstern_domain::{
     churn::{Model, PlatformFeatures, arr_in_major_units},
     health::{
@@ -212,7 +213,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         account_id: account.account_id.clone(),
         csm_id: account.csm_id.clone(),
         alert_type: candidate.kind.as_str().to_owned(),
-        status: "OPEN".to_owned(),
+        status: AlertStatus::Open,
         reason: candidate.reason,
         survey_response_id: candidate.survey_response_id.unwrap_or_default(),
         arr_minor: arr.minor_units,

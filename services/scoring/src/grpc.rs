@@ -1,15 +1,17 @@
 //! The gRPC adapter of the scoring service: parse and validate, call the pipeline or the
 //! store, map rows to messages.
 
-use nordstern_runtime::status::internal_with_context;
 use chrono::{NaiveDate, Utc};
 use nordstern_accounts::remote::list_all_accounts;
+use nordstern_domain::health::alerts::AlertStatus;
 use nordstern_domain::{churn, health::HealthColor};
 use nordstern_proto::{
     accounts::v1 as accounts_pb,
     common::v1 as common,
     scoring::v1::{self as pb, scoring_service_server::ScoringService},
 };
+use nordstern_runtime::bridge;
+use nordstern_runtime::status::internal_with_context;
 use nordstern_runtime::{
     client::BoxStream,
     status::FieldViolations,
@@ -104,19 +106,13 @@ fn color_change_to_proto(row: ColorChangeRow) -> pb::ColorChange {
 }
 
 fn alert_to_proto(row: AlertRow) -> pb::Alert {
-    let status = match row.status.as_str() {
-        "OPEN" => pb::AlertStatus::Open,
-        "ACKNOWLEDGED" => pb::AlertStatus::Acknowledged,
-        "RESOLVED" => pb::AlertStatus::Resolved,
-        _ => pb::AlertStatus::Unspecified,
-    };
     pb::Alert {
         alert_id: row.alert_id,
         account_id: row.account_id,
         csm_id: row.csm_id,
         alert_type: nordstern_domain::health::alerts::AlertType::parse(&row.alert_type)
             .map_or(pb::AlertType::Unspecified, alert_type_to_proto) as i32,
-        status: status as i32,
+        status: bridge::to_i32(row.status),
         reason: row.reason,
         survey_response_id: row.survey_response_id,
         arr: money(row.arr_minor, &row.currency_code),
@@ -140,18 +136,6 @@ fn opportunity_to_proto(row: OpportunityRow) -> pb::UpsellOpportunity {
 
 fn micros(at: i64) -> chrono::DateTime<Utc> {
     chrono::DateTime::from_timestamp_micros(at).unwrap_or_default()
-}
-
-fn status_name(value: i32, field: &str, v: &mut FieldViolations) -> Option<&'static str> {
-    match pb::AlertStatus::try_from(value) {
-        Ok(pb::AlertStatus::Open) => Some("OPEN"),
-        Ok(pb::AlertStatus::Acknowledged) => Some("ACKNOWLEDGED"),
-        Ok(pb::AlertStatus::Resolved) => Some("RESOLVED"),
-        _ => {
-            v.add(field, format!("must name an alert status, not {value}"));
-            None
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -785,14 +769,14 @@ impl ScoringService for ScoringGrpc {
         let request = request.into_inner();
         let mut v = FieldViolations::new();
         let limit = page_size(&mut v, request.page_size);
-        let mut statuses: Vec<&'static str> = request
+        let mut statuses: Vec<AlertStatus> = request
             .statuses
             .iter()
             .enumerate()
-            .filter_map(|(at, s)| status_name(*s, &format!("statuses[{at}]"), &mut v))
+            .filter_map(|(at, s)| bridge::required_field(&mut v, &format!("statuses[{at}]"), *s))
             .collect();
         if statuses.is_empty() {
-            statuses = vec!["OPEN", "ACKNOWLEDGED"];
+            statuses = vec![AlertStatus::Open, AlertStatus::Acknowledged];
         }
         let alert_types = request
             .alert_types
@@ -838,7 +822,7 @@ impl ScoringService for ScoringGrpc {
         request: Request<pb::AcknowledgeAlertRequest>,
     ) -> Result<Response<pb::AcknowledgeAlertResponse>, Status> {
         let alert = self
-            .advance(&request.into_inner().alert_id, "ACKNOWLEDGED")
+            .advance(&request.into_inner().alert_id, AlertStatus::Acknowledged)
             .await?;
         Ok(Response::new(pb::AcknowledgeAlertResponse {
             alert: Some(alert),
@@ -850,7 +834,7 @@ impl ScoringService for ScoringGrpc {
         request: Request<pb::ResolveAlertRequest>,
     ) -> Result<Response<pb::ResolveAlertResponse>, Status> {
         let alert = self
-            .advance(&request.into_inner().alert_id, "RESOLVED")
+            .advance(&request.into_inner().alert_id, AlertStatus::Resolved)
             .await?;
         Ok(Response::new(pb::ResolveAlertResponse {
             alert: Some(alert),
@@ -970,7 +954,7 @@ impl ScoringService for ScoringGrpc {
 }
 
 impl ScoringGrpc {
-    async fn advance(&self, raw_id: &str, to_status: &'static str) -> Result<pb::Alert, Status> {
+    async fn advance(&self, raw_id: &str, to_status: AlertStatus) -> Result<pb::Alert, Status> {
         let mut v = FieldViolations::new();
         let id = id_field(&mut v, "alert_id", raw_id);
         v.into_result()?;

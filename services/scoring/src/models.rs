@@ -64,12 +64,10 @@ pub async fn active_model(store: &Store) -> Result<(Model, ModelMeta), Status> {
     let active = store.state(ACTIVE_MODEL).await.map_err(crate::db_error)?;
     match active {
         Some(id) if id != DEFAULT_MODEL_ID => {
-            let stored = stored_model(store, &id)
-                .await?
-                .ok_or_else(|| {
-                    tracing::error!(model_id = %id, "the active model is not stored");
-                    Status::internal("internal error; the server log has the details")
-                })?;
+            let stored = stored_model(store, &id).await?.ok_or_else(|| {
+                tracing::error!(model_id = %id, "the active model is not stored");
+                Status::internal("internal error; the server log has the details")
+            })?;
             let model = model_from_proto(&stored).map_err(|problem| {
                 tracing::error!(model_id = %id, %problem, "the active model does not load");
                 Status::internal("internal error; the server log has the details")

@@ -21,6 +21,15 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// Where an alert stands: open until a CSM acknowledges it, resolved at the end.
+    AlertStatus {
+        Open => "OPEN",
+        Acknowledged => "ACKNOWLEDGED",
+        Resolved => "RESOLVED",
+    }
+);
+
 /// A usage trend at or below this ratio (a drop of 30 % or more against the average
 /// month of the 3 months before) raises [`AlertType::UsageDrop`].
 pub const USAGE_DROP_RATIO: f64 = 0.7;

@@ -1,0 +1,299 @@
+//! The latest score per account and the writes that keep history, colour changes and alerts in step.
+
+use super::alerts::insert_alerts;
+use super::*;
+
+/// One computation to store.
+#[derive(Debug, Clone)]
+pub struct ScoreWrite {
+    pub account_id: String,
+    pub version: i64,
+    pub score: f64,
+    pub color: &'static str,
+    pub csm_id: String,
+    pub segment: &'static str,
+    pub arr_at_risk: i64,
+    pub computed_at: i64,
+    /// Set by [`Store::write_scores`] for a changed score: the commit's instant.
+    pub changed_at: i64,
+    /// Score, colour or churn probability differ from the previous computation.
+    pub changed: bool,
+    pub churn_probability: f64,
+    pub payload: Vec<u8>,
+    pub color_change: Option<ColorChangeRow>,
+    pub alerts: Vec<AlertRow>,
+    /// The account's suggestions now; the stored ones are replaced.
+    pub opportunities: Vec<OpportunityRow>,
+}
+
+/// Filters of the latest-score list, ordered by (changed_at, account_id).
+#[derive(Debug, Clone, Default)]
+pub struct ScoreFilter {
+    pub color: Option<&'static str>,
+    pub csm_id: Option<String>,
+    pub segment: Option<&'static str>,
+    pub changed_since: Option<i64>,
+}
+
+/// The orders latest scores are listed in.
+#[derive(Debug, Clone, Copy)]
+enum ScoreOrder {
+    /// For CRM syncs: oldest change first.
+    ChangedAt,
+    /// The risk list: highest ARR at risk first.
+    ArrAtRiskDescending,
+}
+
+impl Store {
+    /// The latest stored score (protobuf) of every id that has one.
+    pub async fn latest(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, DbErr> {
+        let mut latest = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT account_id, payload FROM health_scores WHERE account_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let values = chunk.iter().map(|id| Value::from(id.clone())).collect();
+            for row in query_all(self.db(), &sql, values).await? {
+                latest.insert(row.try_get("", "account_id")?, row.try_get("", "payload")?);
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Stores computations in one transaction: latest score, history, colour change,
+    /// alerts not already open, opportunities. A computation whose version is not above
+    /// the stored one is skipped (a concurrent recompute got there first). Returns the
+    /// writes that were applied and the alerts raised.
+    pub async fn write_scores(
+        &self,
+        writes: Vec<ScoreWrite>,
+    ) -> Result<(Vec<ScoreWrite>, Vec<AlertRow>), DbErr> {
+        let txn = self.writer.begin().await?;
+        let ids: Vec<String> = writes.iter().map(|w| w.account_id.clone()).collect();
+        let mut stored_versions: HashMap<String, i64> = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT account_id, version FROM health_scores WHERE account_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let values = chunk.iter().map(|id| Value::from(id.clone())).collect();
+            for row in query_all(&txn.txn, &sql, values).await? {
+                stored_versions.insert(row.try_get("", "account_id")?, row.try_get("", "version")?);
+            }
+        }
+        let mut applied: Vec<ScoreWrite> = writes
+            .into_iter()
+            .filter(|w| {
+                stored_versions
+                    .get(&w.account_id)
+                    .is_none_or(|&v| w.version > v)
+            })
+            .collect();
+        if applied.is_empty() {
+            txn.commit().await?;
+            return Ok((applied, Vec::new()));
+        }
+        // Changed scores get one instant taken under the writer lock, later than any
+        // stored change: a CRM paging by (changed_at, account_id) never has a row appear
+        // behind its cursor, whatever order batches and recomputes finish in.
+        let latest_change: Option<i64> = query_one(
+            &txn.txn,
+            "SELECT MAX(changed_at) AS latest FROM health_scores",
+            vec![],
+        )
+        .await?
+        .map(|row| row.try_get::<Option<i64>>("", "latest"))
+        .transpose()?
+        .flatten();
+        let stamp = nordstern_runtime::wire::now_micros()
+            .timestamp_micros()
+            .max(latest_change.map_or(i64::MIN, |latest| latest + 1));
+        for write in applied.iter_mut().filter(|w| w.changed) {
+            write.changed_at = stamp;
+            let mut score = pb::HealthScore::decode(write.payload.as_slice())
+                .map_err(|e| DbErr::Custom(format!("a score to store does not decode: {e}")))?;
+            score.changed_at = DateTime::from_timestamp_micros(stamp).map(timestamp);
+            write.payload = score.encode_to_vec();
+        }
+        let ids: Vec<String> = applied.iter().map(|w| w.account_id.clone()).collect();
+
+        insert_rows(
+            &txn.txn,
+            "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at, payload)",
+            "ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, score = excluded.score, \
+             color = excluded.color, csm_id = excluded.csm_id, segment = excluded.segment, \
+             arr_at_risk = excluded.arr_at_risk, computed_at = excluded.computed_at, \
+             changed_at = excluded.changed_at, payload = excluded.payload",
+            10,
+            applied
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.account_id.clone().into(),
+                        w.version.into(),
+                        w.score.into(),
+                        w.color.into(),
+                        w.csm_id.clone().into(),
+                        w.segment.into(),
+                        w.arr_at_risk.into(),
+                        w.computed_at.into(),
+                        w.changed_at.into(),
+                        w.payload.clone().into(),
+                    ]
+                })
+                .collect(),
+        )
+        .await?;
+        insert_rows(
+            &txn.txn,
+            "INSERT INTO health_score_history (account_id, version, computed_at, score, color, churn_probability, payload)",
+            "",
+            7,
+            applied
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.account_id.clone().into(),
+                        w.version.into(),
+                        w.computed_at.into(),
+                        w.score.into(),
+                        w.color.into(),
+                        w.churn_probability.into(),
+                        w.payload.clone().into(),
+                    ]
+                })
+                .collect(),
+        )
+        .await?;
+        insert_rows(
+            &txn.txn,
+            "INSERT INTO color_changes (account_id, version, from_color, to_color, score, changed_at, csm_id)",
+            "",
+            7,
+            applied
+                .iter()
+                .filter_map(|w| w.color_change.as_ref())
+                .map(|c| {
+                    vec![
+                        c.account_id.clone().into(),
+                        c.version.into(),
+                        c.from_color.clone().into(),
+                        c.to_color.clone().into(),
+                        c.score.into(),
+                        c.changed_at.into(),
+                        c.csm_id.clone().into(),
+                    ]
+                })
+                .collect(),
+        )
+        .await?;
+        let candidates: Vec<AlertRow> = applied.iter().flat_map(|w| w.alerts.clone()).collect();
+        let raised = insert_alerts(&txn.txn, candidates).await?;
+
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "DELETE FROM upsell_opportunities WHERE account_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let values = chunk.iter().map(|id| Value::from(id.clone())).collect();
+            execute(&txn.txn, &sql, values).await?;
+        }
+        insert_rows(
+            &txn.txn,
+            "INSERT INTO upsell_opportunities (account_id, module_key, csm_id, list_price_minor, currency_code, likelihood, expected_value_minor, reason)",
+            "",
+            8,
+            applied
+                .iter()
+                .flat_map(|w| &w.opportunities)
+                .map(|o| {
+                    vec![
+                        o.account_id.clone().into(),
+                        o.module_key.clone().into(),
+                        o.csm_id.clone().into(),
+                        o.list_price_minor.into(),
+                        o.currency_code.clone().into(),
+                        o.likelihood.into(),
+                        o.expected_value_minor.into(),
+                        o.reason.clone().into(),
+                    ]
+                })
+                .collect(),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok((applied, raised))
+    }
+
+    /// Latest scores after `after` = (changed_at, account_id), oldest change first.
+    pub async fn list_scores(
+        &self,
+        filter: &ScoreFilter,
+        after: Option<(i64, String)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
+        self.scores_by(ScoreOrder::ChangedAt, filter, after, limit)
+            .await
+    }
+
+    /// Latest scores by ARR at risk, highest first, after `after` = (arr_at_risk, account_id).
+    pub async fn at_risk(
+        &self,
+        filter: &ScoreFilter,
+        after: Option<(i64, String)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
+        self.scores_by(ScoreOrder::ArrAtRiskDescending, filter, after, limit)
+            .await
+    }
+
+    /// Latest scores filtered and in `order` (ties by account id), each with its sort key.
+    async fn scores_by(
+        &self,
+        order: ScoreOrder,
+        filter: &ScoreFilter,
+        after: Option<(i64, String)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, DbErr> {
+        let (key, key_order, direction) = match order {
+            ScoreOrder::ChangedAt => ("changed_at", Order::Ascending, ""),
+            ScoreOrder::ArrAtRiskDescending => ("arr_at_risk", Order::Descending, " DESC"),
+        };
+        let mut sql = Select::new(&format!(
+            "SELECT {key} AS sort_key, account_id, payload FROM health_scores"
+        ));
+        if let Some(color) = filter.color {
+            sql.bind(" AND color = ?", color.into());
+        }
+        if let Some(csm) = &filter.csm_id {
+            sql.bind(" AND csm_id = ?", csm.clone().into());
+        }
+        if let Some(segment) = filter.segment {
+            sql.bind(" AND segment = ?", segment.into());
+        }
+        if let Some(since) = filter.changed_since {
+            sql.bind(" AND changed_at >= ?", since.into());
+        }
+        if let Some((value, account_id)) = after {
+            sql.after(vec![
+                (key, key_order, value.into()),
+                ("account_id", Order::Ascending, account_id.into()),
+            ]);
+        }
+        sql.bind(
+            &format!(" ORDER BY {key}{direction}, account_id LIMIT ?"),
+            fetch_limit(limit).into(),
+        );
+        let rows = sql.run(self.db()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("", "sort_key")?,
+                    row.try_get("", "account_id")?,
+                    row.try_get("", "payload")?,
+                ))
+            })
+            .collect()
+    }
+}

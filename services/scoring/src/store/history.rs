@@ -76,22 +76,38 @@ impl Store {
         rows.iter().map(history_row).collect()
     }
 
-    /// The latest computation of every account in `ids` at or before `at`.
+    /// The latest computation of every account at or before its own cutoff, a few
+    /// hundred accounts per query.
     pub async fn history_as_of(
         &self,
         cutoffs: &[(String, i64)],
     ) -> Result<HashMap<String, HistoryRow>, DbErr> {
-        let mut found = HashMap::new();
-        for (account_id, at) in cutoffs {
-            let row = query_one(
+        let mut found = HashMap::with_capacity(cutoffs.len());
+        for chunk in cutoffs.chunks(IDS_PER_QUERY) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let values = chunk
+                .iter()
+                .flat_map(|(account_id, at)| [account_id.clone().into(), (*at).into()])
+                .collect();
+            let rows = query_all(
                 self.db(),
-                "SELECT version, computed_at, score, color, churn_probability, payload FROM health_score_history \
-                 WHERE account_id = $1 AND computed_at <= $2 ORDER BY computed_at DESC, version DESC LIMIT 1",
-                vec![account_id.clone().into(), (*at).into()],
+                &format!(
+                    "WITH cutoffs (account_id, cutoff) AS (VALUES {})
+                     SELECT account_id, version, computed_at, score, color, churn_probability, payload
+                     FROM (SELECT h.*, ROW_NUMBER() OVER (
+                               PARTITION BY h.account_id ORDER BY h.computed_at DESC, h.version DESC) AS n
+                           FROM health_score_history h
+                           JOIN cutoffs c ON h.account_id = c.account_id AND h.computed_at <= c.cutoff) latest
+                     WHERE n = 1",
+                    pairs.join(", ")
+                ),
+                values,
             )
             .await?;
-            if let Some(row) = row {
-                found.insert(account_id.clone(), history_row(&row)?);
+            for row in &rows {
+                found.insert(row.try_get("", "account_id")?, history_row(row)?);
             }
         }
         Ok(found)

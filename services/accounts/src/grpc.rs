@@ -176,10 +176,11 @@ impl AccountsService for AccountsGrpc {
         if initial_arr.is_some_and(|arr| arr < 0) {
             v.add("initial_arr.minor_units", "must not be negative");
         }
-        v.into_result()?;
         let (Some(name), Some(segment), Some(start_date)) = (name, segment, start_date) else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let new = NewAccount {
             name,
             crm_id,
@@ -368,10 +369,11 @@ impl AccountsService for AccountsGrpc {
         if list_price < 0 {
             v.add("module.list_price.minor_units", "must not be negative");
         }
-        v.into_result()?;
         let (Some(module_key), Some(name)) = (module_key, name) else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let row = self
             .store
             .upsert_module(ProductModuleRow {
@@ -412,10 +414,11 @@ impl AccountsService for AccountsGrpc {
         if csm.capacity < 0 {
             v.add("csm.capacity", "must not be negative (0 means no limit)");
         }
-        v.into_result()?;
         let (Some(name), Some(email)) = (name, email) else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         // A new CSM is active unless the caller explicitly creates them inactive; proto3
         // cannot tell "false" from "unset", so creation always activates.
         let row = self
@@ -588,10 +591,11 @@ impl AccountsService for AccountsGrpc {
             &event.idempotency_key,
             &request,
         );
-        v.into_result()?;
         let (Some(kind), Some(effective_date), Some(key)) = (kind, effective_date, key) else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let change = ContractChange {
             kind,
             arr_change,
@@ -673,10 +677,11 @@ impl AccountsService for AccountsGrpc {
                 .map(MetricScope::Account),
         };
         let period = required_period(&mut v, "period", request.period.as_ref());
-        v.into_result()?;
         let (Some(scope), Some((start, end))) = (scope, period) else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let m = self.store.revenue_metrics(&scope, start, end).await?;
         let c = self.currency();
         Ok(Response::new(pb::GetRevenueMetricsResponse {

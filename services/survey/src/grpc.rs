@@ -299,12 +299,13 @@ impl SurveyService for SurveyGrpc {
         }
         let question_de = text(&mut v, "campaign.question_de", &campaign.question_de, 1000);
         let question_en = text(&mut v, "campaign.question_en", &campaign.question_en, 1000);
-        v.into_result()?;
         let (Some(name), Some(kind), Some(touchpoint), Some(question_de), Some(question_en)) =
             (name, kind, touchpoint, question_de, question_en)
         else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let row = self
             .store
             .create_campaign(
@@ -538,10 +539,11 @@ impl SurveyService for SurveyGrpc {
             self.check_accounts_exist(&mut v, &[("account_id".to_owned(), account_id.clone())])
                 .await?;
         }
-        v.into_result()?;
         let Some(key) = key else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let row = self
             .store
             .record_response(
@@ -619,10 +621,11 @@ impl SurveyService for SurveyGrpc {
             _ => {}
         }
         let window = stats_window(&mut v, request.window.as_ref());
-        v.into_result()?;
         let (Some(inner), Some(window)) = (scope.scope.as_ref(), window) else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let accounts = self.resolve_scope(inner).await?;
         let previous = previous_window(window);
         let (current_totals, previous_totals) = tokio::try_join!(
@@ -651,10 +654,11 @@ impl SurveyService for SurveyGrpc {
         let mut v = FieldViolations::new();
         let ids = id_list(&mut v, "account_ids", &request.account_ids);
         let window = stats_window(&mut v, request.window.as_ref());
-        v.into_result()?;
         let Some(window) = window else {
-            return Err(Status::internal("validation passed without values"));
+            // A value is missing only where a violation says why.
+            return Err(v.into());
         };
+        v.into_result()?;
         let previous = previous_window(window);
         let (current, before) = tokio::try_join!(
             self.store

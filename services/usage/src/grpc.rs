@@ -485,11 +485,12 @@ impl UsageService for UsageGrpc {
         {
             violations.add("period", format!("at most {MAX_SERIES_DAYS} days"));
         }
-        violations.into_result().map_err(ServiceError::from)?;
         let (Some(metric), Some(granularity), Some((start, end))) = (metric, granularity, period)
         else {
-            return Err(Status::internal("validated fields are missing"));
+            // A value is missing only where a violation says why.
+            return Err(ServiceError::from(violations).into());
         };
+        violations.into_result().map_err(ServiceError::from)?;
         let (accounts, _) = self
             .fetch_accounts(std::slice::from_ref(&account_id))
             .await?;

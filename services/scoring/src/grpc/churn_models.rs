@@ -103,10 +103,11 @@ pub(super) async fn train_churn_model_from_csv(
         }
     };
     let held_out = held_out_fraction(&mut v, request.held_out_fraction);
-    v.into_result()?;
     let (Some(text), Some(delimiter)) = (text, delimiter) else {
-        return Err(Status::internal("checked above"));
+        // A value is missing only where a violation says why.
+        return Err(v.into());
     };
+    v.into_result()?;
     let dataset = churn::parse_csv(
         &text,
         delimiter,

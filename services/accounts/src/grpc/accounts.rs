@@ -1,0 +1,205 @@
+//! Accounts: create, read, update, list.
+
+use nordstern_domain::validate;
+use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::{status::FieldViolations, wire::*};
+use tonic::{Request, Response};
+
+use crate::{
+    convert::*,
+    store::{AccountFilter, AccountPatch, AccountRow, NewAccount},
+};
+
+use super::*;
+
+pub(super) async fn create_account(
+    grpc: &AccountsGrpc,
+    request: Request<pb::CreateAccountRequest>,
+) -> GrpcResult<pb::CreateAccountResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let key = idempotency_key(&mut v, "request_id", &request.request_id, &request);
+    let account = request.account.unwrap_or_default();
+    let name = v.check("account.name", validate::account_name(&account.name));
+    let crm_id = if account.crm_id.is_empty() {
+        None
+    } else {
+        v.check("account.crm_id", validate::crm_id(&account.crm_id))
+    };
+    let segment = v.check("account.segment", segment_from_proto(account.segment));
+    let start_date = required_date(&mut v, "account.start_date", account.start_date.as_ref());
+    let renewal_date = optional_date(
+        &mut v,
+        "account.renewal_date",
+        account.renewal_date.as_ref(),
+    );
+    let modules = module_keys(&mut v, "account.module_keys", &account.module_keys);
+    let csm_id = optional_id(&mut v, "account.csm_id", &account.csm_id);
+    let initial_arr = amount(
+        &mut v,
+        "initial_arr",
+        request.initial_arr.as_ref(),
+        grpc.currency(),
+    );
+    if initial_arr.is_some_and(|arr| arr < 0) {
+        v.add("initial_arr.minor_units", "must not be negative");
+    }
+    let (Some(name), Some(segment), Some(start_date)) = (name, segment, start_date) else {
+        // A value is missing only where a violation says why.
+        return Err(v.into());
+    };
+    v.into_result()?;
+    let new = NewAccount {
+        name,
+        crm_id,
+        segment,
+        start_date,
+        renewal_date,
+        module_keys: modules,
+        csm_id,
+        initial_arr,
+    };
+    let row = grpc.store.create_account(key, new).await?;
+    Ok(Response::new(pb::CreateAccountResponse {
+        account: Some(grpc.account_to_proto(row, today())),
+    }))
+}
+
+pub(super) async fn get_account(
+    grpc: &AccountsGrpc,
+    request: Request<pb::GetAccountRequest>,
+) -> GrpcResult<pb::GetAccountResponse> {
+    let mut v = FieldViolations::new();
+    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
+    v.into_result()?;
+    let row = grpc.store.get_account(&id).await?;
+    Ok(Response::new(pb::GetAccountResponse {
+        account: Some(grpc.account_to_proto(row, today())),
+    }))
+}
+
+pub(super) async fn update_account(
+    grpc: &AccountsGrpc,
+    request: Request<pb::UpdateAccountRequest>,
+) -> GrpcResult<pb::UpdateAccountResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let account = request.account.unwrap_or_default();
+    let id = id_field(&mut v, "account.account_id", &account.account_id);
+    let paths = mask_paths(
+        &mut v,
+        request.update_mask.as_ref(),
+        &[
+            "name",
+            "crm_id",
+            "segment",
+            "start_date",
+            "renewal_date",
+            "module_keys",
+        ],
+    );
+    let mut patch = AccountPatch::default();
+    for path in &paths {
+        match path.as_str() {
+            "name" => patch.name = v.check("account.name", validate::account_name(&account.name)),
+            "crm_id" => {
+                patch.crm_id = if account.crm_id.is_empty() {
+                    Some(None)
+                } else {
+                    v.check("account.crm_id", validate::crm_id(&account.crm_id))
+                        .map(Some)
+                }
+            }
+            "segment" => {
+                patch.segment = v.check("account.segment", segment_from_proto(account.segment))
+            }
+            "start_date" => {
+                patch.start_date =
+                    required_date(&mut v, "account.start_date", account.start_date.as_ref())
+            }
+            "renewal_date" => {
+                patch.renewal_date = Some(optional_date(
+                    &mut v,
+                    "account.renewal_date",
+                    account.renewal_date.as_ref(),
+                ))
+            }
+            "module_keys" => {
+                patch.module_keys = Some(module_keys(
+                    &mut v,
+                    "account.module_keys",
+                    &account.module_keys,
+                ))
+            }
+            _ => {}
+        }
+    }
+    v.into_result()?;
+    let row = grpc.store.update_account(&id, patch).await?;
+    Ok(Response::new(pb::UpdateAccountResponse {
+        account: Some(grpc.account_to_proto(row, today())),
+    }))
+}
+
+pub(super) async fn list_accounts(
+    grpc: &AccountsGrpc,
+    request: Request<pb::ListAccountsRequest>,
+) -> GrpcResult<pb::ListAccountsResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let limit = page_size(&mut v, request.page_size);
+    let after = page_token(&mut v, &request.page_token);
+    let filter = AccountFilter {
+        csm_id: optional_id(&mut v, "csm_id", &request.csm_id),
+        segment: optional_segment(&mut v, "segment", request.segment),
+        tier: optional_tier(&mut v, "tier", request.tier),
+        lifecycle: optional_lifecycle(&mut v, "lifecycle_stage", request.lifecycle_stage),
+        unassigned_only: request.unassigned_only,
+    };
+    if filter.unassigned_only && filter.csm_id.is_some() {
+        v.add("unassigned_only", "cannot be combined with csm_id");
+    }
+    v.into_result()?;
+    let today = today();
+    let rows = grpc
+        .store
+        .list_accounts(&filter, after.as_deref(), limit + 1, today)
+        .await?;
+    let (accounts, next_page_token) = page(rows, limit, |row| row.account_id.clone());
+    Ok(Response::new(pb::ListAccountsResponse {
+        accounts: accounts
+            .into_iter()
+            .map(|row| grpc.account_to_proto(row, today))
+            .collect(),
+        next_page_token,
+    }))
+}
+
+pub(super) async fn batch_get_accounts(
+    grpc: &AccountsGrpc,
+    request: Request<pb::BatchGetAccountsRequest>,
+) -> GrpcResult<pb::BatchGetAccountsResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let ids = id_list(&mut v, "account_ids", &request.account_ids);
+    v.into_result()?;
+    let rows = grpc.store.batch_get_accounts(&ids).await?;
+    let today = today();
+    let mut by_id: std::collections::HashMap<String, AccountRow> = rows
+        .into_iter()
+        .map(|row| (row.account_id.clone(), row))
+        .collect();
+    let mut accounts = Vec::with_capacity(ids.len());
+    let mut missing_account_ids = Vec::new();
+    for id in ids {
+        match by_id.remove(&id) {
+            Some(row) => accounts.push(grpc.account_to_proto(row, today)),
+            None if accounts.iter().any(|a: &pb::Account| a.account_id == id) => {}
+            None => missing_account_ids.push(id),
+        }
+    }
+    Ok(Response::new(pb::BatchGetAccountsResponse {
+        accounts,
+        missing_account_ids,
+    }))
+}

@@ -1,0 +1,58 @@
+//! GDPR: erasure and export of an account.
+
+use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::{status::FieldViolations, wire::*};
+use tonic::{Request, Response};
+
+use crate::store::ContractEventFilter;
+
+use super::*;
+
+pub(super) async fn erase_account(
+    grpc: &AccountsGrpc,
+    request: Request<pb::EraseAccountRequest>,
+) -> GrpcResult<pb::EraseAccountResponse> {
+    let mut v = FieldViolations::new();
+    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
+    v.into_result()?;
+    let (events, assignments) = grpc.store.erase_account(&id).await?;
+    tracing::info!(account_id = %id, "account erased");
+    Ok(Response::new(pb::EraseAccountResponse {
+        contract_events_erased: events as i32,
+        assignments_erased: assignments as i32,
+    }))
+}
+
+pub(super) async fn export_account(
+    grpc: &AccountsGrpc,
+    request: Request<pb::ExportAccountRequest>,
+) -> GrpcResult<pb::ExportAccountResponse> {
+    let mut v = FieldViolations::new();
+    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
+    v.into_result()?;
+    let account = grpc.store.get_account(&id).await?;
+    let events = grpc
+        .store
+        .list_contract_events(
+            &ContractEventFilter {
+                account_id: Some(id.clone()),
+                ..ContractEventFilter::default()
+            },
+            None,
+            i64::MAX as u64,
+        )
+        .await?;
+    let assignments = grpc.store.assignments_of(&id).await?;
+    Ok(Response::new(pb::ExportAccountResponse {
+        account: Some(grpc.account_to_proto(account, today())),
+        contract_events: events.into_iter().map(|e| grpc.event_to_proto(e)).collect(),
+        assignments: assignments
+            .into_iter()
+            .map(|a| pb::AssignmentRecord {
+                csm_id: a.csm_id,
+                assigned_at: Some(timestamp(a.assigned_at)),
+                unassigned_at: a.unassigned_at.map(timestamp),
+            })
+            .collect(),
+    }))
+}

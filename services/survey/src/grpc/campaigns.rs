@@ -1,0 +1,135 @@
+//! Campaigns.
+
+use nordstern_proto::survey::v1 as pb;
+use nordstern_runtime::{status::FieldViolations, wire::*};
+use tonic::{Request, Response};
+
+use crate::{
+    convert::*,
+    store::{CampaignPatch, NewCampaign},
+};
+
+use super::*;
+
+pub(super) async fn create_campaign(
+    grpc: &SurveyGrpc,
+    request: Request<pb::CreateCampaignRequest>,
+) -> GrpcResult<pb::CreateCampaignResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let key = idempotency_key(&mut v, "request_id", &request.request_id, &request);
+    let campaign = request.campaign.unwrap_or_default();
+    let name = text(&mut v, "campaign.name", &campaign.name, 200);
+    let kind = v
+        .check("campaign.kind", kind_from_proto(campaign.kind))
+        .flatten();
+    if kind.is_none() && campaign.kind == 0 {
+        v.add("campaign.kind", "is required (NPS, CES or CSAT)");
+    }
+    let touchpoint = v
+        .check(
+            "campaign.touchpoint",
+            touchpoint_from_proto(campaign.touchpoint),
+        )
+        .flatten();
+    if touchpoint.is_none() && campaign.touchpoint == 0 {
+        v.add("campaign.touchpoint", "is required");
+    }
+    let question_de = text(&mut v, "campaign.question_de", &campaign.question_de, 1000);
+    let question_en = text(&mut v, "campaign.question_en", &campaign.question_en, 1000);
+    let (Some(name), Some(kind), Some(touchpoint), Some(question_de), Some(question_en)) =
+        (name, kind, touchpoint, question_de, question_en)
+    else {
+        // A value is missing only where a violation says why.
+        return Err(v.into());
+    };
+    v.into_result()?;
+    let row = grpc
+        .store
+        .create_campaign(
+            key,
+            NewCampaign {
+                name,
+                kind,
+                touchpoint,
+                question_de,
+                question_en,
+            },
+        )
+        .await?;
+    Ok(Response::new(pb::CreateCampaignResponse {
+        campaign: Some(campaign_to_proto(row)),
+    }))
+}
+
+pub(super) async fn get_campaign(
+    grpc: &SurveyGrpc,
+    request: Request<pb::GetCampaignRequest>,
+) -> GrpcResult<pb::GetCampaignResponse> {
+    let mut v = FieldViolations::new();
+    let id = id_field(&mut v, "campaign_id", &request.get_ref().campaign_id);
+    v.into_result()?;
+    let row = grpc.store.get_campaign(&id).await?;
+    Ok(Response::new(pb::GetCampaignResponse {
+        campaign: Some(campaign_to_proto(row)),
+    }))
+}
+
+pub(super) async fn update_campaign(
+    grpc: &SurveyGrpc,
+    request: Request<pb::UpdateCampaignRequest>,
+) -> GrpcResult<pb::UpdateCampaignResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let campaign = request.campaign.unwrap_or_default();
+    let id = id_field(&mut v, "campaign.campaign_id", &campaign.campaign_id);
+    let paths = mask_paths(
+        &mut v,
+        request.update_mask.as_ref(),
+        &["name", "question_de", "question_en"],
+    );
+    let mut patch = CampaignPatch::default();
+    for path in &paths {
+        match path.as_str() {
+            "name" => patch.name = text(&mut v, "campaign.name", &campaign.name, 200),
+            "question_de" => {
+                patch.question_de =
+                    text(&mut v, "campaign.question_de", &campaign.question_de, 1000)
+            }
+            "question_en" => {
+                patch.question_en =
+                    text(&mut v, "campaign.question_en", &campaign.question_en, 1000)
+            }
+            _ => {}
+        }
+    }
+    v.into_result()?;
+    let row = grpc.store.update_campaign(&id, patch).await?;
+    Ok(Response::new(pb::UpdateCampaignResponse {
+        campaign: Some(campaign_to_proto(row)),
+    }))
+}
+
+pub(super) async fn list_campaigns(
+    grpc: &SurveyGrpc,
+    request: Request<pb::ListCampaignsRequest>,
+) -> GrpcResult<pb::ListCampaignsResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let limit = page_size(&mut v, request.page_size);
+    let after = page_token(&mut v, &request.page_token);
+    let kind = v.check("kind", kind_from_proto(request.kind)).flatten();
+    let touchpoint = v
+        .check("touchpoint", touchpoint_from_proto(request.touchpoint))
+        .flatten();
+    v.into_result()?;
+    let rows = grpc
+        .store
+        .list_campaigns(kind, touchpoint, after.as_deref(), limit + 1)
+        .await?;
+    let (campaigns, next_page_token) = page(rows, limit, |row| row.campaign_id.clone());
+    Ok(Response::new(pb::ListCampaignsResponse {
+        campaigns: campaigns.into_iter().map(campaign_to_proto).collect(),
+        next_page_token,
+    }))
+}

@@ -1,0 +1,172 @@
+//! Answers: by token, recorded directly, listed, and the detractor feed.
+
+use chrono::Utc;
+use nordstern_proto::survey::v1 as pb;
+use nordstern_runtime::{status::FieldViolations, wire::*};
+use tonic::{Request, Response};
+
+use crate::{convert::*, store::ResponseFilter};
+
+use super::*;
+
+pub(super) async fn submit_response(
+    grpc: &SurveyGrpc,
+    request: Request<pb::SubmitResponseRequest>,
+) -> GrpcResult<pb::SubmitResponseResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    if request.token.is_empty() || request.token.len() > 64 {
+        v.add("token", "must be the token of an invitation");
+    }
+    let response_id = id_field(&mut v, "response_id", &request.response_id);
+    let answer = answer(
+        &mut v,
+        request.score,
+        &request.comment,
+        request.churn_reason,
+        &request.churn_reason_text,
+    );
+    v.into_result()?;
+    let row = grpc
+        .store
+        .submit_response(&request.token, &response_id, answer)
+        .await?;
+    Ok(Response::new(pb::SubmitResponseResponse {
+        response: Some(response_to_proto(row)),
+    }))
+}
+
+pub(super) async fn record_response(
+    grpc: &SurveyGrpc,
+    request: Request<pb::RecordResponseRequest>,
+) -> GrpcResult<pb::RecordResponseResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    if request.idempotency_key.is_empty() {
+        v.add(
+            "idempotency_key",
+            "is required, so a retried response is never counted twice",
+        );
+    }
+    let key = idempotency_key(
+        &mut v,
+        "idempotency_key",
+        &request.idempotency_key,
+        &request,
+    );
+    let campaign_id = id_field(&mut v, "campaign_id", &request.campaign_id);
+    let account_id = id_field(&mut v, "account_id", &request.account_id);
+    let respondent_id = respondent(&mut v, "respondent_id", &request.respondent_id);
+    let answer = answer(
+        &mut v,
+        request.score,
+        &request.comment,
+        request.churn_reason,
+        &request.churn_reason_text,
+    );
+    let now = Utc::now();
+    let responded_at = match (
+        &request.responded_at,
+        from_timestamp(request.responded_at.as_ref()),
+    ) {
+        (None, _) => now,
+        (Some(_), Some(at)) if at <= now + MAX_FUTURE_SKEW => at,
+        (Some(_), Some(_)) => {
+            v.add(
+                "responded_at",
+                "must not be more than 5 minutes in the future",
+            );
+            now
+        }
+        (Some(_), None) => {
+            v.add("responded_at", "is not a valid timestamp");
+            now
+        }
+    };
+    if v.is_empty() {
+        grpc.check_accounts_exist(&mut v, &[("account_id".to_owned(), account_id.clone())])
+            .await?;
+    }
+    let Some(key) = key else {
+        // A value is missing only where a violation says why.
+        return Err(v.into());
+    };
+    v.into_result()?;
+    let row = grpc
+        .store
+        .record_response(
+            key,
+            &campaign_id,
+            &account_id,
+            &respondent_id,
+            answer,
+            responded_at,
+        )
+        .await?;
+    Ok(Response::new(pb::RecordResponseResponse {
+        response: Some(response_to_proto(row)),
+    }))
+}
+
+pub(super) async fn list_responses(
+    grpc: &SurveyGrpc,
+    request: Request<pb::ListResponsesRequest>,
+) -> GrpcResult<pb::ListResponsesResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let limit = page_size(&mut v, request.page_size);
+    // Response ids of token answers are the caller's UUIDs, so the token is too.
+    let after = page_token(&mut v, &request.page_token);
+    let filter = ResponseFilter {
+        account_id: optional_id(&mut v, "account_id", &request.account_id),
+        campaign_id: optional_id(&mut v, "campaign_id", &request.campaign_id),
+        kind: v.check("kind", kind_from_proto(request.kind)).flatten(),
+        touchpoint: v
+            .check("touchpoint", touchpoint_from_proto(request.touchpoint))
+            .flatten(),
+        window: request
+            .window
+            .as_ref()
+            .and_then(|window| required_period(&mut v, "window", Some(window)))
+            .map(|(start, end)| (midnight(start), midnight(end))),
+        with_comment_only: request.with_comment_only,
+    };
+    v.into_result()?;
+    let rows = grpc
+        .store
+        .list_responses(&filter, after.as_deref(), limit + 1)
+        .await?;
+    let (responses, next_page_token) = page(rows, limit, |row| row.response_id.clone());
+    Ok(Response::new(pb::ListResponsesResponse {
+        responses: responses.into_iter().map(response_to_proto).collect(),
+        next_page_token,
+    }))
+}
+
+pub(super) async fn list_detractor_responses(
+    grpc: &SurveyGrpc,
+    request: Request<pb::ListDetractorResponsesRequest>,
+) -> GrpcResult<pb::ListDetractorResponsesResponse> {
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    let limit = page_size(&mut v, request.page_size);
+    let after = parse_feed_token(&mut v, &request.page_token);
+    let since = match &request.since {
+        None => None,
+        Some(_) => {
+            let since = from_timestamp(request.since.as_ref());
+            if since.is_none() {
+                v.add("since", "is not a valid timestamp");
+            }
+            since
+        }
+    };
+    v.into_result()?;
+    let rows = grpc.store.detractors(after, since, limit).await?;
+    // The token is always set, so a poller stores it and resumes from there later.
+    let next_page_token = rows.last().map(feed_token).unwrap_or(request.page_token);
+    Ok(Response::new(pb::ListDetractorResponsesResponse {
+        responses: rows.into_iter().map(response_to_proto).collect(),
+        next_page_token,
+    }))
+}

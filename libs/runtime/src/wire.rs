@@ -16,8 +16,6 @@ use crate::{
     status::FieldViolations,
 };
 
-pub const MAX_PAGE_SIZE: i32 = 1000;
-pub const DEFAULT_PAGE_SIZE: i32 = 100;
 /// Most ids one batch call takes.
 pub const MAX_BATCH: usize = 1000;
 
@@ -182,43 +180,6 @@ pub fn optional_id(violations: &mut FieldViolations, field: &str, raw: &str) -> 
         None
     } else {
         violations.check(field, uuid(raw))
-    }
-}
-
-/// Page size with the documented default and cap.
-pub fn page_size(violations: &mut FieldViolations, requested: i32) -> u64 {
-    match requested {
-        0 => DEFAULT_PAGE_SIZE as u64,
-        1..=MAX_PAGE_SIZE => requested as u64,
-        _ => {
-            violations.add(
-                "page_size",
-                format!("must be between 0 and {MAX_PAGE_SIZE}"),
-            );
-            DEFAULT_PAGE_SIZE as u64
-        }
-    }
-}
-
-/// Page tokens of id-ordered lists are the last id of the previous page.
-pub fn page_token(violations: &mut FieldViolations, token: &str) -> Option<String> {
-    if token.is_empty() {
-        return None;
-    }
-    violations.check(
-        "page_token",
-        uuid(token).map_err(|_| "is not a token this service issued".to_owned()),
-    )
-}
-
-/// Splits `limit + 1` fetched rows into a page and the token of the next one.
-pub fn page<T>(mut rows: Vec<T>, limit: u64, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
-    if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        let token = rows.last().map(&key).unwrap_or_default();
-        (rows, token)
-    } else {
-        (rows, String::new())
     }
 }
 

@@ -346,13 +346,14 @@ impl Scoring {
             let page = self
                 .survey
                 .list_detractor_responses(Request::new(survey_pb::ListDetractorResponsesRequest {
-                    page_size: nordstern_runtime::wire::MAX_PAGE_SIZE,
+                    page_size: nordstern_runtime::paging::MAX_PAGE_SIZE,
                     page_token: token.clone(),
                     since,
                 }))
                 .await?
                 .into_inner();
-            let full_page = page.responses.len() >= nordstern_runtime::wire::MAX_PAGE_SIZE as usize;
+            let full_page =
+                page.responses.len() >= nordstern_runtime::paging::MAX_PAGE_SIZE as usize;
             for response in page.responses {
                 by_account
                     .entry(response.account_id)

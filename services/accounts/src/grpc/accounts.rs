@@ -2,6 +2,7 @@
 
 use nordstern_domain::validate;
 use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
@@ -147,8 +148,8 @@ pub(super) async fn list_accounts(
 ) -> GrpcResult<pb::ListAccountsResponse> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
-    let after = page_token(&mut v, &request.page_token);
+    let paging = PageRequest::parse_id(&mut v, request.page_size, &request.page_token);
+    let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
     let filter = AccountFilter {
         csm_id: optional_id(&mut v, "csm_id", &request.csm_id),
         segment: optional_segment(&mut v, "segment", request.segment),

@@ -2,6 +2,7 @@
 
 use nordstern_domain::{account::ContractEventKind, contract::ContractChange};
 use nordstern_proto::{accounts::v1 as pb, common::v1 as common};
+use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
@@ -74,8 +75,8 @@ pub(super) async fn list_contract_events(
     let request = request.into_inner();
     let mut v = FieldViolations::new();
     let account_id = optional_id(&mut v, "account_id", &request.account_id);
-    let limit = page_size(&mut v, request.page_size);
-    let after = page_token(&mut v, &request.page_token);
+    let paging = PageRequest::parse_id(&mut v, request.page_size, &request.page_token);
+    let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
     let kinds: Vec<ContractEventKind> = request
         .kinds
         .iter()

@@ -2,6 +2,7 @@
 
 use nordstern_domain::validate;
 use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
@@ -98,8 +99,8 @@ pub(super) async fn list_csms(
 ) -> GrpcResult<pb::ListCsmsResponse> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
-    let after = page_token(&mut v, &request.page_token);
+    let paging = PageRequest::parse_id(&mut v, request.page_size, &request.page_token);
+    let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
     v.into_result()?;
     let rows = grpc.store.list_csms(after.as_deref(), limit + 1).await?;
     let (csms, next_page_token) = page(rows, limit, |row| row.csm_id.clone());

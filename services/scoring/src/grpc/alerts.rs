@@ -3,9 +3,10 @@
 use nordstern_domain::health::alerts::AlertStatus;
 use nordstern_proto::scoring::v1::{self as pb};
 use nordstern_runtime::bridge;
+use nordstern_runtime::paging::{page, page_size_of};
 use nordstern_runtime::{
     status::FieldViolations,
-    wire::{id_field, now_micros, optional_id, page, page_size, timestamp},
+    wire::{id_field, now_micros, optional_id, timestamp},
 };
 use tonic::{Request, Response, Status};
 
@@ -38,7 +39,7 @@ pub(super) async fn list_alerts(
 ) -> Result<Response<pb::ListAlertsResponse>, Status> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let mut statuses: Vec<AlertStatus> = request
         .statuses
         .iter()
@@ -75,7 +76,7 @@ pub(super) async fn list_alerts(
     let rows = grpc
         .scoring
         .store
-        .alerts(&filter, after, limit)
+        .alerts(&filter, after, limit + 1)
         .await
         .map_err(crate::db_error)?;
     let (rows, next_page_token) = page(rows, limit, |a| {

@@ -7,11 +7,9 @@ use nordstern_proto::{
     accounts::v1 as accounts_pb,
     scoring::v1::{self as pb},
 };
+use nordstern_runtime::paging::{page, page_size_of};
 use nordstern_runtime::status::internal_with_context;
-use nordstern_runtime::{
-    status::FieldViolations,
-    wire::{id_field, page, page_size},
-};
+use nordstern_runtime::{status::FieldViolations, wire::id_field};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
@@ -175,7 +173,7 @@ pub(super) async fn list_churn_models(
 ) -> Result<Response<pb::ListChurnModelsResponse>, Status> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let before =
         Cursor::decode::<1>(&mut v, &request.page_token).and_then(|[n]| number::<i32>(&mut v, &n));
     v.into_result()?;

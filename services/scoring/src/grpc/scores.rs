@@ -5,10 +5,11 @@ use nordstern_proto::{
     common::v1 as common,
     scoring::v1::{self as pb},
 };
+use nordstern_runtime::paging::{page, page_size_of};
 use nordstern_runtime::{
     client::BoxStream,
     status::FieldViolations,
-    wire::{self, from_timestamp, id_field, id_list, optional_id, page, page_size, timestamp},
+    wire::{self, from_timestamp, id_field, id_list, optional_id, timestamp},
 };
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
@@ -97,7 +98,7 @@ pub(super) async fn list_health_scores(
 ) -> Result<Response<pb::ListHealthScoresResponse>, Status> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let color = v
         .check("color", color_from_proto(request.color))
         .flatten()
@@ -114,7 +115,7 @@ pub(super) async fn list_health_scores(
     let rows = grpc
         .scoring
         .store
-        .list_scores(&filter, after, limit)
+        .list_scores(&filter, after, limit + 1)
         .await
         .map_err(crate::db_error)?;
     let (rows, next_page_token) = page(rows, limit, |(at, id, _)| {
@@ -182,7 +183,7 @@ pub(super) async fn list_health_score_history(
     let request = request.into_inner();
     let mut v = FieldViolations::new();
     let id = id_field(&mut v, "account_id", &request.account_id);
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let window = request
         .period
         .as_ref()
@@ -194,7 +195,7 @@ pub(super) async fn list_health_score_history(
     let rows = grpc
         .scoring
         .store
-        .history(&id, window, before, limit)
+        .history(&id, window, before, limit + 1)
         .await
         .map_err(crate::db_error)?;
     let (rows, next_page_token) = page(rows, limit, |row| row.version.to_string());
@@ -220,7 +221,7 @@ pub(super) async fn list_color_changes(
 ) -> Result<Response<pb::ListColorChangesResponse>, Status> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let account_id = optional_id(&mut v, "account_id", &request.account_id);
     let csm_id = optional_id(&mut v, "csm_id", &request.csm_id);
     let since = from_timestamp(request.changed_since.as_ref()).map(|t| t.timestamp_micros());
@@ -236,7 +237,7 @@ pub(super) async fn list_color_changes(
             since,
             request.downward_only,
             after,
-            limit,
+            limit + 1,
         )
         .await
         .map_err(crate::db_error)?;
@@ -306,7 +307,7 @@ pub(super) async fn list_at_risk_accounts(
 ) -> Result<Response<pb::ListAtRiskAccountsResponse>, Status> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let csm_id = optional_id(&mut v, "csm_id", &request.csm_id);
     let segment = optional_segment(&mut v, "segment", request.segment);
     let after = Cursor::decode::<2>(&mut v, &request.page_token)
@@ -322,7 +323,7 @@ pub(super) async fn list_at_risk_accounts(
                 ..ScoreFilter::default()
             },
             after,
-            limit,
+            limit + 1,
         )
         .await
         .map_err(crate::db_error)?;

@@ -1,10 +1,8 @@
 //! Upsell opportunities.
 
 use nordstern_proto::scoring::v1::{self as pb};
-use nordstern_runtime::{
-    status::FieldViolations,
-    wire::{optional_id, page, page_size},
-};
+use nordstern_runtime::paging::{page, page_size_of};
+use nordstern_runtime::{status::FieldViolations, wire::optional_id};
 use tonic::{Request, Response, Status};
 
 use super::*;
@@ -28,7 +26,7 @@ pub(super) async fn list_upsell_opportunities(
 ) -> Result<Response<pb::ListUpsellOpportunitiesResponse>, Status> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let csm_id = optional_id(&mut v, "csm_id", &request.csm_id);
     let account_id = optional_id(&mut v, "account_id", &request.account_id);
     let after = Cursor::decode::<3>(&mut v, &request.page_token)
@@ -37,7 +35,7 @@ pub(super) async fn list_upsell_opportunities(
     let rows = grpc
         .scoring
         .store
-        .opportunities(csm_id.as_deref(), account_id.as_deref(), after, limit)
+        .opportunities(csm_id.as_deref(), account_id.as_deref(), after, limit + 1)
         .await
         .map_err(crate::db_error)?;
     let (rows, next_page_token) = page(rows, limit, |o| {

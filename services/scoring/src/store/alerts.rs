@@ -137,7 +137,7 @@ impl Store {
         }
         sql.bind(
             " ORDER BY raised_at DESC, alert_id DESC LIMIT ?",
-            fetch_limit(limit).into(),
+            sql_limit(limit).into(),
         );
         let rows = sql.run(self.db()).await?;
         rows.iter().map(alert_row).collect()

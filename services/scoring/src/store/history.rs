@@ -69,7 +69,7 @@ impl Store {
                 from.into(),
                 to.into(),
                 before_version.unwrap_or(i64::MAX).into(),
-                fetch_limit(limit).into(),
+                sql_limit(limit).into(),
             ],
         )
         .await?;
@@ -158,7 +158,7 @@ impl Store {
         }
         sql.bind(
             " ORDER BY changed_at DESC, account_id, version DESC LIMIT ?",
-            fetch_limit(limit).into(),
+            sql_limit(limit).into(),
         );
         let rows = sql.run(self.db()).await?;
         rows.iter().map(color_change_row).collect()

@@ -81,9 +81,10 @@ async fn set_state(db: &impl ConnectionTrait, name: &str, value: &str) -> Result
     Ok(())
 }
 
-/// `limit + 1` rows (one more tells whether there is a next page), as SQL wants it.
-fn fetch_limit(limit: u64) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
+/// A row count as SQL takes it. Listings ask for one row more than the page
+/// (`runtime::paging::PageRequest::fetch_limit`); the store never adds it.
+fn sql_limit(rows: u64) -> i64 {
+    i64::try_from(rows).unwrap_or(i64::MAX)
 }
 
 async fn next_number(db: &impl ConnectionTrait, sql: &str) -> Result<i32, DbErr> {

@@ -283,7 +283,7 @@ impl Store {
         }
         sql.bind(
             &format!(" ORDER BY {key}{direction}, account_id LIMIT ?"),
-            fetch_limit(limit).into(),
+            sql_limit(limit).into(),
         );
         let rows = sql.run(self.db()).await?;
         rows.iter()

@@ -58,7 +58,7 @@ impl Store {
         }
         sql.bind(
             " ORDER BY expected_value_minor DESC, account_id, module_key LIMIT ?",
-            fetch_limit(limit).into(),
+            sql_limit(limit).into(),
         );
         let rows = sql.run(self.db()).await?;
         rows.iter().map(opportunity_row).collect()

@@ -1,6 +1,7 @@
 //! Campaigns.
 
 use nordstern_proto::survey::v1 as pb;
+use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
@@ -116,8 +117,8 @@ pub(super) async fn list_campaigns(
 ) -> GrpcResult<pb::ListCampaignsResponse> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
-    let after = page_token(&mut v, &request.page_token);
+    let paging = PageRequest::parse_id(&mut v, request.page_size, &request.page_token);
+    let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
     let kind = v.check("kind", kind_from_proto(request.kind)).flatten();
     let touchpoint = v
         .check("touchpoint", touchpoint_from_proto(request.touchpoint))

@@ -9,7 +9,7 @@ use nordstern_proto::{
     common::v1 as common,
     survey::v1::{self as pb, survey_service_server::SurveyService},
 };
-use nordstern_runtime::{status::FieldViolations, wire::*};
+use nordstern_runtime::{paging::Cursor, status::FieldViolations, wire::*};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -253,23 +253,28 @@ fn previous_window((start, end): (NaiveDate, NaiveDate)) -> (NaiveDate, NaiveDat
 }
 
 fn feed_token(row: &ResponseRow) -> String {
-    format!("{}_{}", row.recorded_at.timestamp_micros(), row.response_id)
+    Cursor::encode(&[
+        row.recorded_at.timestamp_micros().to_string(),
+        row.response_id.clone(),
+    ])
 }
 
 fn parse_feed_token(v: &mut FieldViolations, token: &str) -> Option<(DateTime<Utc>, String)> {
-    if token.is_empty() {
-        return None;
-    }
-    let parsed = token.split_once('_').and_then(|(micros, id)| {
-        Some((
-            DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id.to_owned(),
-        ))
-    });
-    if parsed.is_none() {
+    // Feed tokens from before the one cursor format were `micros_id`; a poller may still
+    // hold one, so it is read (and never issued) here.
+    let token = match token.split_once('_') {
+        Some((micros, id)) if !token.contains('~') => format!("{micros}~{id}"),
+        _ => token.to_owned(),
+    };
+    let [micros, id] = Cursor::decode::<2>(v, &token)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros);
+    if at.is_none() {
         v.add("page_token", "is not a token this service issued");
     }
-    parsed
+    Some((at?, id))
 }
 
 type GrpcResult<T> = Result<Response<T>, Status>;

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use nordstern_proto::survey::v1 as pb;
+use nordstern_runtime::paging::{PageRequest, page, page_size_of};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
@@ -114,9 +115,9 @@ pub(super) async fn list_responses(
 ) -> GrpcResult<pb::ListResponsesResponse> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let paging = PageRequest::parse_id(&mut v, request.page_size, &request.page_token);
     // Response ids of token answers are the caller's UUIDs, so the token is too.
-    let after = page_token(&mut v, &request.page_token);
+    let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
     let filter = ResponseFilter {
         account_id: optional_id(&mut v, "account_id", &request.account_id),
         campaign_id: optional_id(&mut v, "campaign_id", &request.campaign_id),
@@ -149,7 +150,7 @@ pub(super) async fn list_detractor_responses(
 ) -> GrpcResult<pb::ListDetractorResponsesResponse> {
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    let limit = page_size(&mut v, request.page_size);
+    let limit = page_size_of(&mut v, request.page_size);
     let after = parse_feed_token(&mut v, &request.page_token);
     let since = match &request.since {
         None => None,

@@ -1,13 +1,9 @@
 //! Between protobuf wire types and Rust values, shared by every service: dates,
-//! timestamps, ids, page sizes and tokens, field masks and idempotency keys — each parsed
-//! into a field violation when it is wrong.
+//! timestamps, ids, field masks and idempotency keys — each parsed into a field violation
+//! when it is wrong. Enums cross in `bridge`, pages in `paging`.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use nordstern_domain::{
-    account::{Segment, Tier},
-    health::HealthColor,
-    validate,
-};
+use nordstern_domain::validate;
 use nordstern_proto::common::v1 as common;
 use prost::Message;
 
@@ -111,36 +107,6 @@ pub fn required_period(
             None
         }
         _ => None,
-    }
-}
-
-/// The domain tier of a proto `Tier`; unspecified or unknown values are none.
-pub fn segment_to_proto(segment: Segment) -> common::Segment {
-    match segment {
-        Segment::Enterprise => common::Segment::Enterprise,
-        Segment::Sme => common::Segment::Sme,
-        Segment::Prosumer => common::Segment::Prosumer,
-    }
-}
-
-pub fn tier_from_proto(value: i32) -> Option<Tier> {
-    match common::Tier::try_from(value).ok()? {
-        common::Tier::A => Some(Tier::A),
-        common::Tier::B => Some(Tier::B),
-        common::Tier::C => Some(Tier::C),
-        common::Tier::Unspecified => None,
-    }
-}
-
-/// The domain colour of a proto `HealthColor`: unspecified is none, an unknown value an
-/// error (a filter the caller got wrong).
-pub fn color_from_proto(value: i32) -> Result<Option<HealthColor>, String> {
-    match common::HealthColor::try_from(value) {
-        Ok(common::HealthColor::Unspecified) => Ok(None),
-        Ok(common::HealthColor::Green) => Ok(Some(HealthColor::Green)),
-        Ok(common::HealthColor::Yellow) => Ok(Some(HealthColor::Yellow)),
-        Ok(common::HealthColor::Red) => Ok(Some(HealthColor::Red)),
-        Err(_) => Err(format!("unknown health color {value}")),
     }
 }
 

@@ -8,6 +8,8 @@
 //! which the usage service deduplicates. So an acknowledged ticket is never lost and an
 //! event is never counted twice.
 
+use nordstern_domain::{account::Tier, health::HealthColor};
+use nordstern_runtime::bridge::{self, ProtoEnum};
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -23,10 +25,7 @@ use nordstern_runtime::{
     idempotency::{self, IdempotencyError, IdempotencyKey},
     status::FieldViolations,
     storage::{SerialWriter, execute, query_one},
-    wire::{
-        self, color_from_proto, from_timestamp, id_field, micros, now_micros, tier_from_proto,
-        timestamp,
-    },
+    wire::{self, from_timestamp, id_field, micros, now_micros, timestamp},
 };
 use prost::Message;
 use sea_orm::{DatabaseConnection, DbErr, QueryResult};
@@ -136,13 +135,13 @@ impl Tickets {
             Ok(response) => response
                 .into_inner()
                 .health_score
-                .and_then(|score| color_from_proto(score.color).ok().flatten()),
+                .and_then(|score| bridge::optional::<HealthColor>(score.color).ok().flatten()),
             Err(status) => {
                 tracing::warn!(%account_id, code = ?status.code(), "routing without the account's health");
                 None
             }
         };
-        let tier = tier_from_proto(account.tier);
+        let tier = Tier::from_i32(account.tier);
         let decision = routing::route(
             &self.rules,
             &Ticket {

@@ -1,6 +1,8 @@
 //! The customer 360 and portfolio views: every backend called in parallel under one
 //! [`Budget`], each answer placed in its section, failures named in `missing_sections`.
 
+use nordstern_domain::account::Tier;
+use nordstern_runtime::bridge::ProtoEnum;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, Days, NaiveDate, Utc};
@@ -16,7 +18,7 @@ use nordstern_proto::{
 };
 use nordstern_runtime::{
     paging::{MAX_PAGE_SIZE, all_pages},
-    wire::{MAX_BATCH, date_to_proto, tier_from_proto},
+    wire::{MAX_BATCH, date_to_proto},
 };
 use nordstern_scoring::remote::ScoringApi;
 use nordstern_survey::remote::SurveyApi;
@@ -300,7 +302,7 @@ impl Backends {
         let tiers = tier_mix(
             accounts
                 .iter()
-                .map(|account| (tier_from_proto(account.tier), money(account.arr.as_ref()))),
+                .map(|account| (Tier::from_i32(account.tier), money(account.arr.as_ref()))),
         );
         let currency = accounts
             .iter()

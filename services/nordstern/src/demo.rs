@@ -307,7 +307,7 @@ async fn create_account(
             account: Some(pb::Account {
                 name: plan.name.clone(),
                 crm_id: plan.crm_id.clone(),
-                segment: nordstern_runtime::wire::segment_to_proto(plan.segment) as i32,
+                segment: nordstern_runtime::bridge::ProtoEnum::to_proto(plan.segment) as i32,
                 start_date: Some(date(plan.start)),
                 renewal_date: Some(date(plan.first_term_end)),
                 module_keys: plan.module_keys().iter().map(|k| (*k).to_owned()).collect(),

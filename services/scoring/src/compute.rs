@@ -99,12 +99,12 @@ pub fn platform_features(score: &pb::HealthScore) -> PlatformFeatures {
             .arr
             .as_ref()
             .map(|arr| arr_in_major_units(arr.minor_units, CURRENCY_DECIMALS)),
-        segment: segment_from_proto(score.segment),
-        tier: tier_from_proto(score.tier),
+        segment: Segment::from_i32(score.segment),
+        tier: Tier::from_i32(score.tier),
         ..PlatformFeatures::default()
     };
     for component in &score.components {
-        if let Some(kind) = component_from_proto(component.component) {
+        if let Some(kind) = HealthComponent::from_i32(component.component) {
             features.set_component(kind.as_str(), component.value);
         }
     }
@@ -116,7 +116,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     let account = inputs.account;
     let today = context.now.date_naive();
     let now_micros = context.now.timestamp_micros();
-    let segment = segment_from_proto(account.segment);
+    let segment = Segment::from_i32(account.segment);
     let weights = segment.map_or(context.config.segment_weights().default_weights(), |s| {
         context.config.weights_for(s)
     });
@@ -127,12 +127,12 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     let mut score = pb::HealthScore {
         account_id: account.account_id.clone(),
         score: breakdown.score,
-        color: color_to_proto(breakdown.color) as i32,
+        color: HealthColor::to_proto(breakdown.color) as i32,
         components: breakdown
             .components
             .iter()
             .map(|c| pb::ComponentScore {
-                component: component_to_proto(c.component),
+                component: bridge::to_i32(c.component),
                 value: c.value,
                 weight: c.weight,
                 normalized_weight: c.normalized_weight,
@@ -175,7 +175,8 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     });
 
     let previous = inputs.previous;
-    let previous_color = previous.and_then(|p| color_from_proto(p.color).ok().flatten());
+    let previous_color =
+        previous.and_then(|p| bridge::optional::<HealthColor>(p.color).ok().flatten());
     let color_changed = previous_color != Some(breakdown.color);
     let changed = previous.is_none_or(|p| {
         color_changed
@@ -189,7 +190,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         previous.and_then(|p| p.changed_at)
     };
     if color_changed && let Some(from) = previous_color {
-        score.previous_color = color_to_proto(from) as i32;
+        score.previous_color = HealthColor::to_proto(from) as i32;
         score.color_changed_at = score.computed_at;
     } else if let Some(p) = previous {
         score.previous_color = p.previous_color;

@@ -2,16 +2,19 @@
 
 use chrono::{DateTime, Utc};
 use nordstern_domain::{
-    account::Segment,
     churn::{self, Coefficient, Model},
     health::{
-        ColorThresholds, HealthColor, HealthComponent, RawComponentWeight, RawScoringConfig,
-        RawSegmentWeights, ScoringConfig, alerts::AlertType,
+        ColorThresholds, RawComponentWeight, RawScoringConfig, RawSegmentWeights, ScoringConfig,
     },
 };
 use nordstern_proto::{common::v1 as common, scoring::v1 as pb};
 use nordstern_runtime::wire::timestamp;
-pub use nordstern_runtime::wire::{color_from_proto, segment_to_proto, tier_from_proto};
+// The enums every scoring module converts, and the one bridge that converts them.
+pub use nordstern_domain::{
+    account::{Segment, Tier},
+    health::{HealthColor, HealthComponent, alerts::AlertType},
+};
+pub use nordstern_runtime::bridge::{self, ProtoEnum};
 
 pub fn money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
     Some(common::Money {
@@ -30,55 +33,6 @@ pub fn date_from_proto(value: Option<&common::Date>) -> Option<chrono::NaiveDate
     )
 }
 
-pub fn segment_from_proto(value: i32) -> Option<Segment> {
-    match common::Segment::try_from(value).ok()? {
-        common::Segment::Enterprise => Some(Segment::Enterprise),
-        common::Segment::Sme => Some(Segment::Sme),
-        common::Segment::Prosumer => Some(Segment::Prosumer),
-        common::Segment::Unspecified => None,
-    }
-}
-
-pub fn color_to_proto(color: HealthColor) -> common::HealthColor {
-    match color {
-        HealthColor::Green => common::HealthColor::Green,
-        HealthColor::Yellow => common::HealthColor::Yellow,
-        HealthColor::Red => common::HealthColor::Red,
-    }
-}
-
-/// The proto enum number is the domain index + 1 (see `HealthComponent::index`).
-pub fn component_to_proto(component: HealthComponent) -> i32 {
-    component.index() as i32 + 1
-}
-
-pub fn component_from_proto(value: i32) -> Option<HealthComponent> {
-    let index = usize::try_from(value).ok()?.checked_sub(1)?;
-    HealthComponent::ALL.get(index).copied()
-}
-
-pub fn alert_type_to_proto(kind: AlertType) -> pb::AlertType {
-    match kind {
-        AlertType::ColorDrop => pb::AlertType::ColorDrop,
-        AlertType::UsageDrop => pb::AlertType::UsageDrop,
-        AlertType::Detractor => pb::AlertType::Detractor,
-        AlertType::RenewalAtRisk => pb::AlertType::RenewalAtRisk,
-        AlertType::UnassignedAccount => pb::AlertType::UnassignedAccount,
-    }
-}
-
-pub fn alert_type_from_proto(value: i32) -> Result<Option<AlertType>, String> {
-    match pb::AlertType::try_from(value) {
-        Ok(pb::AlertType::Unspecified) => Ok(None),
-        Ok(pb::AlertType::ColorDrop) => Ok(Some(AlertType::ColorDrop)),
-        Ok(pb::AlertType::UsageDrop) => Ok(Some(AlertType::UsageDrop)),
-        Ok(pb::AlertType::Detractor) => Ok(Some(AlertType::Detractor)),
-        Ok(pb::AlertType::RenewalAtRisk) => Ok(Some(AlertType::RenewalAtRisk)),
-        Ok(pb::AlertType::UnassignedAccount) => Ok(Some(AlertType::UnassignedAccount)),
-        Err(_) => Err(format!("unknown alert type {value}")),
-    }
-}
-
 pub fn config_to_proto(
     config: &ScoringConfig,
     version: i32,
@@ -93,14 +47,14 @@ pub fn config_to_proto(
             .map(|entry| pb::SegmentWeights {
                 segment: entry
                     .segment
-                    .map_or(common::Segment::Unspecified, segment_to_proto)
+                    .map_or(common::Segment::Unspecified, Segment::to_proto)
                     as i32,
                 weights: entry
                     .weights
                     .iter()
                     .filter_map(|weight| {
                         Some(pb::ComponentWeight {
-                            component: component_to_proto(weight.component?),
+                            component: bridge::to_i32(weight.component?),
                             weight: weight.weight,
                         })
                     })
@@ -134,12 +88,12 @@ pub fn raw_config_from_proto(
                     ));
                 }
                 RawSegmentWeights {
-                    segment: segment_from_proto(entry.segment),
+                    segment: Segment::from_i32(entry.segment),
                     weights: entry
                         .weights
                         .iter()
                         .map(|weight| RawComponentWeight {
-                            component: component_from_proto(weight.component),
+                            component: HealthComponent::from_i32(weight.component),
                             weight: weight.weight,
                         })
                         .collect(),

@@ -4,30 +4,12 @@ use std::collections::HashMap;
 
 use nordstern_domain::usage::{EventKind, Rejection};
 use nordstern_proto::usage::v1 as pb;
-use nordstern_runtime::wire::{date_to_proto, timestamp};
+use nordstern_runtime::{
+    bridge::ProtoEnum,
+    wire::{date_to_proto, timestamp},
+};
 
 use crate::store::{DailyRow, StoredEvent, date_of_day};
-
-pub fn kind_from_proto(kind: i32) -> Option<EventKind> {
-    match pb::UsageEventKind::try_from(kind).ok()? {
-        pb::UsageEventKind::Unspecified => None,
-        pb::UsageEventKind::Login => Some(EventKind::Login),
-        pb::UsageEventKind::FeatureUsed => Some(EventKind::FeatureUsed),
-        pb::UsageEventKind::IntegrationSync => Some(EventKind::IntegrationSync),
-        pb::UsageEventKind::TicketOpened => Some(EventKind::TicketOpened),
-        pb::UsageEventKind::TicketResolved => Some(EventKind::TicketResolved),
-    }
-}
-
-pub fn kind_to_proto(kind: EventKind) -> pb::UsageEventKind {
-    match kind {
-        EventKind::Login => pb::UsageEventKind::Login,
-        EventKind::FeatureUsed => pb::UsageEventKind::FeatureUsed,
-        EventKind::IntegrationSync => pb::UsageEventKind::IntegrationSync,
-        EventKind::TicketOpened => pb::UsageEventKind::TicketOpened,
-        EventKind::TicketResolved => pb::UsageEventKind::TicketResolved,
-    }
-}
 
 /// The reason and the offending field of `UsageEvent` (empty when the reason says all).
 pub fn rejection_to_proto(rejection: Rejection) -> (pb::RejectReason, &'static str) {
@@ -50,7 +32,7 @@ pub fn stored_event_to_proto(account_id: &str, event: StoredEvent) -> pb::UsageE
         event_id: event.event_id,
         account_id: account_id.to_owned(),
         user_id: event.user_key,
-        kind: kind_to_proto(event.kind) as i32,
+        kind: EventKind::to_proto(event.kind) as i32,
         occurred_at: chrono::DateTime::from_timestamp_micros(event.occurred_at).map(timestamp),
         quantity: event.quantity,
         feature_key: event.feature_key,
@@ -68,19 +50,5 @@ pub fn daily_to_proto(row: DailyRow) -> pb::DailyUsage {
         integration_syncs: row.integration_syncs,
         tickets_opened: i32::try_from(row.tickets_opened).unwrap_or(i32::MAX),
         tickets_resolved: i32::try_from(row.tickets_resolved).unwrap_or(i32::MAX),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_round_trip() {
-        for kind in EventKind::ALL {
-            assert_eq!(kind_from_proto(kind_to_proto(kind) as i32), Some(kind));
-        }
-        assert_eq!(kind_from_proto(0), None);
-        assert_eq!(kind_from_proto(99), None);
     }
 }

@@ -27,7 +27,10 @@ pub(super) async fn create_account(
     } else {
         v.check("account.crm_id", validate::crm_id(&account.crm_id))
     };
-    let segment = v.check("account.segment", segment_from_proto(account.segment));
+    let segment = v.check(
+        "account.segment",
+        bridge::required::<Segment>(account.segment),
+    );
     let start_date = required_date(&mut v, "account.start_date", account.start_date.as_ref());
     let renewal_date = optional_date(
         &mut v,
@@ -112,7 +115,10 @@ pub(super) async fn update_account(
                 }
             }
             "segment" => {
-                patch.segment = v.check("account.segment", segment_from_proto(account.segment))
+                patch.segment = v.check(
+                    "account.segment",
+                    bridge::required::<Segment>(account.segment),
+                )
             }
             "start_date" => {
                 patch.start_date =
@@ -152,9 +158,13 @@ pub(super) async fn list_accounts(
     let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
     let filter = AccountFilter {
         csm_id: optional_id(&mut v, "csm_id", &request.csm_id),
-        segment: optional_segment(&mut v, "segment", request.segment),
-        tier: optional_tier(&mut v, "tier", request.tier),
-        lifecycle: optional_lifecycle(&mut v, "lifecycle_stage", request.lifecycle_stage),
+        segment: bridge::optional_field::<Segment>(&mut v, "segment", request.segment),
+        tier: bridge::optional_field::<Tier>(&mut v, "tier", request.tier),
+        lifecycle: bridge::optional_field::<LifecycleStage>(
+            &mut v,
+            "lifecycle_stage",
+            request.lifecycle_stage,
+        ),
         unassigned_only: request.unassigned_only,
     };
     if filter.unassigned_only && filter.csm_id.is_some() {

@@ -21,7 +21,10 @@ pub(super) async fn record_contract_event(
     let mut v = FieldViolations::new();
     let event = request.event.clone().unwrap_or_default();
     let account_id = id_field(&mut v, "event.account_id", &event.account_id);
-    let kind = v.check("event.kind", contract_kind_from_proto(event.kind));
+    let kind = v.check(
+        "event.kind",
+        bridge::required::<ContractEventKind>(event.kind),
+    );
     let arr_change = amount(
         &mut v,
         "event.arr_change",
@@ -123,7 +126,7 @@ pub(super) async fn get_revenue_metrics(
         }
         Some(common::scope::Scope::Company(true)) => Some(MetricScope::Company),
         Some(common::scope::Scope::Segment(segment)) => v
-            .check("scope.segment", segment_from_proto(segment))
+            .check("scope.segment", bridge::required::<Segment>(segment))
             .map(MetricScope::Segment),
         Some(common::scope::Scope::CsmId(id)) => {
             v.check("scope.csm_id", uuid(&id)).map(MetricScope::Csm)

@@ -1,8 +1,10 @@
 //! The gRPC adapter: parse and validate, call the store, map rows to messages.
 
 use chrono::{NaiveDate, Utc};
+use nordstern_domain::account::{LifecycleStage, Segment, Tier};
 use nordstern_domain::{account::ContractEventKind, lifecycle::derive_lifecycle, validate};
 use nordstern_proto::accounts::v1::{self as pb, accounts_service_server::AccountsService};
+use nordstern_runtime::bridge::{self, ProtoEnum};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response, Status};
 
@@ -45,14 +47,14 @@ impl AccountsGrpc {
             account_id: row.account_id,
             name: row.name,
             crm_id: row.crm_id.unwrap_or_default(),
-            segment: nordstern_runtime::wire::segment_to_proto(row.segment) as i32,
+            segment: Segment::to_proto(row.segment) as i32,
             start_date: Some(date_to_proto(row.start_date)),
             renewal_date: row.renewal_date.map(date_to_proto),
             module_keys: row.module_keys,
             csm_id: row.csm_id.unwrap_or_default(),
             arr: Some(money(row.arr_minor, self.currency())),
-            tier: tier_to_proto(row.tier) as i32,
-            lifecycle_stage: lifecycle_to_proto(lifecycle) as i32,
+            tier: Tier::to_proto(row.tier) as i32,
+            lifecycle_stage: LifecycleStage::to_proto(lifecycle) as i32,
             assigned_at: row.assigned_at.map(timestamp),
             created_at: Some(timestamp(row.created_at)),
             updated_at: Some(timestamp(row.updated_at)),
@@ -64,7 +66,7 @@ impl AccountsGrpc {
         pb::ContractEvent {
             event_id: row.event_id,
             account_id: row.account_id,
-            kind: contract_kind_to_proto(row.kind) as i32,
+            kind: ContractEventKind::to_proto(row.kind) as i32,
             arr_change: Some(money(row.arr_change_minor, self.currency())),
             effective_date: Some(date_to_proto(row.effective_date)),
             renewal_date: row.renewal_date.map(date_to_proto),
@@ -296,5 +298,5 @@ fn kind_filter(value: i32) -> Result<ContractEventKind, String> {
                 .to_owned(),
         );
     }
-    contract_kind_from_proto(value)
+    bridge::required::<ContractEventKind>(value)
 }

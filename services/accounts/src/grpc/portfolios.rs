@@ -16,7 +16,7 @@ pub(super) async fn get_tier_summary(
         tiers: totals
             .into_iter()
             .map(|total| pb::TierTotals {
-                tier: tier_to_proto(total.tier) as i32,
+                tier: Tier::to_proto(total.tier) as i32,
                 account_count: i32::try_from(total.account_count).unwrap_or(i32::MAX),
                 arr: Some(money(total.arr_minor, grpc.currency())),
             })

@@ -22,7 +22,7 @@ pub(super) fn alert_to_proto(row: AlertRow) -> pb::Alert {
         account_id: row.account_id,
         csm_id: row.csm_id,
         alert_type: nordstern_domain::health::alerts::AlertType::parse(&row.alert_type)
-            .map_or(pb::AlertType::Unspecified, alert_type_to_proto) as i32,
+            .map_or(pb::AlertType::Unspecified, AlertType::to_proto) as i32,
         status: bridge::to_i32(row.status),
         reason: row.reason,
         survey_response_id: row.survey_response_id,
@@ -53,7 +53,7 @@ pub(super) async fn list_alerts(
         .alert_types
         .iter()
         .enumerate()
-        .filter_map(|(at, t)| match alert_type_from_proto(*t) {
+        .filter_map(|(at, t)| match bridge::optional::<AlertType>(*t) {
             Ok(Some(kind)) => Some(kind.as_str()),
             _ => {
                 v.add(

@@ -66,7 +66,7 @@ fn optional_segment(v: &mut FieldViolations, field: &str, value: i32) -> Option<
         v.add(field, format!("unknown segment {value}"));
         return None;
     }
-    segment_from_proto(value).map(|s| s.as_str())
+    Segment::from_i32(value).map(|s| s.as_str())
 }
 
 fn micros(at: i64) -> chrono::DateTime<Utc> {

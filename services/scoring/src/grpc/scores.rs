@@ -23,7 +23,8 @@ use crate::{
 
 pub(super) fn color_change_to_proto(row: ColorChangeRow) -> pb::ColorChange {
     let color = |stored: &str| {
-        HealthColor::parse(stored).map_or(common::HealthColor::Unspecified, color_to_proto) as i32
+        HealthColor::parse(stored).map_or(common::HealthColor::Unspecified, HealthColor::to_proto)
+            as i32
     };
     pb::ColorChange {
         account_id: row.account_id,
@@ -100,7 +101,7 @@ pub(super) async fn list_health_scores(
     let mut v = FieldViolations::new();
     let limit = page_size_of(&mut v, request.page_size);
     let color = v
-        .check("color", color_from_proto(request.color))
+        .check("color", bridge::optional::<HealthColor>(request.color))
         .flatten()
         .map(|c| c.as_str());
     let filter = ScoreFilter {
@@ -206,7 +207,7 @@ pub(super) async fn list_health_score_history(
                 computed_at: Some(timestamp(micros(row.computed_at))),
                 score: row.score,
                 color: HealthColor::parse(&row.color)
-                    .map_or(common::HealthColor::Unspecified, color_to_proto)
+                    .map_or(common::HealthColor::Unspecified, HealthColor::to_proto)
                     as i32,
                 churn_probability: row.churn_probability,
             })

@@ -5,10 +5,7 @@ use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
-use crate::{
-    convert::*,
-    store::{CampaignPatch, NewCampaign},
-};
+use crate::store::{CampaignPatch, NewCampaign};
 
 use super::*;
 
@@ -22,7 +19,10 @@ pub(super) async fn create_campaign(
     let campaign = request.campaign.unwrap_or_default();
     let name = text(&mut v, "campaign.name", &campaign.name, 200);
     let kind = v
-        .check("campaign.kind", kind_from_proto(campaign.kind))
+        .check(
+            "campaign.kind",
+            bridge::optional::<SurveyKind>(campaign.kind),
+        )
         .flatten();
     if kind.is_none() && campaign.kind == 0 {
         v.add("campaign.kind", "is required (NPS, CES or CSAT)");
@@ -30,7 +30,7 @@ pub(super) async fn create_campaign(
     let touchpoint = v
         .check(
             "campaign.touchpoint",
-            touchpoint_from_proto(campaign.touchpoint),
+            bridge::optional::<Touchpoint>(campaign.touchpoint),
         )
         .flatten();
     if touchpoint.is_none() && campaign.touchpoint == 0 {
@@ -119,9 +119,14 @@ pub(super) async fn list_campaigns(
     let mut v = FieldViolations::new();
     let paging = PageRequest::parse_id(&mut v, request.page_size, &request.page_token);
     let (limit, after) = (paging.limit, paging.after_id().map(str::to_owned));
-    let kind = v.check("kind", kind_from_proto(request.kind)).flatten();
+    let kind = v
+        .check("kind", bridge::optional::<SurveyKind>(request.kind))
+        .flatten();
     let touchpoint = v
-        .check("touchpoint", touchpoint_from_proto(request.touchpoint))
+        .check(
+            "touchpoint",
+            bridge::optional::<Touchpoint>(request.touchpoint),
+        )
         .flatten();
     v.into_result()?;
     let rows = grpc

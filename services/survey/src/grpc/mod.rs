@@ -4,11 +4,13 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
 use nordstern_domain::survey::MAX_TEXT_CHARS;
+use nordstern_domain::survey::{ChurnReason, NpsCategory, SurveyKind, Touchpoint};
 use nordstern_proto::{
     accounts::v1 as accounts_pb,
     common::v1 as common,
     survey::v1::{self as pb, survey_service_server::SurveyService},
 };
+use nordstern_runtime::bridge::{self, ProtoEnum};
 use nordstern_runtime::{paging::Cursor, status::FieldViolations, wire::*};
 use tonic::{Request, Response, Status};
 
@@ -102,8 +104,8 @@ fn campaign_to_proto(row: CampaignRow) -> pb::Campaign {
     pb::Campaign {
         campaign_id: row.campaign_id,
         name: row.name,
-        kind: kind_to_proto(row.kind) as i32,
-        touchpoint: touchpoint_to_proto(row.touchpoint) as i32,
+        kind: SurveyKind::to_proto(row.kind) as i32,
+        touchpoint: Touchpoint::to_proto(row.touchpoint) as i32,
         question_de: row.question_de,
         question_en: row.question_en,
         created_at: Some(timestamp(row.created_at)),
@@ -132,16 +134,16 @@ fn response_to_proto(row: ResponseRow) -> pb::SurveyResponse {
         invitation_id: row.invitation_id.unwrap_or_default(),
         account_id: row.account_id,
         respondent_id: row.respondent_id,
-        kind: kind_to_proto(row.kind) as i32,
-        touchpoint: touchpoint_to_proto(row.touchpoint) as i32,
+        kind: SurveyKind::to_proto(row.kind) as i32,
+        touchpoint: Touchpoint::to_proto(row.touchpoint) as i32,
         score: row.score,
         nps_category: row
             .nps_category
-            .map_or(0, |c| nps_category_to_proto(c) as i32),
+            .map_or(0, |c| NpsCategory::to_proto(c) as i32),
         comment: row.comment,
         churn_reason: row
             .churn_reason
-            .map_or(0, |r| churn_reason_to_proto(r) as i32),
+            .map_or(0, |r| ChurnReason::to_proto(r) as i32),
         churn_reason_text: row.churn_reason_text,
         responded_at: Some(timestamp(row.responded_at)),
         recorded_at: Some(timestamp(row.recorded_at)),
@@ -187,7 +189,10 @@ fn answer(
         score,
         comment: comment.trim().to_owned(),
         churn_reason: v
-            .check("churn_reason", churn_reason_from_proto(churn_reason))
+            .check(
+                "churn_reason",
+                bridge::optional::<ChurnReason>(churn_reason),
+            )
             .flatten(),
         churn_reason_text: churn_reason_text.trim().to_owned(),
     }

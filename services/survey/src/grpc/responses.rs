@@ -6,7 +6,7 @@ use nordstern_runtime::paging::{PageRequest, page, page_size_of};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
-use crate::{convert::*, store::ResponseFilter};
+use crate::store::ResponseFilter;
 
 use super::*;
 
@@ -121,9 +121,14 @@ pub(super) async fn list_responses(
     let filter = ResponseFilter {
         account_id: optional_id(&mut v, "account_id", &request.account_id),
         campaign_id: optional_id(&mut v, "campaign_id", &request.campaign_id),
-        kind: v.check("kind", kind_from_proto(request.kind)).flatten(),
+        kind: v
+            .check("kind", bridge::optional::<SurveyKind>(request.kind))
+            .flatten(),
         touchpoint: v
-            .check("touchpoint", touchpoint_from_proto(request.touchpoint))
+            .check(
+                "touchpoint",
+                bridge::optional::<Touchpoint>(request.touchpoint),
+            )
             .flatten(),
         window: request
             .window

@@ -2,6 +2,8 @@
 //! ids, call the store, and ask the accounts service which accounts exist, what they
 //! bought and who their peers are.
 
+use nordstern_domain::usage::EventKind;
+use nordstern_runtime::bridge::ProtoEnum;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,7 +17,7 @@ use nordstern_runtime::{client::BoxStream, error::ServiceError, wire::*};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    convert::{kind_from_proto, rejection_to_proto},
+    convert::rejection_to_proto,
     pseudonym::Pseudonymizer,
     store::{NewEvent, Store},
     summary::{Catalog, PeerGroups, assemble},
@@ -114,7 +116,7 @@ impl UsageGrpc {
                 event_id: &event.event_id,
                 account_id: &event.account_id,
                 user_id: &event.user_id,
-                kind: kind_from_proto(event.kind),
+                kind: EventKind::from_i32(event.kind),
                 occurred_at_micros: from_timestamp(event.occurred_at.as_ref())
                     .map(|at| at.timestamp_micros()),
                 quantity: event.quantity,
@@ -170,7 +172,7 @@ impl UsageGrpc {
                     .map(|at| at.timestamp_micros())
                     .unwrap_or_default(),
                 user_key: self.pseudonyms.pseudonym(&event.user_id),
-                kind: kind_from_proto(event.kind).unwrap_or(domain::EventKind::Login),
+                kind: EventKind::from_i32(event.kind).unwrap_or(domain::EventKind::Login),
                 quantity,
                 feature_key: event.feature_key.clone(),
                 ticket_id: event.ticket_id.clone(),

@@ -9,7 +9,7 @@ use nordstern_runtime::{
     error::ServiceError,
     paging::{PageRequest, page},
     status::FieldViolations,
-    wire::from_timestamp,
+    wire::{from_micros, from_timestamp, timestamp},
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -37,10 +37,7 @@ impl AuthAdmin {
 }
 
 fn micros_timestamp(micros: i64) -> Option<prost_types::Timestamp> {
-    Some(prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
-    })
+    Some(timestamp(from_micros(micros)))
 }
 
 pub fn token_to_proto(record: &TokenRecord) -> pb::Token {

@@ -38,6 +38,19 @@ pub fn now_micros() -> DateTime<Utc> {
 }
 
 /// A timestamp truncated to microseconds (see [`now_micros`]).
+/// The instant `micros` microseconds after the Unix epoch (how instants are stored).
+pub fn from_micros(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+/// An amount in minor units of `currency_code`.
+pub fn money(minor_units: i64, currency_code: &str) -> common::Money {
+    common::Money {
+        minor_units,
+        currency_code: currency_code.to_owned(),
+    }
+}
+
 pub fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }

@@ -4,12 +4,7 @@
 use nordstern_proto::common::v1 as common;
 use nordstern_runtime::status::FieldViolations;
 
-pub fn money(minor_units: i64, currency_code: &str) -> common::Money {
-    common::Money {
-        minor_units,
-        currency_code: currency_code.to_owned(),
-    }
-}
+pub use nordstern_runtime::wire::money;
 
 /// An amount in the service's currency.
 pub fn amount(

@@ -299,11 +299,12 @@ impl Backends {
             .collect();
         rows.sort_by(|a, b| risk_order(&risk_key(a), &risk_key(b)));
 
-        let tiers = tier_mix(
-            accounts
-                .iter()
-                .map(|account| (Tier::from_i32(account.tier), money(account.arr.as_ref()))),
-        );
+        let tiers = tier_mix(accounts.iter().map(|account| {
+            (
+                Tier::from_i32(account.tier),
+                minor_units(account.arr.as_ref()),
+            )
+        }));
         let currency = accounts
             .iter()
             .find_map(|a| a.arr.as_ref().map(|m| m.currency_code.clone()))
@@ -493,7 +494,7 @@ fn portfolio_row(
     open_alert_count: i32,
 ) -> pb::PortfolioAccount {
     let churn_probability = score.and_then(|s| s.churn.as_ref()).map(|c| c.probability);
-    let arr = money(account.arr.as_ref());
+    let arr = minor_units(account.arr.as_ref());
     let currency_code = account
         .arr
         .as_ref()
@@ -520,12 +521,12 @@ fn portfolio_row(
 fn risk_key(row: &pb::PortfolioAccount) -> RiskKey<'_> {
     RiskKey {
         account_id: &row.account_id,
-        arr_minor: money(row.arr.as_ref()),
+        arr_minor: minor_units(row.arr.as_ref()),
         churn_probability: row.churn_probability,
     }
 }
 
-fn money(money: Option<&common::Money>) -> i64 {
+fn minor_units(money: Option<&common::Money>) -> i64 {
     money.map_or(0, |m| m.minor_units)
 }
 

@@ -12,7 +12,7 @@ use nordstern_proto::{
 
 use crate::{
     client::{Channel, csms_by_email, describe, json},
-    terminal::{Output, Table, date, enum_name, money, percent},
+    terminal::{Output, Table, date, enum_name, format_money, percent},
 };
 
 /// `nordstern health`: SERVING exits 0, anything else 1.
@@ -109,7 +109,7 @@ pub async fn account_360(
         out,
         "  account {} · ARR {} · renewal {} · stage {} · CSM {}",
         account.account_id,
-        money(account.arr.as_ref()),
+        format_money(account.arr.as_ref()),
         date(account.renewal_date.as_ref()),
         enum_name(
             common::LifecycleStage::try_from(account.lifecycle_stage)
@@ -127,7 +127,7 @@ pub async fn account_360(
             output.light(h.color),
             h.score,
             percent(h.churn.as_ref().map(|c| c.probability)),
-            money(h.arr_at_risk.as_ref()),
+            format_money(h.arr_at_risk.as_ref()),
             drivers(h, 3)
         )?,
         None => writeln!(out, "  health: not scored yet")?,
@@ -222,8 +222,8 @@ pub async fn account_360(
             table.row(vec![
                 offer.module_key.clone(),
                 percent(Some(offer.likelihood)),
-                money(offer.list_price.as_ref()),
-                money(offer.expected_value.as_ref()),
+                format_money(offer.list_price.as_ref()),
+                format_money(offer.expected_value.as_ref()),
             ]);
         }
         table.write(out)?;
@@ -239,7 +239,7 @@ pub async fn account_360(
                         .map_or("", |k| k.as_str_name()),
                     "CONTRACT_EVENT_KIND_",
                 ),
-                money(event.arr_change.as_ref()),
+                format_money(event.arr_change.as_ref()),
             ]);
         }
         table.write(out)?;
@@ -302,7 +302,7 @@ pub async fn portfolio(
         output.strong(&csm.name),
         csm.email,
         view.accounts.len(),
-        money(csm.portfolio_arr.as_ref()),
+        format_money(csm.portfolio_arr.as_ref()),
         view.open_alert_total
     )?;
     let tiers: Vec<String> = view
@@ -316,7 +316,7 @@ pub async fn portfolio(
                     "TIER_"
                 ),
                 t.account_count,
-                money(t.arr.as_ref())
+                format_money(t.arr.as_ref())
             )
         })
         .collect();
@@ -328,7 +328,7 @@ pub async fn portfolio(
             percent(revenue.net_revenue_retention),
             percent(revenue.gross_revenue_retention),
             percent(revenue.quota_attainment),
-            money(revenue.quota_target.as_ref())
+            format_money(revenue.quota_target.as_ref())
         )?;
     }
     let mut table = Table::new(&[
@@ -342,8 +342,8 @@ pub async fn portfolio(
             row.health_score
                 .map_or("-".to_owned(), |s| format!("{s:.0}")),
             percent(row.churn_probability),
-            money(row.arr.as_ref()),
-            money(row.arr_at_risk.as_ref()),
+            format_money(row.arr.as_ref()),
+            format_money(row.arr_at_risk.as_ref()),
             date(row.renewal_date.as_ref()),
             row.open_alert_count.to_string(),
         ]);
@@ -363,7 +363,7 @@ pub async fn portfolio(
                 offer.account_id.clone(),
                 offer.module_key.clone(),
                 percent(Some(offer.likelihood)),
-                money(offer.expected_value.as_ref()),
+                format_money(offer.expected_value.as_ref()),
             ]);
         }
         table.write(out)?;
@@ -420,8 +420,8 @@ pub async fn risk(
             output.light(score.color),
             format!("{:.0}", score.score),
             percent(score.churn.as_ref().map(|c| c.probability)),
-            money(score.arr.as_ref()),
-            money(score.arr_at_risk.as_ref()),
+            format_money(score.arr.as_ref()),
+            format_money(score.arr_at_risk.as_ref()),
             drivers(score, 2),
         ]);
     }

@@ -297,10 +297,7 @@ async fn create_account(
     currency: &str,
     seed: u64,
 ) -> anyhow::Result<String> {
-    let money = |minor_units| common::Money {
-        minor_units,
-        currency_code: currency.to_owned(),
-    };
+    let money = |minor_units| nordstern_runtime::wire::money(minor_units, currency);
     let account = client
         .create_account(pb::CreateAccountRequest {
             request_id: format!("demo-{seed}-account-{}", plan.index),

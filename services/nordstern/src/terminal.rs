@@ -150,7 +150,7 @@ impl Table {
 }
 
 /// Whole major units with thousands separators: 1234567 minor units → "12,346".
-pub fn money(money: Option<&common::Money>) -> String {
+pub fn format_money(money: Option<&common::Money>) -> String {
     let Some(money) = money else {
         return "-".to_owned();
     };
@@ -278,9 +278,9 @@ mod tests {
             minor_units,
             currency_code: "EUR".into(),
         };
-        assert_eq!(money(Some(&eur(123_456_789))), "1,234,568 EUR");
-        assert_eq!(money(Some(&eur(-99_900))), "-999 EUR");
-        assert_eq!(money(Some(&eur(0))), "0 EUR");
-        assert_eq!(money(None), "-");
+        assert_eq!(format_money(Some(&eur(123_456_789))), "1,234,568 EUR");
+        assert_eq!(format_money(Some(&eur(-99_900))), "-999 EUR");
+        assert_eq!(format_money(Some(&eur(0))), "0 EUR");
+        assert_eq!(format_money(None), "-");
     }
 }

@@ -158,7 +158,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         .model
         .predict(&platform_features(&score).feature_values());
     let arr_at_risk = (arr.minor_units as f64 * prediction.probability).round() as i64;
-    score.arr_at_risk = money(arr_at_risk, &arr.currency_code);
+    score.arr_at_risk = optional_money(arr_at_risk, &arr.currency_code);
     score.churn = Some(pb::ChurnPrediction {
         probability: prediction.probability,
         top_drivers: prediction

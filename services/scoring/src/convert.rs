@@ -16,11 +16,9 @@ pub use nordstern_domain::{
 };
 pub use nordstern_runtime::bridge::{self, ProtoEnum};
 
-pub fn money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
-    Some(common::Money {
-        minor_units,
-        currency_code: currency_code.to_owned(),
-    })
+/// An amount as the scoring messages carry it (an optional field).
+pub fn optional_money(minor_units: i64, currency_code: &str) -> Option<common::Money> {
+    Some(nordstern_runtime::wire::money(minor_units, currency_code))
 }
 
 /// A date as the other services send it; `None` when unset or not a calendar day.

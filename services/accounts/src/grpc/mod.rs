@@ -8,10 +8,7 @@ use nordstern_runtime::bridge::{self, ProtoEnum};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response, Status};
 
-use crate::{
-    convert::*,
-    store::{AccountRow, Balance, ContractEventRow, CsmRow, ProductModuleRow, Store},
-};
+use crate::store::{AccountRow, Balance, ContractEventRow, CsmRow, ProductModuleRow, Store};
 
 mod accounts;
 mod catalog;

@@ -26,10 +26,10 @@ pub(super) fn alert_to_proto(row: AlertRow) -> pb::Alert {
         status: bridge::to_i32(row.status),
         reason: row.reason,
         survey_response_id: row.survey_response_id,
-        arr: money(row.arr_minor, &row.currency_code),
-        raised_at: Some(timestamp(micros(row.raised_at))),
-        acknowledged_at: row.acknowledged_at.map(|at| timestamp(micros(at))),
-        resolved_at: row.resolved_at.map(|at| timestamp(micros(at))),
+        arr: optional_money(row.arr_minor, &row.currency_code),
+        raised_at: Some(timestamp(from_micros(row.raised_at))),
+        acknowledged_at: row.acknowledged_at.map(|at| timestamp(from_micros(at))),
+        resolved_at: row.resolved_at.map(|at| timestamp(from_micros(at))),
     }
 }
 

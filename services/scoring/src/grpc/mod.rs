@@ -1,13 +1,13 @@
 //! The gRPC adapter of the scoring service: parse and validate, call the pipeline or the
 //! store, map rows to messages.
 
-use chrono::Utc;
 use nordstern_proto::{
     common::v1 as common,
     scoring::v1::{self as pb, scoring_service_server::ScoringService},
 };
 use nordstern_runtime::paging::Cursor;
 use nordstern_runtime::status::internal_with_context;
+use nordstern_runtime::wire::from_micros;
 use nordstern_runtime::{client::BoxStream, status::FieldViolations};
 use prost::Message;
 use tonic::{Request, Response, Status};
@@ -67,10 +67,6 @@ fn optional_segment(v: &mut FieldViolations, field: &str, value: i32) -> Option<
         return None;
     }
     Segment::from_i32(value).map(|s| s.as_str())
-}
-
-fn micros(at: i64) -> chrono::DateTime<Utc> {
-    chrono::DateTime::from_timestamp_micros(at).unwrap_or_default()
 }
 
 #[tonic::async_trait]

@@ -31,7 +31,7 @@ pub(super) fn color_change_to_proto(row: ColorChangeRow) -> pb::ColorChange {
         from_color: color(&row.from_color),
         to_color: color(&row.to_color),
         score: row.score,
-        changed_at: Some(timestamp(micros(row.changed_at))),
+        changed_at: Some(timestamp(from_micros(row.changed_at))),
         csm_id: row.csm_id,
     }
 }
@@ -204,7 +204,7 @@ pub(super) async fn list_health_score_history(
         entries: rows
             .into_iter()
             .map(|row| pb::HealthScoreHistoryEntry {
-                computed_at: Some(timestamp(micros(row.computed_at))),
+                computed_at: Some(timestamp(from_micros(row.computed_at))),
                 score: row.score,
                 color: HealthColor::parse(&row.color)
                     .map_or(common::HealthColor::Unspecified, HealthColor::to_proto)

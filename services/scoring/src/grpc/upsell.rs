@@ -13,9 +13,9 @@ pub(super) fn opportunity_to_proto(row: OpportunityRow) -> pb::UpsellOpportunity
         account_id: row.account_id,
         csm_id: row.csm_id,
         module_key: row.module_key,
-        list_price: money(row.list_price_minor, &row.currency_code),
+        list_price: optional_money(row.list_price_minor, &row.currency_code),
         likelihood: row.likelihood,
-        expected_value: money(row.expected_value_minor, &row.currency_code),
+        expected_value: optional_money(row.expected_value_minor, &row.currency_code),
         reason: row.reason,
     }
 }

@@ -51,6 +51,35 @@ impl FieldViolations {
     }
 }
 
+impl FieldViolations {
+    /// Takes in every violation of `other` (e.g. a domain rule's), after those recorded.
+    pub fn merge(&mut self, other: impl Into<FieldViolations>) {
+        self.violations.extend(other.into().violations);
+    }
+}
+
+impl From<nordstern_domain::health::ConfigViolation> for FieldViolations {
+    fn from(violation: nordstern_domain::health::ConfigViolation) -> Self {
+        FieldViolations::single(violation.field, violation.description)
+    }
+}
+
+impl From<nordstern_domain::churn::CsvViolation> for FieldViolations {
+    fn from(violation: nordstern_domain::churn::CsvViolation) -> Self {
+        FieldViolations::single(violation.field, violation.description)
+    }
+}
+
+impl<V: Into<FieldViolations>> FromIterator<V> for FieldViolations {
+    fn from_iter<I: IntoIterator<Item = V>>(violations: I) -> Self {
+        let mut all = FieldViolations::new();
+        for violation in violations {
+            all.merge(violation);
+        }
+        all
+    }
+}
+
 impl std::fmt::Display for FieldViolations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let parts: Vec<String> = self
@@ -131,5 +160,28 @@ mod tests {
                 ("arr".to_owned(), "must be positive".to_owned())
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn domain_violations_convert_and_merge_after_what_was_recorded() {
+        let mut violations = FieldViolations::single("page_size", "too big");
+        let config: FieldViolations = [nordstern_domain::health::ConfigViolation {
+            field: "config.green_min".to_owned(),
+            description: "must be above yellow_min".to_owned(),
+        }]
+        .into_iter()
+        .collect();
+        violations.merge(config);
+        let fields: Vec<&str> = violations
+            .violations()
+            .iter()
+            .map(|(field, _)| field.as_str())
+            .collect();
+        assert_eq!(fields, ["page_size", "config.green_min"]);
     }
 }

@@ -96,7 +96,7 @@ pub(super) async fn train_churn_model_from_csv(
     let delimiter = match churn::delimiter_from_request(&request.delimiter) {
         Ok(delimiter) => Some(delimiter),
         Err(violation) => {
-            v.add(violation.field, violation.description);
+            v.merge(violation);
             None
         }
     };

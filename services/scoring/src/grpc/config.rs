@@ -70,9 +70,7 @@ pub(super) async fn update_scoring_config(
         Ok(config) if v.is_empty() => config,
         Ok(_) => return Err(v.into()),
         Err(errors) => {
-            for error in errors {
-                v.add(error.field, error.description);
-            }
+            v.merge(errors.into_iter().collect::<FieldViolations>());
             return Err(v.into());
         }
     };

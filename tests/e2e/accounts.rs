@@ -1009,8 +1009,28 @@ async fn erase_and_export(suite: &TestSuite) {
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner();
     assert_eq!(
-        (erased.contract_events_erased, erased.assignments_erased),
-        (2, 1)
+        (
+            erased.account_erased,
+            erased.contract_events_erased,
+            erased.assignments_erased
+        ),
+        (true, 2, 1)
+    );
+    // GDPR tooling retries: a repeat succeeds and says nothing was left.
+    let repeated = client
+        .erase_account(pb::EraseAccountRequest {
+            account_id: account.account_id.clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("a repeated erasure must succeed: {s}"))
+        .into_inner();
+    assert_eq!(
+        (
+            repeated.account_erased,
+            repeated.contract_events_erased,
+            repeated.assignments_erased
+        ),
+        (false, 0, 0)
     );
     assert_code(
         client

@@ -15,11 +15,12 @@ pub(super) async fn erase_account(
     let mut v = FieldViolations::new();
     let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
     v.into_result()?;
-    let (events, assignments) = grpc.store.erase_account(&id).await?;
-    tracing::info!(account_id = %id, "account erased");
+    let erased = grpc.store.erase_account(&id).await?;
+    tracing::info!(account_id = %id, account_erased = erased.account_erased, "account erased");
     Ok(Response::new(pb::EraseAccountResponse {
-        contract_events_erased: events as i32,
-        assignments_erased: assignments as i32,
+        contract_events_erased: erased.contract_events as i32,
+        assignments_erased: erased.assignments as i32,
+        account_erased: erased.account_erased,
     }))
 }
 

@@ -277,11 +277,18 @@ impl Store {
     }
 
     /// GDPR erasure: the account, its contract events, assignment history, purchased
-    /// modules and every stored idempotent answer about it.
-    pub async fn erase_account(&self, account_id: &str) -> AccountsResult<(u64, u64)> {
+    /// modules and every stored idempotent answer about it. An account already gone is
+    /// no error: erasure is retried by the tools that call it.
+    pub async fn erase_account(&self, account_id: &str) -> AccountsResult<Erasure> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        fetch_account(db, account_id).await?;
+        let account_erased = count(
+            db,
+            "SELECT COUNT(*) AS n FROM accounts WHERE account_id = $1",
+            account_id,
+        )
+        .await?
+            > 0;
         let events = count(
             db,
             "SELECT COUNT(*) AS n FROM contract_events WHERE account_id = $1",
@@ -308,10 +315,24 @@ impl Store {
             .await?;
         }
         idempotency::erase_subject(db, account_id).await?;
-        recompute_tiers(db, self.rules.tiers).await?;
+        if account_erased {
+            recompute_tiers(db, self.rules.tiers).await?;
+        }
         tx.commit().await?;
-        Ok((events, assignments))
+        Ok(Erasure {
+            account_erased,
+            contract_events: events,
+            assignments,
+        })
     }
+}
+
+/// What one erasure removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erasure {
+    pub account_erased: bool,
+    pub contract_events: u64,
+    pub assignments: u64,
 }
 
 async fn count(db: &impl ConnectionTrait, sql: &str, id: &str) -> AccountsResult<u64> {

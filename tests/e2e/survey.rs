@@ -14,6 +14,7 @@ use crate::{in_every_combination, support::*};
 
 in_every_combination!(
     campaigns_invitations_and_token_answers,
+    a_campaign_is_asked_in_one_language_or_both,
     direct_responses_are_validated_per_kind_and_idempotent,
     statistics_on_known_data_for_every_scope,
     detractor_feed_resumes_where_it_stopped,
@@ -48,6 +49,83 @@ async fn campaign(
         .into_inner()
         .campaign
         .unwrap_or_default()
+}
+
+async fn a_campaign_is_asked_in_one_language_or_both(suite: &TestSuite) {
+    let mut client = surveys(suite).await;
+    let english_only = client
+        .create_campaign(pb::CreateCampaignRequest {
+            request_id: "english-only".to_owned(),
+            campaign: Some(pb::Campaign {
+                name: "Onboarding CES".to_owned(),
+                kind: pb::SurveyKind::Ces as i32,
+                touchpoint: pb::Touchpoint::Onboarding as i32,
+                question_en: "How easy was it to get started?".to_owned(),
+                ..pb::Campaign::default()
+            }),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("one language is enough: {s}"))
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            english_only.question_de.as_str(),
+            english_only.question_en.as_str()
+        ),
+        ("", "How easy was it to get started?")
+    );
+    let update = |de: &str, en: &str, paths: &[&str]| pb::UpdateCampaignRequest {
+        campaign: Some(pb::Campaign {
+            campaign_id: english_only.campaign_id.clone(),
+            question_de: de.to_owned(),
+            question_en: en.to_owned(),
+            ..pb::Campaign::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        }),
+    };
+    // Clearing the only language would leave a campaign nobody can be asked.
+    assert_invalid(
+        client
+            .update_campaign(update("", "", &["question_en"]))
+            .await,
+        &["campaign.question_de", "campaign.question_en"],
+    );
+    let bilingual = client
+        .update_campaign(update("Wie leicht war der Einstieg?", "", &["question_de"]))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            bilingual.question_de.as_str(),
+            bilingual.question_en.as_str()
+        ),
+        (
+            "Wie leicht war der Einstieg?",
+            "How easy was it to get started?"
+        )
+    );
+    // With German set, English may go.
+    let german_only = client
+        .update_campaign(update("", "", &["question_en"]))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            german_only.question_de.as_str(),
+            german_only.question_en.as_str()
+        ),
+        ("Wie leicht war der Einstieg?", "")
+    );
 }
 
 fn direct(
@@ -211,7 +289,7 @@ async fn campaigns_invitations_and_token_answers(suite: &TestSuite) {
         client
             .submit_response(answer(3, "0193a6f0-0000-7000-8000-00000000bbbb"))
             .await,
-        Code::FailedPrecondition,
+        Code::AlreadyExists,
     );
     let counted = client
         .get_campaign(pb::GetCampaignRequest {
@@ -287,6 +365,19 @@ async fn direct_responses_are_validated_per_kind_and_idempotent(suite: &TestSuit
             ))
             .await,
         &["idempotency_key", "respondent_id"],
+    );
+    // A bad key does not hide an answer off the campaign's scale: both at once.
+    assert_invalid(
+        client
+            .record_response(direct(
+                &"x".repeat(300),
+                &ces.campaign_id,
+                &account.account_id,
+                "ann",
+                11,
+            ))
+            .await,
+        &["idempotency_key", "score"],
     );
     assert_invalid(
         client

@@ -16,8 +16,12 @@ impl FieldViolations {
         FieldViolations::default()
     }
 
+    /// Records one problem; the same problem found by two checks is named once.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.violations.push((field.into(), description.into()));
+        let violation = (field.into(), description.into());
+        if !self.violations.contains(&violation) {
+            self.violations.push(violation);
+        }
     }
 
     /// Records the error of `result` under `field` and passes the value on.
@@ -54,7 +58,9 @@ impl FieldViolations {
 impl FieldViolations {
     /// Takes in every violation of `other` (e.g. a domain rule's), after those recorded.
     pub fn merge(&mut self, other: impl Into<FieldViolations>) {
-        self.violations.extend(other.into().violations);
+        for (field, description) in other.into().violations {
+            self.add(field, description);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
-use crate::store::{CampaignPatch, NewCampaign};
+use crate::store::{CampaignPatch, NewCampaign, QUESTION_REQUIRED};
 
 use super::*;
 
@@ -36,10 +36,9 @@ pub(super) async fn create_campaign(
     if touchpoint.is_none() && campaign.touchpoint == 0 {
         v.add("campaign.touchpoint", "is required");
     }
-    let question_de = text(&mut v, "campaign.question_de", &campaign.question_de, 1000);
-    let question_en = text(&mut v, "campaign.question_en", &campaign.question_en, 1000);
-    let (Some(name), Some(kind), Some(touchpoint), Some(question_de), Some(question_en)) =
-        (name, kind, touchpoint, question_de, question_en)
+    let questions = questions(&mut v, &campaign.question_de, &campaign.question_en);
+    let (Some(name), Some(kind), Some(touchpoint), Some((question_de, question_en))) =
+        (name, kind, touchpoint, questions)
     else {
         // A value is missing only where a violation says why.
         return Err(v.into());
@@ -61,6 +60,34 @@ pub(super) async fn create_campaign(
     Ok(Response::new(pb::CreateCampaignResponse {
         campaign: Some(campaign_to_proto(row)),
     }))
+}
+
+const QUESTION_MAX_CHARS: usize = 1000;
+
+/// One language's question: empty when the campaign is not asked in that language.
+fn question(v: &mut FieldViolations, field: &str, raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > QUESTION_MAX_CHARS {
+        v.add(
+            field,
+            format!("must be at most {QUESTION_MAX_CHARS} characters"),
+        );
+        return None;
+    }
+    Some(trimmed.to_owned())
+}
+
+/// The German and English questions of a new campaign: one of them is enough.
+fn questions(v: &mut FieldViolations, de: &str, en: &str) -> Option<(String, String)> {
+    let de = question(v, "campaign.question_de", de)?;
+    let en = question(v, "campaign.question_en", en)?;
+    if de.is_empty() && en.is_empty() {
+        for field in ["campaign.question_de", "campaign.question_en"] {
+            v.add(field, QUESTION_REQUIRED);
+        }
+        return None;
+    }
+    Some((de, en))
 }
 
 pub(super) async fn get_campaign(
@@ -94,12 +121,10 @@ pub(super) async fn update_campaign(
         match path.as_str() {
             "name" => patch.name = text(&mut v, "campaign.name", &campaign.name, 200),
             "question_de" => {
-                patch.question_de =
-                    text(&mut v, "campaign.question_de", &campaign.question_de, 1000)
+                patch.question_de = question(&mut v, "campaign.question_de", &campaign.question_de)
             }
             "question_en" => {
-                patch.question_en =
-                    text(&mut v, "campaign.question_en", &campaign.question_en, 1000)
+                patch.question_en = question(&mut v, "campaign.question_en", &campaign.question_en)
             }
             _ => {}
         }

@@ -6,7 +6,8 @@ use nordstern_runtime::paging::{PageRequest, page, page_size_of};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
-use crate::store::ResponseFilter;
+use crate::store::{ResponseFilter, check_answer};
+use nordstern_runtime::error::ServiceError;
 
 use super::*;
 
@@ -84,6 +85,19 @@ pub(super) async fn record_response(
             now
         }
     };
+    // The scale depends on the campaign, so it is checked here too: every problem of the
+    // request is named at once, not the key's first and the score's on the next try.
+    if !campaign_id.is_empty() {
+        match grpc.store.get_campaign(&campaign_id).await {
+            Ok(campaign) => {
+                if let Err(problems) = check_answer(&campaign, &answer) {
+                    v.merge(problems);
+                }
+            }
+            Err(ServiceError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
     if v.is_empty() {
         grpc.check_accounts_exist(&mut v, &[("account_id".to_owned(), account_id.clone())])
             .await?;

@@ -4,12 +4,16 @@ use nordstern_domain::survey::{SurveyKind, Touchpoint};
 use nordstern_runtime::{
     error::{ServiceError, ServiceResult},
     idempotency::{self, IdempotencyKey},
+    status::FieldViolations,
     storage::{execute, parse_column, query_all, query_one},
     wire::{new_id, now_micros},
 };
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 
 use super::{CampaignRow, INVITATION_COLUMNS, InvitationRow, Store, invitation_from_row};
+
+/// A campaign is asked in German, English or both; it needs one of them.
+pub const QUESTION_REQUIRED: &str = "at least one of question_de and question_en is required";
 
 #[derive(Debug, Clone)]
 pub struct NewCampaign {
@@ -98,13 +102,21 @@ impl Store {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         let current = fetch_campaign(db, campaign_id).await?;
+        let question_de = patch.question_de.unwrap_or(current.question_de);
+        let question_en = patch.question_en.unwrap_or(current.question_en);
+        if question_de.is_empty() && question_en.is_empty() {
+            let mut v = FieldViolations::new();
+            v.add("campaign.question_de", QUESTION_REQUIRED);
+            v.add("campaign.question_en", QUESTION_REQUIRED);
+            return Err(v.into());
+        }
         execute(
             db,
             "UPDATE campaigns SET name = $1, question_de = $2, question_en = $3 WHERE campaign_id = $4",
             vec![
                 patch.name.unwrap_or(current.name).into(),
-                patch.question_de.unwrap_or(current.question_de).into(),
-                patch.question_en.unwrap_or(current.question_en).into(),
+                question_de.into(),
+                question_en.into(),
                 campaign_id.into(),
             ],
         )

@@ -9,8 +9,8 @@ use nordstern_domain::survey::{ChurnReason, NpsCategory, SurveyKind, Touchpoint}
 use nordstern_runtime::storage::{SerialWriter, parse_column, parse_optional_column};
 use sea_orm::{DatabaseConnection, DbErr, QueryResult};
 
-pub use campaigns::{CampaignPatch, NewCampaign, Target};
-pub use responses::{Answer, ResponseFilter};
+pub use campaigns::{CampaignPatch, NewCampaign, QUESTION_REQUIRED, Target};
+pub use responses::{Answer, ResponseFilter, check_answer};
 pub use stats::{AccountSet, WindowTotals};
 
 /// Advisory lock id of the survey service's serialised writes ("SURV" in ASCII).

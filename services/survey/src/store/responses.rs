@@ -39,7 +39,8 @@ pub struct ResponseFilter {
 const RECORD_RESPONSE: &str = "RecordResponse";
 
 /// The answer's score per the campaign's scale, or every problem with it.
-fn check_answer(campaign: &CampaignRow, answer: &Answer) -> Result<i32, FieldViolations> {
+/// An answer against its campaign's scale and touchpoint.
+pub fn check_answer(campaign: &CampaignRow, answer: &Answer) -> Result<i32, FieldViolations> {
     let mut v = FieldViolations::new();
     let score = match answer.score {
         None => {
@@ -101,7 +102,7 @@ impl Store {
             if answered == response_id {
                 return fetch_response(db, answered).await;
             }
-            return Err(ServiceError::FailedPrecondition(
+            return Err(ServiceError::AlreadyExists(
                 "this invitation has already been answered".to_owned(),
             ));
         }

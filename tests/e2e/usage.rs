@@ -425,6 +425,13 @@ async fn load_known_usage(client: &mut Usage, company: &Company, now: DateTime<U
         (19, 0),
         "{response:?}"
     );
+    // "workflows" is in no module of the catalog: stored, and named in the answer.
+    let unknown: Vec<(&str, i64)> = response
+        .unknown_features
+        .iter()
+        .map(|f| (f.feature_key.as_str(), f.event_count))
+        .collect();
+    assert_eq!(unknown, [("workflows", 1)]);
 }
 
 fn window(summary: &pb::UsageSummary, days: i32) -> (i32, i32, i64) {

@@ -4,6 +4,7 @@
 
 mod convert;
 mod grpc;
+mod known_features;
 mod pseudonym;
 pub mod remote;
 mod role;

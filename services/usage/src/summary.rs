@@ -26,6 +26,13 @@ impl Catalog {
         }
     }
 
+    /// Whether any module of the catalog names this feature.
+    pub fn names_feature(&self, feature_key: &str) -> bool {
+        self.module_features
+            .values()
+            .any(|features| features.iter().any(|f| f == feature_key))
+    }
+
     /// Purchased feature → the purchased module that contains it (the first by key).
     fn purchased_features(&self, module_keys: &[String]) -> HashMap<String, String> {
         let mut modules: Vec<&String> = module_keys.iter().collect();

@@ -1,5 +1,7 @@
 //! Ingestion, batch and stream.
 
+use std::collections::BTreeMap;
+
 use nordstern_proto::usage::v1::{self as pb};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -18,6 +20,7 @@ pub(super) async fn ingest_events(
         duplicate_count: i32::try_from(outcome.duplicates).unwrap_or(i32::MAX),
         rejected_count: i32::try_from(outcome.rejected.len()).unwrap_or(i32::MAX),
         rejected_events: outcome.rejected,
+        unknown_features: unknown_features_to_proto(outcome.unknown_features),
     }))
 }
 
@@ -27,6 +30,7 @@ pub(super) async fn ingest_event_stream(
 ) -> Result<Response<pb::IngestEventStreamResponse>, Status> {
     let mut stream = request.into_inner();
     let mut totals = pb::IngestEventStreamResponse::default();
+    let mut unknown_features = BTreeMap::new();
     while let Some(message) = stream.message().await? {
         let encoded_len = message.encoded_len();
         let outcome = grpc
@@ -40,6 +44,20 @@ pub(super) async fn ingest_event_stream(
         totals
             .rejected_events
             .extend(outcome.rejected.into_iter().take(room));
+        for (key, events) in outcome.unknown_features {
+            *unknown_features.entry(key).or_insert(0) += events;
+        }
     }
+    totals.unknown_features = unknown_features_to_proto(unknown_features);
     Ok(Response::new(totals))
+}
+
+fn unknown_features_to_proto(unknown: BTreeMap<String, i64>) -> Vec<pb::UnknownFeature> {
+    unknown
+        .into_iter()
+        .map(|(feature_key, event_count)| pb::UnknownFeature {
+            feature_key,
+            event_count,
+        })
+        .collect()
 }

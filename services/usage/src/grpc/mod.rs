@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     convert::rejection_to_proto,
+    known_features::KnownFeatures,
     pseudonym::Pseudonymizer,
     store::{NewEvent, Store},
     summary::{Catalog, PeerGroups, assemble},
@@ -45,6 +46,7 @@ pub struct UsageGrpc {
     accounts: AccountsApi,
     pseudonyms: Arc<Pseudonymizer>,
     retention: Duration,
+    known_features: Arc<KnownFeatures>,
 }
 
 /// Outcome of one batch.
@@ -53,6 +55,8 @@ struct BatchOutcome {
     accepted: i64,
     duplicates: i64,
     rejected: Vec<pb::RejectedEvent>,
+    /// Feature key → events, for the keys no catalog module names.
+    unknown_features: std::collections::BTreeMap<String, i64>,
 }
 
 impl UsageGrpc {
@@ -67,6 +71,7 @@ impl UsageGrpc {
             accounts,
             pseudonyms: Arc::new(pseudonyms),
             retention,
+            known_features: Arc::default(),
         }
     }
 
@@ -179,6 +184,16 @@ impl UsageGrpc {
                 properties: serde_json::to_string(&properties).unwrap_or_else(|_| "{}".to_owned()),
             });
         }
+        let mut used_features = std::collections::BTreeMap::new();
+        for event in &new_events {
+            if event.kind == domain::EventKind::FeatureUsed {
+                *used_features.entry(event.feature_key.clone()).or_insert(0) += 1;
+            }
+        }
+        outcome.unknown_features = self
+            .known_features
+            .unknown(used_features, self.catalog())
+            .await?;
         let stored = self
             .store
             .ingest(&new_events)

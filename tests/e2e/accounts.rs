@@ -13,6 +13,7 @@ in_every_combination!(
     contract_events_drive_arr_tiers_and_revenue_metrics,
     company_wide_contract_events_by_kind_and_period_in_pages,
     handoff_capacity_and_portfolio_balance,
+    a_team_balance_leaves_the_other_books_alone,
     erase_and_export,
 );
 
@@ -867,10 +868,7 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
     // Balance over Alice and Bob (Carol's capacity of 1 would be exceeded).
     assert_code(
         client
-            .plan_portfolio_balance(pb::PlanPortfolioBalanceRequest {
-                csm_ids: vec![],
-                sticky: false,
-            })
+            .plan_portfolio_balance(pb::PlanPortfolioBalanceRequest::default())
             .await,
         Code::FailedPrecondition,
     );
@@ -879,6 +877,8 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .plan_portfolio_balance(pb::PlanPortfolioBalanceRequest {
             csm_ids: pair.clone(),
             sticky: false,
+            include_unassigned: true,
+            ..pb::PlanPortfolioBalanceRequest::default()
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
@@ -915,6 +915,8 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
             csm_ids: pair.clone(),
             sticky: false,
+            include_unassigned: true,
+            ..pb::ApplyPortfolioBalanceRequest::default()
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
@@ -940,6 +942,8 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .plan_portfolio_balance(pb::PlanPortfolioBalanceRequest {
             csm_ids: pair,
             sticky: true,
+            include_unassigned: true,
+            ..pb::PlanPortfolioBalanceRequest::default()
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
@@ -959,6 +963,116 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         "handoffs are kept in the history"
     );
     assert!(export.assignments[0].unassigned_at.is_some());
+}
+
+/// Ann holds 6 accounts, Ben none, Dora 4, and 2 are unassigned. Balancing Ann and Ben
+/// spreads Ann's book over the two of them, and nothing else unless asked.
+async fn a_team_balance_leaves_the_other_books_alone(suite: &TestSuite) {
+    let mut client = accounts(suite).await;
+    let ann = create_csm(&mut client, "Ann", 0).await;
+    let ben = create_csm(&mut client, "Ben", 0).await;
+    let dora = create_csm(&mut client, "Dora", 0).await;
+    for index in 0..12_i64 {
+        let account = create_account(
+            &mut client,
+            &format!("Team {index:02}"),
+            20_000 + index * 7_000,
+        )
+        .await
+        .account_id;
+        let owner = match index {
+            0..6 => Some(&ann),
+            6..10 => Some(&dora),
+            _ => None,
+        };
+        if let Some(csm) = owner {
+            client
+                .assign_account(pb::AssignAccountRequest {
+                    account_id: account.clone(),
+                    csm_id: csm.csm_id.clone(),
+                })
+                .await
+                .unwrap_or_else(|s| panic!("{s}"));
+        }
+    }
+    let team = vec![ann.csm_id.clone(), ben.csm_id.clone()];
+    let plan = |include_unassigned: bool, whole_company: bool| pb::PlanPortfolioBalanceRequest {
+        csm_ids: team.clone(),
+        sticky: false,
+        include_unassigned,
+        whole_company,
+    };
+    let mut planned = Vec::new();
+    for (include_unassigned, whole_company) in [(false, false), (true, false), (false, true)] {
+        let plan = client
+            .plan_portfolio_balance(plan(include_unassigned, whole_company))
+            .await
+            .unwrap_or_else(|s| panic!("{s}"))
+            .into_inner()
+            .plan
+            .unwrap_or_default();
+        planned.push(plan);
+    }
+    let counts: Vec<i32> = planned.iter().map(|p| p.account_count).collect();
+    assert_eq!(
+        counts,
+        [6, 8, 12],
+        "the team's book, with the queue, the company"
+    );
+    let team_only = &planned[0];
+    assert!(
+        team_only
+            .moves
+            .iter()
+            .all(|m| m.from_csm_id == ann.csm_id && m.to_csm_id == ben.csm_id),
+        "{:?}",
+        team_only.moves
+    );
+    assert!(team_only.csms_not_named_losing_accounts.is_empty());
+    assert!(planned[1].csms_not_named_losing_accounts.is_empty());
+    // Taking Dora's accounts is said, and only done when asked for.
+    assert_eq!(
+        planned[2].csms_not_named_losing_accounts,
+        [dora.csm_id.clone()]
+    );
+
+    client
+        .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
+            csm_ids: team.clone(),
+            ..pb::ApplyPortfolioBalanceRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    let book = |csm: &pb::Csm| {
+        let mut client = client.clone();
+        let csm_id = csm.csm_id.clone();
+        async move {
+            client
+                .get_csm(pb::GetCsmRequest { csm_id })
+                .await
+                .unwrap_or_else(|s| panic!("{s}"))
+                .into_inner()
+                .csm
+                .unwrap_or_default()
+                .account_count
+        }
+    };
+    assert_eq!(
+        (book(&ann).await, book(&ben).await, book(&dora).await),
+        (3, 3, 4),
+        "Ann's six are shared, Dora keeps hers"
+    );
+    let unassigned = client
+        .list_accounts(pb::ListAccountsRequest {
+            unassigned_only: true,
+            page_size: 100,
+            ..pb::ListAccountsRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .accounts;
+    assert_eq!(unassigned.len(), 2, "the queue waits until it is asked for");
 }
 
 async fn erase_and_export(suite: &TestSuite) {

@@ -144,10 +144,7 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
     let survey = survey::load(server, &company, &account_ids, options.seed).await?;
     let usage = usage::load(server, company.clone(), account_ids.clone()).await?;
     let plan = client
-        .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
-            csm_ids: Vec::new(),
-            sticky: false,
-        })
+        .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest::default())
         .await
         .context("balancing portfolios")?
         .into_inner()

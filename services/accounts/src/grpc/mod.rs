@@ -118,6 +118,7 @@ impl AccountsGrpc {
                 .collect(),
             arr_max_min_ratio: balance.plan.arr_max_min_ratio(),
             account_count: balance.account_ids.len() as i32,
+            csms_not_named_losing_accounts: balance.csms_not_named_losing_accounts(),
         }
     }
 }

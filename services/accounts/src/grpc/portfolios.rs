@@ -4,6 +4,7 @@ use nordstern_proto::accounts::v1::{self as pb};
 use tonic::{Request, Response};
 
 use crate::convert::*;
+use crate::store::BalanceScope;
 
 use super::*;
 
@@ -31,8 +32,13 @@ pub(super) async fn plan_portfolio_balance(
     request: Request<pb::PlanPortfolioBalanceRequest>,
 ) -> GrpcResult<pb::PlanPortfolioBalanceResponse> {
     let request = request.into_inner();
-    let csm_ids = csm_id_list(&request.csm_ids)?;
-    let balance = grpc.store.plan_balance(&csm_ids, request.sticky).await?;
+    let scope = BalanceScope {
+        csm_ids: csm_id_list(&request.csm_ids)?,
+        sticky: request.sticky,
+        include_unassigned: request.include_unassigned,
+        whole_company: request.whole_company,
+    };
+    let balance = grpc.store.plan_balance(&scope).await?;
     Ok(Response::new(pb::PlanPortfolioBalanceResponse {
         plan: Some(grpc.plan_to_proto(&balance)),
     }))
@@ -43,8 +49,13 @@ pub(super) async fn apply_portfolio_balance(
     request: Request<pb::ApplyPortfolioBalanceRequest>,
 ) -> GrpcResult<pb::ApplyPortfolioBalanceResponse> {
     let request = request.into_inner();
-    let csm_ids = csm_id_list(&request.csm_ids)?;
-    let balance = grpc.store.apply_balance(&csm_ids, request.sticky).await?;
+    let scope = BalanceScope {
+        csm_ids: csm_id_list(&request.csm_ids)?,
+        sticky: request.sticky,
+        include_unassigned: request.include_unassigned,
+        whole_company: request.whole_company,
+    };
+    let balance = grpc.store.apply_balance(&scope).await?;
     Ok(Response::new(pb::ApplyPortfolioBalanceResponse {
         plan: Some(grpc.plan_to_proto(&balance)),
     }))

@@ -7,7 +7,7 @@ use nordstern_domain::{
     account::Tier,
     balance::{BalanceAccount, BalanceInput, BalancePlan, plan_balance},
 };
-use nordstern_runtime::storage::parse_column;
+use nordstern_runtime::storage::{parse_column, placeholders};
 use sea_orm::ConnectionTrait;
 
 use super::{
@@ -16,6 +16,18 @@ use super::{
     query_all,
 };
 use crate::error::{AccountsError, AccountsResult};
+
+/// Which accounts a balance spreads, and over whom.
+#[derive(Debug, Clone, Default)]
+pub struct BalanceScope {
+    /// Empty: every active CSM, and then every live account.
+    pub csm_ids: Vec<String>,
+    pub sticky: bool,
+    /// Also the accounts no CSM holds.
+    pub include_unassigned: bool,
+    /// Every live account, taken from CSMs not named too.
+    pub whole_company: bool,
+}
 
 /// A plan with the ids it speaks about.
 #[derive(Debug, Clone)]
@@ -42,6 +54,19 @@ impl Balance {
                 ))
             })
     }
+
+    /// CSMs outside the balance whose accounts the plan moves, sorted.
+    pub fn csms_not_named_losing_accounts(&self) -> Vec<String> {
+        let mut losing: Vec<String> = self
+            .moves()
+            .filter_map(|(_, from, _)| from)
+            .filter(|from| !self.csm_ids.iter().any(|id| id == from))
+            .map(str::to_owned)
+            .collect();
+        losing.sort();
+        losing.dedup();
+        losing
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,16 +77,16 @@ pub struct TierTotal {
 }
 
 impl Store {
-    pub async fn plan_balance(&self, csm_ids: &[String], sticky: bool) -> AccountsResult<Balance> {
-        compute_balance(self.db(), csm_ids, sticky).await
+    pub async fn plan_balance(&self, scope: &BalanceScope) -> AccountsResult<Balance> {
+        compute_balance(self.db(), scope).await
     }
 
     /// Computes the plan and applies it in one serialised transaction, recording every
     /// move in the assignment history.
-    pub async fn apply_balance(&self, csm_ids: &[String], sticky: bool) -> AccountsResult<Balance> {
+    pub async fn apply_balance(&self, scope: &BalanceScope) -> AccountsResult<Balance> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        let balance = compute_balance(db, csm_ids, sticky).await?;
+        let balance = compute_balance(db, scope).await?;
         let now = Utc::now();
         for (account_id, _, to) in balance.moves() {
             move_account(db, account_id, to, now).await?;
@@ -102,9 +127,9 @@ impl Store {
 
 async fn compute_balance(
     db: &impl ConnectionTrait,
-    requested: &[String],
-    sticky: bool,
+    scope: &BalanceScope,
 ) -> AccountsResult<Balance> {
+    let requested = &scope.csm_ids;
     let csm_ids = if requested.is_empty() {
         active_csm_ids(db).await?
     } else {
@@ -133,10 +158,25 @@ async fn compute_balance(
             "there is no active CSM to balance over".to_owned(),
         ));
     }
+    let (held_by, values) = if requested.is_empty() || scope.whole_company {
+        ("TRUE".to_owned(), Vec::new())
+    } else {
+        let mut held_by = format!("csm_id IN ({})", placeholders(1, csm_ids.len()));
+        if scope.include_unassigned {
+            held_by.push_str(" OR csm_id IS NULL");
+        }
+        (
+            held_by,
+            csm_ids.iter().map(|id| id.as_str().into()).collect(),
+        )
+    };
     let rows = query_all(
         db,
-        "SELECT account_id, arr_minor, tier, csm_id FROM accounts WHERE churned_on IS NULL ORDER BY account_id",
-        Vec::new(),
+        &format!(
+            "SELECT account_id, arr_minor, tier, csm_id FROM accounts \
+             WHERE churned_on IS NULL AND ({held_by}) ORDER BY account_id"
+        ),
+        values,
     )
     .await?;
     let index_of: HashMap<&str, usize> = csm_ids
@@ -160,7 +200,7 @@ async fn compute_balance(
     let plan = plan_balance(&BalanceInput {
         accounts,
         csm_count: csm_ids.len(),
-        sticky,
+        sticky: scope.sticky,
     })
     .map_err(|error| AccountsError::FailedPrecondition(error.to_string()))?;
     let csms = fetch_csms(db, &csm_ids).await?;

@@ -10,7 +10,7 @@ mod csms;
 mod revenue;
 
 pub use accounts::{AccountFilter, AccountPatch, NewAccount};
-pub use balance::Balance;
+pub use balance::{Balance, BalanceScope};
 pub use catalog::ProductModuleRow;
 pub use contracts::{ContractEventFilter, ContractEventRow};
 pub use csms::{CsmPatch, CsmRow, NewCsm};

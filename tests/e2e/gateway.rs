@@ -134,7 +134,7 @@ async fn customer360_and_portfolio_of_a_small_company(suite: &TestSuite) {
         view.usage_series
     );
     let nps = view.survey_stats.and_then(|s| s.nps).unwrap_or_default();
-    assert_eq!(nps.response_count, 2);
+    assert_eq!((nps.respondent_count, nps.answer_count), (2, 2));
     assert_eq!(view.latest_comments.len(), 1);
     assert!(view.latest_comments[0].comment.starts_with("Großartiges"));
 

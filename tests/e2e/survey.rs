@@ -528,6 +528,13 @@ async fn statistics_on_known_data_for_every_scope(suite: &TestSuite) {
         (2, 2, 1)
     );
     assert_eq!(nps_stats.nps, Some(20.0));
+    // Five respondents, six NPS answers (ann answered twice): the categories add up to
+    // the respondents, and the answers are counted apart.
+    assert_eq!((nps_stats.respondent_count, nps_stats.answer_count), (5, 6));
+    assert_eq!(
+        nps_stats.promoters + nps_stats.passives + nps_stats.detractors,
+        nps_stats.respondent_count
+    );
     let expected_margin = 1.96 * 100.0 * ((0.4 + 0.2 - 0.04) / 5.0_f64).sqrt();
     assert!((nps_stats.margin_of_error.unwrap_or(0.0) - expected_margin).abs() < 1e-9);
     let ces_stats = company.ces.unwrap_or_default();

@@ -187,11 +187,14 @@ pub async fn account_360(
         let nps = stats.nps.unwrap_or_default();
         writeln!(
             out,
-            "surveys (90 days)  NPS {} from {} answers ({} promoters, {} detractors)",
+            "surveys (90 days)  NPS {} from {} respondents ({} promoters, {} passives, {} detractors; {} NPS answers, {} answers of every kind)",
             nps.nps.map_or("-".to_owned(), |v| format!("{v:.0}")),
-            stats.response_count,
+            nps.respondent_count,
             nps.promoters,
-            nps.detractors
+            nps.passives,
+            nps.detractors,
+            nps.answer_count,
+            stats.response_count
         )?;
     }
     for comment in &view.latest_comments {

@@ -128,7 +128,7 @@ async fn measure(name: &str, config: Config, args: &SurveyStatsArgs) -> anyhow::
             .nps
             .and_then(|n| n.margin_of_error)
             .unwrap_or(f64::NAN),
-        stats.nps.map(|n| n.response_count).unwrap_or(0)
+        stats.nps.map(|n| n.respondent_count).unwrap_or(0)
     );
     db.close().await?;
     trigger.trigger();

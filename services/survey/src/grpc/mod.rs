@@ -220,12 +220,13 @@ fn stats_to_proto(
         window: Some(period(window)),
         response_count: current.responses as i32,
         nps: Some(pb::NpsStats {
-            response_count: current.nps.responses() as i32,
+            respondent_count: current.nps.responses() as i32,
             promoters: current.nps.promoters as i32,
             passives: current.nps.passives as i32,
             detractors: current.nps.detractors as i32,
             nps: current.nps.nps(),
             margin_of_error: current.nps.margin_of_error(),
+            answer_count: current.nps_answers as i32,
         }),
         ces: Some(pb::CesStats {
             response_count: current.ces.responses as i32,

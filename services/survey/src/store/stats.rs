@@ -18,7 +18,10 @@ use super::Store;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WindowTotals {
     pub responses: u64,
+    /// Respondents' latest NPS answers, by category.
     pub nps: NpsCounts,
+    /// Every NPS answer.
+    pub nps_answers: u64,
     pub ces: CesTotals,
     pub csat: CsatTotals,
     pub invitations_sent: u64,
@@ -29,6 +32,7 @@ impl WindowTotals {
     pub fn merge(&mut self, other: &WindowTotals) {
         self.responses += other.responses;
         self.nps.merge(&other.nps);
+        self.nps_answers += other.nps_answers;
         self.ces.merge(&other.ces);
         self.csat.merge(&other.csat);
         self.invitations_sent += other.invitations_sent;
@@ -154,6 +158,7 @@ async fn aggregate(
         let entry = totals.entry(account).or_default();
         entry.responses += n;
         match kind.as_str() {
+            "NPS" => entry.nps_answers += n,
             "CES" => {
                 entry.ces.responses += n;
                 entry.ces.score_sum += count(row.try_get("", "score_sum")?);

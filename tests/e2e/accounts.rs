@@ -26,6 +26,7 @@ async fn accounts_crud_filters_and_pagination(suite: &TestSuite) {
                 name: "Analytics".to_owned(),
                 feature_keys: vec!["cohorts".to_owned(), "funnels".to_owned()],
                 list_price: eur(1_000_000),
+                has_integration: false,
             }),
         })
         .await

@@ -27,6 +27,7 @@ use crate::{in_every_combination, support::*};
 
 in_every_combination!(
     health_score_on_known_data,
+    an_integration_never_set_up_is_a_finding_and_none_to_set_up_is_left_out,
     config_refusals_versions_and_the_color_drop_alert_life_cycle,
     crm_lists_filter_page_and_order,
     churn_models_from_csv_and_activation,
@@ -126,6 +127,7 @@ pub(crate) async fn catalog(client: &mut Accounts) {
                     name: key.to_owned(),
                     feature_keys: features.iter().map(|f| (*f).to_owned()).collect(),
                     list_price: eur(price),
+                    has_integration: false,
                 }),
             })
             .await
@@ -648,6 +650,83 @@ fn segment_weights(entries: Vec<pb::SegmentWeights>) -> pb::UpdateScoringConfigR
         }),
         validate_only: false,
     }
+}
+
+/// "sync" comes with an integration, "analytics" without: an account that bought "sync"
+/// and never synced scores 0 on the integration (a finding), one that bought only
+/// "analytics" leaves the component out, and one that syncs scores 100.
+async fn an_integration_never_set_up_is_a_finding_and_none_to_set_up_is_left_out(
+    suite: &TestSuite,
+) {
+    let mut accounts_client = accounts(suite).await;
+    catalog(&mut accounts_client).await;
+    let module = accounts_client
+        .upsert_product_module(accounts_pb::UpsertProductModuleRequest {
+            module: Some(accounts_pb::ProductModule {
+                module_key: "sync".to_owned(),
+                name: "CRM sync".to_owned(),
+                feature_keys: vec!["sync-settings".to_owned()],
+                list_price: eur(300_000),
+                has_integration: true,
+            }),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("catalog: {s}"))
+        .into_inner()
+        .module
+        .unwrap_or_default();
+    assert!(module.has_integration);
+    let account = |name, modules| NewAccount {
+        name,
+        modules,
+        ..NewAccount::default()
+    };
+    let not_set_up = create(&mut accounts_client, account("Ohne Sync AG", &["sync"])).await;
+    let not_applicable = create(
+        &mut accounts_client,
+        account("Nur Analyse AG", &["analytics"]),
+    )
+    .await;
+    let live = create(&mut accounts_client, account("Mit Sync AG", &["sync"])).await;
+    let now = base_time();
+    ingest(
+        suite,
+        vec![usage_event(
+            "sync-1".to_owned(),
+            &live,
+            usage_pb::UsageEventKind::IntegrationSync,
+            "",
+            "",
+            now - Duration::days(2),
+        )],
+    )
+    .await;
+    let mut client = scoring(suite).await;
+    let integration = |score: &pb::HealthScore| {
+        score
+            .components
+            .iter()
+            .find(|c| c.component == pb::HealthComponent::Integration as i32)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let missing = integration(&recompute_one(&mut client, &not_set_up).await);
+    assert_eq!((missing.value, missing.used), (Some(0.0), true));
+    assert!(
+        missing.explanation.contains("never set up"),
+        "{}",
+        missing.explanation
+    );
+    let left_out = integration(&recompute_one(&mut client, &not_applicable).await);
+    assert_eq!((left_out.value, left_out.used), (None, false));
+    assert_eq!(left_out.normalized_weight, 0.0);
+    assert!(
+        left_out.explanation.contains("no purchased module"),
+        "{}",
+        left_out.explanation
+    );
+    let synced = integration(&recompute_one(&mut client, &live).await);
+    assert_eq!((synced.value, synced.used), (Some(100.0), true));
 }
 
 async fn current_config(client: &mut Scoring) -> pb::ScoringConfig {

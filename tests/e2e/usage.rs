@@ -337,6 +337,7 @@ async fn company(suite: &TestSuite) -> Company {
                     "alerts".to_owned(),
                 ],
                 list_price: eur(1_200_000),
+                has_integration: false,
             }),
         })
         .await

@@ -91,7 +91,7 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
     ));
     let currency = config.accounts.currency_code.clone();
     let mut client = connect(server).await?;
-    for (key, name, features, price) in MODULES {
+    for (key, name, features, price, has_integration) in MODULES {
         client
             .upsert_product_module(pb::UpsertProductModuleRequest {
                 module: Some(pb::ProductModule {
@@ -102,6 +102,7 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
                         minor_units: price,
                         currency_code: currency.clone(),
                     }),
+                    has_integration,
                 }),
             })
             .await

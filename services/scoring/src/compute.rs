@@ -9,7 +9,7 @@ use nordstern_domain::{
     health::{
         self, HealthInputs, IntegrationStatus, ScoringConfig,
         alerts::{AlertContext, alerts},
-        upsell::{CatalogModule, upsell_opportunities},
+        upsell::{CatalogModule, integration_offered, upsell_opportunities},
     },
 };
 use nordstern_proto::{
@@ -51,6 +51,7 @@ pub struct Inputs<'a> {
 
 pub fn health_inputs(
     account: &accounts_pb::Account,
+    catalog: &[CatalogModule],
     summary: Option<&usage_pb::UsageSummary>,
     stats: Option<&survey_pb::SurveyStats>,
     today: NaiveDate,
@@ -71,12 +72,11 @@ pub fn health_inputs(
         active_users_30: count(w30.active_users),
         active_users_90: count(w90.active_users),
         feature_breadth: summary.and_then(|s| s.feature_breadth),
-        integration: summary.map_or(IntegrationStatus::Never, |s| {
-            IntegrationStatus::from_summary(
-                s.integration_live,
-                s.last_integration_sync_on.is_some(),
-            )
-        }),
+        integration: IntegrationStatus::from_summary(
+            summary.is_some_and(|s| s.integration_live),
+            summary.is_some_and(|s| s.last_integration_sync_on.is_some()),
+            integration_offered(catalog, &account.module_keys),
+        ),
         usage_trend: summary.and_then(|s| s.usage_trend),
         portfolio_percentile: summary.and_then(|s| s.portfolio_percentile),
         segment_percentile: summary.and_then(|s| s.segment_percentile),
@@ -120,7 +120,13 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     let weights = segment.map_or(context.config.segment_weights().default_weights(), |s| {
         context.config.weights_for(s)
     });
-    let health_inputs = health_inputs(account, inputs.summary, inputs.stats, today);
+    let health_inputs = health_inputs(
+        account,
+        context.catalog,
+        inputs.summary,
+        inputs.stats,
+        today,
+    );
     let breakdown = health::score(&health_inputs, weights, context.config.thresholds());
 
     let arr = account.arr.clone().unwrap_or_default();
@@ -138,6 +144,12 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
                 normalized_weight: c.normalized_weight,
                 contribution: c.contribution,
                 used: c.used,
+                explanation: match c.component {
+                    HealthComponent::Integration => {
+                        health_inputs.integration.explanation().to_owned()
+                    }
+                    _ => String::new(),
+                },
             })
             .collect(),
         churn: None,

@@ -383,6 +383,7 @@ impl Scoring {
             .map(|m| CatalogModule {
                 key: m.module_key,
                 list_price_minor: m.list_price.map_or(0, |p| p.minor_units),
+                has_integration: m.has_integration,
             })
             .collect())
     }

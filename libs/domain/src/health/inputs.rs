@@ -7,26 +7,44 @@ use chrono::NaiveDate;
 
 use super::{COMPONENT_COUNT, HealthComponent};
 
-/// Whether the account's integration syncs.
+/// Whether the account's integration syncs, or why there is none.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum IntegrationStatus {
     /// A sync in the last 7 days.
     Live,
     /// Synced before, but not in the last 7 days.
     Stale,
-    /// No sync on record: the account never set one up.
+    /// A purchased module offers an integration, and no sync is on record: the
+    /// automatic benefit the customer paid for is not there.
+    NotSetUp,
+    /// No purchased module offers an integration and none ever synced.
     #[default]
-    Never,
+    NotApplicable,
 }
 
 impl IntegrationStatus {
-    /// From the usage summary's `integration_live` and whether
-    /// `last_integration_sync_on` is set.
-    pub fn from_summary(live: bool, ever_synced: bool) -> Self {
-        match (live, ever_synced) {
-            (true, _) => IntegrationStatus::Live,
-            (false, true) => IntegrationStatus::Stale,
-            (false, false) => IntegrationStatus::Never,
+    /// From the usage summary's `integration_live`, whether `last_integration_sync_on` is
+    /// set, and whether any purchased module has an integration.
+    pub fn from_summary(live: bool, ever_synced: bool, offered: bool) -> Self {
+        match (live, ever_synced, offered) {
+            (true, _, _) => IntegrationStatus::Live,
+            (false, true, _) => IntegrationStatus::Stale,
+            (false, false, true) => IntegrationStatus::NotSetUp,
+            (false, false, false) => IntegrationStatus::NotApplicable,
+        }
+    }
+
+    /// Why the integration component reads as it does, for a CSM.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            IntegrationStatus::Live => "the integration synced in the last 7 days",
+            IntegrationStatus::Stale => "the integration has not synced in the last 7 days",
+            IntegrationStatus::NotSetUp => {
+                "a purchased module has an integration that was never set up"
+            }
+            IntegrationStatus::NotApplicable => {
+                "no purchased module has an integration: left out of the score"
+            }
         }
     }
 }
@@ -136,13 +154,14 @@ pub fn feature_breadth_score(ratio: Option<f64>) -> Option<f64> {
     finite(ratio).map(|r| (100.0 * r).clamp(0.0, 100.0))
 }
 
-/// Live 100, stale 0, never set up: missing. Many customers have no integration to
-/// build, so its absence says nothing; one that stopped syncing is a broken workflow.
+/// Live 100; stale or never set up 0: a sync that stopped is a broken workflow, and
+/// one never set up is a benefit paid for and not taken. Missing only when no purchased
+/// module offers an integration: then its absence says nothing.
 pub fn integration_score(status: IntegrationStatus) -> Option<f64> {
     match status {
         IntegrationStatus::Live => Some(100.0),
-        IntegrationStatus::Stale => Some(0.0),
-        IntegrationStatus::Never => None,
+        IntegrationStatus::Stale | IntegrationStatus::NotSetUp => Some(0.0),
+        IntegrationStatus::NotApplicable => None,
     }
 }
 
@@ -257,23 +276,25 @@ mod tests {
     fn integration_anchors() {
         assert_eq!(integration_score(IntegrationStatus::Live), Some(100.0));
         assert_eq!(integration_score(IntegrationStatus::Stale), Some(0.0));
-        assert_eq!(integration_score(IntegrationStatus::Never), None);
+        assert_eq!(integration_score(IntegrationStatus::NotSetUp), Some(0.0));
+        assert_eq!(integration_score(IntegrationStatus::NotApplicable), None);
+    }
+
+    #[test]
+    fn integration_status_tells_not_set_up_from_not_applicable() {
+        use IntegrationStatus::*;
+        assert_eq!(IntegrationStatus::from_summary(true, true, false), Live);
+        assert_eq!(IntegrationStatus::from_summary(false, true, false), Stale);
         assert_eq!(
-            IntegrationStatus::from_summary(true, true),
-            IntegrationStatus::Live
+            IntegrationStatus::from_summary(false, false, true),
+            NotSetUp
         );
         assert_eq!(
-            IntegrationStatus::from_summary(true, false),
-            IntegrationStatus::Live
+            IntegrationStatus::from_summary(false, false, false),
+            NotApplicable
         );
-        assert_eq!(
-            IntegrationStatus::from_summary(false, true),
-            IntegrationStatus::Stale
-        );
-        assert_eq!(
-            IntegrationStatus::from_summary(false, false),
-            IntegrationStatus::Never
-        );
+        assert_eq!(IntegrationStatus::from_summary(true, false, true), Live);
+        assert_eq!(IntegrationStatus::from_summary(false, true, true), Stale);
     }
 
     #[test]

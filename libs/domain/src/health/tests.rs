@@ -245,7 +245,8 @@ fn arbitrary_inputs() -> impl Strategy<Value = HealthInputs> {
         prop::sample::select(vec![
             IntegrationStatus::Live,
             IntegrationStatus::Stale,
-            IntegrationStatus::Never,
+            IntegrationStatus::NotSetUp,
+            IntegrationStatus::NotApplicable,
         ]),
         prop::option::of(prop_oneof![0.0f64..5.0, Just(f64::INFINITY)]),
         prop::option::of(-50.0f64..150.0),

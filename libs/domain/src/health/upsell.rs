@@ -17,6 +17,15 @@ pub struct CatalogModule {
     pub key: String,
     /// Yearly list price in minor units.
     pub list_price_minor: i64,
+    /// The module comes with an integration to set up.
+    pub has_integration: bool,
+}
+
+/// Whether any of `module_keys` comes with an integration.
+pub fn integration_offered(catalog: &[CatalogModule], module_keys: &[String]) -> bool {
+    catalog
+        .iter()
+        .any(|module| module.has_integration && module_keys.contains(&module.key))
 }
 
 /// A module to suggest to one account.
@@ -115,6 +124,7 @@ mod tests {
         CatalogModule {
             key: key.to_owned(),
             list_price_minor,
+            has_integration: false,
         }
     }
 

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_accounts;
 mod m0002_contract_events_kind_index;
+mod m0003_module_integration;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_contract_events_kind_index::Migration),
+            Box::new(m0003_module_integration::Migration),
         ]
     }
 

@@ -52,6 +52,7 @@ pub(super) async fn upsert_product_module(
             name,
             feature_keys,
             list_price_minor: list_price,
+            has_integration: module.has_integration,
         })
         .await?;
     Ok(Response::new(pb::UpsertProductModuleResponse {

@@ -91,6 +91,7 @@ impl AccountsGrpc {
             name: row.name,
             feature_keys: row.feature_keys,
             list_price: Some(money(row.list_price_minor, self.currency())),
+            has_integration: row.has_integration,
         }
     }
 

@@ -11,6 +11,8 @@ pub struct ProductModuleRow {
     pub name: String,
     pub feature_keys: Vec<String>,
     pub list_price_minor: i64,
+    /// The module comes with an integration to set up.
+    pub has_integration: bool,
 }
 
 impl Store {
@@ -45,12 +47,14 @@ impl Store {
         }
         execute(
             db,
-            "INSERT INTO product_modules (module_key, name, list_price_minor) VALUES ($1, $2, $3) \
-             ON CONFLICT (module_key) DO UPDATE SET name = excluded.name, list_price_minor = excluded.list_price_minor",
+            "INSERT INTO product_modules (module_key, name, list_price_minor, has_integration) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (module_key) DO UPDATE SET name = excluded.name, list_price_minor = excluded.list_price_minor, \
+             has_integration = excluded.has_integration",
             vec![
                 module.module_key.as_str().into(),
                 module.name.as_str().into(),
                 module.list_price_minor.into(),
+                module.has_integration.into(),
             ],
         )
         .await?;
@@ -78,7 +82,7 @@ impl Store {
     pub async fn list_modules(&self) -> AccountsResult<Vec<ProductModuleRow>> {
         let modules = query_all(
             self.db(),
-            "SELECT module_key, name, list_price_minor FROM product_modules ORDER BY module_key",
+            "SELECT module_key, name, list_price_minor, has_integration FROM product_modules ORDER BY module_key",
             Vec::new(),
         )
         .await?;
@@ -95,6 +99,7 @@ impl Store {
                 name: row.try_get("", "name")?,
                 feature_keys: Vec::new(),
                 list_price_minor: row.try_get("", "list_price_minor")?,
+                has_integration: row.try_get("", "has_integration")?,
             });
         }
         for row in &features {

@@ -101,7 +101,11 @@ pub(super) fn inputs_as_of(
         active_users_30: active_users(30),
         active_users_90: active_users(90),
         feature_breadth: feature_breadth(features_used, account.feature_keys().len()),
-        integration: IntegrationStatus::from_summary(live, synced_ever),
+        integration: IntegrationStatus::from_summary(
+            live,
+            synced_ever,
+            account.integration_offered(),
+        ),
         usage_trend: usage_trend(last_30, prior_90).ratio,
         nps: nps_counts_latest(&nps_window).nps(),
         ..HealthInputs::default()

@@ -21,7 +21,10 @@ use nordstern_domain::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+mod catalog;
 mod history;
+
+pub use catalog::{MODULES, Module};
 
 use history::inputs_as_of;
 pub use history::{HistoryRow, history_csv};
@@ -50,42 +53,6 @@ pub const HISTORY_NUMERIC_COLUMNS: [&str; 6] = [
     "nps",
 ];
 pub const HISTORY_LABEL: &str = "churned";
-
-/// (key, name, feature keys, list price in minor units).
-pub type Module = (&'static str, &'static str, &'static [&'static str], i64);
-
-pub const MODULES: [Module; 5] = [
-    (
-        "core",
-        "Core platform",
-        &["dashboard", "reports", "user-admin"],
-        0,
-    ),
-    (
-        "analytics",
-        "Analytics",
-        &["cohorts", "funnels", "exports"],
-        1_200_000,
-    ),
-    (
-        "automation",
-        "Automation",
-        &["workflows", "triggers"],
-        900_000,
-    ),
-    (
-        "integrations",
-        "Integrations",
-        &["crm-sync", "webhooks", "api"],
-        600_000,
-    ),
-    (
-        "ai-assist",
-        "AI assistant",
-        &["summaries", "forecasts"],
-        1_500_000,
-    ),
-];
 
 const FIRST_NAMES: [&str; 16] = [
     "Anna", "Jonas", "Lea", "Felix", "Mia", "Lukas", "Sofia", "Paul", "Emma", "Noah", "Clara",
@@ -200,6 +167,11 @@ impl AccountPlan {
 
     pub fn module_keys(&self) -> Vec<&'static str> {
         MODULES[..self.module_count].iter().map(|m| m.0).collect()
+    }
+
+    /// Whether a bought module comes with an integration to set up.
+    pub fn integration_offered(&self) -> bool {
+        MODULES[..self.module_count].iter().any(|m| m.4)
     }
 
     /// Appends a contract step and applies its ARR change; a step is never dated before

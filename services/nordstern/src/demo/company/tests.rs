@@ -87,7 +87,7 @@ fn churners_used_the_product_less_and_scored_it_lower() {
     assert!(nps(&churned) < nps(&renewed));
     let never_integrated = |rs: &[&HistoryRow]| {
         rs.iter()
-            .filter(|r| r.inputs.integration == IntegrationStatus::Never)
+            .filter(|r| r.inputs.integration == IntegrationStatus::NotSetUp)
             .count() as f64
             / rs.len() as f64
     };

@@ -1845,6 +1845,112 @@ async fn alerts_from_usage_surveys_renewals_and_ownership(suite: &TestSuite) {
         .alerts;
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(mine[0].account_id, detractor_account);
+
+    // One open alert per account and type: a second detractor (another contact) updates
+    // the open one (latest reason, last raised, count) and opens it again after an
+    // acknowledgement.
+    client
+        .acknowledge_alert(pb::AcknowledgeAlertRequest {
+            alert_id: detractors[0].alert_id.clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    let second = SurveyServiceClient::new(suite.channel(Role::Survey).await)
+        .record_response(survey_pb::RecordResponseRequest {
+            idempotency_key: "second-detractor".to_owned(),
+            campaign_id: campaign.clone(),
+            account_id: detractor_account.clone(),
+            respondent_id: "cfo@detractor".to_owned(),
+            score: Some(1),
+            ..survey_pb::RecordResponseRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .response
+        .unwrap_or_default()
+        .response_id;
+    recompute_all(&mut client).await;
+    let updated = of_type(
+        &alerts(&mut client, &detractor_account, &[]).await,
+        pb::AlertType::Detractor,
+    );
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    let updated = &updated[0];
+    assert_eq!(updated.alert_id, detractors[0].alert_id);
+    assert_eq!(
+        (
+            updated.reason.as_str(),
+            updated.survey_response_id.as_str(),
+            updated.raise_count,
+            updated.status
+        ),
+        (
+            format!("detractor response {second}").as_str(),
+            second.as_str(),
+            2,
+            pb::AlertStatus::Open as i32
+        )
+    );
+    assert_eq!(updated.raised_at, detractors[0].raised_at);
+    let micros = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos / 1_000))
+    };
+    assert!(micros(&updated.last_raised_at) > micros(&detractors[0].raised_at));
+
+    // An answer given weeks before it was recorded (a backfill) raises nothing.
+    let quiet_account = create(&mut accounts_client, owned("Backfilled")).await;
+    SurveyServiceClient::new(suite.channel(Role::Survey).await)
+        .record_response(survey_pb::RecordResponseRequest {
+            idempotency_key: "backfilled-detractor".to_owned(),
+            campaign_id: campaign.clone(),
+            account_id: quiet_account.clone(),
+            respondent_id: "old@backfilled".to_owned(),
+            score: Some(0),
+            responded_at: Some(timestamp(now - Duration::days(20))),
+            ..survey_pb::RecordResponseRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    recompute_all(&mut client).await;
+    assert!(
+        of_type(
+            &alerts(&mut client, &quiet_account, &[]).await,
+            pb::AlertType::Detractor
+        )
+        .is_empty(),
+        "an answer 20 days old when recorded is past the 14-day default"
+    );
+
+    // A cleared situation resolves its alert on the next recompute, and says why.
+    accounts_client
+        .assign_account(accounts_pb::AssignAccountRequest {
+            account_id: new_account.clone(),
+            csm_id: csm.clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"));
+    let report = recompute_all(&mut client).await;
+    assert!(report.alerts_resolved >= 1, "{report:?}");
+    let resolved = of_type(
+        &alerts(&mut client, &new_account, &[pb::AlertStatus::Resolved]).await,
+        pb::AlertType::UnassignedAccount,
+    );
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0].resolution, "a CSM took the account");
+    assert!(resolved[0].resolved_at.is_some());
+    // Resolving by hand says so too.
+    let by_hand = client
+        .resolve_alert(pb::ResolveAlertRequest {
+            alert_id: updated.alert_id.clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .alert
+        .unwrap_or_default();
+    assert_eq!(by_hand.resolution, "resolved by a CSM");
 }
 
 /// CSM A owns W, CSM B owns X; a watcher of A's portfolio sees W change and nothing of X.

@@ -232,13 +232,14 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
         model.file
     );
     println!(
-        "  health: {} accounts scored with the new model in {:.1} s: {} green, {} yellow, {} red; {} open alerts",
+        "  health: {} accounts scored with the new model in {:.1} s: {} green, {} yellow, {} red; {} open alerts ({:.2} per scored account)",
         model.scored,
         model.scoring_seconds,
         scores.green,
         scores.yellow,
         scores.red,
         scores.open_alerts,
+        scores.open_alerts as f64 / (scores.green + scores.yellow + scores.red).max(1) as f64,
     );
     let addr = server.url.trim_start_matches("http://");
     let first_csm = company.csms.first().map_or("", |c| c.email.as_str());

@@ -8,7 +8,7 @@ use nordstern_domain::{
     churn::{Model, PlatformFeatures, arr_in_major_units},
     health::{
         self, HealthInputs, IntegrationStatus, ScoringConfig,
-        alerts::{AlertContext, alerts},
+        alerts::{AlertContext, alerts, one_per_type, resolution},
         upsell::{CatalogModule, integration_offered, upsell_opportunities},
     },
 };
@@ -21,7 +21,7 @@ use prost::Message;
 
 use crate::{
     convert::*,
-    store::{AlertRow, ColorChangeRow, OpportunityRow, ScoreWrite},
+    store::{AlertRow, ColorChangeRow, OpenAlert, OpportunityRow, ScoreWrite},
 };
 
 /// Minor units per major unit of the currencies ARR is kept in (two decimals, as for
@@ -47,6 +47,8 @@ pub struct Inputs<'a> {
     pub previous: Option<&'a pb::HealthScore>,
     /// Detractor responses of the account not yet alerted on.
     pub detractor_ids: &'a [String],
+    /// The account's open and acknowledged alerts, to resolve those that cleared.
+    pub open_alerts: &'a [OpenAlert],
 }
 
 pub fn health_inputs(
@@ -210,7 +212,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     }
 
     let start_date = date_from_proto(account.start_date.as_ref()).unwrap_or(today);
-    let alert_rows = alerts(&AlertContext {
+    let alert_context = AlertContext {
         today,
         previous_color,
         color: breakdown.color,
@@ -219,23 +221,35 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         start_date,
         has_csm: !account.csm_id.is_empty(),
         new_detractor_response_ids: inputs.detractor_ids,
-    })
-    .into_iter()
-    .map(|candidate| AlertRow {
-        alert_id: new_id(),
-        account_id: account.account_id.clone(),
-        csm_id: account.csm_id.clone(),
-        alert_type: candidate.kind.as_str().to_owned(),
-        status: AlertStatus::Open,
-        reason: candidate.reason,
-        survey_response_id: candidate.survey_response_id.unwrap_or_default(),
-        arr_minor: arr.minor_units,
-        currency_code: arr.currency_code.clone(),
-        raised_at: now_micros,
-        acknowledged_at: None,
-        resolved_at: None,
-    })
-    .collect();
+    };
+    let alert_resolutions = inputs
+        .open_alerts
+        .iter()
+        .filter_map(|open| {
+            resolution(open.alert_type, &open.reason, &alert_context)
+                .map(|why| (open.alert_id.clone(), why))
+        })
+        .collect();
+    let alert_rows = one_per_type(alerts(&alert_context))
+        .into_iter()
+        .map(|(candidate, count)| AlertRow {
+            alert_id: new_id(),
+            account_id: account.account_id.clone(),
+            csm_id: account.csm_id.clone(),
+            alert_type: candidate.kind.as_str().to_owned(),
+            status: AlertStatus::Open,
+            reason: candidate.reason,
+            survey_response_id: candidate.survey_response_id.unwrap_or_default(),
+            arr_minor: arr.minor_units,
+            currency_code: arr.currency_code.clone(),
+            raised_at: now_micros,
+            last_raised_at: now_micros,
+            raise_count: i64::from(count),
+            acknowledged_at: None,
+            resolved_at: None,
+            resolution: String::new(),
+        })
+        .collect();
 
     let opportunities = upsell_opportunities(
         breakdown.color,
@@ -290,6 +304,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
             csm_id: account.csm_id.clone(),
         }),
         alerts: alert_rows,
+        alert_resolutions,
         opportunities,
     }
 }

@@ -39,6 +39,7 @@ pub fn scoring(
     accounts: AccountsApi,
     usage: UsageApi,
     survey: SurveyApi,
+    alert_max_answer_age: Option<std::time::Duration>,
 ) -> SharedScoring {
     let (changes, _) = tokio::sync::broadcast::channel(WATCH_BUFFER);
     Arc::new(Scoring {
@@ -48,6 +49,7 @@ pub fn scoring(
         usage,
         survey,
         changes,
+        alert_max_answer_age,
     })
 }
 

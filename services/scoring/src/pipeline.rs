@@ -36,6 +36,7 @@ pub struct Report {
     pub accounts_scored: usize,
     pub color_changes: usize,
     pub alerts_raised: usize,
+    pub alerts_resolved: usize,
     pub missing_account_ids: Vec<String>,
     pub scores: Vec<pb::HealthScore>,
     pub elapsed: std::time::Duration,
@@ -68,6 +69,8 @@ pub struct Scoring {
     pub usage: UsageApi,
     pub survey: SurveyApi,
     pub changes: broadcast::Sender<pb::HealthScore>,
+    /// Answers recorded this long or longer after they were given raise no alert.
+    pub alert_max_answer_age: Option<std::time::Duration>,
 }
 
 /// The configuration and model in force, with their identities.
@@ -234,8 +237,9 @@ impl Scoring {
         batch: &Batch<'_>,
     ) -> Result<Prepared, Status> {
         let ids: Vec<String> = ready.iter().map(|(a, _)| a.account_id.clone()).collect();
-        // Survey stats and the previous scores are independent: read them together.
-        let (stats, stored) = tokio::join!(
+        // Survey stats, the previous scores and the open alerts are independent: read
+        // them together.
+        let (stats, stored, open_alerts) = tokio::join!(
             self.survey.batch_get_survey_stats(Request::new(
                 survey_pb::BatchGetSurveyStatsRequest {
                     account_ids: ids.clone(),
@@ -243,7 +247,9 @@ impl Scoring {
                 }
             )),
             self.store.latest(&ids),
+            self.store.open_alerts(&ids),
         );
+        let open_alerts = open_alerts.map_err(crate::db_error)?;
         let stats = stats?.into_inner().stats;
         let stats: HashMap<&str, &survey_pb::SurveyStats> =
             ids.iter().map(String::as_str).zip(stats.iter()).collect();
@@ -266,6 +272,7 @@ impl Scoring {
             now: batch.now,
         };
         let no_detractors = Vec::new();
+        let no_alerts = Vec::new();
         let mut writes = Vec::with_capacity(ready.len());
         for (account, summary) in &ready {
             let id = account.account_id.as_str();
@@ -276,6 +283,7 @@ impl Scoring {
                     stats: stats.get(id).copied(),
                     previous: previous.get(id),
                     detractor_ids: batch.detractors.get(id).unwrap_or(&no_detractors),
+                    open_alerts: open_alerts.get(id).unwrap_or(&no_alerts),
                 },
                 &context,
             );
@@ -292,12 +300,14 @@ impl Scoring {
         report: &mut Report,
     ) -> Result<(), Status> {
         let writes = prepared.writes;
-        let (applied, raised) = self
+        let written = self
             .store
             .write_scores(writes)
             .await
             .map_err(crate::db_error)?;
-        report.alerts_raised += raised.len();
+        let applied = written.applied;
+        report.alerts_raised += written.alerts_raised.len();
+        report.alerts_resolved += written.alerts_resolved as usize;
         let entries: Vec<(&str, i64, &[u8])> = applied
             .iter()
             .map(|w| (w.account_id.as_str(), w.version, w.payload.as_slice()))
@@ -322,6 +332,26 @@ impl Scoring {
             }
         }
         Ok(())
+    }
+
+    /// Whether an answer reached the platform so long after it was given that it is no
+    /// news to alert on (a backfill, an import of old surveys).
+    fn answered_too_long_before_recorded(&self, response: &survey_pb::SurveyResponse) -> bool {
+        let Some(max_age) = self.alert_max_answer_age else {
+            return false;
+        };
+        let at = |t: Option<&prost_types::Timestamp>| {
+            nordstern_runtime::wire::from_timestamp(t).map(|t| t.timestamp_micros())
+        };
+        match (
+            at(response.responded_at.as_ref()),
+            at(response.recorded_at.as_ref()),
+        ) {
+            (Some(responded), Some(recorded)) => {
+                recorded - responded >= i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX)
+            }
+            _ => false,
+        }
     }
 
     /// Detractor responses recorded since the feed position, by account, and the position
@@ -355,6 +385,9 @@ impl Scoring {
             let full_page =
                 page.responses.len() >= nordstern_runtime::paging::MAX_PAGE_SIZE as usize;
             for response in page.responses {
+                if self.answered_too_long_before_recorded(&response) {
+                    continue;
+                }
                 by_account
                     .entry(response.account_id)
                     .or_default()

@@ -21,7 +21,14 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     )
     .await
     .map_err(|error| StartError::Config(format!("redis_url: {error}")))?;
-    let scoring = scoring(db, cache, accounts, usage, survey);
+    let scoring = scoring(
+        db,
+        cache,
+        accounts,
+        usage,
+        survey,
+        context.config.scoring.alert_max_answer_age(),
+    );
     context.provide(
         Role::Scoring,
         remote::local(ScoringGrpc::new(scoring.clone()), &context.config.grpc),

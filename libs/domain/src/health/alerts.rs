@@ -1,10 +1,12 @@
-//! The alerts one health computation raises (DESIGN.md §1 "Alerts").
+//! The alerts one health computation raises, and when an open one clears (README,
+//! "Alerts").
 //!
-//! The service keeps an alert open until it is resolved and does not raise another with
-//! the same account, type and reason while one is open. Reasons are therefore built
-//! only from what identifies the situation (colours, dates, response ids, the fixed
-//! thresholds), never from a score or a percentage that moves with every recomputation:
-//! a usage drop from 0.65 to 0.62 is the same drop, not a new alert.
+//! An account has at most one open alert per type. A new reason for an open type updates
+//! that alert (its latest reason, when it was last raised, how often) instead of adding
+//! another, so the queue holds situations, not events. Reasons are built only from what
+//! identifies the situation (colours, dates, response ids, the fixed thresholds), never
+//! from a score or a percentage that moves with every recomputation: a usage drop from
+//! 0.65 to 0.62 is the same drop, not a new reason.
 
 use chrono::NaiveDate;
 
@@ -73,6 +75,58 @@ impl AlertCandidate {
             reason,
             survey_response_id: None,
         }
+    }
+}
+
+/// The candidates of one computation, one per type: the last reason of a type wins and
+/// the count says how many reasons it stands for (several new detractor answers of one
+/// account are one detractor alert).
+pub fn one_per_type(candidates: Vec<AlertCandidate>) -> Vec<(AlertCandidate, u32)> {
+    let mut merged: Vec<(AlertCandidate, u32)> = Vec::new();
+    for candidate in candidates {
+        match merged.iter_mut().find(|(c, _)| c.kind == candidate.kind) {
+            Some((kept, count)) => {
+                *kept = candidate;
+                *count += 1;
+            }
+            None => merged.push((candidate, 1)),
+        }
+    }
+    merged
+}
+
+/// Why an open alert of `kind`, raised for `reason`, no longer holds after a computation
+/// that saw `context`; `None` while it still does. Detractor alerts never clear by
+/// themselves: somebody has to talk to the customer.
+pub fn resolution(kind: AlertType, reason: &str, context: &AlertContext<'_>) -> Option<String> {
+    match kind {
+        AlertType::ColorDrop => {
+            // The reason reads "FROM → TO"; back at FROM or better, the drop is undone.
+            let from = reason.split(" → ").next().and_then(HealthColor::parse)?;
+            (!context.color.is_worse_than(from))
+                .then(|| format!("colour back to {}", context.color))
+        }
+        AlertType::UsageDrop => context
+            .usage_trend
+            .is_some_and(|ratio| ratio.is_finite() && ratio > USAGE_DROP_RATIO)
+            .then(|| "usage recovered to within 30 % of the months before".to_owned()),
+        AlertType::RenewalAtRisk => {
+            if context.color == HealthColor::Green {
+                return Some("account green again".to_owned());
+            }
+            match context.renewal_date {
+                None => Some("no renewal date any more".to_owned()),
+                Some(renewal) if (renewal - context.today).num_days() > RENEWAL_WINDOW_DAYS => {
+                    Some(format!("renewal done: next renewal on {renewal}"))
+                }
+                // Inside the window, or overdue without a recorded renewal: still a risk.
+                Some(_) => None,
+            }
+        }
+        AlertType::UnassignedAccount => {
+            context.has_csm.then(|| "a CSM took the account".to_owned())
+        }
+        AlertType::Detractor => None,
     }
 }
 
@@ -363,6 +417,121 @@ mod tests {
                 if let Some(same) = first.iter().find(|a| a.kind == alert.kind) {
                     prop_assert_eq!(&same.reason, &alert.reason);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn one_alert_per_type_keeps_the_last_reason_and_counts() {
+        let context = AlertContext {
+            usage_trend: Some(0.5),
+            new_detractor_response_ids: &["r1".to_owned(), "r2".to_owned(), "r3".to_owned()],
+            ..quiet()
+        };
+        let merged = one_per_type(alerts(&context));
+        let summary: Vec<(AlertType, &str, u32)> = merged
+            .iter()
+            .map(|(c, n)| (c.kind, c.reason.as_str(), *n))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    AlertType::UsageDrop,
+                    "usage of the last 30 days at least 30 % below the average month of the 3 months before",
+                    1
+                ),
+                (AlertType::Detractor, "detractor response r3", 3),
+            ]
+        );
+        assert_eq!(merged[1].0.survey_response_id.as_deref(), Some("r3"));
+    }
+
+    #[test]
+    fn a_color_drop_clears_when_the_color_is_back() {
+        use HealthColor::*;
+        let now = |color| AlertContext { color, ..quiet() };
+        assert_eq!(
+            resolution(AlertType::ColorDrop, "GREEN → RED", &now(Yellow)),
+            None
+        );
+        assert_eq!(
+            resolution(AlertType::ColorDrop, "GREEN → RED", &now(Green)).as_deref(),
+            Some("colour back to GREEN")
+        );
+        assert_eq!(
+            resolution(AlertType::ColorDrop, "YELLOW → RED", &now(Yellow)).as_deref(),
+            Some("colour back to YELLOW")
+        );
+        assert_eq!(
+            resolution(AlertType::ColorDrop, "not a drop", &now(Green)),
+            None
+        );
+    }
+
+    #[test]
+    fn usage_renewal_and_owner_alerts_clear_with_their_condition() {
+        let trend = |t| AlertContext {
+            usage_trend: t,
+            ..quiet()
+        };
+        let usage = |c: &AlertContext<'_>| resolution(AlertType::UsageDrop, "", c);
+        assert_eq!(usage(&trend(Some(0.7))), None);
+        assert_eq!(usage(&trend(None)), None);
+        assert!(usage(&trend(Some(0.71))).is_some());
+
+        let renewal = |color, days: Option<i64>| AlertContext {
+            color,
+            renewal_date: days.map(day),
+            ..quiet()
+        };
+        let at_risk = |c: &AlertContext<'_>| resolution(AlertType::RenewalAtRisk, "", c);
+        assert_eq!(at_risk(&renewal(HealthColor::Red, Some(30))), None);
+        assert_eq!(at_risk(&renewal(HealthColor::Red, Some(-3))), None);
+        assert_eq!(
+            at_risk(&renewal(HealthColor::Red, Some(400))).as_deref(),
+            Some("renewal done: next renewal on 2027-04-05")
+        );
+        assert_eq!(
+            at_risk(&renewal(HealthColor::Green, Some(30))).as_deref(),
+            Some("account green again")
+        );
+
+        let owner = |has_csm| AlertContext { has_csm, ..quiet() };
+        assert_eq!(
+            resolution(AlertType::UnassignedAccount, "", &owner(false)),
+            None
+        );
+        assert!(resolution(AlertType::UnassignedAccount, "", &owner(true)).is_some());
+        assert_eq!(
+            resolution(AlertType::Detractor, "detractor response r", &quiet()),
+            None
+        );
+    }
+
+    proptest! {
+        /// A situation that raises an alert of a type never clears an open one of that
+        /// type in the same computation: nothing is raised and resolved at once.
+        #[test]
+        fn what_is_raised_is_never_cleared_at_once(
+            trend in prop::option::of(0.0f64..2.0),
+            renewal in prop::option::of(-30i64..400),
+            color in prop::sample::select(HealthColor::ALL.to_vec()),
+            previous in prop::sample::select(HealthColor::ALL.to_vec()),
+            has_csm in any::<bool>(),
+            start in -400i64..30,
+        ) {
+            let context = AlertContext {
+                usage_trend: trend,
+                renewal_date: renewal.map(day),
+                color,
+                previous_color: Some(previous),
+                has_csm,
+                start_date: day(start),
+                ..quiet()
+            };
+            for candidate in alerts(&context) {
+                prop_assert_eq!(resolution(candidate.kind, &candidate.reason, &context), None);
             }
         }
     }

@@ -204,6 +204,10 @@ pub struct ScoringConfig {
     /// Prefix of the cached scores' keys in Redis; installations sharing one Redis need
     /// different ones.
     pub cache_namespace: String,
+    /// An answer recorded this many days or more after it was given (a backfill, an
+    /// import of old surveys) raises no alert: nobody can act on it as news. 0 alerts on
+    /// every answer.
+    pub alert_max_answer_age_days: u32,
 }
 
 impl Default for ScoringConfig {
@@ -211,6 +215,7 @@ impl Default for ScoringConfig {
         ScoringConfig {
             recompute_interval_secs: 3_600,
             cache_namespace: crate::cache::SCORING_NAMESPACE.to_owned(),
+            alert_max_answer_age_days: 14,
         }
     }
 }
@@ -218,6 +223,12 @@ impl Default for ScoringConfig {
 impl ScoringConfig {
     pub fn recompute_interval(&self) -> Duration {
         Duration::from_secs(self.recompute_interval_secs)
+    }
+
+    /// `None` when every answer may raise an alert.
+    pub fn alert_max_answer_age(&self) -> Option<Duration> {
+        (self.alert_max_answer_age_days > 0)
+            .then(|| Duration::from_secs(u64::from(self.alert_max_answer_age_days) * 86_400))
     }
 }
 

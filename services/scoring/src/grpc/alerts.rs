@@ -30,6 +30,9 @@ pub(super) fn alert_to_proto(row: AlertRow) -> pb::Alert {
         raised_at: Some(timestamp(from_micros(row.raised_at))),
         acknowledged_at: row.acknowledged_at.map(|at| timestamp(from_micros(at))),
         resolved_at: row.resolved_at.map(|at| timestamp(from_micros(at))),
+        last_raised_at: Some(timestamp(from_micros(row.last_raised_at))),
+        raise_count: i32::try_from(row.raise_count).unwrap_or(i32::MAX),
+        resolution: row.resolution,
     }
 }
 

@@ -297,6 +297,7 @@ pub(super) async fn recompute_health_scores(
         accounts_scored: clamp_i32(report.accounts_scored),
         color_changes: clamp_i32(report.color_changes),
         alerts_raised: clamp_i32(report.alerts_raised),
+        alerts_resolved: clamp_i32(report.alerts_resolved),
         missing_account_ids: report.missing_account_ids,
         duration: report.elapsed.try_into().ok(),
     }))

@@ -1,6 +1,7 @@
-//! Alerts: raised once per account, type and reason while open; acknowledged, resolved.
+//! Alerts: one open per account and type, updated by a new reason; acknowledged and
+//! resolved by a CSM, or resolved by a recompute whose situation no longer calls for them.
 
-use nordstern_domain::health::alerts::AlertStatus;
+use nordstern_domain::health::alerts::{AlertStatus, AlertType};
 use nordstern_runtime::storage::parse_column;
 
 use super::*;
@@ -16,10 +17,27 @@ pub struct AlertRow {
     pub survey_response_id: String,
     pub arr_minor: i64,
     pub currency_code: String,
+    /// When the alert was first raised.
     pub raised_at: i64,
+    /// When a reason last raised it, and how many reasons did.
+    pub last_raised_at: i64,
+    pub raise_count: i64,
     pub acknowledged_at: Option<i64>,
     pub resolved_at: Option<i64>,
+    /// Why it was resolved; empty while it is not.
+    pub resolution: String,
 }
+
+/// An open or acknowledged alert, as a recompute checks whether it still holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAlert {
+    pub alert_id: String,
+    pub alert_type: AlertType,
+    pub reason: String,
+}
+
+/// The resolution of an alert resolved through `ResolveAlert`.
+const RESOLVED_BY_HAND: &str = "resolved by a CSM";
 
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
@@ -30,26 +48,32 @@ pub struct AlertFilter {
 }
 
 const ALERT_COLUMNS: &str = "alert_id, account_id, csm_id, alert_type, status, reason, survey_response_id, \
-     arr_minor, currency_code, raised_at, acknowledged_at, resolved_at";
+     arr_minor, currency_code, raised_at, last_raised_at, raise_count, acknowledged_at, resolved_at, resolution";
 
-/// Inserts the alerts that are not already open (the partial unique index turns an
-/// equal open one into a no-op) and returns the ones inserted.
-pub(super) async fn insert_alerts(
+/// Raises alerts (at most one per account and type): a type without an open alert gets
+/// a new one; an open one with another reason takes the new reason, counts it and is
+/// open again if it had been acknowledged; one with the same reason is left alone.
+/// Returns the alerts raised or updated, as stored.
+pub(super) async fn raise_alerts(
     db: &impl ConnectionTrait,
     alerts: Vec<AlertRow>,
 ) -> Result<Vec<AlertRow>, DbErr> {
     if alerts.is_empty() {
         return Ok(Vec::new());
     }
-    let by_id: HashMap<String, AlertRow> = alerts
-        .iter()
-        .map(|alert| (alert.alert_id.clone(), alert.clone()))
-        .collect();
-    let inserted = insert_rows(
+    let raised = insert_rows(
         db,
-        "INSERT INTO alerts (alert_id, account_id, csm_id, alert_type, status, reason, survey_response_id, arr_minor, currency_code, raised_at)",
-        "ON CONFLICT DO NOTHING RETURNING alert_id",
-        10,
+        "INSERT INTO alerts (alert_id, account_id, csm_id, alert_type, status, reason, survey_response_id, arr_minor, currency_code, raised_at, last_raised_at, raise_count)",
+        &format!(
+            "ON CONFLICT (account_id, alert_type) WHERE status <> 'RESOLVED' DO UPDATE SET \
+             reason = excluded.reason, survey_response_id = excluded.survey_response_id, \
+             csm_id = excluded.csm_id, arr_minor = excluded.arr_minor, \
+             last_raised_at = excluded.last_raised_at, \
+             raise_count = alerts.raise_count + excluded.raise_count, \
+             status = 'OPEN', acknowledged_at = NULL \
+             WHERE alerts.reason <> excluded.reason RETURNING {ALERT_COLUMNS}"
+        ),
+        12,
         alerts
             .into_iter()
             .map(|a| {
@@ -64,19 +88,38 @@ pub(super) async fn insert_alerts(
                     a.arr_minor.into(),
                     a.currency_code.into(),
                     a.raised_at.into(),
+                    a.last_raised_at.into(),
+                    a.raise_count.into(),
                 ]
             })
             .collect(),
     )
     .await?;
-    let mut raised = Vec::with_capacity(inserted.len());
-    for row in inserted {
-        let id: String = row.try_get("", "alert_id")?;
-        if let Some(alert) = by_id.get(&id) {
-            raised.push(alert.clone());
-        }
+    raised.iter().map(alert_row).collect()
+}
+
+/// Resolves alerts whose situation has cleared, each with why; one resolved meanwhile
+/// keeps its first resolution.
+pub(super) async fn resolve_alerts(
+    db: &impl ConnectionTrait,
+    resolutions: &[(String, String)],
+    at: i64,
+) -> Result<u64, DbErr> {
+    let mut resolved = 0;
+    for (alert_id, resolution) in resolutions {
+        resolved += execute(
+            db,
+            "UPDATE alerts SET status = 'RESOLVED', resolved_at = $1, resolution = $2 \
+             WHERE alert_id = $3 AND status <> 'RESOLVED'",
+            vec![
+                at.into(),
+                resolution.as_str().into(),
+                alert_id.as_str().into(),
+            ],
+        )
+        .await?;
     }
-    Ok(raised)
+    Ok(resolved)
 }
 
 fn alert_row(row: &QueryResult) -> Result<AlertRow, DbErr> {
@@ -91,19 +134,41 @@ fn alert_row(row: &QueryResult) -> Result<AlertRow, DbErr> {
         arr_minor: row.try_get("", "arr_minor")?,
         currency_code: row.try_get("", "currency_code")?,
         raised_at: row.try_get("", "raised_at")?,
+        last_raised_at: row.try_get("", "last_raised_at")?,
+        raise_count: row
+            .try_get::<i64>("", "raise_count")
+            .or_else(|_| row.try_get::<i32>("", "raise_count").map(i64::from))?,
         acknowledged_at: row.try_get("", "acknowledged_at")?,
         resolved_at: row.try_get("", "resolved_at")?,
+        resolution: row.try_get("", "resolution")?,
     })
 }
 
 impl Store {
-    /// Raises alerts outside a score computation (detractor responses); equal open ones
-    /// are skipped.
-    pub async fn raise_alerts(&self, alerts: Vec<AlertRow>) -> Result<Vec<AlertRow>, DbErr> {
-        let txn = self.writer.begin().await?;
-        let raised = insert_alerts(&txn.txn, alerts).await?;
-        txn.commit().await?;
-        Ok(raised)
+    /// The open and acknowledged alerts of `account_ids`, by account.
+    pub async fn open_alerts(
+        &self,
+        account_ids: &[String],
+    ) -> Result<HashMap<String, Vec<OpenAlert>>, DbErr> {
+        let mut open: HashMap<String, Vec<OpenAlert>> = HashMap::new();
+        for chunk in account_ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT alert_id, account_id, alert_type, reason FROM alerts \
+                 WHERE status <> 'RESOLVED' AND account_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let values = chunk.iter().map(|id| Value::from(id.as_str())).collect();
+            for row in query_all(self.db(), &sql, values).await? {
+                open.entry(row.try_get("", "account_id")?)
+                    .or_default()
+                    .push(OpenAlert {
+                        alert_id: row.try_get("", "alert_id")?,
+                        alert_type: parse_column(&row, "alert_type", AlertType::parse)?,
+                        reason: row.try_get("", "reason")?,
+                    });
+            }
+        }
+        Ok(open)
     }
 
     /// Alerts newest first after `after` = (raised_at, alert_id).
@@ -174,11 +239,13 @@ impl Store {
                 ],
             )),
             AlertStatus::Resolved => Some((
-                "UPDATE alerts SET status = $3, resolved_at = $2 WHERE alert_id = $1 AND status <> $3",
+                "UPDATE alerts SET status = $3, resolved_at = $2, resolution = $4 \
+                 WHERE alert_id = $1 AND status <> $3",
                 vec![
                     alert_id.into(),
                     at.into(),
                     AlertStatus::Resolved.as_str().into(),
+                    RESOLVED_BY_HAND.into(),
                 ],
             )),
             // An alert is never opened again.

@@ -20,7 +20,7 @@ mod privacy;
 mod scores;
 mod upsell;
 
-pub use alerts::{AlertFilter, AlertRow};
+pub use alerts::{AlertFilter, AlertRow, OpenAlert};
 pub use history::ColorChangeRow;
 pub use scores::{ScoreFilter, ScoreWrite};
 pub use upsell::OpportunityRow;

@@ -1,6 +1,6 @@
 //! The latest score per account and the writes that keep history, colour changes and alerts in step.
 
-use super::alerts::insert_alerts;
+use super::alerts::{raise_alerts, resolve_alerts};
 use super::*;
 
 /// One computation to store.
@@ -22,8 +22,20 @@ pub struct ScoreWrite {
     pub payload: Vec<u8>,
     pub color_change: Option<ColorChangeRow>,
     pub alerts: Vec<AlertRow>,
+    /// (alert id, why) of the account's open alerts whose situation cleared.
+    pub alert_resolutions: Vec<(String, String)>,
     /// The account's suggestions now; the stored ones are replaced.
     pub opportunities: Vec<OpportunityRow>,
+}
+
+/// What [`Store::write_scores`] stored.
+#[derive(Debug, Default)]
+pub struct ScoresWritten {
+    /// The writes newer than what was stored (older ones are dropped).
+    pub applied: Vec<ScoreWrite>,
+    /// Alerts raised, or updated by a new reason.
+    pub alerts_raised: Vec<AlertRow>,
+    pub alerts_resolved: u64,
 }
 
 /// Filters of the latest-score list, ordered by (changed_at, account_id).
@@ -65,10 +77,7 @@ impl Store {
     /// alerts not already open, opportunities. A computation whose version is not above
     /// the stored one is skipped (a concurrent recompute got there first). Returns the
     /// writes that were applied and the alerts raised.
-    pub async fn write_scores(
-        &self,
-        writes: Vec<ScoreWrite>,
-    ) -> Result<(Vec<ScoreWrite>, Vec<AlertRow>), DbErr> {
+    pub async fn write_scores(&self, writes: Vec<ScoreWrite>) -> Result<ScoresWritten, DbErr> {
         let txn = self.writer.begin().await?;
         let ids: Vec<String> = writes.iter().map(|w| w.account_id.clone()).collect();
         let mut stored_versions: HashMap<String, i64> = HashMap::new();
@@ -92,7 +101,7 @@ impl Store {
             .collect();
         if applied.is_empty() {
             txn.commit().await?;
-            return Ok((applied, Vec::new()));
+            return Ok(ScoresWritten::default());
         }
         // Changed scores get one instant taken under the writer lock, later than any
         // stored change: a CRM paging by (changed_at, account_id) never has a row appear
@@ -188,8 +197,14 @@ impl Store {
                 .collect(),
         )
         .await?;
+        // Cleared ones first: a type resolved here may be raised afresh by another write.
+        let resolutions: Vec<(String, String)> = applied
+            .iter()
+            .flat_map(|w| w.alert_resolutions.iter().cloned())
+            .collect();
+        let alerts_resolved = resolve_alerts(&txn.txn, &resolutions, stamp).await?;
         let candidates: Vec<AlertRow> = applied.iter().flat_map(|w| w.alerts.clone()).collect();
-        let raised = insert_alerts(&txn.txn, candidates).await?;
+        let alerts_raised = raise_alerts(&txn.txn, candidates).await?;
 
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let sql = format!(
@@ -223,7 +238,11 @@ impl Store {
         )
         .await?;
         txn.commit().await?;
-        Ok((applied, raised))
+        Ok(ScoresWritten {
+            applied,
+            alerts_raised,
+            alerts_resolved,
+        })
     }
 
     /// Latest scores after `after` = (changed_at, account_id), oldest change first.

@@ -14,6 +14,7 @@ in_every_combination!(
     company_wide_contract_events_by_kind_and_period_in_pages,
     handoff_capacity_and_portfolio_balance,
     a_team_balance_leaves_the_other_books_alone,
+    quota_is_on_the_book_each_csm_held,
     erase_and_export,
 );
 
@@ -583,8 +584,11 @@ async fn contract_events_drive_arr_tiers_and_revenue_metrics(suite: &TestSuite) 
     // Both terms ended 2026-01-01 and were due; only big renewed.
     assert_eq!((metrics.renewals_due, metrics.renewals_completed), (2, 1));
     close(metrics.renewal_rate, 0.5);
-    assert_eq!(minor(metrics.quota_target), 1_200_000);
-    close(metrics.quota_attainment, 1.0);
+    // The newcomer joins the book with its starting 100,000: not pure gain.
+    assert_eq!(minor(metrics.quota_baseline_arr), 1_100_000);
+    assert_eq!(minor(metrics.quota_target), 1_320_000);
+    assert_eq!(minor(metrics.quota_result_arr), 1_200_000);
+    close(metrics.quota_attainment, 1_200_000.0 / 1_320_000.0);
 
     let tiers = client
         .get_tier_summary(pb::GetTierSummaryRequest {})
@@ -593,6 +597,123 @@ async fn contract_events_drive_arr_tiers_and_revenue_metrics(suite: &TestSuite) 
         .into_inner();
     let live: i32 = tiers.tiers.iter().map(|t| t.account_count).sum();
     assert_eq!(live, 2, "the churned account is not in any live tier");
+}
+
+/// Ann held X from day −300 and Y from day −300; X grew 100,000 → 120,000 on day −100,
+/// then went to Ben on day −50 and grew to 130,000 on day −20; Y went to Ben on day −60
+/// and churned on day −10; Ben took the new logo Z (40,000) the day it signed, day −30.
+/// Over the 200 days to today each CSM is measured on what they were handed.
+async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
+    use pb::ContractEventKind as Kind;
+    let mut client = accounts(suite).await;
+    let ann = create_csm(&mut client, "Ann", 0).await.csm_id;
+    let ben = create_csm(&mut client, "Ben", 0).await.csm_id;
+    let today = chrono::Utc::now().date_naive();
+    let day = |offset: i64| {
+        Some(nordstern_runtime::wire::date_to_proto(
+            today + chrono::Duration::days(offset),
+        ))
+    };
+    let at = |offset: i64| {
+        Some(nordstern_runtime::wire::timestamp(
+            chrono::Utc::now() + chrono::Duration::days(offset),
+        ))
+    };
+    let open = |name: &str, arr: i64, start: i64| {
+        let mut request = new_account(name, arr);
+        if let Some(account) = request.account.as_mut() {
+            account.start_date = day(start);
+            account.renewal_date = day(200);
+        }
+        request
+    };
+    let mut create = |request: pb::CreateAccountRequest| {
+        let mut client = client.clone();
+        async move {
+            client
+                .create_account(request)
+                .await
+                .unwrap_or_else(|s| panic!("{s}"))
+                .into_inner()
+                .account
+                .unwrap_or_default()
+                .account_id
+        }
+    };
+    let x = create(open("X", 100_000, -400)).await;
+    let y = create(open("Y", 50_000, -400)).await;
+    let z = create(open("Z", 40_000, -30)).await;
+    let mut hand = |account: &str, csm: &str, offset: i64| {
+        let mut client = client.clone();
+        let request = pb::AssignAccountRequest {
+            account_id: account.to_owned(),
+            csm_id: csm.to_owned(),
+            effective_at: at(offset),
+        };
+        async move { client.assign_account(request).await }
+    };
+    for (account, csm, offset) in [
+        (&x, &ann, -300),
+        (&y, &ann, -300),
+        (&y, &ben, -60),
+        (&x, &ben, -50),
+        (&z, &ben, -30),
+    ] {
+        hand(account, csm, offset)
+            .await
+            .unwrap_or_else(|s| panic!("{s}"));
+    }
+    // History is imported in order: a handover before the current one is refused, as
+    // is one in the future.
+    assert_code(hand(&x, &ann, -200).await, Code::FailedPrecondition);
+    assert_invalid(hand(&x, &ann, 2).await, &["effective_at"]);
+    for request in [
+        event(&x, Kind::Expansion, 20_000, day(-100), None, "x-up-1"),
+        event(&x, Kind::Expansion, 10_000, day(-20), None, "x-up-2"),
+        event(&y, Kind::Churn, 0, day(-10), None, "y-churn"),
+    ] {
+        client
+            .record_contract_event(request)
+            .await
+            .unwrap_or_else(|s| panic!("{s}"));
+    }
+    let quota = |csm: &str| {
+        let mut client = client.clone();
+        let request = pb::GetRevenueMetricsRequest {
+            scope: Some(common::Scope {
+                scope: Some(common::scope::Scope::CsmId(csm.to_owned())),
+            }),
+            period: Some(common::Period {
+                start_date: day(-200),
+                end_date: day(1),
+            }),
+        };
+        async move {
+            let m = client
+                .get_revenue_metrics(request)
+                .await
+                .unwrap_or_else(|s| panic!("{s}"))
+                .into_inner()
+                .metrics
+                .unwrap_or_default();
+            let minor = |m: Option<common::Money>| m.map_or(-1, |m| m.minor_units);
+            (
+                minor(m.quota_baseline_arr),
+                minor(m.quota_result_arr),
+                minor(m.quota_target),
+                m.quota_attainment.unwrap_or(f64::NAN),
+            )
+        }
+    };
+    // Ann: X 100,000 → 120,000 until she handed it over, Y 50,000 → 50,000.
+    let (baseline, result, target, attainment) = quota(&ann).await;
+    assert_eq!((baseline, result, target), (150_000, 170_000, 180_000));
+    assert!((attainment - 170.0 / 180.0).abs() < 1e-9, "{attainment}");
+    // Ben: X from 120,000 (not Ann's 100,000) to 130,000; Y from 50,000 to 0 after it
+    // churned in his hands; Z with its starting 40,000.
+    let (baseline, result, target, attainment) = quota(&ben).await;
+    assert_eq!((baseline, result, target), (210_000, 170_000, 252_000));
+    assert!((attainment - 170.0 / 252.0).abs() < 1e-9, "{attainment}");
 }
 
 /// Every page of a listing, following `next_page_token` until it is empty; asserts no
@@ -842,6 +963,7 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .assign_account(pb::AssignAccountRequest {
             account_id: ids[0].clone(),
             csm_id: carol.csm_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
@@ -852,6 +974,7 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
             .assign_account(pb::AssignAccountRequest {
                 account_id: ids[1].clone(),
                 csm_id: carol.csm_id.clone(),
+                ..Default::default()
             })
             .await,
         Code::FailedPrecondition,
@@ -860,6 +983,7 @@ async fn handoff_capacity_and_portfolio_balance(suite: &TestSuite) {
         .assign_account(pb::AssignAccountRequest {
             account_id: ids[0].clone(),
             csm_id: alice.csm_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
@@ -991,6 +1115,7 @@ async fn a_team_balance_leaves_the_other_books_alone(suite: &TestSuite) {
                 .assign_account(pb::AssignAccountRequest {
                     account_id: account.clone(),
                     csm_id: csm.csm_id.clone(),
+                    ..Default::default()
                 })
                 .await
                 .unwrap_or_else(|s| panic!("{s}"));

@@ -105,6 +105,7 @@ pub(crate) async fn create(client: &mut Accounts, spec: NewAccount<'_>) -> Strin
             .assign_account(accounts_pb::AssignAccountRequest {
                 account_id: id.clone(),
                 csm_id: spec.csm_id.to_owned(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|s| panic!("assign {}: {s}", spec.name));
@@ -1928,6 +1929,7 @@ async fn alerts_from_usage_surveys_renewals_and_ownership(suite: &TestSuite) {
         .assign_account(accounts_pb::AssignAccountRequest {
             account_id: new_account.clone(),
             csm_id: csm.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"));

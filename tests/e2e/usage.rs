@@ -370,6 +370,7 @@ async fn company(suite: &TestSuite) -> Company {
             .assign_account(accounts_pb::AssignAccountRequest {
                 account_id: account_id.clone(),
                 csm_id: csm.csm_id.clone(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|status| panic!("assign: {status}"));

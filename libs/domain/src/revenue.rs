@@ -6,6 +6,7 @@
 //! service down, and no real book of business comes near `i64::MAX` minor units.
 
 mod clv;
+mod quota;
 mod renewals;
 #[cfg(test)]
 mod tests;
@@ -14,6 +15,7 @@ use chrono::NaiveDate;
 
 use crate::account::ContractEventKind;
 pub use clv::clv;
+pub use quota::{BookQuota, Holding, book_quota};
 
 /// A contract event as stored (after [`crate::contract::apply_change`]): for CHURN,
 /// `arr_change` is minus the ARR lost.
@@ -109,10 +111,8 @@ pub struct RevenueMetrics {
     pub renewal_rate: Option<f64>,
     /// Mean CLV over the cohort, from starting ARR and the annualised logo churn rate.
     pub average_clv: i64,
-    /// round(start ARR × quota ratio).
-    pub quota_target: i64,
-    /// end ARR / quota target.
-    pub quota_attainment: Option<f64>,
+    /// The book's quota (see [`quota`]): baseline, result, target, attainment.
+    pub quota: BookQuota,
 }
 
 fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
@@ -158,8 +158,15 @@ pub fn revenue_metrics(
         clv::annualise(rate, (period_end - period_start).num_days())
     });
     m.average_clv = clv::mean_clv(&cohort_start_arrs, params, annual_churn);
-    m.quota_target = (start * params.quota_ratio).round() as i64;
-    m.quota_attainment = ratio(m.end_arr as f64, m.quota_target as f64);
+    let whole_period: Vec<Holding<'_>> = accounts
+        .iter()
+        .map(|history| Holding {
+            history,
+            from: period_start,
+            until: None,
+        })
+        .collect();
+    m.quota = book_quota(&whole_period, period_start, period_end, params.quota_ratio);
     m
 }
 

@@ -327,11 +327,13 @@ pub async fn portfolio(
     if let Some(revenue) = &view.revenue {
         writeln!(
             out,
-            "  year to date: NRR {} · GRR {} · quota attainment {} of {}",
+            "  year to date: NRR {} · GRR {} · quota attainment {} ({} of a {} target on a {} book handed over)",
             percent(revenue.net_revenue_retention),
             percent(revenue.gross_revenue_retention),
             percent(revenue.quota_attainment),
-            format_money(revenue.quota_target.as_ref())
+            format_money(revenue.quota_result_arr.as_ref()),
+            format_money(revenue.quota_target.as_ref()),
+            format_money(revenue.quota_baseline_arr.as_ref())
         )?;
     }
     let mut table = Table::new(&[

@@ -35,8 +35,8 @@ fn design_example_nrr_120_percent() {
     );
     assert!((m.net_revenue_retention.unwrap() - 1.2).abs() < 1e-12);
     assert!((m.gross_revenue_retention.unwrap() - 1.0).abs() < 1e-12);
-    assert_eq!(m.quota_target, 1_200_000);
-    assert!((m.quota_attainment.unwrap() - 1.0).abs() < 1e-12);
+    assert_eq!(m.quota.target, 1_200_000);
+    assert!((m.quota.attainment.unwrap() - 1.0).abs() < 1e-12);
     // No churn: CLV uses the floor.
     assert_eq!(m.average_clv, clv(10_000, 0.8, 0.0, 0.05));
     assert_eq!(m.average_clv, 160_000);
@@ -91,7 +91,7 @@ fn empty_scope_has_no_ratios() {
     let m = revenue_metrics(&[], d(0), d(30), &RevenueParams::default());
     assert_eq!(m.net_revenue_retention, None);
     assert_eq!(m.renewal_rate, None);
-    assert_eq!(m.quota_attainment, None);
+    assert_eq!(m.quota.attainment, None);
     assert_eq!(clv(1000, 0.8, 0.0, 0.0), 0);
 }
 
@@ -198,8 +198,12 @@ fn quota_target_and_attainment() {
         ..RevenueParams::default()
     };
     let m = revenue_metrics(&accounts, d(0), d(30), &params);
-    assert_eq!((m.quota_target, m.end_arr), (1250, 1200));
-    assert!((m.quota_attainment.unwrap() - 0.96).abs() < 1e-12);
+    // The new logo joins the book with its starting 300: baseline 1,300, not pure gain.
+    assert_eq!(
+        (m.quota.baseline_arr, m.quota.target, m.quota.result_arr),
+        (1300, 1625, 1200)
+    );
+    assert!((m.quota.attainment.unwrap() - 1200.0 / 1625.0).abs() < 1e-12);
     assert!((m.net_revenue_retention.unwrap() - 0.9).abs() < 1e-12);
 }
 

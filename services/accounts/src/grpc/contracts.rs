@@ -161,8 +161,10 @@ pub(super) async fn get_revenue_metrics(
             renewals_completed: m.renewals_completed as i32,
             renewal_rate: m.renewal_rate,
             average_clv: Some(money(m.average_clv, c)),
-            quota_target: Some(money(m.quota_target, c)),
-            quota_attainment: m.quota_attainment,
+            quota_target: Some(money(m.quota.target, c)),
+            quota_attainment: m.quota.attainment,
+            quota_baseline_arr: Some(money(m.quota.baseline_arr, c)),
+            quota_result_arr: Some(money(m.quota.result_arr, c)),
         }),
     }))
 }

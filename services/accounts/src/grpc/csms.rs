@@ -118,8 +118,26 @@ pub(super) async fn assign_account(
     let mut v = FieldViolations::new();
     let account_id = id_field(&mut v, "account_id", &request.account_id);
     let csm_id = id_field(&mut v, "csm_id", &request.csm_id);
+    let effective_at = match (
+        &request.effective_at,
+        from_timestamp(request.effective_at.as_ref()),
+    ) {
+        (None, _) => None,
+        (Some(_), Some(at)) if at <= chrono::Utc::now() => Some(at),
+        (Some(_), Some(_)) => {
+            v.add("effective_at", "must not be in the future");
+            None
+        }
+        (Some(_), None) => {
+            v.add("effective_at", "is not a valid timestamp");
+            None
+        }
+    };
     v.into_result()?;
-    let (row, previous) = grpc.store.assign_account(&account_id, &csm_id).await?;
+    let (row, previous) = grpc
+        .store
+        .assign_account(&account_id, &csm_id, effective_at)
+        .await?;
     Ok(Response::new(pb::AssignAccountResponse {
         account: Some(grpc.account_to_proto(row, today())),
         previous_csm_id: previous.unwrap_or_default(),

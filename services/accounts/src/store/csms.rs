@@ -143,10 +143,13 @@ impl Store {
     }
 
     /// Hands an account to a CSM. Assigning to the current owner changes nothing.
+    /// Hands an account to a CSM at `effective_at` (now when `None`), which may lie in
+    /// the past for imported ownership history, but not before the current assignment.
     pub async fn assign_account(
         &self,
         account_id: &str,
         csm_id: &str,
+        effective_at: Option<DateTime<Utc>>,
     ) -> AccountsResult<(AccountRow, Option<String>)> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
@@ -161,8 +164,15 @@ impl Store {
             )));
         }
         check_can_take(db, csm_id, Some(account_id)).await?;
-        let now = Utc::now();
-        move_account(db, account_id, csm_id, now).await?;
+        let at = effective_at.unwrap_or_else(Utc::now);
+        if let Some(current) = account.assigned_at
+            && at < current
+        {
+            return Err(AccountsError::FailedPrecondition(format!(
+                "effective_at {at} is before the current assignment, which began {current}"
+            )));
+        }
+        move_account(db, account_id, csm_id, at).await?;
         let account = fetch_account(db, account_id).await?;
         tx.commit().await?;
         Ok((account, previous_csm_id))

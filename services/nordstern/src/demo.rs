@@ -108,8 +108,9 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
             .await
             .context("loading the product catalog")?;
     }
+    let mut csm_ids = Vec::with_capacity(company.csms.len());
     for (index, csm) in company.csms.iter().enumerate() {
-        client
+        let created = client
             .create_csm(pb::CreateCsmRequest {
                 request_id: format!("demo-{}-csm-{index}", options.seed),
                 csm: Some(pb::Csm {
@@ -120,16 +121,24 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
                 }),
             })
             .await
-            .context("creating CSMs")?;
+            .context("creating CSMs")?
+            .into_inner()
+            .csm
+            .unwrap_or_default();
+        csm_ids.push(created.csm_id);
     }
+    let csm_ids = Arc::new(csm_ids);
 
     let mut progress = Progress::new("accounts, contracts", company.accounts.len() as u64);
     let mut account_ids = vec![String::new(); company.accounts.len()];
     let mut created = futures::stream::iter(company.accounts.iter().map(|plan| {
         let client = client.clone();
         let currency = currency.clone();
+        // Each account has had an owner since it started, so a CSM's quota is measured
+        // on a book held for the year, as in a company that has run for a while.
+        let owner = csm_ids[plan.index % csm_ids.len().max(1)].clone();
         async move {
-            let id = create_account(client, plan, &currency, options.seed).await?;
+            let id = create_account(client, plan, &owner, &currency, options.seed).await?;
             anyhow::Ok((plan.index, id))
         }
     }))
@@ -144,8 +153,12 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
 
     let survey = survey::load(server, &company, &account_ids, options.seed).await?;
     let usage = usage::load(server, company.clone(), account_ids.clone()).await?;
+    // Sticky: the balance evens the books out and keeps owners where it can.
     let plan = client
-        .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest::default())
+        .apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest {
+            sticky: true,
+            ..Default::default()
+        })
         .await
         .context("balancing portfolios")?
         .into_inner()
@@ -288,11 +301,13 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
     Ok(())
 }
 
-/// Creates the account (idempotently, keyed by seed and index) and records its contract
-/// history in effective-date order; returns its id.
+/// Creates the account (idempotently, keyed by seed and index), hands it to `owner` as
+/// of its start unless it has an owner already (a re-run after the balance), and records
+/// its contract history in effective-date order; returns its id.
 async fn create_account(
     mut client: AccountsServiceClient<Channel>,
     plan: &AccountPlan,
+    owner: &str,
     currency: &str,
     seed: u64,
 ) -> anyhow::Result<String> {
@@ -316,6 +331,28 @@ async fn create_account(
         .into_inner()
         .account
         .unwrap_or_default();
+    let current_owner = client
+        .get_account(pb::GetAccountRequest {
+            account_id: account.account_id.clone(),
+        })
+        .await
+        .with_context(|| format!("reading account {}", plan.crm_id))?
+        .into_inner()
+        .account
+        .map(|a| a.csm_id)
+        .unwrap_or_default();
+    if current_owner.is_empty() && !owner.is_empty() {
+        client
+            .assign_account(pb::AssignAccountRequest {
+                account_id: account.account_id.clone(),
+                csm_id: owner.to_owned(),
+                effective_at: Some(nordstern_runtime::wire::timestamp(
+                    plan.start.and_time(chrono::NaiveTime::MIN).and_utc(),
+                )),
+            })
+            .await
+            .with_context(|| format!("handing {} to its CSM", plan.crm_id))?;
+    }
     for (step_index, step) in plan.steps.iter().enumerate() {
         let kind = match step.kind {
             ContractKind::Renewal => pb::ContractEventKind::Renewal,

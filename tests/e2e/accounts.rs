@@ -627,7 +627,7 @@ async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
         }
         request
     };
-    let mut create = |request: pb::CreateAccountRequest| {
+    let create = |request: pb::CreateAccountRequest| {
         let mut client = client.clone();
         async move {
             client
@@ -643,7 +643,7 @@ async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
     let x = create(open("X", 100_000, -400)).await;
     let y = create(open("Y", 50_000, -400)).await;
     let z = create(open("Z", 40_000, -30)).await;
-    let mut hand = |account: &str, csm: &str, offset: i64| {
+    let hand = |account: &str, csm: &str, offset: i64| {
         let mut client = client.clone();
         let request = pb::AssignAccountRequest {
             account_id: account.to_owned(),
@@ -1159,7 +1159,7 @@ async fn a_team_balance_leaves_the_other_books_alone(suite: &TestSuite) {
     // Taking Dora's accounts is said, and only done when asked for.
     assert_eq!(
         planned[2].csms_not_named_losing_accounts,
-        [dora.csm_id.clone()]
+        std::slice::from_ref(&dora.csm_id)
     );
 
     client

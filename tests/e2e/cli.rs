@@ -313,6 +313,39 @@ async fn command_line(suite: &TestSuite) {
         trained.contains("activated; 2 accounts rescored"),
         "{trained}"
     );
+    // model score: the history's own rows, scored with the model just activated, the
+    // riskiest first, each named by its first column that is not a feature.
+    let header = history.lines().next().unwrap_or_default().to_owned();
+    let rows: Vec<&str> = history.lines().skip(1).take(5).collect();
+    let mut out = Vec::new();
+    import::score_rows(
+        channel(suite).await,
+        format!("{header}\n{}\n", rows.join("\n")),
+        String::new(),
+        String::new(),
+        Output::plain(),
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error:#}"));
+    let scored = text(out);
+    assert!(
+        scored.contains("5 rows scored with churn model"),
+        "{scored}"
+    );
+    let percents: Vec<f64> = scored
+        .lines()
+        .skip(2)
+        .filter_map(|line| {
+            let at = line.find(" %")?;
+            line[..at].split_whitespace().last()?.parse().ok()
+        })
+        .collect();
+    assert_eq!(percents.len(), 5, "{scored}");
+    assert!(
+        percents.windows(2).all(|w| w[0] >= w[1]),
+        "riskiest first: {scored}"
+    );
     let mut lines: Vec<String> = history.lines().map(str::to_owned).collect();
     let mut cells: Vec<&str> = lines[2].split(',').collect();
     cells[1] = "lots";

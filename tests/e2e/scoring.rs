@@ -1360,6 +1360,163 @@ fn csv_request(csv: String, numeric: &[&str]) -> pb::TrainChurnModelFromCsvReque
     }
 }
 
+/// A model trained on a company's own columns cannot score accounts, but it scores
+/// rows: each with the probability its coefficients give and its top drivers.
+async fn predict_with_a_model_of_foreign_columns(client: &mut Scoring, model: &pb::ChurnModel) {
+    let csv = "crm_id,arr,login_regularity,usage_trend,segment,seats\n\
+               RISKY,20000,5,5,SME,3\n\
+               SAFE,20000,95,95,SME,3\n\
+               SPARSE,,50,50,,\n"
+        .to_owned();
+    let answer = client
+        .predict_churn(pb::PredictChurnRequest {
+            model_id: model.model_id.clone(),
+            content: Some(pb::predict_churn_request::Content::CsvText(csv)),
+            ..pb::PredictChurnRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    assert_eq!(
+        (answer.model_id.as_str(), answer.model_version),
+        (model.model_id.as_str(), model.version)
+    );
+    let rows: Vec<(i32, i32, &str)> = answer
+        .predictions
+        .iter()
+        .map(|p| (p.index, p.line, p.id.as_str()))
+        .collect();
+    assert_eq!(rows, [(0, 2, "RISKY"), (1, 3, "SAFE"), (2, 4, "SPARSE")]);
+    let (risky, safe) = (&answer.predictions[0], &answer.predictions[1]);
+    assert!(
+        risky.probability > safe.probability,
+        "few logins and falling usage churn more: {} vs {}",
+        risky.probability,
+        safe.probability
+    );
+    // The coefficients applied by hand give the same probability.
+    let row = [
+        ("arr", Some(20_000.0)),
+        ("login_regularity", Some(5.0)),
+        ("usage_trend", Some(5.0)),
+        ("seats", Some(3.0)),
+    ];
+    let mut logit = model.intercept;
+    for c in &model.coefficients {
+        if let Some((_, Some(value))) = row.iter().find(|(name, _)| *name == c.feature) {
+            logit += c.coefficient * (value - c.mean) / c.standard_deviation;
+        } else if c.feature == "segment=SME" {
+            logit += c.coefficient;
+        }
+    }
+    let by_hand = 1.0 / (1.0 + (-logit).exp());
+    assert!(
+        (risky.probability - by_hand).abs() < 1e-9,
+        "{} vs {by_hand}",
+        risky.probability
+    );
+    let sizes: Vec<f64> = risky
+        .top_drivers
+        .iter()
+        .map(|d| d.contribution.abs())
+        .collect();
+    assert!(
+        !sizes.is_empty() && sizes.windows(2).all(|w| w[0] >= w[1]),
+        "{sizes:?}"
+    );
+    // Rows given directly score the same; an unknown feature is named.
+    let direct = client
+        .predict_churn(pb::PredictChurnRequest {
+            model_id: model.model_id.clone(),
+            content: Some(pb::predict_churn_request::Content::Rows(pb::FeatureRows {
+                rows: vec![pb::FeatureRow {
+                    id: "RISKY".to_owned(),
+                    numeric: row
+                        .iter()
+                        .filter_map(|(name, value)| Some(((*name).to_owned(), (*value)?)))
+                        .collect(),
+                    categorical: [("segment".to_owned(), "SME".to_owned())].into(),
+                }],
+            })),
+            ..pb::PredictChurnRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    assert!((direct.predictions[0].probability - risky.probability).abs() < 1e-12);
+    assert_invalid(
+        client
+            .predict_churn(pb::PredictChurnRequest {
+                model_id: model.model_id.clone(),
+                content: Some(pb::predict_churn_request::Content::Rows(pb::FeatureRows {
+                    rows: vec![pb::FeatureRow {
+                        numeric: [("height".to_owned(), 1.0)].into(),
+                        ..pb::FeatureRow::default()
+                    }],
+                })),
+                ..pb::PredictChurnRequest::default()
+            })
+            .await,
+        &["rows.rows[0].numeric[height]"],
+    );
+    // A bad cell and a missing column are both named, by line and column.
+    let refused = client
+        .predict_churn(pb::PredictChurnRequest {
+            model_id: model.model_id.clone(),
+            content: Some(pb::predict_churn_request::Content::CsvText(
+                "arr,login_regularity,segment,seats\nlots,5,SME,1\n".to_owned(),
+            )),
+            ..pb::PredictChurnRequest::default()
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a CSV without usage_trend must be refused"));
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let said: Vec<String> = nordstern_runtime::status::field_violations(&refused)
+        .into_iter()
+        .map(|(field, description)| format!("{field}: {description}"))
+        .collect();
+    assert_eq!(
+        said,
+        ["csv_text: no column named 'usage_trend' in the header; the model needs it"]
+    );
+    let refused = client
+        .predict_churn(pb::PredictChurnRequest {
+            model_id: model.model_id.clone(),
+            content: Some(pb::predict_churn_request::Content::CsvText(
+                "arr,login_regularity,usage_trend,segment,seats\nlots,5,5,SME,1\n1,2,3,SME,x\n"
+                    .to_owned(),
+            )),
+            ..pb::PredictChurnRequest::default()
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("bad cells must be refused"));
+    let said: Vec<String> = nordstern_runtime::status::field_violations(&refused)
+        .into_iter()
+        .map(|(_, description)| description)
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "line 2: 'lots' in column arr is not a number",
+            "line 3: 'x' in column seats is not a number"
+        ]
+    );
+    assert_code(
+        client
+            .predict_churn(pb::PredictChurnRequest {
+                model_id: "00000000-0000-7000-8000-000000000042".to_owned(),
+                content: Some(pb::predict_churn_request::Content::CsvText(
+                    "arr\n1\n".to_owned(),
+                )),
+                ..pb::PredictChurnRequest::default()
+            })
+            .await,
+        Code::NotFound,
+    );
+}
+
 async fn churn_models_from_csv_and_activation(suite: &TestSuite) {
     let mut accounts_client = accounts(suite).await;
     let id = create(
@@ -1423,6 +1580,7 @@ async fn churn_models_from_csv_and_activation(suite: &TestSuite) {
         .model
         .unwrap_or_default();
     assert!(!foreign.activatable && foreign.version == 2);
+    predict_with_a_model_of_foreign_columns(&mut client, &foreign).await;
     assert_code(
         client
             .activate_churn_model(pb::ActivateChurnModelRequest {

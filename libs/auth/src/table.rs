@@ -98,6 +98,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("TrainChurnModelFromHistory", ScoresWrite),
             ("TrainChurnModelFromCsv", ScoresWrite),
             ("GetChurnModel", ScoresRead),
+            ("PredictChurn", ScoresRead),
             ("ListChurnModels", ScoresRead),
             ("ActivateChurnModel", ScoresWrite),
             ("ListAtRiskAccounts", ScoresRead),

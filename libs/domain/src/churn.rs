@@ -14,6 +14,7 @@ mod csv;
 mod metrics;
 mod model;
 mod platform;
+mod predict;
 mod split;
 mod train;
 
@@ -27,6 +28,7 @@ pub use platform::{
     PLATFORM_CATEGORICAL_FEATURES, PLATFORM_NUMERIC_FEATURES, PlatformFeatures, arr_in_major_units,
     default_model, is_activatable,
 };
+pub use predict::{MAX_PREDICTION_ROWS, RowToScore, rows_to_score};
 pub use split::{Split, stratified_split};
 pub use train::{
     DEFAULT_HELD_OUT_FRACTION, MAX_CATEGORY_VALUES, MAX_FEATURES, MIN_TRAINING_ROWS, TrainError,

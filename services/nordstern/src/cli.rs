@@ -280,6 +280,21 @@ pub enum ModelCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Score the rows of a CSV with a churn model: each row's probability and top
+    /// drivers (up to 10,000 rows; the header names the model's feature columns).
+    Score {
+        #[arg(long)]
+        csv: PathBuf,
+        /// Model id [default: the active model].
+        #[arg(long)]
+        model: Option<String>,
+        /// The column that names each row [default: the first column that is not a
+        /// feature].
+        #[arg(long)]
+        id_column: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Every flag overrides the config file and `NORDSTERN_*` environment variables.
@@ -394,6 +409,24 @@ pub async fn run_client(command: Command) -> anyhow::Result<ExitCode> {
             };
             let output = Output::detect(client.json);
             import::train_model(client.connect().await?, text, args, output, out).await?;
+        }
+        Command::Model(ModelCommand::Score {
+            csv,
+            model,
+            id_column,
+            client,
+        }) => {
+            let text = read(&csv)?;
+            let output = Output::detect(client.json);
+            import::score_rows(
+                client.connect().await?,
+                text,
+                model.unwrap_or_default(),
+                id_column.unwrap_or_default(),
+                output,
+                out,
+            )
+            .await?;
         }
         Command::Token(TokenCommand::Create {
             name,

@@ -78,6 +78,24 @@ pub async fn active_model(store: &Store) -> Result<(Model, ModelMeta), Status> {
     }
 }
 
+/// A model by id, the built-in default included; `None` when no such model is stored.
+pub async fn model_by_id(
+    store: &Store,
+    model_id: &str,
+) -> Result<Option<(Model, ModelMeta)>, Status> {
+    if model_id == DEFAULT_MODEL_ID {
+        return Ok(Some((churn::default_model(), default_meta())));
+    }
+    let Some(stored) = stored_model(store, model_id).await? else {
+        return Ok(None);
+    };
+    let model = model_from_proto(&stored).map_err(|problem| {
+        tracing::error!(model_id = %model_id, %problem, "a stored model does not load");
+        Status::internal("internal error; the server log has the details")
+    })?;
+    Ok(Some((model, meta_of(&stored))))
+}
+
 pub fn default_meta() -> ModelMeta {
     ModelMeta {
         model_id: DEFAULT_MODEL_ID.to_owned(),

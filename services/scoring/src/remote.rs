@@ -53,6 +53,7 @@ nordstern_runtime::remote_service! {
             train_churn_model_from_history(pb::TrainChurnModelFromHistoryRequest) -> pb::TrainChurnModelFromHistoryResponse, |_| false;
             train_churn_model_from_csv(pb::TrainChurnModelFromCsvRequest) -> pb::TrainChurnModelFromCsvResponse, |_| false;
             get_churn_model(pb::GetChurnModelRequest) -> pb::GetChurnModelResponse, |_| true;
+            predict_churn(pb::PredictChurnRequest) -> pb::PredictChurnResponse, |_| true;
             list_churn_models(pb::ListChurnModelsRequest) -> pb::ListChurnModelsResponse, |_| true;
             activate_churn_model(pb::ActivateChurnModelRequest) -> pb::ActivateChurnModelResponse, |_| true;
             list_at_risk_accounts(pb::ListAtRiskAccountsRequest) -> pb::ListAtRiskAccountsResponse, |_| true;

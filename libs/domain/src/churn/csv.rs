@@ -15,7 +15,7 @@ pub const MAX_CSV_VIOLATIONS: usize = 20;
 const MAX_QUOTED_CHARS: usize = 40;
 
 /// Field of the request that carries the file.
-const CONTENT_FIELD: &str = "csv_data";
+pub(super) const CONTENT_FIELD: &str = "csv_data";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvViolation {
@@ -52,7 +52,7 @@ fn delimiter_violation() -> CsvViolation {
     )
 }
 
-fn check_delimiter(delimiter: char) -> Result<(), CsvViolation> {
+pub(super) fn check_delimiter(delimiter: char) -> Result<(), CsvViolation> {
     if matches!(delimiter, '"' | '\r' | '\n') {
         return Err(delimiter_violation());
     }
@@ -61,13 +61,13 @@ fn check_delimiter(delimiter: char) -> Result<(), CsvViolation> {
 
 /// Collects violations up to the cap and counts the rest.
 #[derive(Default)]
-struct Violations {
+pub(super) struct Violations {
     listed: Vec<CsvViolation>,
     omitted: usize,
 }
 
 impl Violations {
-    fn push(&mut self, field: &str, description: String) {
+    pub(super) fn push(&mut self, field: &str, description: String) {
         if self.listed.len() < MAX_CSV_VIOLATIONS {
             self.listed.push(CsvViolation::new(field, description));
         } else {
@@ -75,11 +75,11 @@ impl Violations {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.listed.is_empty()
     }
 
-    fn into_result<T>(self, value: T) -> Result<T, Vec<CsvViolation>> {
+    pub(super) fn into_result<T>(self, value: T) -> Result<T, Vec<CsvViolation>> {
         if self.listed.is_empty() {
             return Ok(value);
         }
@@ -326,7 +326,7 @@ fn check_columns(
 
 /// Header name → position, and the names that appear more than once (a requested one
 /// of those cannot be told apart; others are no concern of ours).
-fn header_positions(header: &[String]) -> (BTreeMap<String, usize>, BTreeSet<String>) {
+pub(super) fn header_positions(header: &[String]) -> (BTreeMap<String, usize>, BTreeSet<String>) {
     let mut positions = BTreeMap::new();
     let mut duplicates = BTreeSet::new();
     for (at, name) in header.iter().enumerate() {
@@ -338,7 +338,7 @@ fn header_positions(header: &[String]) -> (BTreeMap<String, usize>, BTreeSet<Str
     (positions, duplicates)
 }
 
-fn parse_number(cell: &str) -> Result<Option<f64>, ()> {
+pub(super) fn parse_number(cell: &str) -> Result<Option<f64>, ()> {
     let cell = cell.trim();
     if cell.is_empty() {
         return Ok(None);
@@ -358,7 +358,7 @@ fn parse_label(cell: &str) -> Option<bool> {
     }
 }
 
-fn excerpt(cell: &str) -> String {
+pub(super) fn excerpt(cell: &str) -> String {
     if cell.chars().count() <= MAX_QUOTED_CHARS {
         return cell.to_owned();
     }

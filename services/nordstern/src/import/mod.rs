@@ -34,7 +34,7 @@ mod model;
 
 pub use accounts::{account_requests, import_accounts};
 pub use contracts::{contract_events, import_contracts};
-pub use model::{TrainArgs, train_model};
+pub use model::{TrainArgs, score_rows, train_model};
 
 /// Requests in flight; contract rows of one account are still sent in order.
 const IN_FLIGHT: usize = 8;

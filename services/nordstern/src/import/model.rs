@@ -1,4 +1,5 @@
-//! `model train`: a churn model from a CSV of past renewals and churns.
+//! `model train`: a churn model from a CSV of past renewals and churns; `model score`:
+//! rows of a CSV scored with one.
 
 use super::*;
 
@@ -121,5 +122,65 @@ pub async fn train_model(
             "stored, not active; activate it with --activate or ActivateChurnModel"
         )?,
     }
+    Ok(())
+}
+
+/// Scores the rows of a CSV with a churn model (the active one unless named) and prints
+/// each row's probability and top drivers, riskiest first.
+pub async fn score_rows(
+    channel: Channel,
+    text: String,
+    model_id: String,
+    id_column: String,
+    output: Output,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use nordstern_proto::scoring::v1::{
+        self as scoring, scoring_service_client::ScoringServiceClient,
+    };
+
+    let answer = ScoringServiceClient::new(channel)
+        .predict_churn(scoring::PredictChurnRequest {
+            model_id,
+            content: Some(scoring::predict_churn_request::Content::CsvText(text)),
+            id_column,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| describe(&s))?
+        .into_inner();
+    if output == Output::Json {
+        let body =
+            nordstern_gateway::http::to_json(&answer, "nordstern.scoring.v1.PredictChurnResponse")
+                .map_err(|s| describe(&s))?;
+        out.write_all(&body)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} rows scored with churn model {} (version {})",
+        answer.predictions.len(),
+        answer.model_id,
+        answer.model_version
+    )?;
+    let mut rows = answer.predictions;
+    rows.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    let mut table = crate::terminal::Table::new(&["LINE", "ROW", ">CHURN", "TOP DRIVERS"]);
+    for row in &rows {
+        let drivers: Vec<String> = row
+            .top_drivers
+            .iter()
+            .take(3)
+            .map(|d| format!("{} {:+.2}", d.feature, d.contribution))
+            .collect();
+        table.row(vec![
+            row.line.to_string(),
+            row.id.clone(),
+            format!("{:.1} %", row.probability * 100.0),
+            drivers.join(", "),
+        ]);
+    }
+    table.write(out)?;
     Ok(())
 }

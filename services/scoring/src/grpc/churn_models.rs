@@ -26,6 +26,54 @@ pub(super) fn held_out_fraction(v: &mut FieldViolations, raw: f64) -> f64 {
     raw
 }
 
+/// The CSV of a request, from `csv_text` or UTF-8 `csv_data`, and the field it came in:
+/// problems with the content are reported under the field the client set.
+pub(super) fn csv_content(
+    v: &mut FieldViolations,
+    text: Option<&String>,
+    data: Option<&Vec<u8>>,
+) -> (Option<String>, &'static str) {
+    match (text, data) {
+        (Some(text), _) => (Some(text.clone()), "csv_text"),
+        (None, Some(bytes)) => (
+            v.check(
+                "csv_data",
+                String::from_utf8(bytes.clone()).map_err(|_| "must be UTF-8".to_owned()),
+            ),
+            "csv_data",
+        ),
+        (None, None) => {
+            v.add("csv_data", "is required (csv_data or csv_text)");
+            (None, "csv_data")
+        }
+    }
+}
+
+/// The request's delimiter, or a violation.
+pub(super) fn delimiter(v: &mut FieldViolations, raw: &str) -> Option<char> {
+    match churn::delimiter_from_request(raw) {
+        Ok(delimiter) => Some(delimiter),
+        Err(violation) => {
+            v.merge(violation);
+            None
+        }
+    }
+}
+
+/// CSV problems as INVALID_ARGUMENT, the content's under the field the client set.
+pub(super) fn csv_violations(violations: Vec<churn::CsvViolation>, content_field: &str) -> Status {
+    let mut v = FieldViolations::new();
+    for violation in violations {
+        let field = if violation.field == "csv_data" {
+            content_field.to_owned()
+        } else {
+            violation.field
+        };
+        v.add(field, violation.description);
+    }
+    Status::from(v)
+}
+
 pub(super) fn day_start(date: NaiveDate) -> i64 {
     date.and_hms_opt(0, 0, 0)
         .map_or(0, |t| t.and_utc().timestamp_micros())
@@ -77,29 +125,12 @@ pub(super) async fn train_churn_model_from_csv(
     use pb::train_churn_model_from_csv_request::Content;
     let request = request.into_inner();
     let mut v = FieldViolations::new();
-    // Problems with the content are reported under the field the client set.
-    let content_field = match &request.content {
-        Some(Content::CsvText(_)) => "csv_text",
-        _ => "csv_data",
+    let (text, content_field) = match &request.content {
+        Some(Content::CsvText(text)) => csv_content(&mut v, Some(text), None),
+        Some(Content::CsvData(bytes)) => csv_content(&mut v, None, Some(bytes)),
+        None => csv_content(&mut v, None, None),
     };
-    let text = match &request.content {
-        Some(Content::CsvText(text)) => Some(text.clone()),
-        Some(Content::CsvData(bytes)) => v.check(
-            "csv_data",
-            String::from_utf8(bytes.clone()).map_err(|_| "must be UTF-8".to_owned()),
-        ),
-        None => {
-            v.add("csv_data", "is required (csv_data or csv_text)");
-            None
-        }
-    };
-    let delimiter = match churn::delimiter_from_request(&request.delimiter) {
-        Ok(delimiter) => Some(delimiter),
-        Err(violation) => {
-            v.merge(violation);
-            None
-        }
-    };
+    let delimiter = delimiter(&mut v, &request.delimiter);
     let held_out = held_out_fraction(&mut v, request.held_out_fraction);
     let (Some(text), Some(delimiter)) = (text, delimiter) else {
         // A value is missing only where a violation says why.
@@ -113,18 +144,7 @@ pub(super) async fn train_churn_model_from_csv(
         &request.categorical_columns,
         &request.label_column,
     )
-    .map_err(|violations| {
-        let mut v = FieldViolations::new();
-        for violation in violations {
-            let field = if violation.field == "csv_data" {
-                content_field.to_owned()
-            } else {
-                violation.field
-            };
-            v.add(field, violation.description);
-        }
-        Status::from(v)
-    })?;
+    .map_err(|violations| csv_violations(violations, content_field))?;
     let model = models::train_and_store(
         &grpc.scoring.store,
         dataset,

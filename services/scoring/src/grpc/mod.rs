@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 mod alerts;
 mod churn_models;
 mod config;
+mod predict;
 mod privacy;
 mod scores;
 mod upsell;
@@ -163,6 +164,13 @@ impl ScoringService for ScoringGrpc {
         request: Request<pb::GetChurnModelRequest>,
     ) -> Result<Response<pb::GetChurnModelResponse>, Status> {
         churn_models::get_churn_model(self, request).await
+    }
+
+    async fn predict_churn(
+        &self,
+        request: Request<pb::PredictChurnRequest>,
+    ) -> Result<Response<pb::PredictChurnResponse>, Status> {
+        predict::predict_churn(self, request).await
     }
 
     async fn list_churn_models(

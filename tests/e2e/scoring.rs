@@ -2469,6 +2469,7 @@ async fn churn_model_from_platform_history(suite: &TestSuite) {
             cutoff_days: 1,
             held_out_fraction: 0.25,
             seed: 3,
+            earliest_cutoff: None,
         })
         .await
         .unwrap_or_else(|s| panic!("{s}"))
@@ -2484,6 +2485,17 @@ async fn churn_model_from_platform_history(suite: &TestSuite) {
             evaluation.churned_samples
         ),
         (16, 8)
+    );
+    // Cut-offs before the platform's data is complete are left out: none remain here.
+    assert_code(
+        client
+            .train_churn_model_from_history(pb::TrainChurnModelFromHistoryRequest {
+                cutoff_days: 1,
+                earliest_cutoff: days_from_now(1),
+                ..pb::TrainChurnModelFromHistoryRequest::default()
+            })
+            .await,
+        Code::FailedPrecondition,
     );
 }
 

@@ -80,7 +80,24 @@ pub async fn connect(server: &Server) -> anyhow::Result<AccountsServiceClient<Ch
 /// The usage pseudonym key of `nordstern demo` when none is configured.
 pub const DEMO_PSEUDONYM_KEY: &str = "nordstern-demo-only-pseudonym-key-0000";
 
-pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> anyhow::Result<()> {
+/// What a load ended with, beyond what it printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    /// Held-out AUC of the churn model trained from the platform's history.
+    pub model_auc: Option<f64>,
+    /// Renewals and churns it was trained and evaluated on.
+    pub model_rows: usize,
+    pub accounts_scored: usize,
+    pub open_alerts: usize,
+}
+
+/// Generates the company, loads it through the public API, trains and activates the
+/// churn model from the platform's history, prints what it did and what to try.
+pub async fn load(
+    server: &Server,
+    config: &Config,
+    options: &DemoOptions,
+) -> anyhow::Result<LoadReport> {
     let started = Instant::now();
     let today = Utc::now().date_naive();
     let company = Arc::new(Company::generate(
@@ -235,7 +252,7 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
         usage.dropping.len()
     );
     println!(
-        "  churn model: trained on {} renewals and churns ({} churned) as of {} days before each; held-out AUC {}; written to {}",
+        "  churn model: trained from the platform's own history on {} renewals and churns ({} churned) as of {} days before each; held-out AUC {}; the same history as a CSV export in {}",
         model.rows,
         model.churned,
         company::CUTOFF_DAYS,
@@ -298,7 +315,12 @@ pub async fn load(server: &Server, config: &Config, options: &DemoOptions) -> an
     println!("  nordstern token list                    # who may call, and when they last did");
     println!("  nordstern audit                         # writes, erasures and refused calls");
     println!("Press Ctrl-C to stop.");
-    Ok(())
+    Ok(LoadReport {
+        model_auc: model.auc,
+        model_rows: model.rows,
+        accounts_scored: scores.green + scores.yellow + scores.red,
+        open_alerts: scores.open_alerts,
+    })
 }
 
 /// Creates the account (idempotently, keyed by seed and index), hands it to `owner` as
@@ -387,10 +409,12 @@ struct TrainedModel {
     scoring_seconds: f64,
 }
 
-/// Trains the churn model on the company's renewals and churns of the last months,
-/// with the features the platform saw `CUTOFF_DAYS` before each, and activates it. The
-/// history is also written as a CSV, the shape a CRM export would have, so
-/// `nordstern model train` can be tried on it.
+/// Trains the churn model from the platform's own history (`TrainChurnModelFromHistory`:
+/// features computed as of `CUTOFF_DAYS` before each renewal and churn from what the
+/// services keep) and activates it. Only cut-offs with the usage a trend needs count:
+/// usage was recorded for `USAGE_DAYS`. The generator's own view of that history is
+/// also written as a CSV, the shape a CRM export would have, so `nordstern model train`
+/// can be tried on it.
 async fn train_churn_model(
     server: &Server,
     config: &Config,
@@ -403,17 +427,17 @@ async fn train_churn_model(
         .and_then(|()| std::fs::write(&file, &csv))
         .with_context(|| format!("writing {}", file.display()))?;
     let mut client = ScoringServiceClient::new(channel(server).await?);
+    let earliest_cutoff =
+        Utc::now().date_naive() - Duration::days(company::USAGE_DAYS - company::FEATURE_DAYS);
     let model = client
-        .train_churn_model_from_csv(scoring::TrainChurnModelFromCsvRequest {
-            content: Some(scoring::train_churn_model_from_csv_request::Content::CsvText(csv)),
-            numeric_columns: company::HISTORY_NUMERIC_COLUMNS.map(str::to_owned).to_vec(),
-            categorical_columns: vec!["segment".to_owned()],
-            label_column: company::HISTORY_LABEL.to_owned(),
+        .train_churn_model_from_history(scoring::TrainChurnModelFromHistoryRequest {
+            cutoff_days: company::CUTOFF_DAYS as i32,
             seed: 7,
+            earliest_cutoff: Some(date(earliest_cutoff)),
             ..Default::default()
         })
         .await
-        .context("training the churn model")?
+        .context("training the churn model from the platform's history")?
         .into_inner()
         .model
         .unwrap_or_default();
@@ -427,10 +451,11 @@ async fn train_churn_model(
         .context("activating the churn model")?
         .into_inner()
         .accounts_rescored;
+    let evaluation = model.evaluation.as_ref();
     Ok(TrainedModel {
-        rows: history.len(),
-        churned: history.iter().filter(|row| row.churned).count(),
-        auc: model.evaluation.and_then(|e| e.auc),
+        rows: evaluation.map_or(0, |e| (e.training_samples + e.held_out_samples) as usize),
+        churned: evaluation.map_or(0, |e| e.churned_samples as usize),
+        auc: evaluation.and_then(|e| e.auc),
         file: file.display().to_string(),
         scored,
         scoring_seconds: started.elapsed().as_secs_f64(),

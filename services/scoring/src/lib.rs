@@ -6,6 +6,7 @@
 mod compute;
 mod convert;
 mod grpc;
+mod history;
 mod models;
 mod pipeline;
 pub mod remote;

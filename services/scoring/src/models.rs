@@ -4,9 +4,9 @@
 use nordstern_runtime::status::internal_with_context;
 use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
 use nordstern_domain::{
-    churn::{self, Dataset, Model, PLATFORM_CATEGORICAL_FEATURES, PLATFORM_NUMERIC_FEATURES, Row},
+    churn::{self, Dataset, Model},
     health::ScoringConfig,
 };
 use nordstern_proto::scoring::v1 as pb;
@@ -15,7 +15,6 @@ use prost::Message;
 use tonic::Status;
 
 use crate::{
-    compute::platform_features,
     convert::*,
     store::{ACTIVE_MODEL, Store},
 };
@@ -189,58 +188,6 @@ fn train_error(error: churn::TrainError) -> Status {
         }
     };
     nordstern_runtime::status::FieldViolations::single(field, error.to_string()).into()
-}
-
-/// Features as of `cutoff_days` before each outcome: accounts that churned (churned) or
-/// renewed (not), each paired with its latest stored computation before the cut-off.
-pub async fn history_dataset(
-    store: &Store,
-    outcomes: Vec<(String, NaiveDate, bool)>,
-    cutoff_days: i64,
-) -> Result<Dataset, Status> {
-    let cutoffs: Vec<(String, i64)> = outcomes
-        .iter()
-        .filter_map(|(id, date, _)| {
-            let at = (*date - chrono::Duration::days(cutoff_days)).and_hms_opt(23, 59, 59)?;
-            Some((id.clone(), at.and_utc().timestamp_micros()))
-        })
-        .collect();
-    let found = store
-        .history_as_of(&cutoffs)
-        .await
-        .map_err(crate::db_error)?;
-    let numeric: Vec<String> = PLATFORM_NUMERIC_FEATURES
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let categorical: Vec<String> = PLATFORM_CATEGORICAL_FEATURES
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let mut rows = Vec::new();
-    for (id, _, churned) in &outcomes {
-        let Some(entry) = found.get(id) else { continue };
-        let Ok(score) = pb::HealthScore::decode(entry.payload.as_slice()) else {
-            continue;
-        };
-        let values = platform_features(&score).feature_values();
-        rows.push(Row {
-            numeric: numeric
-                .iter()
-                .map(|name| values.numeric.get(name).copied().flatten())
-                .collect(),
-            categorical: categorical
-                .iter()
-                .map(|name| values.categorical.get(name).cloned().unwrap_or_default())
-                .collect(),
-            churned: *churned,
-        });
-    }
-    Ok(Dataset {
-        numeric_columns: numeric,
-        categorical_columns: categorical,
-        rows,
-    })
 }
 
 fn corrupt(what: &str, error: &prost::DecodeError) -> Status {

@@ -404,7 +404,7 @@ impl Scoring {
         Ok((by_account, advanced.then_some(token)))
     }
 
-    async fn catalog(&self) -> Result<Vec<CatalogModule>, Status> {
+    pub(crate) async fn catalog(&self) -> Result<Vec<CatalogModule>, Status> {
         let modules = self
             .accounts
             .list_product_modules(Request::new(accounts_pb::ListProductModulesRequest {}))

@@ -94,12 +94,25 @@ pub(super) async fn train_churn_model_from_history(
         }
     };
     let held_out = held_out_fraction(&mut v, request.held_out_fraction);
+    let earliest_cutoff = request.earliest_cutoff.as_ref().and_then(|date| {
+        v.check(
+            "earliest_cutoff",
+            date_from_proto(Some(date)).ok_or_else(|| "is not a valid date".to_owned()),
+        )
+    });
     v.into_result()?;
-    let outcomes = grpc.outcomes().await?;
-    let dataset = models::history_dataset(&grpc.scoring.store, outcomes, cutoff_days).await?;
+    let mut outcomes = grpc.outcomes().await?;
+    if let Some(earliest) = earliest_cutoff {
+        outcomes.retain(|(_, date, _)| *date - chrono::Duration::days(cutoff_days) >= earliest);
+    }
+    let in_force = grpc.scoring.in_force().await?;
+    let dataset = grpc
+        .scoring
+        .history_dataset(outcomes, cutoff_days, &in_force.config)
+        .await?;
     if dataset.rows.len() < churn::MIN_TRAINING_ROWS {
         return Err(Status::failed_precondition(format!(
-            "only {} accounts churned or renewed with a score at least {cutoff_days} days before; at least {} are needed (import history with TrainChurnModelFromCsv)",
+            "only {} renewals and churns of accounts that were customers {cutoff_days} days before; at least {} are needed (import history with TrainChurnModelFromCsv)",
             dataset.rows.len(),
             churn::MIN_TRAINING_ROWS
         )));

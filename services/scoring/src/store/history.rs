@@ -76,43 +76,6 @@ impl Store {
         rows.iter().map(history_row).collect()
     }
 
-    /// The latest computation of every account at or before its own cutoff, a few
-    /// hundred accounts per query.
-    pub async fn history_as_of(
-        &self,
-        cutoffs: &[(String, i64)],
-    ) -> Result<HashMap<String, HistoryRow>, DbErr> {
-        let mut found = HashMap::with_capacity(cutoffs.len());
-        for chunk in cutoffs.chunks(IDS_PER_QUERY) {
-            let pairs: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
-            let values = chunk
-                .iter()
-                .flat_map(|(account_id, at)| [account_id.clone().into(), (*at).into()])
-                .collect();
-            let rows = query_all(
-                self.db(),
-                &format!(
-                    "WITH cutoffs (account_id, cutoff) AS (VALUES {})
-                     SELECT account_id, version, computed_at, score, color, churn_probability, payload
-                     FROM (SELECT h.*, ROW_NUMBER() OVER (
-                               PARTITION BY h.account_id ORDER BY h.computed_at DESC, h.version DESC) AS n
-                           FROM health_score_history h
-                           JOIN cutoffs c ON h.account_id = c.account_id AND h.computed_at <= c.cutoff) latest
-                     WHERE n = 1",
-                    pairs.join(", ")
-                ),
-                values,
-            )
-            .await?;
-            for row in &rows {
-                found.insert(row.try_get("", "account_id")?, history_row(row)?);
-            }
-        }
-        Ok(found)
-    }
-
     /// Colour changes newest first after `after` = (changed_at, account_id, version).
     pub async fn color_changes(
         &self,

@@ -36,7 +36,7 @@ pub const USAGE_DAYS: i64 = 365;
 pub const CUTOFF_DAYS: i64 = 90;
 /// Days of usage a history row needs before its cut-off: the 30-day trend window and
 /// the 90 days it is compared with.
-const FEATURE_DAYS: i64 = 120;
+pub const FEATURE_DAYS: i64 = 120;
 /// Quarterly NPS campaigns: four in the past year, the fifth is today's.
 pub const SURVEY_QUARTERS: usize = 5;
 /// Minor units per major unit of the demo currency.

@@ -1241,37 +1241,25 @@ async fn erase_and_export(suite: &TestSuite) {
     assert_eq!(export.contract_events.len(), 2);
     assert_eq!(export.assignments.len(), 1);
 
-    let erased = client
-        .erase_account(pb::EraseAccountRequest {
-            account_id: account.account_id.clone(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{s}"))
-        .into_inner();
-    assert_eq!(
-        (
-            erased.account_erased,
-            erased.contract_events_erased,
-            erased.assignments_erased
-        ),
-        (true, 2, 1)
-    );
+    let erase = || {
+        let mut client = client.clone();
+        let account_id = account.account_id.clone();
+        async move {
+            let erased = client
+                .erase_account(pb::EraseAccountRequest { account_id })
+                .await
+                .unwrap_or_else(|s| panic!("every erasure must succeed: {s}"))
+                .into_inner();
+            (
+                erased.account_erased,
+                erased.contract_events_erased,
+                erased.assignments_erased,
+            )
+        }
+    };
+    assert_eq!(erase().await, (true, 2, 1));
     // GDPR tooling retries: a repeat succeeds and says nothing was left.
-    let repeated = client
-        .erase_account(pb::EraseAccountRequest {
-            account_id: account.account_id.clone(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("a repeated erasure must succeed: {s}"))
-        .into_inner();
-    assert_eq!(
-        (
-            repeated.account_erased,
-            repeated.contract_events_erased,
-            repeated.assignments_erased
-        ),
-        (false, 0, 0)
-    );
+    assert_eq!(erase().await, (false, 0, 0));
     assert_code(
         client
             .get_account(pb::GetAccountRequest {

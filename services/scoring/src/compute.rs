@@ -175,15 +175,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     score.arr_at_risk = optional_money(arr_at_risk, &arr.currency_code);
     score.churn = Some(pb::ChurnPrediction {
         probability: prediction.probability,
-        top_drivers: prediction
-            .top_drivers
-            .into_iter()
-            .map(|d| pb::ChurnDriver {
-                feature: d.feature,
-                value: d.value,
-                contribution: d.contribution,
-            })
-            .collect(),
+        top_drivers: drivers_to_proto(prediction.top_drivers),
         model_id: context.model_id.to_owned(),
         model_version: context.model_version,
     });

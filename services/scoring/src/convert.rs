@@ -170,6 +170,18 @@ pub fn model_from_proto(stored: &pb::ChurnModel) -> Result<Model, String> {
     .map_err(|error| error.0)
 }
 
+/// A prediction's drivers as the API shows them.
+pub fn drivers_to_proto(drivers: Vec<nordstern_domain::churn::Driver>) -> Vec<pb::ChurnDriver> {
+    drivers
+        .into_iter()
+        .map(|d| pb::ChurnDriver {
+            feature: d.feature,
+            value: d.value,
+            contribution: d.contribution,
+        })
+        .collect()
+}
+
 pub fn clamp_i32(value: usize) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }

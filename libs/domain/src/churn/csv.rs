@@ -202,14 +202,7 @@ pub fn parse_csv(
         let line = record.line;
         let fields = record.fields;
         if fields.len() != header.len() {
-            violations.push(
-                CONTENT_FIELD,
-                format!(
-                    "line {line}: {} fields where the header has {}",
-                    fields.len(),
-                    header.len()
-                ),
-            );
+            violations.push(CONTENT_FIELD, field_count(line, fields.len(), header.len()));
             continue;
         }
         let mut ok = true;
@@ -219,13 +212,7 @@ pub fn parse_csv(
                 Ok(value) => numeric.push(value),
                 Err(()) => {
                     ok = false;
-                    violations.push(
-                        CONTENT_FIELD,
-                        format!(
-                            "line {line}: '{}' in column {name} is not a number",
-                            excerpt(&fields[at])
-                        ),
-                    );
+                    violations.push(CONTENT_FIELD, not_a_number(line, name, &fields[at]));
                 }
             }
         }
@@ -358,7 +345,20 @@ fn parse_label(cell: &str) -> Option<bool> {
     }
 }
 
-pub(super) fn excerpt(cell: &str) -> String {
+/// A row whose field count is not the header's.
+pub(super) fn field_count(line: usize, fields: usize, header: usize) -> String {
+    format!("line {line}: {fields} fields where the header has {header}")
+}
+
+/// A numeric cell that does not read as a number.
+pub(super) fn not_a_number(line: usize, column: &str, cell: &str) -> String {
+    format!(
+        "line {line}: '{}' in column {column} is not a number",
+        excerpt(cell)
+    )
+}
+
+fn excerpt(cell: &str) -> String {
     if cell.chars().count() <= MAX_QUOTED_CHARS {
         return cell.to_owned();
     }

@@ -4,7 +4,8 @@
 //! [`MAX_PREDICTION_ROWS`] rows per call.
 
 use super::csv::{
-    CONTENT_FIELD, Violations, check_delimiter, excerpt, header_positions, parse_number,
+    CONTENT_FIELD, Violations, check_delimiter, field_count, header_positions, not_a_number,
+    parse_number,
 };
 use super::{CsvViolation, FeatureValues, Model};
 use crate::csv::Records;
@@ -107,14 +108,7 @@ pub fn rows_to_score(
         data_rows += 1;
         let (line, fields) = (record.line, record.fields);
         if fields.len() != header.len() {
-            violations.push(
-                CONTENT_FIELD,
-                format!(
-                    "line {line}: {} fields where the header has {}",
-                    fields.len(),
-                    header.len()
-                ),
-            );
+            violations.push(CONTENT_FIELD, field_count(line, fields.len(), header.len()));
             continue;
         }
         let mut values = FeatureValues::new();
@@ -123,13 +117,7 @@ pub fn rows_to_score(
                 Ok(value) => {
                     values.numeric.insert((*name).clone(), value);
                 }
-                Err(()) => violations.push(
-                    CONTENT_FIELD,
-                    format!(
-                        "line {line}: '{}' in column {name} is not a number",
-                        excerpt(&fields[*at])
-                    ),
-                ),
+                Err(()) => violations.push(CONTENT_FIELD, not_a_number(line, name, &fields[*at])),
             }
         }
         for (name, at) in &categorical_at {

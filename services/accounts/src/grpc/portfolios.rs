@@ -31,13 +31,8 @@ pub(super) async fn plan_portfolio_balance(
     grpc: &AccountsGrpc,
     request: Request<pb::PlanPortfolioBalanceRequest>,
 ) -> GrpcResult<pb::PlanPortfolioBalanceResponse> {
-    let request = request.into_inner();
-    let scope = BalanceScope {
-        csm_ids: csm_id_list(&request.csm_ids)?,
-        sticky: request.sticky,
-        include_unassigned: request.include_unassigned,
-        whole_company: request.whole_company,
-    };
+    let r = request.into_inner();
+    let scope = balance_scope(&r.csm_ids, r.sticky, r.include_unassigned, r.whole_company)?;
     let balance = grpc.store.plan_balance(&scope).await?;
     Ok(Response::new(pb::PlanPortfolioBalanceResponse {
         plan: Some(grpc.plan_to_proto(&balance)),
@@ -48,15 +43,25 @@ pub(super) async fn apply_portfolio_balance(
     grpc: &AccountsGrpc,
     request: Request<pb::ApplyPortfolioBalanceRequest>,
 ) -> GrpcResult<pb::ApplyPortfolioBalanceResponse> {
-    let request = request.into_inner();
-    let scope = BalanceScope {
-        csm_ids: csm_id_list(&request.csm_ids)?,
-        sticky: request.sticky,
-        include_unassigned: request.include_unassigned,
-        whole_company: request.whole_company,
-    };
+    let r = request.into_inner();
+    let scope = balance_scope(&r.csm_ids, r.sticky, r.include_unassigned, r.whole_company)?;
     let balance = grpc.store.apply_balance(&scope).await?;
     Ok(Response::new(pb::ApplyPortfolioBalanceResponse {
         plan: Some(grpc.plan_to_proto(&balance)),
     }))
+}
+
+/// The scope of a plan or an apply, which share their fields.
+fn balance_scope(
+    csm_ids: &[String],
+    sticky: bool,
+    include_unassigned: bool,
+    whole_company: bool,
+) -> Result<BalanceScope, FieldViolations> {
+    Ok(BalanceScope {
+        csm_ids: csm_id_list(csm_ids)?,
+        sticky,
+        include_unassigned,
+        whole_company,
+    })
 }

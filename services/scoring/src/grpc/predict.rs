@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::churn_models::{csv_content, csv_violations, delimiter};
 use super::*;
-use crate::models;
+use crate::{convert::drivers_to_proto, models};
 
 pub(super) async fn predict_churn(
     grpc: &ScoringGrpc,
@@ -57,15 +57,7 @@ pub(super) async fn predict_churn(
                 line: i32::try_from(row.line).unwrap_or(i32::MAX),
                 id: row.id,
                 probability: prediction.probability,
-                top_drivers: prediction
-                    .top_drivers
-                    .into_iter()
-                    .map(|d| pb::ChurnDriver {
-                        feature: d.feature,
-                        value: d.value,
-                        contribution: d.contribution,
-                    })
-                    .collect(),
+                top_drivers: drivers_to_proto(prediction.top_drivers),
             }
         })
         .collect();

@@ -138,6 +138,11 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
 }
 
+/// The one id a request names, or INVALID_ARGUMENT naming the field.
+pub fn required_id(field: &str, raw: &str) -> Result<String, FieldViolations> {
+    uuid(raw).map_err(|description| FieldViolations::single(field, description))
+}
+
 /// A required id field (empty string when invalid; the violation is recorded).
 pub fn id_field(violations: &mut FieldViolations, field: &str, raw: &str) -> String {
     violations.check(field, uuid(raw)).unwrap_or_default()

@@ -6,7 +6,7 @@ use chrono::Utc;
 use nordstern_proto::gateway::v1::{self as pb, gateway_service_server::GatewayService};
 use nordstern_runtime::{
     status::FieldViolations,
-    wire::{id_field, required_period},
+    wire::{id_field, required_id, required_period},
 };
 use tonic::{Request, Response, Status};
 
@@ -50,9 +50,7 @@ impl GatewayService for GatewayGrpc {
         request: Request<pb::GetCustomer360Request>,
     ) -> Result<Response<pb::GetCustomer360Response>, Status> {
         let budget = self.budget(&request);
-        let mut violations = FieldViolations::new();
-        let account_id = id_field(&mut violations, "account_id", &request.get_ref().account_id);
-        violations.into_result()?;
+        let account_id = required_id("account_id", &request.get_ref().account_id)?;
         let view = self
             .inner
             .backends

@@ -73,9 +73,7 @@ pub(super) async fn get_account(
     grpc: &AccountsGrpc,
     request: Request<pb::GetAccountRequest>,
 ) -> GrpcResult<pb::GetAccountResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.get_ref().account_id)?;
     let row = grpc.store.get_account(&id).await?;
     Ok(Response::new(pb::GetAccountResponse {
         account: Some(grpc.account_to_proto(row, today())),

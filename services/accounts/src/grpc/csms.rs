@@ -51,9 +51,7 @@ pub(super) async fn get_csm(
     grpc: &AccountsGrpc,
     request: Request<pb::GetCsmRequest>,
 ) -> GrpcResult<pb::GetCsmResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "csm_id", &request.get_ref().csm_id);
-    v.into_result()?;
+    let id = required_id("csm_id", &request.get_ref().csm_id)?;
     let row = grpc.store.get_csm(&id).await?;
     Ok(Response::new(pb::GetCsmResponse {
         csm: Some(grpc.csm_to_proto(row)),

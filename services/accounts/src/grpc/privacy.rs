@@ -1,7 +1,7 @@
 //! GDPR: erasure and export of an account.
 
 use nordstern_proto::accounts::v1 as pb;
-use nordstern_runtime::{status::FieldViolations, wire::*};
+use nordstern_runtime::wire::*;
 use tonic::{Request, Response};
 
 use crate::store::ContractEventFilter;
@@ -12,9 +12,7 @@ pub(super) async fn erase_account(
     grpc: &AccountsGrpc,
     request: Request<pb::EraseAccountRequest>,
 ) -> GrpcResult<pb::EraseAccountResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.get_ref().account_id)?;
     let erased = grpc.store.erase_account(&id).await?;
     tracing::info!(account_id = %id, account_erased = erased.account_erased, "account erased");
     Ok(Response::new(pb::EraseAccountResponse {
@@ -28,9 +26,7 @@ pub(super) async fn export_account(
     grpc: &AccountsGrpc,
     request: Request<pb::ExportAccountRequest>,
 ) -> GrpcResult<pb::ExportAccountResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.get_ref().account_id)?;
     let account = grpc.store.get_account(&id).await?;
     let events = grpc
         .store

@@ -6,7 +6,7 @@ use nordstern_runtime::bridge;
 use nordstern_runtime::paging::{page, page_size_of};
 use nordstern_runtime::{
     status::FieldViolations,
-    wire::{id_field, now_micros, optional_id, timestamp},
+    wire::{now_micros, optional_id, required_id, timestamp},
 };
 use tonic::{Request, Response, Status};
 
@@ -121,9 +121,7 @@ impl ScoringGrpc {
         raw_id: &str,
         to_status: AlertStatus,
     ) -> Result<pb::Alert, Status> {
-        let mut v = FieldViolations::new();
-        let id = id_field(&mut v, "alert_id", raw_id);
-        v.into_result()?;
+        let id = required_id("alert_id", raw_id)?;
         let alert = self
             .scoring
             .store

@@ -1,7 +1,7 @@
 //! GDPR: erasure and export of an account's scoring data.
 
 use nordstern_proto::scoring::v1::{self as pb};
-use nordstern_runtime::{status::FieldViolations, wire::id_field};
+use nordstern_runtime::wire::required_id;
 use tonic::{Request, Response, Status};
 
 use super::*;
@@ -12,9 +12,7 @@ pub(super) async fn erase_account_scoring_data(
     request: Request<pb::EraseAccountScoringDataRequest>,
 ) -> Result<Response<pb::EraseAccountScoringDataResponse>, Status> {
     let request = request.into_inner();
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.account_id)?;
     let (scores, changes, alerts) = grpc
         .scoring
         .store
@@ -34,9 +32,7 @@ pub(super) async fn export_account_scoring_data(
     request: Request<pb::ExportAccountScoringDataRequest>,
 ) -> Result<Response<pb::ExportAccountScoringDataResponse>, Status> {
     let request = request.into_inner();
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.account_id)?;
     let store = &grpc.scoring.store;
     let latest = store
         .latest(std::slice::from_ref(&id))

@@ -9,7 +9,7 @@ use nordstern_runtime::paging::{page, page_size_of};
 use nordstern_runtime::{
     client::BoxStream,
     status::FieldViolations,
-    wire::{self, from_timestamp, id_field, id_list, optional_id, timestamp},
+    wire::{self, from_timestamp, id_field, id_list, optional_id, required_id, timestamp},
 };
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
@@ -41,9 +41,7 @@ pub(super) async fn get_health_score(
     request: Request<pb::GetHealthScoreRequest>,
 ) -> Result<Response<pb::GetHealthScoreResponse>, Status> {
     let request = request.into_inner();
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.account_id)?;
     let score = grpc
         .scoring
         .latest(&id)
@@ -260,9 +258,7 @@ pub(super) async fn recompute_health_score(
     request: Request<pb::RecomputeHealthScoreRequest>,
 ) -> Result<Response<pb::RecomputeHealthScoreResponse>, Status> {
     let request = request.into_inner();
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.account_id)?;
     let score = grpc
         .scoring
         .recompute_one(&id)

@@ -94,9 +94,7 @@ pub(super) async fn get_campaign(
     grpc: &SurveyGrpc,
     request: Request<pb::GetCampaignRequest>,
 ) -> GrpcResult<pb::GetCampaignResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "campaign_id", &request.get_ref().campaign_id);
-    v.into_result()?;
+    let id = required_id("campaign_id", &request.get_ref().campaign_id)?;
     let row = grpc.store.get_campaign(&id).await?;
     Ok(Response::new(pb::GetCampaignResponse {
         campaign: Some(campaign_to_proto(row)),

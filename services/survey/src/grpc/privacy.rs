@@ -10,9 +10,7 @@ pub(super) async fn erase_account_survey_data(
     grpc: &SurveyGrpc,
     request: Request<pb::EraseAccountSurveyDataRequest>,
 ) -> GrpcResult<pb::EraseAccountSurveyDataResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.get_ref().account_id)?;
     let (invitations, responses) = grpc.store.erase_account(&id).await?;
     tracing::info!(account_id = %id, "survey data of account erased");
     Ok(Response::new(pb::EraseAccountSurveyDataResponse {
@@ -41,9 +39,7 @@ pub(super) async fn export_account_survey_data(
     grpc: &SurveyGrpc,
     request: Request<pb::ExportAccountSurveyDataRequest>,
 ) -> GrpcResult<pb::ExportAccountSurveyDataResponse> {
-    let mut v = FieldViolations::new();
-    let id = id_field(&mut v, "account_id", &request.get_ref().account_id);
-    v.into_result()?;
+    let id = required_id("account_id", &request.get_ref().account_id)?;
     let (invitations, responses) = tokio::try_join!(
         grpc.store.invitations_of_account(&id),
         grpc.store.responses_of_account(&id)

@@ -62,8 +62,8 @@ impl Store {
         let mut owned_now: Vec<String> = Vec::new();
         for row in &rows {
             let account_id: String = row.try_get("", "account_id")?;
-            let history = histories.entry(account_id.clone()).or_insert_with(|| {
-                let csm: Option<String> = row.try_get("", "csm_id").ok().flatten();
+            if !histories.contains_key(&account_id) {
+                let csm: Option<String> = row.try_get("", "csm_id")?;
                 let in_scope = match scope {
                     MetricScope::Csm(csm_id) => csm.as_deref() == Some(csm_id.as_str()),
                     _ => true,
@@ -71,8 +71,8 @@ impl Store {
                 if in_scope {
                     owned_now.push(account_id.clone());
                 }
-                AccountHistory::default()
-            });
+            }
+            let history = histories.entry(account_id).or_default();
             history.events.push(RecordedEvent {
                 kind: parse_column(row, "kind", ContractEventKind::parse)?,
                 arr_change: row.try_get("", "arr_change_minor")?,

@@ -14,7 +14,7 @@ pub struct Migration;
 
 const UP: &[&str] = &[
     "ALTER TABLE alerts ADD COLUMN last_raised_at BIGINT NOT NULL DEFAULT 0",
-    "ALTER TABLE alerts ADD COLUMN raise_count INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE alerts ADD COLUMN raise_count BIGINT NOT NULL DEFAULT 1",
     "ALTER TABLE alerts ADD COLUMN resolution TEXT NOT NULL DEFAULT ''",
     "UPDATE alerts SET last_raised_at = raised_at",
     // The newest open alert of each account and type counts the older open ones...

@@ -25,27 +25,33 @@ pub(super) async fn predict_churn(
         id_field(&mut v, "model_id", &model_id);
     }
     let delimiter = delimiter(&mut v, &request.delimiter);
-    let content = match &request.content {
-        Some(Content::Rows(rows)) => Some(Err(rows)),
-        Some(Content::CsvText(text)) => Some(Ok(csv_content(&mut v, Some(text), None))),
-        Some(Content::CsvData(data)) => Some(Ok(csv_content(&mut v, None, Some(data)))),
+    let csv = |v: &mut FieldViolations, text, data| {
+        let (text, field) = csv_content(v, text, data);
+        text.map(|text| Input::Csv { text, field })
+    };
+    let input = match &request.content {
+        Some(Content::Rows(rows)) => Some(Input::Rows(&rows.rows)),
+        Some(Content::CsvText(text)) => csv(&mut v, Some(text), None),
+        Some(Content::CsvData(data)) => csv(&mut v, None, Some(data)),
         None => {
             v.add("csv_data", "is required (csv_data, csv_text or rows)");
             None
         }
     };
+    let (Some(input), Some(delimiter)) = (input, delimiter) else {
+        // A value is missing only where a violation says why.
+        return Err(v.into());
+    };
     v.into_result()?;
     let (model, meta) = models::model_by_id(&grpc.scoring.store, &model_id)
         .await?
         .ok_or_else(|| Status::not_found(format!("churn model {model_id} not found")))?;
-    let rows = match content {
-        Some(Ok((Some(text), field))) => {
-            churn::rows_to_score(&text, delimiter.unwrap_or(','), &model, &request.id_column)
+    let rows = match input {
+        Input::Csv { text, field } => {
+            churn::rows_to_score(&text, delimiter, &model, &request.id_column)
                 .map_err(|violations| csv_violations(violations, field))?
         }
-        Some(Err(rows)) => given_rows(&model, &rows.rows)?,
-        // Unreadable content or none at all was named above.
-        Some(Ok((None, _))) | None => Vec::new(),
+        Input::Rows(rows) => given_rows(&model, rows)?,
     };
     let predictions = rows
         .into_iter()
@@ -66,6 +72,16 @@ pub(super) async fn predict_churn(
         model_version: meta.version,
         predictions,
     }))
+}
+
+/// What a request asks to score.
+enum Input<'a> {
+    /// A CSV, with the request field it came in (problems are named under it).
+    Csv {
+        text: String,
+        field: &'static str,
+    },
+    Rows(&'a [pb::FeatureRow]),
 }
 
 /// Rows given directly: every name must be a feature of the model of its kind, every

@@ -98,26 +98,37 @@ pub(super) async fn raise_alerts(
     raised.iter().map(alert_row).collect()
 }
 
-/// Resolves alerts whose situation has cleared, each with why; one resolved meanwhile
-/// keeps its first resolution.
+/// Resolves alerts whose situation has cleared, each with why, one statement per
+/// reason (a recompute has few distinct ones); one resolved meanwhile keeps its first
+/// resolution.
 pub(super) async fn resolve_alerts(
     db: &impl ConnectionTrait,
     resolutions: &[(String, String)],
     at: i64,
 ) -> Result<u64, DbErr> {
-    let mut resolved = 0;
+    let mut by_reason: HashMap<&str, Vec<&str>> = HashMap::new();
     for (alert_id, resolution) in resolutions {
-        resolved += execute(
-            db,
-            "UPDATE alerts SET status = 'RESOLVED', resolved_at = $1, resolution = $2 \
-             WHERE alert_id = $3 AND status <> 'RESOLVED'",
-            vec![
-                at.into(),
-                resolution.as_str().into(),
-                alert_id.as_str().into(),
-            ],
-        )
-        .await?;
+        by_reason
+            .entry(resolution.as_str())
+            .or_default()
+            .push(alert_id.as_str());
+    }
+    let mut resolved = 0;
+    for (resolution, ids) in by_reason {
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let mut values: Vec<Value> = vec![at.into(), resolution.into()];
+            values.extend(chunk.iter().map(|id| Value::from(*id)));
+            resolved += execute(
+                db,
+                &format!(
+                    "UPDATE alerts SET status = 'RESOLVED', resolved_at = $1, resolution = $2 \
+                     WHERE status <> 'RESOLVED' AND alert_id IN ({})",
+                    placeholders(3, chunk.len())
+                ),
+                values,
+            )
+            .await?;
+        }
     }
     Ok(resolved)
 }
@@ -135,9 +146,7 @@ fn alert_row(row: &QueryResult) -> Result<AlertRow, DbErr> {
         currency_code: row.try_get("", "currency_code")?,
         raised_at: row.try_get("", "raised_at")?,
         last_raised_at: row.try_get("", "last_raised_at")?,
-        raise_count: row
-            .try_get::<i64>("", "raise_count")
-            .or_else(|_| row.try_get::<i32>("", "raise_count").map(i64::from))?,
+        raise_count: row.try_get("", "raise_count")?,
         acknowledged_at: row.try_get("", "acknowledged_at")?,
         resolved_at: row.try_get("", "resolved_at")?,
         resolution: row.try_get("", "resolution")?,

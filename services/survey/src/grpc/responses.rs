@@ -85,9 +85,10 @@ pub(super) async fn record_response(
             now
         }
     };
-    // The scale depends on the campaign, so it is checked here too: every problem of the
-    // request is named at once, not the key's first and the score's on the next try.
-    if !campaign_id.is_empty() {
+    // The scale depends on the campaign, which the store checks. When the request is
+    // refused here for something else, the campaign is read to name an off-scale score
+    // too: every problem at once, and no extra read for a good request.
+    if !v.is_empty() && !campaign_id.is_empty() {
         match grpc.store.get_campaign(&campaign_id).await {
             Ok(campaign) => {
                 if let Err(problems) = check_answer(&campaign, &answer) {

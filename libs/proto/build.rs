@@ -11,12 +11,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     collect_proto_files(&proto_root, &mut proto_files)?;
     proto_files.sort();
 
-    let file_descriptors = protox::compile(&proto_files, [&proto_root])?;
+    let mut compiler = protox::Compiler::new([&proto_root])?;
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(&proto_files)?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // Encoded by the compiler itself: prost's own types would drop the method options'
+    // extensions (`google.api.http`), which the HTTP transcoder reads.
     std::fs::write(
         out_dir.join("nordstern_descriptor.bin"),
-        prost::Message::encode_to_vec(&file_descriptors),
+        compiler.encode_file_descriptor_set(),
     )?;
+    let file_descriptors = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_client(true)

@@ -27,10 +27,15 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let route_path = matched.as_ref().map(MatchedPath::as_str);
+    // The audit names a transcoded route as the protos write it.
+    let shown = route_path.map(|path| {
+        nordstern_runtime::http_routes::route_of(request.method(), path)
+            .map_or(path, |route| route.template.as_str())
+    });
     let route = format!(
         "{} {}",
         request.method(),
-        route_path.unwrap_or(request.uri().path())
+        shown.unwrap_or(request.uri().path())
     );
     let requirement = table::http_requirement(request.method(), route_path);
     if route_path.is_none() {

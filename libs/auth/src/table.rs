@@ -131,12 +131,15 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
     ),
 ];
 
-/// Every HTTP route of the gateway's JSON listener (as axum matches it) with its scope.
-pub const HTTP_SCOPES: &[(&str, &str, Scope)] = &[
-    ("GET", "/v1/accounts/{account_id}/health", ScoresRead),
-    ("GET", "/v1/accounts/{account_id}/customer360", ScoresRead),
-    ("GET", "/v1/health-scores", ScoresRead),
+/// HTTP routes that stand for no RPC, with what they need. Every other route is an
+/// RPC's (`google.api.http` in the protos) and needs that RPC's scope.
+pub const HTTP_ONLY: &[(&str, &str, Requirement)] = &[
+    // The contract is public, like the protos.
+    ("GET", OPENAPI_PATH, Requirement::Open),
 ];
+
+/// Where the OpenAPI document of the HTTP routes is served.
+pub const OPENAPI_PATH: &str = "/v1/openapi.json";
 
 /// What a method needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,17 +170,19 @@ pub fn grpc_requirement(path: &str, reflection_open: bool) -> Requirement {
         .unwrap_or(Requirement::Unlisted)
 }
 
-/// The requirement of an HTTP route as axum matched it (`None`: no route matched).
+/// The requirement of an HTTP route as the router matched it (`None`: no route matched):
+/// the scope of the RPC it transcodes to, the same as over gRPC.
 pub fn http_requirement(method: &http::Method, route: Option<&str>) -> Requirement {
     let Some(route) = route else {
         return Requirement::Unlisted;
     };
-    HTTP_SCOPES
+    if let Some(rpc) = nordstern_runtime::http_routes::route_of(method, route) {
+        return grpc_requirement(&rpc.grpc_path, false);
+    }
+    HTTP_ONLY
         .iter()
         .find(|(verb, path, _)| *verb == method.as_str() && *path == route)
-        .map_or(Requirement::Unlisted, |(_, _, scope)| {
-            Requirement::Scope(*scope)
-        })
+        .map_or(Requirement::Unlisted, |(_, _, requirement)| *requirement)
 }
 
 /// Every gRPC method path in the table.
@@ -236,6 +241,21 @@ mod tests {
     }
 
     #[test]
+    fn every_http_route_needs_a_listed_scope() {
+        for route in nordstern_runtime::http_routes::http_routes() {
+            assert!(
+                matches!(
+                    http_requirement(&route.method, Some(&route.router_path)),
+                    Requirement::Scope(_)
+                ),
+                "{} {} has no scope",
+                route.method,
+                route.template
+            );
+        }
+    }
+
+    #[test]
     fn health_is_open_reflection_is_configurable_and_unknown_methods_are_closed() {
         assert_eq!(
             grpc_requirement("/grpc.health.v1.Health/Check", false),
@@ -258,6 +278,18 @@ mod tests {
         assert_eq!(
             http_requirement(&http::Method::POST, Some("/v1/health-scores")),
             Requirement::Unlisted
+        );
+        assert_eq!(
+            http_requirement(&http::Method::GET, Some("/v1/health-scores")),
+            Requirement::Scope(ScoresRead)
+        );
+        assert_eq!(
+            http_requirement(&http::Method::POST, Some("/v1/alerts/{p0}/resolve")),
+            Requirement::Scope(AlertsWrite)
+        );
+        assert_eq!(
+            http_requirement(&http::Method::GET, Some(OPENAPI_PATH)),
+            Requirement::Open
         );
     }
 }

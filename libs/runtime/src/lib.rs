@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod http_error;
+pub mod http_routes;
 pub mod idempotency;
 pub mod paging;
 pub mod role;

@@ -8,6 +8,7 @@ pub mod http;
 mod role;
 pub mod rules;
 mod tickets;
+pub mod transcode;
 mod views;
 
 use std::{sync::Arc, time::Duration};

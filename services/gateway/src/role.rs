@@ -1,14 +1,26 @@
 //! The gateway role in a process: the clients of the four services it fans out to, its
 //! ticket storage, its gRPC service and its HTTP/JSON routes.
 
-use std::sync::Arc;
-
+use nordstern_accounts::remote::LocalAccounts;
+use nordstern_proto::{
+    accounts::v1::accounts_service_server::AccountsServiceServer,
+    scoring::v1::scoring_service_server::ScoringServiceServer,
+    survey::v1::survey_service_server::SurveyServiceServer,
+    usage::v1::usage_service_server::UsageServiceServer,
+};
 use nordstern_runtime::{
     Role,
     start::{RoleContext, StartError},
 };
 
-use crate::{Backends, Migrator, gateway, grpc_service, http, rules::load_rules};
+use nordstern_scoring::remote::LocalScoring;
+use nordstern_survey::remote::LocalSurvey;
+use nordstern_usage::remote::LocalUsage;
+use tonic::service::Routes;
+
+use crate::{
+    Backends, Migrator, gateway, grpc_service, http, rules::load_rules, transcode::Dispatch,
+};
 
 pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let backends = Backends {
@@ -26,14 +38,34 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
         rules,
         context.config.gateway.fanout_timeout(),
     );
+    let max_request_bytes = context.config.grpc.max_request_bytes;
     if context.config.gateway.http_listen_addr.is_some() {
+        let grpc = &context.config.grpc;
+        // The HTTP routes reach the services as this process holds them: in-process, or
+        // the clients of remote ones.
+        let services = Routes::new(
+            AccountsServiceServer::new(LocalAccounts::new(backends.accounts.clone(), grpc))
+                .max_decoding_message_size(max_request_bytes),
+        )
+        .add_service(
+            UsageServiceServer::new(LocalUsage::new(backends.usage.clone(), grpc))
+                .max_decoding_message_size(max_request_bytes),
+        )
+        .add_service(
+            SurveyServiceServer::new(LocalSurvey::new(backends.survey.clone(), grpc))
+                .max_decoding_message_size(max_request_bytes),
+        )
+        .add_service(
+            ScoringServiceServer::new(LocalScoring::new(backends.scoring.clone(), grpc))
+                .max_decoding_message_size(max_request_bytes),
+        )
+        .add_service(grpc_service(gateway.clone(), max_request_bytes));
         context.http = Some(http::router(
-            Arc::new(gateway.clone()),
-            backends.scoring,
-            context.config.grpc.request_timeout(),
+            Dispatch::new(services),
+            grpc.request_timeout(),
+            max_request_bytes,
         ));
     }
-    let max_request_bytes = context.config.grpc.max_request_bytes;
     context
         .services
         .add(grpc_service(gateway, max_request_bytes));

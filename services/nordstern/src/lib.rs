@@ -195,20 +195,3 @@ impl App {
         served.map_err(AppError::from)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    /// Every HTTP route the gateway serves needs exactly one scope in the auth table, and
-    /// the table lists no route the gateway does not serve.
-    #[test]
-    fn every_http_route_has_its_scope() {
-        let mut served: Vec<(&str, &str)> = nordstern_gateway::http::ROUTES.to_vec();
-        let mut listed: Vec<(&str, &str)> = nordstern_auth::table::HTTP_SCOPES
-            .iter()
-            .map(|(method, path, _)| (*method, *path))
-            .collect();
-        served.sort();
-        listed.sort();
-        assert_eq!(served, listed);
-    }
-}

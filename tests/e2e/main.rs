@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod cli;
 mod gateway;
+mod integrations;
 mod platform;
 mod scoring;
 mod support;

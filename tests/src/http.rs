@@ -25,16 +25,46 @@ impl HttpResponse {
 
 /// `method path` with `headers`, over any stream (plain TCP or TLS).
 pub async fn request_on<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    exchange(stream, method, path, headers, "").await
+}
+
+/// `method path` with `headers` and a JSON `body` over plain TCP to `addr`.
+pub async fn send_json(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpResponse {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let mut with_type = headers.to_vec();
+    with_type.push(("Content-Type", "application/json"));
+    exchange(stream, method, path, &with_type, body).await
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
+    body: &str,
 ) -> HttpResponse {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: crm\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() || method != "GET" {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
+    request.push_str(body);
     stream
         .write_all(request.as_bytes())
         .await

@@ -38,8 +38,12 @@ pub async fn authorize(
         shown.unwrap_or(request.uri().path())
     );
     let requirement = table::http_requirement(request.method(), route_path);
-    if route_path.is_none() {
-        // No route matched: the router's own 404, with no token needed to learn that.
+    if route_path.is_none()
+        || (requirement == table::Requirement::Unlisted
+            && route_path.is_some_and(table::is_known_path))
+    {
+        // No route matched, or the path is served with other methods: the router's own
+        // 404 or 405, with no token needed to learn what the OpenAPI document says.
         return next.run(request).await;
     }
     match keeper.decide(&route, requirement, request.headers()) {

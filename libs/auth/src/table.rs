@@ -52,6 +52,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
         USAGE,
         &[
             ("IngestEvents", UsageWrite),
+            ("IngestTrackEvents", UsageWrite),
             ("IngestEventStream", UsageWrite),
             ("GetUsageSummary", UsageRead),
             ("BatchGetUsageSummaries", UsageRead),
@@ -117,6 +118,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("GetCustomer360", ScoresRead),
             ("GetPortfolio", ScoresRead),
             ("RouteTicket", TicketsRoute),
+            ("RouteHelpdeskTicket", TicketsRoute),
             ("ResolveTicket", TicketsRoute),
         ],
     ),
@@ -183,6 +185,14 @@ pub fn http_requirement(method: &http::Method, route: Option<&str>) -> Requireme
         .iter()
         .find(|(verb, path, _)| *verb == method.as_str() && *path == route)
         .map_or(Requirement::Unlisted, |(_, _, requirement)| *requirement)
+}
+
+/// Whether some method is served on `route` (as the router matched it).
+pub fn is_known_path(route: &str) -> bool {
+    nordstern_runtime::http_routes::http_routes()
+        .iter()
+        .any(|served| served.router_path == route)
+        || HTTP_ONLY.iter().any(|(_, path, _)| *path == route)
 }
 
 /// Every gRPC method path in the table.

@@ -4,6 +4,8 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 
+pub mod track;
+
 named_enum!(
     /// What a usage event records.
     EventKind {

@@ -94,6 +94,21 @@ impl GatewayService for GatewayGrpc {
         Ok(Response::new(routed))
     }
 
+    async fn route_helpdesk_ticket(
+        &self,
+        request: Request<pb::RouteHelpdeskTicketRequest>,
+    ) -> Result<Response<pb::RouteHelpdeskTicketResponse>, Status> {
+        let budget = self.budget(&request);
+        let routed = crate::helpdesk::route(
+            &self.inner.backends,
+            &self.inner.tickets,
+            &budget,
+            request.into_inner(),
+        )
+        .await?;
+        Ok(Response::new(routed))
+    }
+
     async fn resolve_ticket(
         &self,
         request: Request<pb::ResolveTicketRequest>,

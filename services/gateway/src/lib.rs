@@ -4,6 +4,7 @@
 
 mod fanout;
 mod grpc;
+mod helpdesk;
 pub mod http;
 mod role;
 pub mod rules;

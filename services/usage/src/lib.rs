@@ -36,12 +36,17 @@ pub fn service(
         .pseudonym_key
         .as_deref()
         .ok_or("usage.pseudonym_key is not set")?;
+    let track = config
+        .track
+        .mapping()
+        .map_err(|problems| format!("usage.track: {}", problems.join("; ")))?;
     Ok(UsageGrpc::new(
         Store::new(db),
         accounts,
         Pseudonymizer::new(key.as_bytes()),
         retention(config),
-    ))
+    )
+    .with_track_mapping(track, config.track.account_property.clone()))
 }
 
 pub fn grpc_service(service: UsageGrpc, max_request_bytes: usize) -> UsageServiceServer<UsageGrpc> {

@@ -41,6 +41,7 @@ nordstern_runtime::remote_service! {
     RemoteUsage, LocalUsage: UsageServiceClient => UsageService {
         unary {
             ingest_events(pb::IngestEventsRequest) -> pb::IngestEventsResponse, |_| true;
+            ingest_track_events(pb::IngestTrackEventsRequest) -> pb::IngestTrackEventsResponse, |_| true;
             get_usage_summary(pb::GetUsageSummaryRequest) -> pb::GetUsageSummaryResponse, |_| true;
             batch_get_usage_summaries(pb::BatchGetUsageSummariesRequest) -> pb::BatchGetUsageSummariesResponse, |_| true;
             get_usage_timeseries(pb::GetUsageTimeseriesRequest) -> pb::GetUsageTimeseriesResponse, |_| true;

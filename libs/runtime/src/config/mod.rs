@@ -345,6 +345,9 @@ impl Config {
             problems.push("scoring.cache_namespace: must not be empty".to_owned());
         }
         self.validate_trust_boundary(&roles, &mut problems);
+        if let Err(track) = usage.track.mapping() {
+            problems.extend(track.into_iter().map(|p| format!("usage.track.{p}")));
+        }
         if usage.retention_sweep_interval_secs == 0 {
             problems.push("usage.retention_sweep_interval_secs: must be positive".to_owned());
         }

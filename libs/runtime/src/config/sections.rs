@@ -3,6 +3,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use nordstern_domain::usage::{
+    EventKind,
+    track::{Source, TrackMapping, TrackRule},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::role::Role;
@@ -162,6 +166,77 @@ pub struct UsageConfig {
     pub retention_days: u32,
     /// How often expired raw events are removed.
     pub retention_sweep_interval_secs: u64,
+    /// How product-analytics `track` events become usage events.
+    pub track: TrackConfig,
+}
+
+/// The mapping of product-analytics `track` events (`POST /v1/track/batch`, Segment's
+/// batch shape) to usage events. Event names it does not list are counted as unmapped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackConfig {
+    /// The event property that carries the Nordstern account id; unset or absent from an
+    /// event: `context.groupId`.
+    pub account_property: Option<String>,
+    pub events: Vec<TrackEventConfig>,
+}
+
+/// One event name: `{ event = "Report Exported", kind = "feature_used", feature = "reports" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackEventConfig {
+    pub event: String,
+    /// `login`, `feature_used`, `integration_sync`, `ticket_opened` or `ticket_resolved`.
+    pub kind: String,
+    /// The feature key of every event of this name (feature_used)…
+    #[serde(default)]
+    pub feature: Option<String>,
+    /// …or the property that names it.
+    #[serde(default)]
+    pub feature_property: Option<String>,
+    /// The property that carries the ticket id (ticket_opened, ticket_resolved).
+    #[serde(default)]
+    pub ticket_property: Option<String>,
+}
+
+impl TrackConfig {
+    /// The checked mapping, or every problem with it.
+    pub fn mapping(&self) -> Result<TrackMapping, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut rules = Vec::new();
+        for (i, event) in self.events.iter().enumerate() {
+            let Some(kind) = EventKind::parse(&event.kind.to_ascii_uppercase()) else {
+                problems.push(format!(
+                    "events[{i}].kind: `{}` is not one of login, feature_used, integration_sync, ticket_opened, ticket_resolved",
+                    event.kind
+                ));
+                continue;
+            };
+            if event.feature.is_some() && event.feature_property.is_some() {
+                problems.push(format!(
+                    "events[{i}]: set `feature` or `feature_property`, not both"
+                ));
+            }
+            rules.push(TrackRule {
+                event: event.event.clone(),
+                kind,
+                feature: event
+                    .feature
+                    .clone()
+                    .map(Source::Fixed)
+                    .or_else(|| event.feature_property.clone().map(Source::Property)),
+                ticket: event.ticket_property.clone().map(Source::Property),
+            });
+        }
+        match TrackMapping::new(rules) {
+            Ok(mapping) if problems.is_empty() => Ok(mapping),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
+    }
 }
 
 /// Minimum length of [`UsageConfig::pseudonym_key`].
@@ -173,6 +248,7 @@ impl Default for UsageConfig {
             pseudonym_key: None,
             retention_days: 400,
             retention_sweep_interval_secs: 3_600,
+            track: TrackConfig::default(),
         }
     }
 }
@@ -190,6 +266,7 @@ impl std::fmt::Debug for UsageConfig {
                 "retention_sweep_interval_secs",
                 &self.retention_sweep_interval_secs,
             )
+            .field("track", &self.track)
             .finish()
     }
 }

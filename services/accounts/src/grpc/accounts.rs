@@ -164,6 +164,7 @@ pub(super) async fn list_accounts(
             request.lifecycle_stage,
         ),
         unassigned_only: request.unassigned_only,
+        crm_id: (!request.crm_id.is_empty()).then(|| request.crm_id.clone()),
     };
     if filter.unassigned_only && filter.csm_id.is_some() {
         v.add("unassigned_only", "cannot be combined with csm_id");

@@ -48,6 +48,7 @@ pub struct AccountFilter {
     pub tier: Option<Tier>,
     pub lifecycle: Option<LifecycleStage>,
     pub unassigned_only: bool,
+    pub crm_id: Option<String>,
 }
 
 const CREATE_ACCOUNT: &str = "CreateAccount";
@@ -218,6 +219,10 @@ impl Store {
         }
         if filter.unassigned_only {
             conditions.push("csm_id IS NULL".to_owned());
+        }
+        if let Some(crm_id) = &filter.crm_id {
+            let p = bind(crm_id.as_str().into(), &mut values);
+            conditions.push(format!("crm_id = {p}"));
         }
         if let Some(segment) = filter.segment {
             let p = bind(segment.as_str().into(), &mut values);

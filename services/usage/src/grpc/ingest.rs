@@ -52,7 +52,7 @@ pub(super) async fn ingest_event_stream(
     Ok(Response::new(totals))
 }
 
-fn unknown_features_to_proto(unknown: BTreeMap<String, i64>) -> Vec<pb::UnknownFeature> {
+pub(super) fn unknown_features_to_proto(unknown: BTreeMap<String, i64>) -> Vec<pb::UnknownFeature> {
     unknown
         .into_iter()
         .map(|(feature_key, event_count)| pb::UnknownFeature {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
-use nordstern_domain::usage::{self as domain, EventInput, MAX_BATCH_EVENTS, Rejection};
+use nordstern_domain::usage::{
+    self as domain, EventInput, MAX_BATCH_EVENTS, Rejection, track::TrackMapping,
+};
 use nordstern_proto::{
     accounts::v1 as accounts_pb,
     usage::v1::{self as pb, usage_service_server::UsageService},
@@ -28,6 +30,7 @@ mod ingest;
 mod privacy;
 mod summaries;
 mod timeseries;
+mod track;
 
 /// Largest encoded batch, whatever the server's message limit.
 pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
@@ -47,6 +50,10 @@ pub struct UsageGrpc {
     pseudonyms: Arc<Pseudonymizer>,
     retention: Duration,
     known_features: Arc<KnownFeatures>,
+    /// Which product-analytics event names are which usage events.
+    track: Arc<TrackMapping>,
+    /// The `track` property that names the account, before `context.groupId`.
+    track_account_property: Option<String>,
 }
 
 /// Outcome of one batch.
@@ -72,7 +79,21 @@ impl UsageGrpc {
             pseudonyms: Arc::new(pseudonyms),
             retention,
             known_features: Arc::default(),
+            track: Arc::default(),
+            track_account_property: None,
         }
+    }
+
+    /// Reads product-analytics `track` calls with `mapping`, the account from
+    /// `account_property` when a call has it.
+    pub fn with_track_mapping(
+        mut self,
+        mapping: TrackMapping,
+        account_property: Option<String>,
+    ) -> Self {
+        self.track = Arc::new(mapping);
+        self.track_account_property = account_property;
+        self
     }
 
     /// Checks, deduplicates and commits one batch; `Err` only when the batch as a whole
@@ -331,6 +352,13 @@ impl UsageService for UsageGrpc {
         request: Request<Streaming<pb::IngestEventStreamRequest>>,
     ) -> Result<Response<pb::IngestEventStreamResponse>, Status> {
         ingest::ingest_event_stream(self, request).await
+    }
+
+    async fn ingest_track_events(
+        &self,
+        request: Request<pb::IngestTrackEventsRequest>,
+    ) -> Result<Response<pb::IngestTrackEventsResponse>, Status> {
+        track::ingest_track_events(self, request).await
     }
 
     async fn get_usage_summary(

@@ -118,3 +118,52 @@ fn debug_hides_passwords_in_urls() {
     assert_eq!(redact_password("redis://user@cache"), "redis://user@cache");
     assert_eq!(redact_password("garbage:secret@x"), "<redacted>");
 }
+
+#[test]
+fn the_track_mapping_of_the_readme_reads_and_bad_rules_are_named() {
+    let config = Config::from_toml(
+        r#"
+[usage.track]
+account_property = "accountId"
+events = [
+  { event = "Signed In",       kind = "login" },
+  { event = "Report Exported", kind = "feature_used", feature = "reports" },
+  { event = "Feature Used",    kind = "feature_used", feature_property = "feature" },
+  { event = "Sync Completed",  kind = "integration_sync" },
+  { event = "Ticket Opened",   kind = "ticket_opened", ticket_property = "ticketId" },
+]
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mapping = config.usage.track.mapping().unwrap_or_default();
+    assert_eq!(
+        mapping
+            .map("Report Exported", |_| None)
+            .map(|m| m.feature_key),
+        Some("reports".to_owned())
+    );
+    let bad = TrackConfig {
+        account_property: None,
+        events: vec![TrackEventConfig {
+            event: "Clicked".to_owned(),
+            kind: "click".to_owned(),
+            feature: None,
+            feature_property: None,
+            ticket_property: None,
+        }],
+    };
+    let mut config = Config::default();
+    config.usage.track = bad;
+    config.usage.pseudonym_key = Some("k".repeat(32));
+    let problems = config
+        .validate(&[Role::Usage])
+        .err()
+        .map(|e| e.problems)
+        .unwrap_or_default();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("usage.track.events[0].kind")),
+        "{problems:?}"
+    );
+}

@@ -13,6 +13,7 @@ mod support;
 mod survey;
 mod tls;
 mod usage;
+mod webhooks;
 
 /// Runs `scenario(suite)` in all four combinations, as four tests.
 macro_rules! in_every_combination {

@@ -11,6 +11,7 @@ pub mod redis_server;
 pub mod http;
 pub mod pki;
 pub mod raw;
+pub mod receiver;
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -90,6 +91,9 @@ impl TestSuite {
             config.scoring.cache_namespace = format!("nordstern:test:{}:", uuid::Uuid::now_v7());
         }
         config.auth.service_credential = Some(TEST_SERVICE_CREDENTIAL.to_owned());
+        // Webhook receivers of the tests listen on loopback; deliveries are looked for often.
+        config.webhooks.allowed_hosts = vec!["127.0.0.1".to_owned()];
+        config.webhooks.poll_interval_ms = 50;
         configure(&mut config);
         let admin_token = create_token(&config, "test admin", &["admin"], 0).await;
         let (urls, http_addr, servers) = start_servers(&mut config, topology).await;

@@ -19,6 +19,7 @@ pub const SURVEY: &str = "/nordstern.survey.v1.SurveyService/";
 pub const SCORING: &str = "/nordstern.scoring.v1.ScoringService/";
 pub const GATEWAY: &str = "/nordstern.gateway.v1.GatewayService/";
 pub const AUTH: &str = "/nordstern.auth.v1.AuthService/";
+pub const WEBHOOKS: &str = "/nordstern.webhooks.v1.WebhookService/";
 
 /// Every gRPC method, by service, with the scope it needs.
 pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
@@ -129,6 +130,18 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("ListTokens", Admin),
             ("RevokeToken", Admin),
             ("ListAuditEvents", Admin),
+        ],
+    ),
+    (
+        WEBHOOKS,
+        &[
+            ("CreateSubscription", WebhooksManage),
+            ("ListSubscriptions", WebhooksManage),
+            ("UpdateSubscription", WebhooksManage),
+            ("RotateSubscriptionSecret", WebhooksManage),
+            ("DeleteSubscription", WebhooksManage),
+            ("ListDeliveries", WebhooksManage),
+            ("RedeliverDelivery", WebhooksManage),
         ],
     ),
 ];

@@ -21,3 +21,4 @@ pub mod survey;
 pub mod tiers;
 pub mod usage;
 pub mod validate;
+pub mod webhook;

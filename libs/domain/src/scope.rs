@@ -14,6 +14,7 @@ named_enum!(
         ScoresWrite => "scores:write",
         AlertsWrite => "alerts:write",
         TicketsRoute => "tickets:route",
+        WebhooksManage => "webhooks:manage",
         PrivacyExport => "privacy:export",
         PrivacyErase => "privacy:erase",
         Admin => "admin",

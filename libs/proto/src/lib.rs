@@ -56,3 +56,9 @@ pub mod gateway {
         tonic::include_proto!("nordstern.gateway.v1");
     }
 }
+
+pub mod webhooks {
+    pub mod v1 {
+        tonic::include_proto!("nordstern.webhooks.v1");
+    }
+}

@@ -41,6 +41,8 @@ pub struct RoleContext {
     pub http: Option<axum::Router>,
     /// The in-process handle of every role started so far, by role.
     locals: HashMap<Role, Box<dyn Any + Send + Sync>>,
+    /// What the process gives every role (e.g. the webhook store), by type.
+    shared: HashMap<std::any::TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 impl RoleContext {
@@ -54,6 +56,7 @@ impl RoleContext {
             background: Vec::new(),
             http: None,
             locals: HashMap::new(),
+            shared: HashMap::new(),
         })
     }
 
@@ -103,6 +106,20 @@ impl RoleContext {
         connect(url, &self.config.grpc, &self.security)
             .map(into_api)
             .map_err(|error| StartError::Config(format!("endpoints.{role}: {error}")))
+    }
+
+    /// Gives `value` to every role started after this (one value per type).
+    pub fn share<T: Any + Clone + Send + Sync>(&mut self, value: T) {
+        self.shared
+            .insert(std::any::TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// What the process provided of type `T`, if anything.
+    pub fn shared<T: Any + Clone + Send + Sync>(&self) -> Option<T> {
+        self.shared
+            .get(&std::any::TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref::<T>())
+            .cloned()
     }
 
     pub fn spawn_background(

@@ -11,6 +11,10 @@ use crate::{AccountsGrpc, Migrator, Store, remote, rules};
 
 pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let db = context.open_storage::<Migrator>(Role::Accounts).await?;
+    // The events this service announces leave its outbox for the webhook store.
+    if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
+        context.spawn_background(nordstern_webhooks::worker::relay(db.clone(), webhooks));
+    }
     let rules = rules(&context.config.accounts).map_err(StartError::Config)?;
     let service = AccountsGrpc::new(Store::new(db, rules));
     context.provide(

@@ -32,6 +32,11 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let rules = load_rules(context.config.gateway.routing_rules_file.as_deref())
         .map_err(StartError::Config)?;
     let db = context.open_storage::<Migrator>(Role::Gateway).await?;
+    // The events this service announces leave its outbox for the webhook store.
+    if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
+        context.spawn_background(nordstern_webhooks::worker::relay(db.clone(), webhooks.clone()));
+        context.spawn_background(nordstern_webhooks::worker::deliver(webhooks));
+    }
     let gateway = gateway(
         db,
         backends.clone(),
@@ -60,6 +65,12 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
                 .max_decoding_message_size(max_request_bytes),
         )
         .add_service(grpc_service(gateway.clone(), max_request_bytes));
+        let services = match context.shared::<nordstern_webhooks::Webhooks>() {
+            Some(webhooks) => services.add_service(
+                nordstern_webhooks::admin::WebhookAdmin::new(webhooks).into_server(),
+            ),
+            None => services,
+        };
         context.http = Some(http::router(
             Dispatch::new(services),
             grpc.request_timeout(),

@@ -113,7 +113,7 @@ impl Tickets {
         {
             // A retry: answer as the first time, and send the event if it is still owed.
             if let Some(ticket) = self.ticket(&stored.ticket_id).await? {
-                self.record_opened(backends, &ticket).await?;
+                self.record_opened(backends, &ticket, Some(&stored)).await?;
             }
             return Ok(stored);
         }
@@ -167,7 +167,7 @@ impl Tickets {
         self.insert(&ticket, key.as_ref(), &response)
             .await
             .map_err(db_error)?;
-        if let Err(status) = self.record_opened(backends, &ticket).await {
+        if let Err(status) = self.record_opened(backends, &ticket, Some(&response)).await {
             // A refused event will be refused again: undo. A transient failure is repaired
             // by a retry with the same key; without a key no retry can find it: undo.
             if key.is_none() || status.code() == Code::InvalidArgument {
@@ -210,7 +210,9 @@ impl Tickets {
             )
             .into());
         }
-        self.record_opened(backends, &ticket).await?;
+        // The routing answer is not kept without an idempotency key: the announcement
+        // then names no assignee.
+        self.record_opened(backends, &ticket, None).await?;
         // The first resolution time stands, so a retry sends the same event.
         execute(
             self.writer.db(),
@@ -248,18 +250,33 @@ impl Tickets {
     }
 
     /// Sends the TICKET_OPENED event unless it is known to have arrived.
-    async fn record_opened(&self, backends: &Backends, ticket: &TicketRow) -> Result<(), Status> {
+    /// Sends the owed TICKET_OPENED event, then marks it sent and announces the routing
+    /// (`ticket.routed`) in one transaction: once per ticket, and only for a ticket whose
+    /// routing completed (one that is undone is never announced).
+    async fn record_opened(
+        &self,
+        backends: &Backends,
+        ticket: &TicketRow,
+        routed: Option<&pb::RouteTicketResponse>,
+    ) -> Result<(), Status> {
         if ticket.opened_recorded {
             return Ok(());
         }
         record_event(backends, ticket_event(ticket), "opened_at").await?;
-        execute(
-            self.writer.db(),
-            "UPDATE tickets SET opened_recorded = $1 WHERE ticket_id = $2",
-            vec![true.into(), ticket.ticket_id.clone().into()],
-        )
-        .await
-        .map_err(db_error)?;
+        let announce = async {
+            let tx = self.writer.begin().await?;
+            let marked = execute(
+                &tx.txn,
+                "UPDATE tickets SET opened_recorded = $1 WHERE ticket_id = $2 AND opened_recorded = $3",
+                vec![true.into(), ticket.ticket_id.clone().into(), false.into()],
+            )
+            .await?;
+            if marked == 1 {
+                nordstern_outbox::enqueue(&tx.txn, &[routed_event(ticket, routed)]).await?;
+            }
+            tx.commit().await
+        };
+        announce.await.map_err(db_error)?;
         Ok(())
     }
 
@@ -427,6 +444,24 @@ async fn record_event(
             rejected.field
         )),
     })
+}
+
+fn routed_event(
+    ticket: &TicketRow,
+    routed: Option<&pb::RouteTicketResponse>,
+) -> nordstern_outbox::OutboxEvent {
+    nordstern_outbox::OutboxEvent::new(
+        nordstern_domain::webhook::EventType::TicketRouted,
+        serde_json::json!({
+            "ticketId": ticket.ticket_id,
+            "accountId": ticket.account_id,
+            "destination": ticket.destination,
+            "assigneeCsmId": routed.map(|r| r.assignee_csm_id.as_str()).unwrap_or_default(),
+            "priority": ticket.priority,
+            "category": ticket.category,
+            "reason": routed.map(|r| r.reason.as_str()).unwrap_or_default(),
+        }),
+    )
 }
 
 fn route_response(

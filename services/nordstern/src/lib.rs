@@ -40,6 +40,8 @@ pub enum AppError {
     Start(#[from] StartError),
     #[error("token store: {0}")]
     TokenStore(sea_orm::DbErr),
+    #[error("webhook store: {0}")]
+    WebhookStore(sea_orm::DbErr),
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
@@ -93,6 +95,15 @@ impl App {
             nordstern_auth::admin::AuthAdmin::new(auth.db.clone(), keeper.clone()).into_server(),
         );
         context.spawn_background(auth.background());
+        // Every server manages subscriptions; the roles that announce events relay their
+        // outboxes into the store, and the gateway's process delivers.
+        let webhooks = nordstern_webhooks::Webhooks::open(&context.config)
+            .await
+            .map_err(AppError::WebhookStore)?;
+        context
+            .services
+            .add(nordstern_webhooks::admin::WebhookAdmin::new(webhooks.clone()).into_server());
+        context.share(webhooks);
         for role in dependency_order(roles) {
             starter(role)(&mut context).await?;
         }

@@ -271,6 +271,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
 
     ScoreWrite {
         account_id: account.account_id.clone(),
+        account_name: account.name.clone(),
         version: score.version,
         score: score.score,
         color: breakdown.color.as_str(),

@@ -3,6 +3,7 @@
 //! through to a versioned cache (Redis, or in-process in the embedded mode) and read from
 //! it first.
 
+mod announce;
 mod compute;
 mod convert;
 mod grpc;

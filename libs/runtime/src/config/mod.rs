@@ -47,6 +47,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub auth: AuthConfig,
     pub tls: TlsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
@@ -66,6 +67,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -87,6 +89,7 @@ impl std::fmt::Debug for Config {
             gateway,
             auth,
             tls,
+            webhooks,
         } = self;
         f.debug_struct("Config")
             .field("services", services)
@@ -106,6 +109,7 @@ impl std::fmt::Debug for Config {
             .field("gateway", gateway)
             .field("auth", auth)
             .field("tls", tls)
+            .field("webhooks", webhooks)
             .finish()
     }
 }
@@ -345,6 +349,19 @@ impl Config {
             problems.push("scoring.cache_namespace: must not be empty".to_owned());
         }
         self.validate_trust_boundary(&roles, &mut problems);
+        let webhooks = &self.webhooks;
+        if !(100..=120_000).contains(&webhooks.attempt_timeout_ms) {
+            problems.push("webhooks.attempt_timeout_ms: must be between 100 and 120000".to_owned());
+        }
+        if webhooks.max_in_flight_per_endpoint == 0 {
+            problems.push("webhooks.max_in_flight_per_endpoint: must be positive".to_owned());
+        }
+        if !(1..=168).contains(&webhooks.retry_window_hours) {
+            problems.push("webhooks.retry_window_hours: must be between 1 and 168".to_owned());
+        }
+        if webhooks.poll_interval_ms == 0 {
+            problems.push("webhooks.poll_interval_ms: must be positive".to_owned());
+        }
         if let Err(track) = usage.track.mapping() {
             problems.extend(track.into_iter().map(|p| format!("usage.track.{p}")));
         }

@@ -337,3 +337,42 @@ impl GatewayConfig {
         Duration::from_millis(self.fanout_timeout_ms)
     }
 }
+
+/// Webhooks out: how deliveries treat the receivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// One delivery attempt's deadline, connection included.
+    pub attempt_timeout_ms: u64,
+    /// Attempts in flight to one subscription at a time.
+    pub max_in_flight_per_endpoint: usize,
+    /// How long a failing delivery is retried before it is dead.
+    pub retry_window_hours: u32,
+    /// Hosts (names or IP addresses) a subscription may reach although they are internal
+    /// (loopback, private, link-local): none by default, against SSRF.
+    pub allowed_hosts: Vec<String>,
+    /// How often the outboxes are relayed and due deliveries are looked for.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            attempt_timeout_ms: 10_000,
+            max_in_flight_per_endpoint: 4,
+            retry_window_hours: 24,
+            allowed_hosts: Vec::new(),
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn attempt_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.attempt_timeout_ms)
+    }
+
+    pub fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.poll_interval_ms)
+    }
+}

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_contract_events_kind_index::Migration),
             Box::new(m0003_module_integration::Migration),
+            Box::new(nordstern_outbox::Migration),
         ]
     }
 

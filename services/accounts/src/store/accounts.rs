@@ -287,13 +287,15 @@ impl Store {
     pub async fn erase_account(&self, account_id: &str) -> AccountsResult<Erasure> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        let account_erased = count(
+        let crm_id: Option<Option<String>> = query_one(
             db,
-            "SELECT COUNT(*) AS n FROM accounts WHERE account_id = $1",
-            account_id,
+            "SELECT crm_id FROM accounts WHERE account_id = $1",
+            vec![account_id.into()],
         )
         .await?
-            > 0;
+        .map(|row| row.try_get("", "crm_id"))
+        .transpose()?;
+        let account_erased = crm_id.is_some();
         let events = count(
             db,
             "SELECT COUNT(*) AS n FROM contract_events WHERE account_id = $1",
@@ -322,6 +324,16 @@ impl Store {
         idempotency::erase_subject(db, account_id).await?;
         if account_erased {
             recompute_tiers(db, self.rules.tiers).await?;
+            // CRMs hear of it and delete their copy.
+            let event = nordstern_outbox::OutboxEvent::new(
+                nordstern_domain::webhook::EventType::AccountErased,
+                serde_json::json!({
+                    "accountId": account_id,
+                    "crmId": crm_id.flatten().unwrap_or_default(),
+                    "erasedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                }),
+            );
+            nordstern_outbox::enqueue(db, &[event]).await?;
         }
         tx.commit().await?;
         Ok(Erasure {

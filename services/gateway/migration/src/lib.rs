@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
             Box::new(m0001_tickets::Migration),
+            Box::new(nordstern_outbox::Migration),
         ]
     }
 

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_scoring::Migration),
             Box::new(m0002_alert_queue::Migration),
+            Box::new(nordstern_outbox::Migration),
         ]
     }
 

@@ -272,9 +272,17 @@ pub(super) async fn activate_churn_model(
                 .join(", ")
         )));
     }
+    let announcement = nordstern_outbox::OutboxEvent::new(
+        nordstern_domain::webhook::EventType::ChurnModelActivated,
+        serde_json::json!({
+            "modelId": model.model_id,
+            "version": model.version,
+            "activatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }),
+    );
     grpc.scoring
         .store
-        .set_state(ACTIVE_MODEL, &model.model_id)
+        .set_state_announced(ACTIVE_MODEL, &model.model_id, &announcement)
         .await
         .map_err(crate::db_error)?;
     model.active = true;

@@ -68,6 +68,19 @@ impl Store {
         set_state(&txn.txn, name, value).await?;
         txn.commit().await
     }
+
+    /// Like [`Store::set_state`], announcing `event` in the same transaction.
+    pub async fn set_state_announced(
+        &self,
+        name: &str,
+        value: &str,
+        event: &nordstern_outbox::OutboxEvent,
+    ) -> Result<(), DbErr> {
+        let txn = self.writer.begin().await?;
+        set_state(&txn.txn, name, value).await?;
+        nordstern_outbox::enqueue(&txn.txn, std::slice::from_ref(event)).await?;
+        txn.commit().await
+    }
 }
 
 async fn set_state(db: &impl ConnectionTrait, name: &str, value: &str) -> Result<(), DbErr> {

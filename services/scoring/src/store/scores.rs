@@ -7,6 +7,8 @@ use super::*;
 #[derive(Debug, Clone)]
 pub struct ScoreWrite {
     pub account_id: String,
+    /// For the webhook events; not stored.
+    pub account_name: String,
     pub version: i64,
     pub score: f64,
     pub color: &'static str,
@@ -237,6 +239,8 @@ impl Store {
                 .collect(),
         )
         .await?;
+        let events = crate::announce::announcements(&applied, &alerts_raised);
+        nordstern_outbox::enqueue(&txn.txn, &events).await?;
         txn.commit().await?;
         Ok(ScoresWritten {
             applied,

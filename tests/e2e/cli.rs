@@ -366,4 +366,62 @@ async fn command_line(suite: &TestSuite) {
         error.contains("line 3: 'lots' in column arr is not a number"),
         "{error}"
     );
+
+    webhooks_from_the_command_line(suite).await;
+}
+
+/// `nordstern webhook …` as typed, against the suite's server.
+async fn webhooks_from_the_command_line(suite: &TestSuite) {
+    use clap::Parser;
+    let url = suite.url(Role::Gateway).to_owned();
+    let token = suite.admin_token().to_owned();
+    let run = |args: &[&str]| {
+        let mut line = vec!["nordstern", "webhook"];
+        line.extend_from_slice(args);
+        line.extend_from_slice(&["--server", &url, "--token", &token]);
+        let command = match nordstern::cli::Cli::try_parse_from(line).map(|cli| cli.command) {
+            Ok(nordstern::cli::Command::Webhook(command)) => command,
+            Ok(_) => panic!("not a webhook command"),
+            Err(error) => panic!("{error}"),
+        };
+        async move {
+            let mut out = Vec::new();
+            let result = nordstern::webhook::run(command, &mut out).await;
+            result.map(|()| text(out)).map_err(|e| e.to_string())
+        }
+    };
+    let created = run(&[
+        "create",
+        "--url",
+        "http://127.0.0.1:9/hook",
+        "--event",
+        "alert.raised",
+        "--slack",
+    ])
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(created.contains("secret whsec_"), "{created}");
+    let listed = run(&["list"]).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        listed.contains("http://127.0.0.1:9/hook") && listed.contains("slack"),
+        "{listed}"
+    );
+    let refused = run(&[
+        "create",
+        "--url",
+        "http://10.0.0.1/hook",
+        "--event",
+        "alert.raised",
+    ])
+    .await
+    .err()
+    .unwrap_or_default();
+    assert!(
+        refused.contains("subscription.url") && refused.contains("internal address"),
+        "{refused}"
+    );
+    let log = run(&["deliveries", "--status", "dead"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(log.contains("no deliveries"), "{log}");
 }

@@ -92,9 +92,15 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
     flaky.fail_for(Duration::from_secs(5));
 
     // Targets inside the network and unknown event types are refused, by field.
-    for internal in ["http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data", "ftp://x/y"] {
+    for internal in [
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "ftp://x/y",
+    ] {
         assert_invalid(
-            hooks.create_subscription(subscription(internal, &["alert.raised"])).await,
+            hooks
+                .create_subscription(subscription(internal, &["alert.raised"]))
+                .await,
             &["subscription.url"],
         );
     }
@@ -148,7 +154,11 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
                 name: "Weg GmbH".to_owned(),
                 crm_id: "SF-0815".to_owned(),
                 segment: common::Segment::Sme as i32,
-                start_date: Some(common::Date { year: 2025, month: 1, day: 1 }),
+                start_date: Some(common::Date {
+                    year: 2025,
+                    month: 1,
+                    day: 1,
+                }),
                 ..Default::default()
             }),
             initial_arr: crate::support::eur(1_000_000),
@@ -161,7 +171,6 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
     accounts_client
         .erase_account(accounts_pb::EraseAccountRequest {
             account_id: leaving.account_id.clone(),
-            ..Default::default()
         })
         .await
         .unwrap_or_else(|s| panic!("erase: {s}"));
@@ -173,7 +182,10 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
         })
         .await;
     for event_type in ALL_TYPES {
-        assert!(!of_type(&received, event_type).is_empty(), "no {event_type} in {received:#?}");
+        assert!(
+            !of_type(&received, event_type).is_empty(),
+            "no {event_type} in {received:#?}"
+        );
     }
     for delivery in &received {
         assert_eq!(delivery.valid_signatures, 1, "{delivery:?}");
@@ -183,7 +195,11 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
     let mut ids: Vec<&str> = received.iter().map(|r| r.webhook_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), received.len(), "a receiver that answered got nothing twice");
+    assert_eq!(
+        ids.len(),
+        received.len(),
+        "a receiver that answered got nothing twice"
+    );
     let drop = of_type(&received, "health.color_changed")
         .into_iter()
         .find(|r| r.body["data"]["color"] == "RED")
@@ -194,11 +210,18 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
     let alert = of_type(&received, "alert.raised")[0];
     assert_eq!(alert.body["data"]["accountId"], account.as_str());
     let routed = of_type(&received, "ticket.routed")[0];
-    assert_eq!(routed.body["data"]["destination"], "CSM", "{:?}", routed.body);
+    assert_eq!(
+        routed.body["data"]["destination"], "CSM",
+        "{:?}",
+        routed.body
+    );
     assert_eq!(routed.body["data"]["assigneeCsmId"], csm.csm_id.as_str());
     let erased = of_type(&received, "account.erased")[0];
     assert_eq!(erased.body["data"]["crmId"], "SF-0815");
-    assert_eq!(of_type(&received, "churn_model.activated")[0].body["data"]["modelId"], "default");
+    assert_eq!(
+        of_type(&received, "churn_model.activated")[0].body["data"]["modelId"],
+        "default"
+    );
 
     // The receiver that failed for 5 s got the ticket later, under one webhook-id.
     let flaky_received = flaky
@@ -206,8 +229,15 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
         .await;
     let accepted: Vec<_> = flaky_received.iter().filter(|d| d.accepted).collect();
     assert_eq!(accepted.len(), 1, "{flaky_received:#?}");
-    assert!(flaky_received.len() >= 2, "it failed first: {flaky_received:#?}");
-    assert!(flaky_received.iter().all(|d| d.webhook_id == accepted[0].webhook_id));
+    assert!(
+        flaky_received.len() >= 2,
+        "it failed first: {flaky_received:#?}"
+    );
+    assert!(
+        flaky_received
+            .iter()
+            .all(|d| d.webhook_id == accepted[0].webhook_id)
+    );
     let log = hooks
         .list_deliveries(pb::ListDeliveriesRequest {
             subscription_id: tickets
@@ -222,8 +252,15 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
         .into_inner()
         .deliveries;
     assert_eq!(log.len(), 1, "{log:?}");
-    assert_eq!(log[0].status, pb::DeliveryStatus::Delivered as i32, "{log:?}");
-    assert_eq!(log[0].attempts, i32::try_from(flaky_received.len()).unwrap_or_default());
+    assert_eq!(
+        log[0].status,
+        pb::DeliveryStatus::Delivered as i32,
+        "{log:?}"
+    );
+    assert_eq!(
+        log[0].attempts,
+        i32::try_from(flaky_received.len()).unwrap_or_default()
+    );
     assert_eq!(log[0].last_response_code, 204);
 
     // A new secret signs beside the old one; a redelivery keeps its webhook-id.
@@ -254,13 +291,20 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
         .unwrap_or_else(|s| panic!("redeliver: {s}"));
     let again = healthy
         .until(Duration::from_secs(10), |r| {
-            r.iter().filter(|d| d.webhook_id == alert.webhook_id).count() == 2
+            r.iter()
+                .filter(|d| d.webhook_id == alert.webhook_id)
+                .count()
+                == 2
         })
         .await;
     let copies: Vec<_> = again
         .iter()
         .filter(|d| d.webhook_id == alert.webhook_id)
         .collect();
-    assert_eq!(copies.len(), 2, "a receiver dedupes by webhook-id: {again:#?}");
+    assert_eq!(
+        copies.len(),
+        2,
+        "a receiver dedupes by webhook-id: {again:#?}"
+    );
     assert_eq!((copies[1].signatures, copies[1].valid_signatures), (2, 2));
 }

@@ -78,7 +78,11 @@ impl Receiver {
     }
 
     /// Waits until `done` holds for what arrived, at most `deadline`.
-    pub async fn until(&self, deadline: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub async fn until(
+        &self,
+        deadline: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let end = Instant::now() + deadline;
         loop {
             let received = self.received();

@@ -79,7 +79,9 @@ pub async fn pending(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Outbox
             db.get_database_backend(),
             "SELECT event_id, event_type, payload, created_at FROM webhook_outbox \
              ORDER BY event_id LIMIT $1",
-            [Value::from(<i64 as TryFrom<u64>>::try_from(limit).unwrap_or(i64::MAX))],
+            [Value::from(
+                <i64 as TryFrom<u64>>::try_from(limit).unwrap_or(i64::MAX),
+            )],
         ))
         .await?;
     rows.iter()

@@ -209,7 +209,10 @@ impl WebhookService for WebhookAdmin {
         let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
         let mut violations = FieldViolations::new();
         if paths.is_empty() {
-            violations.add("update_mask", "name the fields to change: url, event_types, active, format, description");
+            violations.add(
+                "update_mask",
+                "name the fields to change: url, event_types, active, format, description",
+            );
         }
         for path in &paths {
             match path.as_str() {
@@ -292,7 +295,8 @@ impl WebhookService for WebhookAdmin {
         };
         violations.into_result()?;
         let filter = DeliveryFilter {
-            subscription_id: (!request.subscription_id.is_empty()).then_some(request.subscription_id),
+            subscription_id: (!request.subscription_id.is_empty())
+                .then_some(request.subscription_id),
             status,
             event_id: (!request.event_id.is_empty()).then_some(request.event_id),
         };

@@ -44,7 +44,10 @@ async fn attempt(
     let mut request = http::Request::post(target.path.as_str())
         .header(http::header::HOST, authority)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, concat!("Nordstern-Webhooks/", env!("CARGO_PKG_VERSION")));
+        .header(
+            http::header::USER_AGENT,
+            concat!("Nordstern-Webhooks/", env!("CARGO_PKG_VERSION")),
+        );
     for (name, value) in headers {
         request = request.header(*name, value.as_str());
     }
@@ -94,14 +97,15 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let roots =
+                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             // Deprecated only for ring's lack of post-quantum key exchange; the one
             // provider of the whole binary, as for the listeners.
             #[allow(deprecated)]
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
+                .with_safe_default_protocol_versions()
+                .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
             match config {
                 Ok(config) => Arc::new(config),
                 // The ring provider supports the default versions; this cannot fail.

@@ -36,7 +36,10 @@ pub fn signature(secrets: &[&str], event_id: &str, timestamp: i64, body: &[u8]) 
             mac.update(timestamp.to_string().as_bytes());
             mac.update(b".");
             mac.update(body);
-            Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+            Some(format!(
+                "v1,{}",
+                STANDARD.encode(mac.finalize().into_bytes())
+            ))
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -61,7 +64,10 @@ mod tests {
 
     #[test]
     fn rotation_signs_with_both_secrets_and_secrets_differ() {
-        let (old, new) = (new_secret().unwrap_or_default(), new_secret().unwrap_or_default());
+        let (old, new) = (
+            new_secret().unwrap_or_default(),
+            new_secret().unwrap_or_default(),
+        );
         assert_ne!(old, new);
         assert!(old.starts_with("whsec_") && old.len() > 40);
         let both = signature(&[&new, &old], "msg_1", 1, b"{}");

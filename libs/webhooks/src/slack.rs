@@ -10,7 +10,11 @@ pub fn message(payload: &str) -> String {
     let text = |key: &str| data[key].as_str().unwrap_or_default().to_owned();
     let account = {
         let name = text("accountName");
-        if name.is_empty() { text("accountId") } else { format!("{name} ({})", text("accountId")) }
+        if name.is_empty() {
+            text("accountId")
+        } else {
+            format!("{name} ({})", text("accountId"))
+        }
     };
     let line = match event["type"].as_str().unwrap_or_default() {
         "alert.raised" => format!(
@@ -20,7 +24,11 @@ pub fn message(payload: &str) -> String {
         ),
         "health.color_changed" => format!(
             "{} {account} turned {} (was {}), score {}",
-            if text("direction") == "worse" { ":small_red_triangle_down:" } else { ":arrow_up_small:" },
+            if text("direction") == "worse" {
+                ":small_red_triangle_down:"
+            } else {
+                ":arrow_up_small:"
+            },
             text("color"),
             text("previousColor"),
             data["score"]
@@ -59,7 +67,10 @@ mod tests {
         .to_string();
         let text: Value = serde_json::from_str(&message(&payload)).unwrap_or(Value::Null);
         let text = text["text"].as_str().unwrap_or_default();
-        assert!(text.contains("Kunde GmbH (a-1) turned RED (was YELLOW)"), "{text}");
+        assert!(
+            text.contains("Kunde GmbH (a-1) turned RED (was YELLOW)"),
+            "{text}"
+        );
         assert!(text.contains("38.5"), "{text}");
     }
 }

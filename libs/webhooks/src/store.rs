@@ -257,7 +257,12 @@ impl Store {
     /// active subscription to its type; an event already taken (a relay that crashed
     /// before it cleared its outbox) is skipped, so nothing is delivered twice. Returns
     /// the deliveries made.
-    pub async fn accept_events(&self, events: &[OutboxEvent], now: i64, window_micros: i64) -> Result<usize, DbErr> {
+    pub async fn accept_events(
+        &self,
+        events: &[OutboxEvent],
+        now: i64,
+        window_micros: i64,
+    ) -> Result<usize, DbErr> {
         if events.is_empty() {
             return Ok(0);
         }
@@ -320,7 +325,12 @@ impl Store {
                  AND (d.leased_until IS NULL OR d.leased_until < $1) \
                  ORDER BY d.next_attempt_at, d.delivery_id LIMIT $2"
             ),
-            vec![now.into(), <i64 as TryFrom<u64>>::try_from(limit).unwrap_or(i64::MAX).into()],
+            vec![
+                now.into(),
+                <i64 as TryFrom<u64>>::try_from(limit)
+                    .unwrap_or(i64::MAX)
+                    .into(),
+            ],
         )
         .await?
         .iter()
@@ -390,7 +400,12 @@ impl Store {
     }
 
     /// Pending again, due now, with a fresh retry window.
-    pub async fn redeliver(&self, delivery_id: &str, now: i64, window_micros: i64) -> Result<Option<DeliveryRow>, DbErr> {
+    pub async fn redeliver(
+        &self,
+        delivery_id: &str,
+        now: i64,
+        window_micros: i64,
+    ) -> Result<Option<DeliveryRow>, DbErr> {
         let tx = self.writer.begin().await?;
         execute(
             &tx.txn,
@@ -448,7 +463,11 @@ impl Store {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        values.push(<i64 as TryFrom<u64>>::try_from(limit).unwrap_or(i64::MAX).into());
+        values.push(
+            <i64 as TryFrom<u64>>::try_from(limit)
+                .unwrap_or(i64::MAX)
+                .into(),
+        );
         query_all(
             self.db(),
             &format!(
@@ -489,7 +508,9 @@ impl Store {
 async fn subscriptions(db: &impl ConnectionTrait) -> Result<Vec<SubscriptionRow>, DbErr> {
     query_all(
         db,
-        &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions ORDER BY subscription_id"),
+        &format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions ORDER BY subscription_id"
+        ),
         Vec::new(),
     )
     .await?
@@ -608,7 +629,11 @@ impl MigrationTrait for CreateWebhookTables {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        for table in ["webhook_deliveries", "webhook_events", "webhook_subscriptions"] {
+        for table in [
+            "webhook_deliveries",
+            "webhook_events",
+            "webhook_subscriptions",
+        ] {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
         }

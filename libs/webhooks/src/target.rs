@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn urls_are_parsed_and_odd_ones_refused() {
-        let target = parse("https://hooks.example.com/in/abc?x=1").unwrap_or_else(|e| panic!("{e}"));
+        let target =
+            parse("https://hooks.example.com/in/abc?x=1").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             target,
             Target {
@@ -97,8 +98,16 @@ mod tests {
                 path: "/in/abc?x=1".into()
             }
         );
-        assert_eq!(parse("http://127.0.0.1:9000").map(|t| (t.port, t.path)), Ok((9000, "/".into())));
-        for bad in ["ftp://x/y", "hooks.example.com/in", "https://user:pw@x.com/", "not a url"] {
+        assert_eq!(
+            parse("http://127.0.0.1:9000").map(|t| (t.port, t.path)),
+            Ok((9000, "/".into()))
+        );
+        for bad in [
+            "ftp://x/y",
+            "hooks.example.com/in",
+            "https://user:pw@x.com/",
+            "not a url",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -139,7 +139,11 @@ async fn start_due(
         let Ok(permit) = semaphore.try_acquire_owned() else {
             continue;
         };
-        if !webhooks.store.lease(&delivery.delivery_id, now, now + lease).await? {
+        if !webhooks
+            .store
+            .lease(&delivery.delivery_id, now, now + lease)
+            .await?
+        {
             continue;
         }
         let subscription = subscriptions.get(&delivery.subscription_id).cloned();
@@ -152,7 +156,11 @@ async fn start_due(
     Ok(())
 }
 
-async fn attempt(webhooks: &Webhooks, delivery: DeliveryRow, subscription: Option<SubscriptionRow>) {
+async fn attempt(
+    webhooks: &Webhooks,
+    delivery: DeliveryRow,
+    subscription: Option<SubscriptionRow>,
+) {
     let started = chrono::Utc::now().timestamp_micros();
     let outcome = match subscription.filter(|s| s.active) {
         None => AttemptOutcome {
@@ -199,7 +207,11 @@ async fn attempt(webhooks: &Webhooks, delivery: DeliveryRow, subscription: Optio
     }
 }
 
-async fn send(webhooks: &Webhooks, delivery: &DeliveryRow, subscription: &SubscriptionRow) -> Result<u16, String> {
+async fn send(
+    webhooks: &Webhooks,
+    delivery: &DeliveryRow,
+    subscription: &SubscriptionRow,
+) -> Result<u16, String> {
     let payload = webhooks
         .store
         .payload(&delivery.event_id)

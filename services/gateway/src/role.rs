@@ -34,7 +34,10 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let db = context.open_storage::<Migrator>(Role::Gateway).await?;
     // The events this service announces leave its outbox for the webhook store.
     if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
-        context.spawn_background(nordstern_webhooks::worker::relay(db.clone(), webhooks.clone()));
+        context.spawn_background(nordstern_webhooks::worker::relay(
+            db.clone(),
+            webhooks.clone(),
+        ));
         context.spawn_background(nordstern_webhooks::worker::deliver(webhooks));
     }
     let gateway = gateway(
@@ -66,9 +69,8 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
         )
         .add_service(grpc_service(gateway.clone(), max_request_bytes));
         let services = match context.shared::<nordstern_webhooks::Webhooks>() {
-            Some(webhooks) => services.add_service(
-                nordstern_webhooks::admin::WebhookAdmin::new(webhooks).into_server(),
-            ),
+            Some(webhooks) => services
+                .add_service(nordstern_webhooks::admin::WebhookAdmin::new(webhooks).into_server()),
             None => services,
         };
         context.http = Some(http::router(

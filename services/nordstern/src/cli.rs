@@ -50,6 +50,9 @@ pub enum Command {
     Token(TokenCommand),
     /// The audit trail: writes, erasures, exports, token changes and refused calls.
     Audit(AuditArgs),
+    /// Webhook subscriptions and the delivery log.
+    #[command(subcommand)]
+    Webhook(crate::webhook::WebhookCommand),
     /// Exit 0 when a server reports SERVING (for probes that must speak TLS).
     Health {
         /// The service asked about [default: the server as a whole].
@@ -97,7 +100,7 @@ pub struct ClientArgs {
 }
 
 impl ClientArgs {
-    async fn connect(&self) -> anyhow::Result<client::Channel> {
+    pub async fn connect(&self) -> anyhow::Result<client::Channel> {
         let security = admin::client_security(
             self.token.as_deref(),
             self.token_file.as_deref(),
@@ -464,6 +467,7 @@ pub async fn run_client(command: Command) -> anyhow::Result<ExitCode> {
             let output = Output::detect(args.client.json);
             admin::audit(args.client.connect().await?, &query, output, out).await?;
         }
+        Command::Webhook(command) => crate::webhook::run(command, out).await?,
         Command::Health { service, client } => {
             return commands::health(client.connect().await?, &service, out).await;
         }

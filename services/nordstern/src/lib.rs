@@ -11,6 +11,7 @@ pub mod demo;
 pub mod import;
 pub mod scratch_db;
 pub mod terminal;
+pub mod webhook;
 
 use std::net::SocketAddr;
 

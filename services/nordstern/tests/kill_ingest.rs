@@ -28,14 +28,8 @@
 //! flight, and at least one batch had to be retried.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
-    },
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -46,20 +40,14 @@ use nordstern_proto::{
     common::v1 as common,
     usage::v1::{self as pb, usage_service_client::UsageServiceClient},
 };
-use nordstern_runtime::{
-    client::{ClientSecurity, Outgoing},
-    server::wait_until_serving,
-    wire::timestamp,
-};
+use nordstern_runtime::wire::timestamp;
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use tokio::{
-    sync::{oneshot, watch},
-    time::Instant,
-};
-use tonic::{service::interceptor::InterceptedService, transport::Endpoint};
+use tokio::{sync::watch, time::Instant};
+use tonic::transport::Endpoint;
 
-const USAGE_SERVICE: &str = "nordstern.usage.v1.UsageService";
-const PSEUDONYM_KEY: &str = "kill-ingest-test-pseudonym-key-0123456789";
+mod support;
+use support::{Channel, Server, Storage, authorized, create_token};
+
 const ACCOUNTS: usize = 4;
 const BATCHES: usize = 60;
 const BATCH_SIZE: usize = 200;
@@ -72,12 +60,8 @@ const SPAN_SECS: usize = 4 * 24 * 3600;
 /// Whole scenario, server starts included; the client alone gets a little less.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(55);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
-/// From spawn to SERVING, migrations included.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Per call; long enough that no call times out while the server lives.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
-/// Log lines of the current server kept for failure messages.
-const LOG_TAIL: usize = 40;
 
 #[tokio::test]
 async fn sqlite_kill_9_loses_no_acknowledged_event() {
@@ -97,11 +81,6 @@ async fn postgres_kill_9_loses_no_acknowledged_event() {
         .unwrap_or_else(|error| panic!("dropping the scratch database: {error}"));
 }
 
-enum Storage {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
 async fn run_bounded(backend: &str, storage: Storage) {
     tokio::time::timeout(SCENARIO_TIMEOUT, scenario(backend, &storage))
         .await
@@ -115,8 +94,17 @@ async fn scenario(backend: &str, storage: &Storage) {
         .map_or(7, |elapsed| elapsed.as_nanos() as u64);
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let token = create_token(storage);
-    let server = Server::start(storage).await;
+    let token = create_token(
+        storage,
+        &[
+            "accounts:write",
+            "usage:write",
+            "usage:read",
+            // Verification reads every stored event back through the GDPR export.
+            "privacy:export",
+        ],
+    );
+    let server = Server::start(storage, &[]).await;
     let accounts = create_accounts(&server.url, &token).await;
     let workload = Workload::new(accounts);
 
@@ -134,7 +122,7 @@ async fn scenario(backend: &str, storage: &Storage) {
     // The last batch was acknowledged a moment ago: it must survive an immediate kill.
     server.kill();
     drop(server);
-    let server = Server::start(storage).await;
+    let server = Server::start(storage, &[]).await;
     let stored = verify(&server.url, &token, &workload, &records).await;
     drop(server);
 
@@ -324,59 +312,7 @@ struct ClientStats {
     codes: BTreeMap<String, usize>,
 }
 
-type Channel = InterceptedService<tonic::transport::Channel, Outgoing>;
-
 /// A lazy channel whose calls carry `token`.
-fn authorized(endpoint: Endpoint, token: &str) -> Channel {
-    let security = ClientSecurity::default()
-        .with_token(token)
-        .unwrap_or_else(|error| panic!("{error}"));
-    InterceptedService::new(endpoint.connect_lazy(), Outgoing::new(&security))
-}
-
-/// A token for the test's clients, made the way an operator makes one: `nordstern token
-/// create --json` against the store, before any server runs.
-fn create_token(storage: &Storage) -> String {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nordstern"));
-    command.args([
-        "token",
-        "create",
-        "--name",
-        "kill test",
-        "--scope",
-        "accounts:write",
-        "--scope",
-        "usage:write",
-        "--scope",
-        "usage:read",
-        // Verification reads every stored event back through the GDPR export.
-        "--scope",
-        "privacy:export",
-        "--json",
-    ]);
-    match storage {
-        Storage::Sqlite(dir) => command.arg("--data-dir").arg(dir),
-        Storage::Postgres(url) => command.args(["--database-url", url]),
-    };
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("NORDSTERN_") {
-            command.env_remove(name);
-        }
-    }
-    let output = command
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run nordstern token create: {error}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "token create failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_string_field(&stdout, "token")
-        .unwrap_or_else(|| panic!("no token in {stdout}"))
-        .to_owned()
-}
-
 fn usage_client(url: &str, token: &str) -> UsageServiceClient<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .unwrap_or_else(|error| panic!("endpoint {url}: {error}"))
@@ -503,7 +439,7 @@ async fn kill_repeatedly(
         server.kill();
         stats.kills += 1;
         drop(server);
-        server = Server::start(storage).await;
+        server = Server::start(storage, &[]).await;
         publish.send_replace(Published {
             generation,
             url: server.url.clone(),
@@ -681,121 +617,4 @@ async fn create_accounts(url: &str, token: &str) -> Vec<String> {
         ids.push(account.account_id);
     }
     ids
-}
-
-/// A running `nordstern serve`; killed (SIGKILL) when dropped, whatever the exit path.
-struct Server {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<VecDeque<String>>>,
-}
-
-impl Server {
-    /// Spawns the binary on an ephemeral port, reads the bound address from its
-    /// `serving` log line, and waits until health reports the usage service SERVING.
-    async fn start(storage: &Storage) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_nordstern"));
-        command.args([
-            "serve",
-            "--services",
-            "all",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "info",
-        ]);
-        match storage {
-            Storage::Sqlite(dir) => command.arg("--data-dir").arg(dir),
-            Storage::Postgres(url) => command.args(["--database-url", url]),
-        };
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("NORDSTERN_") {
-                command.env_remove(name);
-            }
-        }
-        command
-            .env("NORDSTERN_USAGE__PSEUDONYM_KEY", PSEUDONYM_KEY)
-            // Tests run side by side: the gateway's JSON listener takes a free port too.
-            .env("NORDSTERN_GATEWAY__HTTP_LISTEN_ADDR", "127.0.0.1:0")
-            .env("NORDSTERN_TELEMETRY__LOG_JSON", "true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot run nordstern: {error}"));
-        let mut server = Server {
-            child,
-            url: String::new(),
-            log: Arc::default(),
-        };
-        let stderr = server
-            .child
-            .stderr
-            .take()
-            .unwrap_or_else(|| panic!("no stderr pipe"));
-        let (address_sender, address) = oneshot::channel();
-        let log = server.log.clone();
-        // Drains stderr until the process ends, so logging never blocks the server.
-        std::thread::spawn(move || {
-            let mut address_sender = Some(address_sender);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains(r#""message":"serving""#)
-                    && let Some(address) = json_string_field(&line, "addr")
-                    && let Some(sender) = address_sender.take()
-                {
-                    let _ = sender.send(address.to_owned());
-                }
-                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-                if log.len() == LOG_TAIL {
-                    log.pop_front();
-                }
-                log.push_back(line);
-            }
-        });
-        match tokio::time::timeout(START_TIMEOUT, address).await {
-            Ok(Ok(address)) => server.url = format!("http://{address}"),
-            Ok(Err(_)) => panic!("nordstern exited before serving:\n{}", server.log_tail()),
-            Err(_) => panic!(
-                "nordstern did not log `serving` within {START_TIMEOUT:?}:\n{}",
-                server.log_tail()
-            ),
-        }
-        wait_until_serving(&server.url, USAGE_SERVICE, START_TIMEOUT)
-            .await
-            .unwrap_or_else(|error| panic!("{error}\n{}", server.log_tail()));
-        server
-    }
-
-    /// SIGKILL, then reap: no shutdown hook, no drain, no flush.
-    fn kill(&mut self) {
-        self.child
-            .kill()
-            .unwrap_or_else(|error| panic!("kill -9 nordstern: {error}"));
-        self.child
-            .wait()
-            .unwrap_or_else(|error| panic!("reaping nordstern: {error}"));
-    }
-
-    fn log_tail(&self) -> String {
-        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.iter().cloned().collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Already dead after `kill`; then both calls just report that.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The value of `"field":"…"` in a JSON log line (no escapes in the values we read).
-fn json_string_field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
-    let key = format!("\"{field}\":\"");
-    let start = line.find(&key)? + key.len();
-    let length = line[start..].find('"')?;
-    Some(&line[start..start + length])
 }

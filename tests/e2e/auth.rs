@@ -29,6 +29,7 @@ fn role_of(path: &str) -> Role {
         (table::SCORING, Role::Scoring),
         (table::GATEWAY, Role::Gateway),
         (table::AUTH, Role::Accounts),
+        (table::WEBHOOKS, Role::Accounts),
     ]
     .into_iter()
     .find(|(prefix, _)| path.starts_with(prefix))

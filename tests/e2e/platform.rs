@@ -63,6 +63,8 @@ async fn health_and_reflection_cover_exactly_the_enabled_services() {
             "nordstern.scoring.v1.ScoringService".to_owned(),
             "nordstern.survey.v1.SurveyService".to_owned(),
             "nordstern.usage.v1.UsageService".to_owned(),
+            // And the webhook subscriptions of the installation.
+            "nordstern.webhooks.v1.WebhookService".to_owned(),
         ]
     );
     suite.stop().await;

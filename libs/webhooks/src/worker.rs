@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use nordstern_domain::webhook::next_attempt_at;
 use nordstern_runtime::shutdown::ShutdownSignal;
-use sea_orm::DatabaseConnection;
+use nordstern_runtime::storage::SerialWriter;
 use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::{
@@ -30,14 +30,17 @@ const MAX_IN_FLIGHT: usize = 64;
 
 /// Relays `db`'s outbox until `shutdown`, and once more after it, so events committed
 /// by the last requests are in the webhook store before the process ends.
+/// `writer` is the service's own, so clearing the outbox queues behind the service's
+/// writes instead of racing them (SQLite refuses a transaction whose snapshot another
+/// writer overtook).
 pub fn relay(
-    db: DatabaseConnection,
+    writer: SerialWriter,
     webhooks: Webhooks,
 ) -> impl FnOnce(ShutdownSignal) -> BoxFuture<'static, ()> {
     move |shutdown| {
         Box::pin(async move {
             loop {
-                let moved = relay_once(&db, &webhooks).await;
+                let moved = relay_once(&writer, &webhooks).await;
                 if moved > 0 {
                     webhooks.wake.notify_one();
                     continue;
@@ -45,7 +48,7 @@ pub fn relay(
                 tokio::select! {
                     () = tokio::time::sleep(webhooks.config.poll_interval()) => {}
                     () = shutdown.clone().wait() => {
-                        relay_once(&db, &webhooks).await;
+                        relay_once(&writer, &webhooks).await;
                         return;
                     }
                 }
@@ -54,8 +57,8 @@ pub fn relay(
     }
 }
 
-async fn relay_once(db: &DatabaseConnection, webhooks: &Webhooks) -> usize {
-    let events = match nordstern_outbox::pending(db, RELAY_BATCH).await {
+async fn relay_once(writer: &SerialWriter, webhooks: &Webhooks) -> usize {
+    let events = match nordstern_outbox::pending(writer.db(), RELAY_BATCH).await {
         Ok(events) => events,
         Err(error) => {
             tracing::warn!(%error, "reading the webhook outbox failed");
@@ -76,7 +79,12 @@ async fn relay_once(db: &DatabaseConnection, webhooks: &Webhooks) -> usize {
         return 0;
     }
     let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    if let Err(error) = nordstern_outbox::remove(db, &ids).await {
+    let removed = async {
+        let tx = writer.begin().await?;
+        nordstern_outbox::remove(&tx.txn, &ids).await?;
+        tx.commit().await
+    };
+    if let Err(error) = removed.await {
         // Offered again next time; the store skips events it already has.
         tracing::warn!(%error, "clearing the webhook outbox failed");
     }

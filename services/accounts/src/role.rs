@@ -11,12 +11,13 @@ use crate::{AccountsGrpc, Migrator, Store, remote, rules};
 
 pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let db = context.open_storage::<Migrator>(Role::Accounts).await?;
+    let rules = rules(&context.config.accounts).map_err(StartError::Config)?;
+    let store = Store::new(db, rules);
     // The events this service announces leave its outbox for the webhook store.
     if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
-        context.spawn_background(nordstern_webhooks::worker::relay(db.clone(), webhooks));
+        context.spawn_background(nordstern_webhooks::worker::relay(store.writer(), webhooks));
     }
-    let rules = rules(&context.config.accounts).map_err(StartError::Config)?;
-    let service = AccountsGrpc::new(Store::new(db, rules));
+    let service = AccountsGrpc::new(store);
     context.provide(
         Role::Accounts,
         remote::local(service.clone(), &context.config.grpc),

@@ -38,6 +38,11 @@ impl GatewayGrpc {
         }
     }
 
+    /// The writer of the gateway's own storage (the webhook relay queues behind it).
+    pub fn writer(&self) -> nordstern_runtime::storage::SerialWriter {
+        self.inner.tickets.writer()
+    }
+
     fn budget<T>(&self, request: &Request<T>) -> Budget {
         Budget::for_request(request.metadata(), self.inner.fanout_timeout)
     }

@@ -32,20 +32,21 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let rules = load_rules(context.config.gateway.routing_rules_file.as_deref())
         .map_err(StartError::Config)?;
     let db = context.open_storage::<Migrator>(Role::Gateway).await?;
-    // The events this service announces leave its outbox for the webhook store.
-    if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
-        context.spawn_background(nordstern_webhooks::worker::relay(
-            db.clone(),
-            webhooks.clone(),
-        ));
-        context.spawn_background(nordstern_webhooks::worker::deliver(webhooks));
-    }
     let gateway = gateway(
         db,
         backends.clone(),
         rules,
         context.config.gateway.fanout_timeout(),
     );
+    // The events this service announces leave its outbox for the webhook store, and this
+    // process delivers them.
+    if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
+        context.spawn_background(nordstern_webhooks::worker::relay(
+            gateway.writer(),
+            webhooks.clone(),
+        ));
+        context.spawn_background(nordstern_webhooks::worker::deliver(webhooks));
+    }
     let max_request_bytes = context.config.grpc.max_request_bytes;
     if context.config.gateway.http_listen_addr.is_some() {
         let grpc = &context.config.grpc;

@@ -65,6 +65,10 @@ impl Tickets {
         }
     }
 
+    pub fn writer(&self) -> SerialWriter {
+        self.writer.clone()
+    }
+
     pub async fn route(
         &self,
         backends: &Backends,

@@ -14,10 +14,6 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let usage = nordstern_usage::remote::api(context)?;
     let survey = nordstern_survey::remote::api(context)?;
     let db = context.open_storage::<Migrator>(Role::Scoring).await?;
-    // The events this service announces leave its outbox for the webhook store.
-    if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
-        context.spawn_background(nordstern_webhooks::worker::relay(db.clone(), webhooks));
-    }
     let cache = VersionedCache::connect(
         context.config.redis_url.as_deref(),
         &context.config.scoring.cache_namespace,
@@ -33,6 +29,13 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
         survey,
         context.config.scoring.alert_max_answer_age(),
     );
+    // The events this service announces leave its outbox for the webhook store.
+    if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
+        context.spawn_background(nordstern_webhooks::worker::relay(
+            scoring.store.writer(),
+            webhooks,
+        ));
+    }
     context.provide(
         Role::Scoring,
         remote::local(ScoringGrpc::new(scoring.clone()), &context.config.grpc),

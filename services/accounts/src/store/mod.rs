@@ -51,6 +51,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The writer every write of this store queues behind (the webhook relay too).
+    pub fn writer(&self) -> SerialWriter {
+        self.writer.clone()
+    }
+
     pub fn new(db: DatabaseConnection, rules: Rules) -> Self {
         Store {
             writer: SerialWriter::new(db, WRITE_LOCK_KEY),

@@ -52,6 +52,11 @@ impl Store {
         self.writer.db()
     }
 
+    /// The writer every write of this store queues behind (the webhook relay too).
+    pub fn writer(&self) -> SerialWriter {
+        self.writer.clone()
+    }
+
     pub async fn state(&self, name: &str) -> Result<Option<String>, DbErr> {
         query_one(
             self.db(),

@@ -93,7 +93,7 @@ async fn http_routes_serve_what_outside_tools_send(suite: &mut TestSuite) {
             &json!({
                 "requestId": "crm-sync-0042",
                 "account": {
-                    "name": "Kunde GmbH", "crmId": "SF-0042", "segment": "SEGMENT_SME",
+                    "name": "Kunde GmbH", "crmId": "SF-0042", "domain": "Kunde.de", "segment": "SEGMENT_SME",
                     "startDate": {"year": 2025, "month": 3, "day": 1},
                     "renewalDate": {"year": 2027, "month": 3, "day": 1},
                     "csmId": csm.csm_id
@@ -256,6 +256,32 @@ async fn http_routes_serve_what_outside_tools_send(suite: &mut TestSuite) {
         404,
     );
     assert_eq!(unknown["error"]["status"], "NOT_FOUND");
+    // Without an external id: the organisation's domains, then the requester's e-mail.
+    assert_eq!(created["account"]["domain"], "kunde.de", "{created}");
+    for (ticket_id, organization, email) in [
+        (
+            "zd-983",
+            json!({"domainNames": ["unbekannt.example", "KUNDE.de"]}),
+            "it@anders.example",
+        ),
+        ("zd-984", json!({"name": "Kunde"}), "einkauf@kunde.de"),
+    ] {
+        let by_domain = expect(
+            call(
+                suite,
+                &admin,
+                "POST",
+                "/v1/helpdesk/tickets",
+                &json!({
+                    "ticketId": ticket_id, "subject": "Rechnung", "body": "Frage zur Rechnung",
+                    "requester": {"email": email}, "organization": organization
+                }),
+            )
+            .await,
+            200,
+        );
+        assert_eq!(by_domain["accountId"], account_id.as_str(), "{by_domain}");
+    }
 
     // A CSM tool: recompute, the alert queue, the at-risk list and the portfolio.
     expect(

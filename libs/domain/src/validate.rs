@@ -55,6 +55,24 @@ pub fn crm_id(raw: &str) -> Result<String, String> {
     )
 }
 
+/// An account's internet domain such as `kunde.de`: lower-cased, without a scheme, `www.`
+/// or trailing dot; labels of letters, digits and inner hyphens, at least two of them.
+pub fn web_domain(raw: &str) -> Result<String, String> {
+    let domain = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.strip_prefix("www.").unwrap_or(&domain).to_owned();
+    let valid_label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(|l| valid_label(l)) {
+        return Err("must be a domain such as kunde.de".to_owned());
+    }
+    Ok(domain)
+}
+
 /// A product module key such as `analytics-pro`: 1 to 64 characters of `[a-z0-9_-]`
 /// starting with a letter, so keys are stable identifiers, not display text.
 pub fn module_key(raw: &str) -> Result<String, String> {
@@ -146,6 +164,27 @@ pub fn date(year: i32, month: i32, day: i32) -> Result<NaiveDate, String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+
+    #[test]
+    fn domains_are_normalised_and_odd_ones_refused() {
+        assert_eq!(web_domain(" WWW.Kunde.DE. "), Ok("kunde.de".to_owned()));
+        assert_eq!(
+            web_domain("mail.stahl-werk.co.uk"),
+            Ok("mail.stahl-werk.co.uk".to_owned())
+        );
+        for bad in [
+            "kunde",
+            "https://kunde.de",
+            "-a.de",
+            "a..de",
+            "kunde.de/x",
+            "a b.de",
+            "",
+        ] {
+            assert!(web_domain(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_accounts;
 mod m0002_contract_events_kind_index;
 mod m0003_module_integration;
+mod m0004_account_domain;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_contract_events_kind_index::Migration),
             Box::new(m0003_module_integration::Migration),
+            Box::new(m0004_account_domain::Migration),
             Box::new(nordstern_outbox::Migration),
         ]
     }

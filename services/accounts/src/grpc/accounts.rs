@@ -27,6 +27,11 @@ pub(super) async fn create_account(
     } else {
         v.check("account.crm_id", validate::crm_id(&account.crm_id))
     };
+    let domain = if account.domain.is_empty() {
+        None
+    } else {
+        v.check("account.domain", validate::web_domain(&account.domain))
+    };
     let segment = v.check(
         "account.segment",
         bridge::required::<Segment>(account.segment),
@@ -56,6 +61,7 @@ pub(super) async fn create_account(
     let new = NewAccount {
         name,
         crm_id,
+        domain,
         segment,
         start_date,
         renewal_date,
@@ -94,6 +100,7 @@ pub(super) async fn update_account(
         &[
             "name",
             "crm_id",
+            "domain",
             "segment",
             "start_date",
             "renewal_date",
@@ -109,6 +116,14 @@ pub(super) async fn update_account(
                     Some(None)
                 } else {
                     v.check("account.crm_id", validate::crm_id(&account.crm_id))
+                        .map(Some)
+                }
+            }
+            "domain" => {
+                patch.domain = if account.domain.is_empty() {
+                    Some(None)
+                } else {
+                    v.check("account.domain", validate::web_domain(&account.domain))
                         .map(Some)
                 }
             }
@@ -165,6 +180,11 @@ pub(super) async fn list_accounts(
         ),
         unassigned_only: request.unassigned_only,
         crm_id: (!request.crm_id.is_empty()).then(|| request.crm_id.clone()),
+        domain: if request.domain.is_empty() {
+            None
+        } else {
+            v.check("domain", validate::web_domain(&request.domain))
+        },
     };
     if filter.unassigned_only && filter.csm_id.is_some() {
         v.add("unassigned_only", "cannot be combined with csm_id");

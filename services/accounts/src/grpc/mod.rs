@@ -44,6 +44,7 @@ impl AccountsGrpc {
             account_id: row.account_id,
             name: row.name,
             crm_id: row.crm_id.unwrap_or_default(),
+            domain: row.domain.unwrap_or_default(),
             segment: Segment::to_proto(row.segment) as i32,
             start_date: Some(date_to_proto(row.start_date)),
             renewal_date: row.renewal_date.map(date_to_proto),

@@ -22,6 +22,7 @@ use crate::error::{AccountsError, AccountsResult};
 pub struct NewAccount {
     pub name: String,
     pub crm_id: Option<String>,
+    pub domain: Option<String>,
     pub segment: Segment,
     pub start_date: NaiveDate,
     pub renewal_date: Option<NaiveDate>,
@@ -35,6 +36,7 @@ pub struct NewAccount {
 pub struct AccountPatch {
     pub name: Option<String>,
     pub crm_id: Option<Option<String>>,
+    pub domain: Option<Option<String>>,
     pub segment: Option<Segment>,
     pub start_date: Option<NaiveDate>,
     pub renewal_date: Option<Option<NaiveDate>>,
@@ -49,6 +51,7 @@ pub struct AccountFilter {
     pub lifecycle: Option<LifecycleStage>,
     pub unassigned_only: bool,
     pub crm_id: Option<String>,
+    pub domain: Option<String>,
 }
 
 const CREATE_ACCOUNT: &str = "CreateAccount";
@@ -85,8 +88,8 @@ impl Store {
         execute(
             db,
             "INSERT INTO accounts (account_id, name, crm_id, segment, start_date, renewal_date, arr_minor, tier, csm_id, \
-             assigned_at, has_contract, last_event_date, churned_on, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, 'C', $7, $8, $9, NULL, NULL, $10, $10)",
+             assigned_at, has_contract, last_event_date, churned_on, created_at, updated_at, domain) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 'C', $7, $8, $9, NULL, NULL, $10, $10, $11)",
             vec![
                 account_id.as_str().into(),
                 new.name.as_str().into(),
@@ -98,6 +101,7 @@ impl Store {
                 new.csm_id.as_ref().map(|_| now).into(),
                 false.into(),
                 now.into(),
+                new.domain.clone().into(),
             ],
         )
         .await
@@ -176,8 +180,8 @@ impl Store {
         }
         execute(
             db,
-            "UPDATE accounts SET name = $1, crm_id = $2, segment = $3, start_date = $4, renewal_date = $5, updated_at = $6 \
-             WHERE account_id = $7",
+            "UPDATE accounts SET name = $1, crm_id = $2, segment = $3, start_date = $4, renewal_date = $5, updated_at = $6, \
+             domain = $8 WHERE account_id = $7",
             vec![
                 patch.name.unwrap_or(current.name).into(),
                 patch.crm_id.unwrap_or(current.crm_id).into(),
@@ -186,6 +190,7 @@ impl Store {
                 renewal_date.into(),
                 Utc::now().into(),
                 account_id.into(),
+                patch.domain.unwrap_or(current.domain).into(),
             ],
         )
         .await
@@ -223,6 +228,10 @@ impl Store {
         if let Some(crm_id) = &filter.crm_id {
             let p = bind(crm_id.as_str().into(), &mut values);
             conditions.push(format!("crm_id = {p}"));
+        }
+        if let Some(domain) = &filter.domain {
+            let p = bind(domain.as_str().into(), &mut values);
+            conditions.push(format!("domain = {p}"));
         }
         if let Some(segment) = filter.segment {
             let p = bind(segment.as_str().into(), &mut values);

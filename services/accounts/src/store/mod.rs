@@ -74,6 +74,7 @@ pub struct AccountRow {
     pub account_id: String,
     pub name: String,
     pub crm_id: Option<String>,
+    pub domain: Option<String>,
     pub segment: Segment,
     pub start_date: NaiveDate,
     pub renewal_date: Option<NaiveDate>,
@@ -89,7 +90,7 @@ pub struct AccountRow {
     pub module_keys: Vec<String>,
 }
 
-const ACCOUNT_COLUMNS: &str = "account_id, name, crm_id, segment, start_date, renewal_date, arr_minor, tier, csm_id, \
+const ACCOUNT_COLUMNS: &str = "account_id, name, crm_id, domain, segment, start_date, renewal_date, arr_minor, tier, csm_id, \
      assigned_at, has_contract, last_event_date, churned_on, created_at, updated_at";
 
 fn account_from_row(row: &QueryResult) -> Result<AccountRow, DbErr> {
@@ -97,6 +98,7 @@ fn account_from_row(row: &QueryResult) -> Result<AccountRow, DbErr> {
         account_id: row.try_get("", "account_id")?,
         name: row.try_get("", "name")?,
         crm_id: row.try_get("", "crm_id")?,
+        domain: row.try_get("", "domain")?,
         segment: parse_column(row, "segment", Segment::parse)?,
         start_date: row.try_get("", "start_date")?,
         renewal_date: row.try_get("", "renewal_date")?,

@@ -484,6 +484,28 @@ impl Store {
         .collect()
     }
 
+    /// Forgets finished deliveries (delivered or dead) made before `before`, and events
+    /// older than that with no delivery left; pending ones stay whatever their age.
+    /// Returns (deliveries, events) removed.
+    pub async fn sweep(&self, before: i64) -> Result<(u64, u64), DbErr> {
+        let tx = self.writer.begin().await?;
+        let deliveries = execute(
+            &tx.txn,
+            "DELETE FROM webhook_deliveries WHERE status <> 'PENDING' AND created_at < $1",
+            vec![before.into()],
+        )
+        .await?;
+        let events = execute(
+            &tx.txn,
+            "DELETE FROM webhook_events WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.event_id)",
+            vec![before.into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((deliveries, events))
+    }
+
     /// The deliveries of events, for tests and the CLI.
     pub async fn deliveries_of(&self, event_ids: &[String]) -> Result<Vec<DeliveryRow>, DbErr> {
         if event_ids.is_empty() {

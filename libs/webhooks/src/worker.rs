@@ -27,6 +27,8 @@ const RELAY_BATCH: u64 = 500;
 const DUE_BATCH: u64 = 200;
 /// Attempts in flight in one process, whatever the endpoints.
 const MAX_IN_FLIGHT: usize = 64;
+/// How often the delivery log is swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(3_600);
 
 /// Relays `db`'s outbox until `shutdown`, and once more after it, so events committed
 /// by the last requests are in the webhook store before the process ends.
@@ -97,8 +99,13 @@ pub fn deliver(webhooks: Webhooks) -> impl FnOnce(ShutdownSignal) -> BoxFuture<'
         Box::pin(async move {
             let endpoints: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
             let mut in_flight = JoinSet::new();
+            let mut last_sweep: Option<std::time::Instant> = None;
             loop {
                 while in_flight.try_join_next().is_some() {}
+                if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                    sweep(&webhooks).await;
+                    last_sweep = Some(std::time::Instant::now());
+                }
                 if let Err(error) = start_due(&webhooks, &endpoints, &mut in_flight).await {
                     tracing::warn!(%error, "looking for due webhook deliveries failed");
                 }
@@ -110,6 +117,22 @@ pub fn deliver(webhooks: Webhooks) -> impl FnOnce(ShutdownSignal) -> BoxFuture<'
             }
             while in_flight.join_next().await.is_some() {}
         })
+    }
+}
+
+async fn sweep(webhooks: &Webhooks) {
+    let days = i64::from(webhooks.config.log_retention_days);
+    let before = chrono::Utc::now().timestamp_micros() - days * 24 * 3_600 * 1_000_000;
+    match webhooks.store.sweep(before).await {
+        Ok((0, 0)) => {}
+        Ok((deliveries, events)) => {
+            tracing::info!(
+                deliveries,
+                events,
+                "old webhook deliveries and events removed"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "sweeping the webhook log failed"),
     }
 }
 

@@ -359,6 +359,9 @@ impl Config {
         if !(1..=168).contains(&webhooks.retry_window_hours) {
             problems.push("webhooks.retry_window_hours: must be between 1 and 168".to_owned());
         }
+        if webhooks.log_retention_days == 0 {
+            problems.push("webhooks.log_retention_days: must be positive".to_owned());
+        }
         if webhooks.poll_interval_ms == 0 {
             problems.push("webhooks.poll_interval_ms: must be positive".to_owned());
         }

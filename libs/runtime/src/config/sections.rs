@@ -353,6 +353,8 @@ pub struct WebhooksConfig {
     pub allowed_hosts: Vec<String>,
     /// How often the outboxes are relayed and due deliveries are looked for.
     pub poll_interval_ms: u64,
+    /// How long finished deliveries (and their events) stay in the delivery log.
+    pub log_retention_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -363,6 +365,7 @@ impl Default for WebhooksConfig {
             retry_window_hours: 24,
             allowed_hosts: Vec::new(),
             poll_interval_ms: 250,
+            log_retention_days: 30,
         }
     }
 }

@@ -7,6 +7,7 @@ mod churn;
 mod customer360;
 mod echo;
 mod get_account;
+mod http;
 mod ingest;
 mod load;
 mod scoring;
@@ -24,6 +25,8 @@ pub enum BenchCommand {
     Auth(auth::AuthArgs),
     /// GetAccount throughput and latency on SQLite and PostgreSQL vs the echo baseline.
     GetAccount(get_account::GetAccountArgs),
+    /// GET /v1/accounts/{id} over the HTTP/JSON transcoder next to gRPC GetAccount.
+    Http(http::HttpArgs),
     /// GetCustomer360 p50 at concurrency 1 and throughput at saturation vs echo.
     Customer360(customer360::Customer360Args),
     /// Portfolio balancing time and ARR spread on log-normal ARR.
@@ -45,6 +48,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Auth(args) => auth::run(args).await,
         BenchCommand::GetAccount(args) => get_account::run(args).await,
+        BenchCommand::Http(args) => http::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
         BenchCommand::Customer360(args) => customer360::run(args).await,
         BenchCommand::Churn(args) => churn::run(&args),

@@ -283,6 +283,56 @@ async fn http_routes_serve_what_outside_tools_send(suite: &mut TestSuite) {
         assert_eq!(by_domain["accountId"], account_id.as_str(), "{by_domain}");
     }
 
+    // The help desk closes the ticket; a survey tool records an answer.
+    let resolved = expect(
+        call(
+            suite,
+            &admin,
+            "POST",
+            &format!(
+                "/v1/tickets/{}/resolve",
+                routed["ticketId"].as_str().unwrap_or_default()
+            ),
+            &json!({
+                "accountId": account_id
+            }),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(resolved["alreadyResolved"], false, "{resolved}");
+    let campaign = crate::scoring::nps_campaign(suite).await;
+    let answered = expect(
+        call(
+            suite,
+            &admin,
+            "POST",
+            &format!("/v1/campaigns/{campaign}/responses"),
+            &json!({
+                "idempotencyKey": "typeform-1", "accountId": account_id,
+                "respondentId": "r-1", "score": 9, "comment": "Gute Betreuung"
+            }),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(answered["response"]["score"], 9, "{answered}");
+    let off_scale = expect(
+        call(
+            suite,
+            &admin,
+            "POST",
+            &format!("/v1/campaigns/{campaign}/responses"),
+            &json!({
+                "idempotencyKey": "typeform-2", "accountId": account_id,
+                "respondentId": "r-2", "score": 11
+            }),
+        )
+        .await,
+        400,
+    );
+    assert_eq!(violated_fields(&off_scale), ["score"], "{off_scale}");
+
     // A CSM tool: recompute, the alert queue, the at-risk list and the portfolio.
     expect(
         call(

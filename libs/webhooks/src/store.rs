@@ -253,10 +253,10 @@ impl Store {
         Ok(deleted == 1)
     }
 
-    /// Takes in events from an outbox: each new one is stored with a delivery for every
-    /// active subscription to its type; an event already taken (a relay that crashed
-    /// before it cleared its outbox) is skipped, so nothing is delivered twice. Returns
-    /// the deliveries made.
+    /// Takes in events from an outbox: each new one that an active subscription wants is
+    /// stored with a delivery for every such subscription (others are dropped); an event
+    /// already taken (a relay that crashed before it cleared its outbox) is skipped, so
+    /// nothing is delivered twice. Returns the deliveries made.
     pub async fn accept_events(
         &self,
         events: &[OutboxEvent],
@@ -274,6 +274,15 @@ impl Store {
             .collect();
         let mut deliveries = 0;
         for event in events {
+            let wanted_by: Vec<&SubscriptionRow> = subscriptions
+                .iter()
+                .filter(|s| s.event_types.contains(&event.event_type))
+                .collect();
+            // Nobody listens: nothing to keep (a 100,000-account recompute announces
+            // every colour change).
+            if wanted_by.is_empty() {
+                continue;
+            }
             let inserted = execute(
                 &tx.txn,
                 "INSERT INTO webhook_events (event_id, event_type, payload, created_at) \
@@ -289,10 +298,7 @@ impl Store {
             if inserted == 0 {
                 continue;
             }
-            for subscription in subscriptions
-                .iter()
-                .filter(|s| s.event_types.contains(&event.event_type))
-            {
+            for subscription in wanted_by {
                 execute(
                     &tx.txn,
                     "INSERT INTO webhook_deliveries (delivery_id, event_id, subscription_id, \

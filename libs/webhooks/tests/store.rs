@@ -48,6 +48,19 @@ async fn relay_deliver_and_sweep() {
     );
     let now = 10 * HOUR;
     let events = [alert.clone(), erased.clone()];
+    // An event nobody subscribed to is not kept.
+    let unheard = OutboxEvent::new(EventType::ChurnModelActivated, serde_json::json!({}));
+    assert_eq!(
+        store
+            .accept_events(&[unheard.clone()], now, 24 * HOUR)
+            .await
+            .unwrap_or(9),
+        0
+    );
+    assert_eq!(
+        store.payload(&unheard.event_id).await.unwrap_or_default(),
+        None
+    );
     let made = store
         .accept_events(&events, now, 24 * HOUR)
         .await

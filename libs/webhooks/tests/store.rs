@@ -52,7 +52,7 @@ async fn relay_deliver_and_sweep() {
     let unheard = OutboxEvent::new(EventType::ChurnModelActivated, serde_json::json!({}));
     assert_eq!(
         store
-            .accept_events(&[unheard.clone()], now, 24 * HOUR)
+            .accept_events(std::slice::from_ref(&unheard), now, 24 * HOUR)
             .await
             .unwrap_or(9),
         0

@@ -285,13 +285,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let deadline = request
             .headers()
             .get("grpc-timeout")
             .and_then(|value| value.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map_or(self.limit, |asked| asked.min(self.limit));
+        let arrived = tokio::time::Instant::now();
+        request.extensions_mut().insert(Arrival {
+            at: arrived,
+            deadline: arrived + deadline,
+        });
         let future = self.inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(deadline, future).await {
@@ -304,6 +309,15 @@ where
             }
         })
     }
+}
+
+/// When a request reached the server and when its answer is due (the caller's
+/// `grpc-timeout` or the configured limit, from arrival): time spent queued before the
+/// handler runs counts against the deadline too.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub at: tokio::time::Instant,
+    pub deadline: tokio::time::Instant,
 }
 
 /// How long the caller is prepared to wait, from its `grpc-timeout` header; `None` when it

@@ -5,12 +5,15 @@
 use std::{future::Future, time::Duration};
 
 use nordstern_proto::gateway::v1::Section;
-use nordstern_runtime::{client::outgoing, server::caller_timeout};
+use nordstern_runtime::{
+    client::outgoing,
+    server::{Arrival, caller_timeout},
+};
 use tokio::time::Instant;
-use tonic::{Request, Status, metadata::MetadataMap};
+use tonic::{Request, Status};
 
 /// Most of a budget kept back for assembling and sending the answer.
-const MAX_RESERVE: Duration = Duration::from_millis(50);
+const MAX_RESERVE: Duration = Duration::from_millis(150);
 
 /// The time the backends of one view may take.
 #[derive(Debug, Clone, Copy)]
@@ -20,13 +23,26 @@ pub struct Budget {
 
 impl Budget {
     /// The caller's `grpc-timeout`, capped at `ceiling` (the configured fan-out timeout,
-    /// which also applies when the caller sent none), less a reserve of a tenth (at most
-    /// 50 ms) for building and sending the answer in time.
-    pub fn for_request(metadata: &MetadataMap, ceiling: Duration) -> Budget {
-        let asked = caller_timeout(metadata).map_or(ceiling, |timeout| timeout.min(ceiling));
-        let reserve = (asked / 10).min(MAX_RESERVE);
+    /// which also applies when the caller sent none), less a reserve of a fifth (at most
+    /// 150 ms) for building and sending the answer in time. The time counts from when
+    /// the request reached the server ([`Arrival`], set by the server's outermost layer),
+    /// so a request that waited for a busy CPU before its handler ran does not get its
+    /// whole deadline again; without it (in-process calls), from now.
+    pub fn for_request<T>(request: &Request<T>, ceiling: Duration) -> Budget {
+        let (arrived, asked) = match request.extensions().get::<Arrival>() {
+            Some(arrival) => (
+                arrival.at,
+                arrival.deadline.saturating_duration_since(arrival.at),
+            ),
+            None => (
+                Instant::now(),
+                caller_timeout(request.metadata()).unwrap_or(ceiling),
+            ),
+        };
+        let asked = asked.min(ceiling);
+        let reserve = (asked / 5).min(MAX_RESERVE);
         Budget {
-            deadline: Instant::now() + (asked - reserve),
+            deadline: arrived + (asked - reserve),
         }
     }
 
@@ -91,36 +107,51 @@ impl Missing {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_budget_is_the_shorter_of_caller_and_ceiling_less_a_reserve() {
-        let mut metadata = MetadataMap::new();
-        metadata.insert(
+    fn asking(timeout: &str) -> Request<()> {
+        let mut request = Request::new(());
+        request.metadata_mut().insert(
             "grpc-timeout",
-            "200m".parse().unwrap_or_else(|_| unreachable!()),
+            timeout.parse().unwrap_or_else(|_| unreachable!()),
         );
-        let budget = Budget::for_request(&metadata, Duration::from_secs(2));
+        request
+    }
+
+    #[tokio::test]
+    async fn the_budget_is_the_shorter_of_caller_and_ceiling_less_a_reserve() {
+        let budget = Budget::for_request(&asking("200m"), Duration::from_secs(2));
         let left = budget.remaining();
         assert!(
-            left <= Duration::from_millis(180) && left > Duration::from_millis(150),
+            left <= Duration::from_millis(160) && left > Duration::from_millis(130),
             "{left:?}"
         );
 
-        let budget = Budget::for_request(&MetadataMap::new(), Duration::from_secs(2));
+        let budget = Budget::for_request(&Request::new(()), Duration::from_secs(2));
         let left = budget.remaining();
         assert!(
-            left <= Duration::from_millis(1950) && left > Duration::from_millis(1900),
+            left <= Duration::from_millis(1850) && left > Duration::from_millis(1800),
+            "{left:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn time_queued_before_the_handler_counts_against_the_budget() {
+        let mut request = asking("500m");
+        let arrived = Instant::now() - Duration::from_millis(300);
+        request.extensions_mut().insert(Arrival {
+            at: arrived,
+            deadline: arrived + Duration::from_millis(500),
+        });
+        let left = Budget::for_request(&request, Duration::from_secs(2)).remaining();
+        // 500 ms from arrival, less 100 ms of reserve, less the 300 ms already gone.
+        assert!(
+            left <= Duration::from_millis(100) && left > Duration::from_millis(70),
             "{left:?}"
         );
     }
 
     #[tokio::test]
     async fn a_call_past_the_deadline_is_dropped_and_named_missing() {
-        let mut metadata = MetadataMap::new();
-        metadata.insert(
-            "grpc-timeout",
-            "30m".parse().unwrap_or_else(|_| unreachable!()),
-        );
-        let budget = Budget::for_request(&metadata, Duration::from_secs(2));
+        let budget = Budget::for_request(&asking("30m"), Duration::from_secs(2));
         let started = Instant::now();
         let result: Result<(), Status> = budget
             .run(async {

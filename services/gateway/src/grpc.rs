@@ -44,7 +44,7 @@ impl GatewayGrpc {
     }
 
     fn budget<T>(&self, request: &Request<T>) -> Budget {
-        Budget::for_request(request.metadata(), self.inner.fanout_timeout)
+        Budget::for_request(request, self.inner.fanout_timeout)
     }
 }
 

@@ -38,13 +38,13 @@ async fn gateway(suite: &TestSuite) -> Gateway {
 
 /// A CSM with a large, healthy account (steady usage, a promoter with a comment) and a
 /// small one without any usage.
-struct Company {
+pub(crate) struct Company {
     csm_id: String,
-    big: String,
+    pub(crate) big: String,
     small: String,
 }
 
-async fn company(suite: &TestSuite) -> Company {
+pub(crate) async fn company(suite: &TestSuite) -> Company {
     let mut accounts = accounts(suite).await;
     catalog(&mut accounts).await;
     let csm_id = create_csm(&mut accounts, "Clara Schmidt", 0).await.csm_id;
@@ -542,7 +542,7 @@ async fn json_endpoints_serve_what_crms_pull(suite: &TestSuite) {
 
 /// A 360 asked with `deadline`, inside a span of its own; the answer, how long it took,
 /// and the trace id the backends' spans carry.
-async fn timed_360(
+pub(crate) async fn timed_360(
     suite: &TestSuite,
     account_id: &str,
     deadline: StdDuration,
@@ -568,7 +568,7 @@ async fn timed_360(
     (view, started.elapsed(), trace_id)
 }
 
-fn missing(view: &pb::GetCustomer360Response) -> Vec<Section> {
+pub(crate) fn missing(view: &pb::GetCustomer360Response) -> Vec<Section> {
     view.missing_sections
         .iter()
         .filter_map(|s| Section::try_from(*s).ok())

@@ -5,6 +5,7 @@
 mod accounts;
 mod auth;
 mod cli;
+mod faults;
 mod gateway;
 mod integrations;
 mod platform;

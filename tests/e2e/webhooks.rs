@@ -90,6 +90,17 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
         .into_inner();
     flaky.trust(&tickets.secret);
     flaky.fail_for(Duration::from_secs(5));
+    let chat = Receiver::start().await;
+    let mut slack = subscription(&chat.url(), &["health.color_changed"]);
+    if let Some(s) = slack.subscription.as_mut() {
+        s.format = pb::PayloadFormat::Slack as i32;
+    }
+    let slack = hooks
+        .create_subscription(slack)
+        .await
+        .unwrap_or_else(|s| panic!("subscribe: {s}"))
+        .into_inner();
+    chat.trust(&slack.secret);
 
     // Targets inside the network and unknown event types are refused, by field.
     for internal in [
@@ -222,6 +233,33 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
         of_type(&received, "churn_model.activated")[0].body["data"]["modelId"],
         "default"
     );
+
+    // The chat tool got the colour change as one line of text, signed too.
+    let lines = chat
+        .until(Duration::from_secs(10), |r| {
+            r.iter().any(|d| {
+                d.body["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("turned RED"))
+            })
+        })
+        .await;
+    let line = lines
+        .iter()
+        .find(|d| {
+            d.body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("turned RED"))
+        })
+        .unwrap_or_else(|| panic!("no colour change text in {lines:#?}"));
+    assert!(
+        line.body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Kunde KG"),
+        "{line:?}"
+    );
+    assert_eq!(line.valid_signatures, 1);
 
     // The receiver that failed for 5 s got the ticket later, under one webhook-id.
     let flaky_received = flaky

@@ -14,6 +14,25 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// Where a delivery stands: waiting for its next attempt, answered 2xx, or past its
+    /// retry window without a 2xx.
+    DeliveryStatus {
+        Pending => "PENDING",
+        Delivered => "DELIVERED",
+        Dead => "DEAD",
+    }
+);
+
+named_enum!(
+    /// What a subscription's receiver reads: `{"type", "timestamp", "data"}`, or
+    /// `{"text": …}` for Slack-compatible incoming webhooks.
+    PayloadFormat {
+        Standard => "STANDARD",
+        Slack => "SLACK",
+    }
+);
+
 /// First retry delay; each further one doubles, up to [`MAX_RETRY_DELAY_SECS`].
 pub const FIRST_RETRY_DELAY_SECS: i64 = 5;
 pub const MAX_RETRY_DELAY_SECS: i64 = 3_600;

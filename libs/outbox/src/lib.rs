@@ -5,7 +5,8 @@
 //! migrator.
 
 use nordstern_domain::webhook::EventType;
-use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
+use nordstern_runtime::storage::{execute, insert_rows, placeholders, query_all};
+use sea_orm::{ConnectionTrait, DbErr, Value};
 use sea_orm_migration::prelude::*;
 
 /// One event, as the receivers get it: `{"type": …, "timestamp": …, "data": {…}}`.
@@ -37,77 +38,68 @@ impl OutboxEvent {
     }
 }
 
-/// Rows per INSERT statement (4 values each; far below both databases' limits).
-const ROWS_PER_STATEMENT: usize = 200;
-
 /// Writes `events` with `db`, which should be the transaction of the change they announce.
 pub async fn enqueue(db: &impl ConnectionTrait, events: &[OutboxEvent]) -> Result<(), DbErr> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        let rows: Vec<String> = chunk
+    insert_rows(
+        db,
+        "INSERT INTO webhook_outbox (event_id, event_type, payload, created_at)",
+        "",
+        4,
+        events
             .iter()
-            .enumerate()
-            .map(|(i, event)| {
-                values.extend([
+            .map(|event| {
+                vec![
                     event.event_id.clone().into(),
                     event.event_type.clone().into(),
                     event.payload.clone().into(),
                     event.created_at.into(),
-                ]);
-                let n = i * 4;
-                format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+                ]
             })
-            .collect();
-        let sql = format!(
-            "INSERT INTO webhook_outbox (event_id, event_type, payload, created_at) VALUES {}",
-            rows.join(", ")
-        );
-        db.execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            values,
-        ))
-        .await?;
-    }
+            .collect(),
+    )
+    .await?;
     Ok(())
 }
 
 /// The oldest `limit` events not yet relayed.
 pub async fn pending(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<OutboxEvent>, DbErr> {
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "SELECT event_id, event_type, payload, created_at FROM webhook_outbox \
-             ORDER BY event_id LIMIT $1",
-            [Value::from(
-                <i64 as TryFrom<u64>>::try_from(limit).unwrap_or(i64::MAX),
-            )],
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OutboxEvent {
-                event_id: row.try_get("", "event_id")?,
-                event_type: row.try_get("", "event_type")?,
-                payload: row.try_get("", "payload")?,
-                created_at: row.try_get("", "created_at")?,
-            })
+    query_all(
+        db,
+        "SELECT event_id, event_type, payload, created_at FROM webhook_outbox \
+         ORDER BY event_id LIMIT $1",
+        vec![
+            <i64 as TryFrom<u64>>::try_from(limit)
+                .unwrap_or(i64::MAX)
+                .into(),
+        ],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(OutboxEvent {
+            event_id: row.try_get("", "event_id")?,
+            event_type: row.try_get("", "event_type")?,
+            payload: row.try_get("", "payload")?,
+            created_at: row.try_get("", "created_at")?,
         })
-        .collect()
+    })
+    .collect()
 }
+
+/// Rows per DELETE statement.
+const IDS_PER_STATEMENT: usize = 500;
 
 /// Forgets relayed events.
 pub async fn remove(db: &impl ConnectionTrait, event_ids: &[String]) -> Result<(), DbErr> {
-    for chunk in event_ids.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        db.execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            format!(
+    for chunk in event_ids.chunks(IDS_PER_STATEMENT) {
+        execute(
+            db,
+            &format!(
                 "DELETE FROM webhook_outbox WHERE event_id IN ({})",
-                marks.join(", ")
+                placeholders(1, chunk.len())
             ),
-            chunk.iter().map(|id| Value::from(id.clone())),
-        ))
+            chunk.iter().map(|id| Value::from(id.clone())).collect(),
+        )
         .await?;
     }
     Ok(())

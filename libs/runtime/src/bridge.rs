@@ -10,10 +10,11 @@ use nordstern_domain::{
     },
     survey::{ChurnReason, NpsCategory, SurveyKind, Touchpoint},
     usage::EventKind,
+    webhook::{DeliveryStatus, PayloadFormat},
 };
 use nordstern_proto::{
     accounts::v1 as accounts, common::v1 as common, scoring::v1 as scoring, survey::v1 as survey,
-    usage::v1 as usage,
+    usage::v1 as usage, webhooks::v1 as webhooks,
 };
 
 use crate::status::FieldViolations;
@@ -135,6 +136,8 @@ bridge! {
     EventKind => usage::UsageEventKind, "event kind" {
         Login, FeatureUsed, IntegrationSync, TicketOpened, TicketResolved
     }
+    DeliveryStatus => webhooks::DeliveryStatus, "delivery status" { Pending, Delivered, Dead }
+    PayloadFormat => webhooks::PayloadFormat, "payload format" { Standard, Slack }
 }
 
 #[cfg(test)]
@@ -167,6 +170,8 @@ mod tests {
         round_trips(&ChurnReason::ALL);
         round_trips(&NpsCategory::ALL);
         round_trips(&EventKind::ALL);
+        round_trips(&DeliveryStatus::ALL);
+        round_trips(&PayloadFormat::ALL);
     }
 
     #[test]

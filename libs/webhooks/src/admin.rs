@@ -1,12 +1,13 @@
 //! `nordstern.webhooks.v1.WebhookService`: subscriptions and the delivery log over gRPC
 //! (and so over HTTP, through the transcoder), on every server.
 
-use nordstern_domain::webhook::EventType;
+use nordstern_domain::webhook::{DeliveryStatus, EventType, PayloadFormat};
 use nordstern_proto::webhooks::v1::{
     self as pb,
     webhook_service_server::{WebhookService, WebhookServiceServer},
 };
 use nordstern_runtime::{
+    bridge::{self, ProtoEnum},
     paging::{PageRequest, page},
     status::{FieldViolations, internal},
     wire::{from_micros, required_id, timestamp},
@@ -15,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     Webhooks, sign,
-    store::{DeliveryFilter, DeliveryRow, DeliveryStatus, SubscriptionRow},
+    store::{DeliveryFilter, DeliveryRow, SubscriptionRow},
     target,
 };
 
@@ -68,9 +69,11 @@ impl WebhookAdmin {
                 );
             }
         }
-        if pb::PayloadFormat::try_from(subscription.format).is_err() {
-            violations.add("subscription.format", "is not a PayloadFormat value");
-        }
+        bridge::optional_field::<PayloadFormat>(
+            violations,
+            "subscription.format",
+            subscription.format,
+        );
         if subscription.description.chars().count() > MAX_DESCRIPTION_CHARS {
             violations.add(
                 "subscription.description",
@@ -97,11 +100,12 @@ fn event_type_names() -> String {
         .join(", ")
 }
 
-fn format_name(format: i32) -> &'static str {
-    match pb::PayloadFormat::try_from(format) {
-        Ok(pb::PayloadFormat::Slack) => "SLACK",
-        _ => "STANDARD",
-    }
+/// The format a request names; unset means standard.
+fn format_of(format: i32) -> PayloadFormat {
+    bridge::optional::<PayloadFormat>(format)
+        .ok()
+        .flatten()
+        .unwrap_or(PayloadFormat::Standard)
 }
 
 fn to_proto(row: &SubscriptionRow) -> pb::Subscription {
@@ -110,11 +114,7 @@ fn to_proto(row: &SubscriptionRow) -> pb::Subscription {
         url: row.url.clone(),
         event_types: row.event_types.clone(),
         active: row.active,
-        format: if row.format == "SLACK" {
-            pb::PayloadFormat::Slack
-        } else {
-            pb::PayloadFormat::Standard
-        } as i32,
+        format: row.format.to_proto() as i32,
         description: row.description.clone(),
         created_at: Some(timestamp(from_micros(row.created_at))),
         secret_prefix: sign::prefix(&row.secret),
@@ -124,11 +124,7 @@ fn to_proto(row: &SubscriptionRow) -> pb::Subscription {
 fn delivery_to_proto(row: DeliveryRow) -> pb::Delivery {
     let at = |micros: i64| Some(timestamp(from_micros(micros)));
     pb::Delivery {
-        status: match row.status {
-            DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
-            DeliveryStatus::Delivered => pb::DeliveryStatus::Delivered,
-            DeliveryStatus::Dead => pb::DeliveryStatus::Dead,
-        } as i32,
+        status: row.status.to_proto() as i32,
         next_attempt_at: (row.status == DeliveryStatus::Pending)
             .then(|| timestamp(from_micros(row.next_attempt_at))),
         delivery_id: row.delivery_id,
@@ -163,7 +159,7 @@ impl WebhookService for WebhookAdmin {
             url: subscription.url,
             event_types: subscription.event_types,
             active: subscription.active,
-            format: format_name(subscription.format).to_owned(),
+            format: format_of(subscription.format),
             description: subscription.description,
             secret: sign::new_secret().map_err(|e| internal(&e))?,
             previous_secret: None,
@@ -219,7 +215,7 @@ impl WebhookService for WebhookAdmin {
                 "url" => row.url = changes.url.clone(),
                 "event_types" => row.event_types = changes.event_types.clone(),
                 "active" => row.active = changes.active,
-                "format" => row.format = format_name(changes.format).to_owned(),
+                "format" => row.format = format_of(changes.format),
                 "description" => row.description = changes.description.clone(),
                 other => violations.add("update_mask", format!("`{other}` cannot be changed")),
             }
@@ -283,16 +279,8 @@ impl WebhookService for WebhookAdmin {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let paging = PageRequest::parse_id(&mut violations, request.page_size, &request.page_token);
-        let status = match pb::DeliveryStatus::try_from(request.status) {
-            Ok(pb::DeliveryStatus::Unspecified) => None,
-            Ok(pb::DeliveryStatus::Pending) => Some(DeliveryStatus::Pending),
-            Ok(pb::DeliveryStatus::Delivered) => Some(DeliveryStatus::Delivered),
-            Ok(pb::DeliveryStatus::Dead) => Some(DeliveryStatus::Dead),
-            Err(_) => {
-                violations.add("status", "is not a DeliveryStatus value");
-                None
-            }
-        };
+        let status =
+            bridge::optional_field::<DeliveryStatus>(&mut violations, "status", request.status);
         violations.into_result()?;
         let filter = DeliveryFilter {
             subscription_id: (!request.subscription_id.is_empty())

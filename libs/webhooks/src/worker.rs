@@ -10,7 +10,7 @@ use std::{
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use nordstern_domain::webhook::next_attempt_at;
+use nordstern_domain::webhook::{PayloadFormat, next_attempt_at};
 use nordstern_runtime::shutdown::ShutdownSignal;
 use nordstern_runtime::storage::SerialWriter;
 use tokio::{sync::Semaphore, task::JoinSet};
@@ -249,7 +249,7 @@ async fn send(
         .await
         .map_err(|error| format!("reading the event failed: {error}"))?
         .ok_or_else(|| "the event is gone".to_owned())?;
-    let body = if subscription.format == "SLACK" {
+    let body = if subscription.format == PayloadFormat::Slack {
         slack::message(&payload)
     } else {
         payload

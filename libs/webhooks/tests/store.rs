@@ -2,9 +2,9 @@
 //! active subscription and is never taken twice; attempts move a delivery to delivered
 //! or, past its window, dead; the sweep forgets finished deliveries but not pending ones.
 
-use nordstern_domain::webhook::EventType;
+use nordstern_domain::webhook::{DeliveryStatus, EventType, PayloadFormat};
 use nordstern_outbox::OutboxEvent;
-use nordstern_webhooks::store::{AttemptOutcome, DeliveryStatus, Store, SubscriptionRow};
+use nordstern_webhooks::store::{AttemptOutcome, Store, SubscriptionRow};
 
 const HOUR: i64 = 3_600 * 1_000_000;
 
@@ -14,7 +14,7 @@ fn subscription(id: &str, types: &[&str], active: bool) -> SubscriptionRow {
         url: "https://hooks.example.com/in".to_owned(),
         event_types: types.iter().map(|t| (*t).to_owned()).collect(),
         active,
-        format: "STANDARD".to_owned(),
+        format: PayloadFormat::Standard,
         description: String::new(),
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
         previous_secret: None,

@@ -3,8 +3,9 @@
 use std::io::Write;
 
 use clap::Subcommand;
+use nordstern_domain::webhook::DeliveryStatus;
 use nordstern_proto::webhooks::v1::{self as pb, webhook_service_client::WebhookServiceClient};
-use nordstern_runtime::wire::from_timestamp;
+use nordstern_runtime::{bridge::ProtoEnum, wire::from_timestamp};
 
 use crate::{
     cli::ClientArgs,
@@ -262,12 +263,13 @@ pub async fn run(command: WebhookCommand, out: &mut dyn Write) -> anyhow::Result
             limit,
             ..
         } => {
-            let status = match status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            let status = match status {
                 None => pb::DeliveryStatus::Unspecified,
-                Some("pending") => pb::DeliveryStatus::Pending,
-                Some("delivered") => pb::DeliveryStatus::Delivered,
-                Some("dead") => pb::DeliveryStatus::Dead,
-                Some(other) => anyhow::bail!("--status {other}: use pending, delivered or dead"),
+                Some(name) => DeliveryStatus::parse(&name.to_ascii_uppercase())
+                    .map(ProtoEnum::to_proto)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--status {name}: use pending, delivered or dead")
+                    })?,
             };
             let log = client
                 .list_deliveries(pb::ListDeliveriesRequest {

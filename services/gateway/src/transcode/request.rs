@@ -72,7 +72,7 @@ pub fn input_message(
             Err(problem) => violations.add(field_path.clone(), problem),
         }
     }
-    violations.clone().into_result()?;
+    violations.into_result()?;
 
     let options =
         DeserializeOptions::new().deny_unknown_fields(!LENIENT.contains(&route.grpc_path.as_str()));

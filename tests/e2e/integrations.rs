@@ -333,7 +333,8 @@ async fn http_routes_serve_what_outside_tools_send(suite: &mut TestSuite) {
     );
     assert_eq!(violated_fields(&off_scale), ["score"], "{off_scale}");
 
-    // A CSM tool: recompute, the alert queue, the at-risk list and the portfolio.
+    // A CSM tool: recompute, the alert queue, the at-risk list and the portfolio. A new
+    // account nobody owns is an alert for certain.
     expect(
         call(
             suite,
@@ -345,35 +346,80 @@ async fn http_routes_serve_what_outside_tools_send(suite: &mut TestSuite) {
         .await,
         200,
     );
+    let today = chrono::Utc::now().date_naive();
+    let orphan = expect(
+        call(suite, &admin, "POST", "/v1/accounts", &json!({
+            "account": {
+                "name": "Neu ohne CSM GmbH", "segment": "SEGMENT_SME",
+                "startDate": {"year": chrono::Datelike::year(&today), "month": chrono::Datelike::month(&today), "day": chrono::Datelike::day(&today)}
+            },
+            "initialArr": {"currencyCode": "EUR", "minorUnits": "1200000"}
+        }))
+        .await,
+        200,
+    );
+    let orphan_id = orphan["account"]["accountId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    expect(
+        call(
+            suite,
+            &admin,
+            "POST",
+            &format!("/v1/accounts/{orphan_id}/health/recompute"),
+            &json!({}),
+        )
+        .await,
+        200,
+    );
     let alerts = expect(
         call(
             suite,
             &admin,
             "GET",
-            &format!("/v1/alerts?account_id={account_id}&statuses=open"),
+            &format!(
+                "/v1/alerts?account_id={orphan_id}&statuses=open&alert_types=unassigned_account"
+            ),
             &Value::Null,
         )
         .await,
         200,
     );
-    assert!(alerts["alerts"].is_array(), "{alerts}");
-    if let Some(alert_id) = alerts["alerts"][0]["alertId"].as_str() {
-        let acknowledged = expect(
-            call(
-                suite,
-                &admin,
-                "POST",
-                &format!("/v1/alerts/{alert_id}/acknowledge"),
-                &json!({}),
-            )
-            .await,
-            200,
-        );
-        assert_eq!(
-            acknowledged["alert"]["status"], "ALERT_STATUS_ACKNOWLEDGED",
-            "{acknowledged}"
-        );
-    }
+    let alert_id = alerts["alerts"][0]["alertId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no open UNASSIGNED_ACCOUNT alert: {alerts}"))
+        .to_owned();
+    let acknowledged = expect(
+        call(
+            suite,
+            &admin,
+            "POST",
+            &format!("/v1/alerts/{alert_id}/acknowledge"),
+            &json!({}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(
+        acknowledged["alert"]["status"], "ALERT_STATUS_ACKNOWLEDGED",
+        "{acknowledged}"
+    );
+    let resolved = expect(
+        call(
+            suite,
+            &admin,
+            "POST",
+            &format!("/v1/alerts/{alert_id}/resolve"),
+            &json!({}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(
+        resolved["alert"]["status"], "ALERT_STATUS_RESOLVED",
+        "{resolved}"
+    );
     expect(
         call(
             suite,

@@ -276,19 +276,31 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
             .iter()
             .all(|d| d.webhook_id == accepted[0].webhook_id)
     );
-    let log = hooks
-        .list_deliveries(pb::ListDeliveriesRequest {
-            subscription_id: tickets
-                .subscription
-                .as_ref()
-                .map(|s| s.subscription_id.clone())
-                .unwrap_or_default(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|s| panic!("log: {s}"))
-        .into_inner()
-        .deliveries;
+    // The log records an attempt after the receiver answered it: wait for the record.
+    let tickets_log = pb::ListDeliveriesRequest {
+        subscription_id: tickets
+            .subscription
+            .as_ref()
+            .map(|s| s.subscription_id.clone())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let recorded = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = hooks
+            .list_deliveries(tickets_log.clone())
+            .await
+            .unwrap_or_else(|s| panic!("log: {s}"))
+            .into_inner()
+            .deliveries;
+        let done = log
+            .iter()
+            .all(|d| d.status == pb::DeliveryStatus::Delivered as i32);
+        if done || std::time::Instant::now() > recorded {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(
         log[0].status,

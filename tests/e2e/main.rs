@@ -4,6 +4,7 @@
 
 mod accounts;
 mod auth;
+mod board;
 mod cli;
 mod faults;
 mod gateway;

@@ -42,7 +42,10 @@ fn subscription(url: &str, event_types: &[&str]) -> pb::CreateSubscriptionReques
     }
 }
 
-fn thresholds(green_min: f64, yellow_min: f64) -> scoring_pb::UpdateScoringConfigRequest {
+pub(crate) fn thresholds(
+    green_min: f64,
+    yellow_min: f64,
+) -> scoring_pb::UpdateScoringConfigRequest {
     scoring_pb::UpdateScoringConfigRequest {
         config: Some(scoring_pb::ScoringConfig {
             color_thresholds: Some(scoring_pb::ColorThresholds {

@@ -30,7 +30,27 @@ pub async fn request_on<S: AsyncRead + AsyncWrite + Unpin>(
     path: &str,
     headers: &[(&str, &str)],
 ) -> HttpResponse {
-    exchange(stream, method, path, headers, "").await
+    exchange(stream, "crm", method, path, headers, "").await
+}
+
+/// `method path` with `headers` and a body of `content_type`, with `Host` naming `addr`
+/// as a browser (or a WebDriver client) would.
+pub async fn send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &str,
+) -> HttpResponse {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let mut with_type = headers.to_vec();
+    if !content_type.is_empty() {
+        with_type.push(("Content-Type", content_type));
+    }
+    exchange(stream, &addr.to_string(), method, path, &with_type, body).await
 }
 
 /// `method path` with `headers` and a JSON `body` over plain TCP to `addr`.
@@ -46,17 +66,18 @@ pub async fn send_json(
         .unwrap_or_else(|e| panic!("connect: {e}"));
     let mut with_type = headers.to_vec();
     with_type.push(("Content-Type", "application/json"));
-    exchange(stream, method, path, &with_type, body).await
+    exchange(stream, "crm", method, path, &with_type, body).await
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
+    host: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
 ) -> HttpResponse {
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: crm\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -69,9 +90,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         .write_all(request.as_bytes())
         .await
         .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut raw = Vec::new();
-    // A TLS peer may close without close_notify after `Connection: close`.
-    let _ = stream.read_to_end(&mut raw).await;
+    let raw = read_response(&mut stream).await;
     let text = String::from_utf8(raw).unwrap_or_else(|e| panic!("utf-8: {e}"));
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -90,6 +109,34 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         status,
         headers,
         body: body.to_owned(),
+    }
+}
+
+/// The response's bytes: up to `Content-Length` when the head names one (some servers,
+/// chromedriver among them, keep the connection open despite `Connection: close`), else
+/// until the peer closes.
+async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8_192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok());
+            if let Some(length) = length
+                && raw.len() >= end + 4 + length
+            {
+                raw.truncate(end + 4 + length);
+                return raw;
+            }
+        }
+        match stream.read(&mut chunk).await {
+            // A TLS peer may close without close_notify after `Connection: close`.
+            Ok(0) | Err(_) => return raw,
+            Ok(read) => raw.extend_from_slice(&chunk[..read]),
+        }
     }
 }
 

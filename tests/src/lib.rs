@@ -12,6 +12,7 @@ pub mod http;
 pub mod pki;
 pub mod raw;
 pub mod receiver;
+pub mod webdriver;
 
 use std::{sync::OnceLock, time::Duration};
 
@@ -213,6 +214,11 @@ impl TestSuite {
         create_token(&self.config, name, scopes, rate_per_second).await
     }
 
+    /// Creates a token as [`TestSuite::create_token`] does, with every setting of `new`.
+    pub async fn create_token_with(&self, new: nordstern_auth::tokens::NewToken) -> String {
+        create_token_from(&self.config, &new).await
+    }
+
     /// Graceful shutdown of every server, then the database and cached scores are dropped.
     pub async fn stop(mut self) {
         self.stop_servers().await;
@@ -265,17 +271,21 @@ pub async fn create_token(
     scopes: &[&str],
     rate_per_second: u32,
 ) -> String {
-    let db = nordstern_auth::store::open(config)
-        .await
-        .unwrap_or_else(|error| panic!("token store: {error}"));
     let new = nordstern_auth::tokens::NewToken {
         name: name.to_owned(),
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         rate_limit_per_second: rate_per_second,
         ..Default::default()
     };
+    create_token_from(config, &new).await
+}
+
+async fn create_token_from(config: &Config, new: &nordstern_auth::tokens::NewToken) -> String {
+    let db = nordstern_auth::store::open(config)
+        .await
+        .unwrap_or_else(|error| panic!("token store: {error}"));
     let (_, secret) =
-        nordstern_auth::tokens::create(&db, &new, chrono::Utc::now().timestamp_micros())
+        nordstern_auth::tokens::create(&db, new, chrono::Utc::now().timestamp_micros())
             .await
             .unwrap_or_else(|error| panic!("create token: {error}"));
     let _ = db.close().await;

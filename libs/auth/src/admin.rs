@@ -56,6 +56,7 @@ pub fn token_to_proto(record: &TokenRecord) -> pb::Token {
         rate_limit_per_second: record.rate_per_second,
         rate_limit_burst: record.burst,
         secret_prefix: record.secret_prefix.clone(),
+        csm_id: record.csm_id.clone(),
     }
 }
 
@@ -94,6 +95,7 @@ impl AuthService for AuthAdmin {
             expires_in_seconds: request.expires_in_seconds,
             rate_limit_per_second: request.rate_limit_per_second,
             rate_limit_burst: request.rate_limit_burst,
+            csm_id: request.csm_id,
         };
         let (record, secret) = tokens::create(&self.db, &new, now_micros()).await?;
         self.keeper.insert_token(record.clone());

@@ -312,6 +312,26 @@ impl Keeper {
         ))
     }
 
+    /// Who a presented token is, for pages that adapt to it (the board: which CSM, which
+    /// views). Decides nothing: every action is still checked with [`Keeper::decide`].
+    /// With auth off, everyone is an administrator of no CSM.
+    pub fn principal(&self, headers: &http::HeaderMap) -> Option<Principal> {
+        if !self.enabled {
+            return Some(Principal {
+                name: "anyone".into(),
+                scopes: vec![Scope::Admin],
+                csm_id: String::new(),
+            });
+        }
+        let hash = SecretHash::of(bearer(headers).ok()?);
+        let token = self.snapshot().get(&hash).cloned()?;
+        Some(Principal {
+            name: token.record.name.clone(),
+            scopes: token.record.scopes.clone(),
+            csm_id: token.record.csm_id.clone(),
+        })
+    }
+
     fn take_from_bucket(
         &self,
         token: &LiveToken,
@@ -354,6 +374,21 @@ impl Keeper {
                 retry_after: Duration::from_nanos(retry_after_nanos),
             }),
         }
+    }
+}
+
+/// A known token as a page sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The CSM the token speaks for; empty for none.
+    pub csm_id: String,
+}
+
+impl Principal {
+    pub fn may(&self, scope: Scope) -> bool {
+        scope.is_granted_by(&self.scopes)
     }
 }
 

@@ -19,7 +19,7 @@ mod migration {
     #[async_trait::async_trait]
     impl MigratorTrait for Migrator {
         fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-            vec![Box::new(CreateTokensAndAudit)]
+            vec![Box::new(CreateTokensAndAudit), Box::new(AddTokenCsm)]
         }
 
         fn migration_table_name() -> DynIden {
@@ -29,6 +29,37 @@ mod migration {
 
     #[derive(DeriveMigrationName)]
     struct CreateTokensAndAudit;
+
+    /// A token may speak for one CSM (the board's default portfolio).
+    struct AddTokenCsm;
+
+    // The derived name is the module's, which the first migration already has.
+    impl MigrationName for AddTokenCsm {
+        fn name(&self) -> &str {
+            "m0002_token_csm"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for AddTokenCsm {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE auth_tokens ADD COLUMN csm_id TEXT NOT NULL DEFAULT ''",
+                )
+                .await
+                .map(|_| ())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .get_connection()
+                .execute_unprepared("ALTER TABLE auth_tokens DROP COLUMN csm_id")
+                .await
+                .map(|_| ())
+        }
+    }
 
     #[async_trait::async_trait]
     impl MigrationTrait for CreateTokensAndAudit {
@@ -106,10 +137,12 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     pub rate_per_second: u32,
     pub burst: u32,
+    /// The CSM the token speaks for; empty for none.
+    pub csm_id: String,
 }
 
 const TOKEN_COLUMNS: &str = "token_id, name, secret_hash, secret_prefix, scopes, created_at, \
-    expires_at, last_used_at, revoked_at, rate_per_second, burst";
+    expires_at, last_used_at, revoked_at, rate_per_second, burst, csm_id";
 
 fn token_from_row(row: &QueryResult) -> Result<TokenRecord, DbErr> {
     let corrupt = |what: &str| DbErr::Custom(format!("corrupt auth_tokens row: {what}"));
@@ -132,6 +165,7 @@ fn token_from_row(row: &QueryResult) -> Result<TokenRecord, DbErr> {
         revoked_at: row.try_get("", "revoked_at")?,
         rate_per_second: u32::try_from(rate).map_err(|_| corrupt("rate_per_second"))?,
         burst: u32::try_from(burst).map_err(|_| corrupt("burst"))?,
+        csm_id: row.try_get("", "csm_id")?,
     })
 }
 
@@ -147,7 +181,7 @@ pub async fn insert_token(db: &DatabaseConnection, token: &TokenRecord) -> Resul
     execute(
         db,
         &format!(
-            "INSERT INTO auth_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO auth_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ),
         vec![
             token.token_id.clone().into(),
@@ -161,6 +195,7 @@ pub async fn insert_token(db: &DatabaseConnection, token: &TokenRecord) -> Resul
             token.revoked_at.into(),
             i32::try_from(token.rate_per_second).unwrap_or(i32::MAX).into(),
             i32::try_from(token.burst).unwrap_or(i32::MAX).into(),
+            token.csm_id.clone().into(),
         ],
     )
     .await

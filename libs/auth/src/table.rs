@@ -92,6 +92,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("ListHealthScores", ScoresRead),
             ("WatchHealthScores", ScoresRead),
             ("ListHealthScoreHistory", ScoresRead),
+            ("BatchGetHealthTrends", ScoresRead),
             ("ListColorChanges", ScoresRead),
             ("RecomputeHealthScore", ScoresWrite),
             ("RecomputeHealthScores", ScoresWrite),

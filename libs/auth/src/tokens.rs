@@ -19,6 +19,8 @@ pub struct NewToken {
     pub expires_in_seconds: i64,
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// The CSM the token speaks for; empty for none.
+    pub csm_id: String,
 }
 
 const MAX_NAME_LEN: usize = 64;
@@ -61,6 +63,9 @@ pub fn validate(new: &NewToken) -> Result<Vec<Scope>, FieldViolations> {
             "must be between 0 (never) and ten years",
         );
     }
+    if !new.csm_id.is_empty() && nordstern_runtime::wire::uuid(&new.csm_id).is_err() {
+        violations.add("csm_id", "must be a CSM id (a UUID) or empty");
+    }
     if new.rate_limit_burst > 0 && new.rate_limit_per_second == 0 {
         violations.add(
             "rate_limit_burst",
@@ -92,6 +97,7 @@ pub async fn create(
         revoked_at: None,
         rate_per_second: new.rate_limit_per_second,
         burst: new.rate_limit_burst,
+        csm_id: new.csm_id.clone(),
     };
     store::insert_token(db, &record).await?;
     Ok((record, secret))
@@ -151,6 +157,7 @@ mod tests {
             expires_in_seconds: -1,
             rate_limit_per_second: 0,
             rate_limit_burst: 5,
+            csm_id: "anna".into(),
         };
         let violations = validate(&bad).err().unwrap_or_default();
         let fields: Vec<&str> = violations
@@ -164,6 +171,7 @@ mod tests {
                 "name",
                 "scopes[1]",
                 "expires_in_seconds",
+                "csm_id",
                 "rate_limit_burst"
             ]
         );

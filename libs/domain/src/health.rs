@@ -15,6 +15,7 @@ mod config;
 mod inputs;
 #[cfg(test)]
 mod tests;
+pub mod trend;
 pub mod upsell;
 
 pub use config::{

@@ -16,6 +16,8 @@ use nordstern_runtime::{
 use nordstern_scoring::remote::LocalScoring;
 use nordstern_survey::remote::LocalSurvey;
 use nordstern_usage::remote::LocalUsage;
+use std::sync::Arc;
+
 use tonic::service::Routes;
 
 use crate::{
@@ -74,11 +76,29 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
                 .add_service(nordstern_webhooks::admin::WebhookAdmin::new(webhooks).into_server()),
             None => services,
         };
-        context.http = Some(http::router(
-            Dispatch::new(services),
+        let keeper = context
+            .shared::<Arc<nordstern_auth::Keeper>>()
+            .ok_or_else(|| StartError::Config("the HTTP listener needs the token keeper".into()))?;
+        // No JSON route runs before its bearer token is checked; the board checks the
+        // token of its session cookie itself, and answers with its sign-in page.
+        let api = http::router(
+            Dispatch::new(services.clone()),
             grpc.request_timeout(),
             max_request_bytes,
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            keeper.clone(),
+            nordstern_auth::http::authorize,
         ));
+        let board = nordstern_board::router(
+            services,
+            keeper,
+            nordstern_board::BoardSettings {
+                request_timeout: grpc.request_timeout(),
+                secure_cookies: context.config.tls.cert_file.is_some(),
+            },
+        );
+        context.http = Some(api.merge(board));
     }
     context
         .services

@@ -515,6 +515,7 @@ fn portfolio_row(
             currency_code,
         }),
         open_alert_count,
+        segment: account.segment,
     }
 }
 

@@ -157,6 +157,9 @@ pub enum TokenCommand {
         /// Requests at once after a quiet period [default: one second's worth].
         #[arg(long, default_value_t = 0)]
         burst: u32,
+        /// The CSM (id) the token speaks for: the board opens on their portfolio.
+        #[arg(long, value_name = "CSM_ID", default_value = "")]
+        csm: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -437,6 +440,7 @@ pub async fn run_client(command: Command) -> anyhow::Result<ExitCode> {
             expires_in,
             rate_limit,
             burst,
+            csm,
             store,
         }) => {
             let new = nordstern_auth::tokens::NewToken {
@@ -445,6 +449,7 @@ pub async fn run_client(command: Command) -> anyhow::Result<ExitCode> {
                 expires_in_seconds: expires_in.unwrap_or(0),
                 rate_limit_per_second: rate_limit,
                 rate_limit_burst: burst,
+                csm_id: csm,
             };
             let output = store_output(store.json);
             admin::create_token(&store.config()?, &new, output, out).await?;

@@ -105,6 +105,8 @@ impl App {
             .services
             .add(nordstern_webhooks::admin::WebhookAdmin::new(webhooks.clone()).into_server());
         context.share(webhooks);
+        // The gateway's HTTP listener checks the same tokens.
+        context.share(keeper.clone());
         for role in dependency_order(roles) {
             starter(role)(&mut context).await?;
         }
@@ -133,11 +135,6 @@ impl App {
                         "gateway.http_listen_addr: cannot listen on {addr}: {error}"
                     ))
                 })?;
-                // Outermost: no route runs before its token is checked.
-                let router = router.layer(axum::middleware::from_fn_with_state(
-                    keeper,
-                    nordstern_auth::http::authorize,
-                ));
                 Some((listener, router))
             }
             _ => None,

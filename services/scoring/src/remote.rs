@@ -44,6 +44,7 @@ nordstern_runtime::remote_service! {
             batch_get_health_scores(pb::BatchGetHealthScoresRequest) -> pb::BatchGetHealthScoresResponse, |_| true;
             list_health_scores(pb::ListHealthScoresRequest) -> pb::ListHealthScoresResponse, |_| true;
             list_health_score_history(pb::ListHealthScoreHistoryRequest) -> pb::ListHealthScoreHistoryResponse, |_| true;
+            batch_get_health_trends(pb::BatchGetHealthTrendsRequest) -> pb::BatchGetHealthTrendsResponse, |_| true;
             list_color_changes(pb::ListColorChangesRequest) -> pb::ListColorChangesResponse, |_| true;
             // Recomputing is idempotent: a repeated computation only bumps the version.
             recompute_health_score(pb::RecomputeHealthScoreRequest) -> pb::RecomputeHealthScoreResponse, |_| true;

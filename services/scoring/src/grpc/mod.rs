@@ -110,6 +110,13 @@ impl ScoringService for ScoringGrpc {
         scores::list_health_score_history(self, request).await
     }
 
+    async fn batch_get_health_trends(
+        &self,
+        request: Request<pb::BatchGetHealthTrendsRequest>,
+    ) -> Result<Response<pb::BatchGetHealthTrendsResponse>, Status> {
+        scores::batch_get_health_trends(self, request).await
+    }
+
     async fn list_color_changes(
         &self,
         request: Request<pb::ListColorChangesRequest>,

@@ -11,6 +11,7 @@ use nordstern_runtime::{
     status::FieldViolations,
     wire::{self, from_timestamp, id_field, id_list, optional_id, required_id, timestamp},
 };
+use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
@@ -212,6 +213,64 @@ pub(super) async fn list_health_score_history(
             .collect(),
         next_page_token,
     }))
+}
+
+pub(super) async fn batch_get_health_trends(
+    grpc: &ScoringGrpc,
+    request: Request<pb::BatchGetHealthTrendsRequest>,
+) -> Result<Response<pb::BatchGetHealthTrendsResponse>, Status> {
+    use nordstern_domain::health::trend::{Computation, daily_last};
+    const MAX_DAYS: i32 = 365;
+    let request = request.into_inner();
+    let mut v = FieldViolations::new();
+    if request.account_ids.len() > MAX_BATCH {
+        v.add("account_ids", format!("at most {MAX_BATCH} ids"));
+    }
+    let ids = id_list(&mut v, "account_ids", &request.account_ids);
+    let days = match request.days {
+        0 => 90,
+        days @ 1..=MAX_DAYS => days,
+        _ => {
+            v.add("days", format!("must be 1 to {MAX_DAYS}, or 0 for 90"));
+            90
+        }
+    };
+    v.into_result()?;
+    let today = chrono::Utc::now().date_naive();
+    let first_day = today - chrono::Days::new(u64::try_from(days - 1).unwrap_or_default());
+    let from = day_start(first_day);
+    let rows = grpc
+        .scoring
+        .store
+        .history_of_many(&ids, from)
+        .await
+        .map_err(crate::db_error)?;
+    let mut by_account: HashMap<String, Vec<Computation>> = HashMap::new();
+    for (account_id, computed_at_micros, score, color) in rows {
+        let Some(color) = HealthColor::parse(&color) else {
+            continue;
+        };
+        by_account.entry(account_id).or_default().push(Computation {
+            computed_at_micros,
+            score,
+            color,
+        });
+    }
+    let trends = ids
+        .into_iter()
+        .map(|account_id| {
+            let points = daily_last(by_account.remove(&account_id).unwrap_or_default())
+                .into_iter()
+                .map(|day| pb::HealthTrendPoint {
+                    day: Some(wire::date_to_proto(day.day)),
+                    score: day.score,
+                    color: day.color.to_proto() as i32,
+                })
+                .collect();
+            pb::HealthTrend { account_id, points }
+        })
+        .collect();
+    Ok(Response::new(pb::BatchGetHealthTrendsResponse { trends }))
 }
 
 pub(super) async fn list_color_changes(

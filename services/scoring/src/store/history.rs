@@ -76,6 +76,34 @@ impl Store {
         rows.iter().map(history_row).collect()
     }
 
+    /// The computations of `ids` since `from` (microseconds), as (account, time, score,
+    /// stored colour), in no particular order.
+    pub async fn history_of_many(
+        &self,
+        ids: &[String],
+        from: i64,
+    ) -> Result<Vec<(String, i64, f64, String)>, DbErr> {
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT account_id, computed_at, score, color FROM health_score_history \
+                 WHERE computed_at >= $1 AND account_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut values = vec![Value::from(from)];
+            values.extend(chunk.iter().map(|id| Value::from(id.clone())));
+            for row in query_all(self.db(), &sql, values).await? {
+                rows.push((
+                    row.try_get("", "account_id")?,
+                    row.try_get("", "computed_at")?,
+                    row.try_get("", "score")?,
+                    row.try_get("", "color")?,
+                ));
+            }
+        }
+        Ok(rows)
+    }
+
     /// Colour changes newest first after `after` = (changed_at, account_id, version).
     pub async fn color_changes(
         &self,

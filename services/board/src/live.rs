@@ -65,17 +65,14 @@ async fn feed(
             .own_csm()
             .map(str::to_owned)
             .ok_or_else(|| PageError::Forbidden("no CSM and no accounts:read".to_owned()))?,
-        (None, _) => choose_book(
-            &board.calls,
-            viewer,
-            pairs.get("csm").map(String::as_str),
-            true,
-        )
-        .await
-        .map(|book| match book {
-            Book::Csm(id) => id,
-            Book::Company => String::new(),
-        })?,
+        (None, _) => {
+            choose_book(&board.calls, viewer, query, true)
+                .await
+                .map(|book| match book {
+                    Book::Csm(id) => id,
+                    Book::Company => String::new(),
+                })?
+        }
     };
     // A watch has no deadline: it lasts as long as the page is open.
     let scores = board

@@ -311,6 +311,32 @@ pub async fn load(
             token_file.display()
         );
     }
+    if let Some(http) = config.gateway.http_listen_addr.filter(|a| a.port() != 0) {
+        let scheme = if config.tls.cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!(
+            "\nThe CSM board: {scheme}://{http}/ — sign in with the token in {} (every portfolio).",
+            token_file.display()
+        );
+        if let (Some(csm_id), Some(csm)) = (csm_ids.first(), company.csms.first()) {
+            println!(
+                "A token that opens on {}'s portfolio (prints its secret; sign in with it):",
+                csm.name
+            );
+            let store = match &config.database_url {
+                Some(url) => format!("--database-url '{url}'"),
+                None => format!("--data-dir {}", config.data_dir.display()),
+            };
+            println!(
+                "  nordstern token create --name '{} board' --scope scores:read --scope alerts:write --csm {csm_id} {store}",
+                csm.name
+            );
+        }
+        println!();
+    }
     println!("  grpcurl -plaintext {addr} list          # reflection needs no token");
     println!("  nordstern token list                    # who may call, and when they last did");
     println!("  nordstern audit                         # writes, erasures and refused calls");

@@ -3,7 +3,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, RawQuery, State},
+    extract::{Path, State},
     http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
 };
@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use nordstern_domain::scope::Scope;
 use nordstern_proto::scoring::v1::{self as scoring_pb, AlertStatus};
 
-use super::{Book, accounts_by_id, book_picker, choose_book, csms, lists::live_url, query_pairs};
+use super::{Book, accounts_by_id, book_picker, choose_book, lists::live_url};
 use crate::{
     Board, format,
     i18n::Lang,
@@ -23,25 +23,7 @@ use crate::{
 /// Alerts shown per status.
 const QUEUE_LENGTH: i32 = 200;
 
-pub async fn page(
-    State(board): State<Board>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    board
-        .clone()
-        .page(
-            &headers,
-            "GET /alerts",
-            Scope::ScoresRead,
-            |viewer| async move {
-                render(&board, &viewer, query.as_deref())
-                    .await
-                    .map(IntoResponse::into_response)
-            },
-        )
-        .await
-}
+query_page!(page, "GET /alerts", render);
 
 async fn alerts_with(
     board: &Board,
@@ -64,14 +46,7 @@ async fn alerts_with(
 
 async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let pairs = query_pairs(query);
-    let book = choose_book(
-        &board.calls,
-        viewer,
-        pairs.get("csm").map(String::as_str),
-        true,
-    )
-    .await?;
+    let book = choose_book(&board.calls, viewer, query, true).await?;
     let (open, acknowledged) = tokio::join!(
         alerts_with(board, &book, AlertStatus::Open),
         alerts_with(board, &book, AlertStatus::Acknowledged)
@@ -87,11 +62,6 @@ async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<M
     let here = match query {
         Some(query) if !query.is_empty() => format!("/alerts?{query}"),
         _ => "/alerts".to_owned(),
-    };
-    let csm_list = if viewer.may(Scope::AccountsRead) {
-        csms(&board.calls).await.unwrap_or_default()
-    } else {
-        Vec::new()
     };
     let table = |alerts: &[scoring_pb::Alert], id: &str| {
         html! {
@@ -120,7 +90,7 @@ async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<M
         }
     };
     let content = html! {
-        (book_picker(viewer, &csm_list, &book, "/alerts", true))
+        (book_picker(&board.calls, viewer, &book, "/alerts", true).await)
         h2 { (lang.t("Open", "Offen")) " (" span #open-count { (open.len()) } ")" }
         @if open.is_empty() { p.empty { (lang.t("The queue is empty.", "Die Warteschlange ist leer.")) } }
         @else { (table(&open, "queue")) }

@@ -1,16 +1,10 @@
 //! The company's (or a CSM's) risk list and upsell list, in the domain's priority: churn
 //! prevention first, by ARR at risk; upsell only for green accounts, by expected value.
 
-use axum::{
-    extract::{RawQuery, State},
-    http::HeaderMap,
-    response::{IntoResponse, Response},
-};
 use maud::{Markup, html};
-use nordstern_domain::scope::Scope;
 use nordstern_proto::scoring::v1 as scoring_pb;
 
-use super::{Book, accounts_by_id, book_picker, choose_book, csms, query_pairs};
+use super::{Book, accounts_by_id, book_picker, choose_book};
 use crate::{
     Board, format,
     layout::{self, Frame, Nav},
@@ -21,54 +15,9 @@ use crate::{
 /// Rows of each list.
 const LIST_LENGTH: i32 = 100;
 
-pub async fn risk(
-    State(board): State<Board>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    board
-        .clone()
-        .page(
-            &headers,
-            "GET /risk",
-            Scope::ScoresRead,
-            |viewer| async move {
-                render_risk(&board, &viewer, query.as_deref())
-                    .await
-                    .map(IntoResponse::into_response)
-            },
-        )
-        .await
-}
+query_page!(risk, "GET /risk", render_risk);
 
-pub async fn upsell(
-    State(board): State<Board>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    board
-        .clone()
-        .page(
-            &headers,
-            "GET /upsell",
-            Scope::ScoresRead,
-            |viewer| async move {
-                render_upsell(&board, &viewer, query.as_deref())
-                    .await
-                    .map(IntoResponse::into_response)
-            },
-        )
-        .await
-}
-
-async fn picker(board: &Board, viewer: &Viewer, book: &Book, action: &str) -> Markup {
-    let csm_list = if viewer.may(Scope::AccountsRead) {
-        csms(&board.calls).await.unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    book_picker(viewer, &csm_list, book, action, true)
-}
+query_page!(upsell, "GET /upsell", render_upsell);
 
 async fn render_risk(
     board: &Board,
@@ -76,14 +25,7 @@ async fn render_risk(
     query: Option<&str>,
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let pairs = query_pairs(query);
-    let book = choose_book(
-        &board.calls,
-        viewer,
-        pairs.get("csm").map(String::as_str),
-        true,
-    )
-    .await?;
+    let book = choose_book(&board.calls, viewer, query, true).await?;
     let scores = board
         .calls
         .scoring()
@@ -102,7 +44,7 @@ async fn render_risk(
         Book::Csm(_) => lang.t("Risk list of the portfolio", "Risikoliste des Portfolios"),
     };
     let content = html! {
-        (picker(board, viewer, &book, "/risk").await)
+        (book_picker(&board.calls, viewer, &book, "/risk", true).await)
         p.hint { (lang.t("Churn prevention comes first: accounts by ARR at risk (ARR × churn probability).", "Churn-Prävention zuerst: Accounts nach ARR im Risiko (ARR × Churn-Wahrscheinlichkeit).")) }
         table.rows #risk {
             thead { tr {
@@ -152,14 +94,7 @@ async fn render_upsell(
     query: Option<&str>,
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let pairs = query_pairs(query);
-    let book = choose_book(
-        &board.calls,
-        viewer,
-        pairs.get("csm").map(String::as_str),
-        true,
-    )
-    .await?;
+    let book = choose_book(&board.calls, viewer, query, true).await?;
     let opportunities = board
         .calls
         .scoring()
@@ -176,7 +111,7 @@ async fn render_upsell(
     let ids: Vec<String> = opportunities.iter().map(|o| o.account_id.clone()).collect();
     let accounts = accounts_by_id(&board.calls, &ids).await?;
     let content = html! {
-        (picker(board, viewer, &book, "/upsell").await)
+        (book_picker(&board.calls, viewer, &book, "/upsell", true).await)
         p.hint { (lang.t("Only green accounts with high adoption of what they bought; after the risk list in priority.", "Nur grüne Accounts mit hoher Nutzung des Gekauften; in der Priorität nach der Risikoliste.")) }
         table.rows #upsell {
             thead { tr {

@@ -1,6 +1,32 @@
 //! The board's pages, one module each, and what they share: whose accounts a page shows
 //! and the names of accounts an answer only names by id.
 
+/// A page handler that reads the query string and needs `scores:read`: the viewer's
+/// session is checked, then `$render(&board, &viewer, query)` draws the page.
+macro_rules! query_page {
+    ($handler:ident, $route:literal, $render:path) => {
+        pub async fn $handler(
+            axum::extract::State(board): axum::extract::State<crate::Board>,
+            headers: axum::http::HeaderMap,
+            axum::extract::RawQuery(query): axum::extract::RawQuery,
+        ) -> axum::response::Response {
+            board
+                .clone()
+                .page(
+                    &headers,
+                    $route,
+                    nordstern_domain::scope::Scope::ScoresRead,
+                    |viewer| async move {
+                        $render(&board, &viewer, query.as_deref())
+                            .await
+                            .map(axum::response::IntoResponse::into_response)
+                    },
+                )
+                .await
+        }
+    };
+}
+
 pub mod account;
 pub mod alerts;
 pub mod lists;
@@ -10,7 +36,7 @@ pub mod renewals;
 use std::collections::HashMap;
 
 use nordstern_domain::scope::Scope;
-use nordstern_proto::accounts::v1 as accounts_pb;
+use nordstern_proto::{accounts::v1 as accounts_pb, gateway::v1 as gateway_pb};
 use nordstern_runtime::wire::MAX_BATCH;
 
 use crate::{
@@ -52,15 +78,17 @@ pub fn query_pairs(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-/// The book a viewer asked for (`csm=<id>` or `csm=all`), or their default: their own
+/// The book a viewer asked for in the query (`csm=<id>` or `csm=all`), or their default: their own
 /// CSM's, else (with `accounts:read`) the company's when `company_default`, else the first
 /// CSM's. Other CSMs' books and the company's need `accounts:read`.
 pub async fn choose_book(
     calls: &Calls,
     viewer: &Viewer,
-    asked: Option<&str>,
+    query: Option<&str>,
     company_default: bool,
 ) -> Result<Book, PageError> {
+    let pairs = query_pairs(query);
+    let asked = pairs.get("csm").map(String::as_str);
     let lang = viewer.lang;
     let reads_company = viewer.may(Scope::AccountsRead);
     let refuse = || {
@@ -95,6 +123,41 @@ pub async fn choose_book(
             })
         }
     }
+}
+
+/// The one CSM of a book, for pages that show one CSM's accounts.
+pub fn one_csm(book: &Book, viewer: &Viewer) -> Result<String, PageError> {
+    match book {
+        Book::Csm(id) => Ok(id.clone()),
+        Book::Company => Err(PageError::Forbidden(
+            viewer
+                .lang
+                .t(
+                    "Choose one CSM's portfolio.",
+                    "Wählen Sie das Portfolio eines CSM.",
+                )
+                .to_owned(),
+        )),
+    }
+}
+
+/// The book a page asked for, which must be one CSM's, and that CSM's portfolio.
+pub async fn csm_portfolio(
+    calls: &Calls,
+    viewer: &Viewer,
+    query: Option<&str>,
+) -> Result<(Book, String, gateway_pb::GetPortfolioResponse), PageError> {
+    let book = choose_book(calls, viewer, query, false).await?;
+    let csm_id = one_csm(&book, viewer)?;
+    let portfolio = calls
+        .gateway()
+        .get_portfolio(calls.request(gateway_pb::GetPortfolioRequest {
+            csm_id: csm_id.clone(),
+            period: None,
+        }))
+        .await?
+        .into_inner();
+    Ok((book, csm_id, portfolio))
 }
 
 /// Every CSM, by name.
@@ -147,15 +210,21 @@ pub async fn accounts_by_id(
     Ok(found)
 }
 
-/// The CSM picker above a page, for viewers who may look at other books.
-pub fn book_picker(
+/// The CSM picker above a page, for viewers who may look at other books (a list that
+/// fails to load leaves the picker out).
+pub async fn book_picker(
+    calls: &Calls,
     viewer: &Viewer,
-    csms: &[accounts_pb::Csm],
     book: &Book,
     action: &str,
     with_company: bool,
 ) -> maud::Markup {
     let lang = viewer.lang;
+    let csms = if viewer.may(Scope::AccountsRead) {
+        csms(calls).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     maud::html! {
         @if viewer.may(Scope::AccountsRead) {
             form.picker method="get" action=(action) {
@@ -164,7 +233,7 @@ pub fn book_picker(
                     @if with_company {
                         option value="all" selected[*book == Book::Company] { (lang.t("the whole company", "dem ganzen Unternehmen")) }
                     }
-                    @for csm in csms {
+                    @for csm in &csms {
                         option value=(csm.csm_id) selected[*book == Book::Csm(csm.csm_id.clone())] { (csm.name) }
                     }
                 }

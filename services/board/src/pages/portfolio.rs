@@ -3,14 +3,8 @@
 
 use std::cmp::Ordering;
 
-use axum::{
-    extract::{RawQuery, State},
-    http::HeaderMap,
-    response::{IntoResponse, Response},
-};
 use chrono::Utc;
 use maud::{Markup, html};
-use nordstern_domain::scope::Scope;
 use nordstern_proto::{
     common::v1::{HealthColor, Segment, Tier},
     gateway::v1::{self as gateway_pb, PortfolioAccount, Section},
@@ -18,7 +12,7 @@ use nordstern_proto::{
 };
 use nordstern_runtime::wire::MAX_BATCH;
 
-use super::{Book, book_picker, choose_book, csms, query_pairs};
+use super::{Book, book_picker, csm_portfolio, query_pairs};
 use crate::{
     Board, charts, format,
     i18n::Lang,
@@ -30,20 +24,7 @@ use crate::{
 /// Days of the sparklines.
 const TREND_DAYS: usize = 90;
 
-pub async fn page(
-    State(board): State<Board>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    board
-        .clone()
-        .page(&headers, "GET /", Scope::ScoresRead, |viewer| async move {
-            render(&board, &viewer, query.as_deref())
-                .await
-                .map(IntoResponse::into_response)
-        })
-        .await
-}
+query_page!(page, "GET /", render);
 
 /// The filters and order of the rows, from the query string.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -226,46 +207,18 @@ fn renewal_key(row: &PortfolioAccount) -> (bool, i32, i32, i32) {
 async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<Markup, PageError> {
     let lang = viewer.lang;
     let pairs = query_pairs(query);
-    let book = choose_book(
-        &board.calls,
-        viewer,
-        pairs.get("csm").map(String::as_str),
-        false,
-    )
-    .await?;
-    let Book::Csm(csm_id) = &book else {
-        return Err(PageError::Forbidden(
-            lang.t(
-                "Choose one CSM's portfolio.",
-                "Wählen Sie das Portfolio eines CSM.",
-            )
-            .to_owned(),
-        ));
-    };
+    let (book, csm_id, portfolio) = csm_portfolio(&board.calls, viewer, query).await?;
     let view = View::parse(&pairs);
-    let portfolio = board
-        .calls
-        .gateway()
-        .get_portfolio(board.calls.request(gateway_pb::GetPortfolioRequest {
-            csm_id: csm_id.clone(),
-            period: None,
-        }))
-        .await?
-        .into_inner();
     let ids: Vec<String> = portfolio
         .accounts
         .iter()
         .map(|a| a.account_id.clone())
         .collect();
-    let (trends, csm_list) = tokio::join!(trends(board, &ids), async {
-        if viewer.may(Scope::AccountsRead) {
-            csms(&board.calls).await
-        } else {
-            Ok(Vec::new())
-        }
-    });
+    let (trends, picker) = tokio::join!(
+        trends(board, &ids),
+        book_picker(&board.calls, viewer, &book, "/", false)
+    );
     let trends = trends.unwrap_or_default();
-    let csm_list = csm_list.unwrap_or_default();
     let today = Utc::now().date_naive();
     let first_day = today - chrono::Days::new(TREND_DAYS as u64 - 1);
 
@@ -295,7 +248,7 @@ async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<M
         .collect();
     let live = format!("/live?csm={csm_id}");
     let content = html! {
-        (book_picker(viewer, &csm_list, &book, "/", false))
+        (picker)
         (layout::missing_note(lang, &missing))
         (summary(lang, &portfolio))
         (filters(lang, &view, &book))

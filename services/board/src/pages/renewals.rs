@@ -2,20 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use axum::{
-    extract::{RawQuery, State},
-    http::HeaderMap,
-    response::{IntoResponse, Response},
-};
 use chrono::{Datelike, NaiveDate, Utc};
 use maud::{Markup, html};
-use nordstern_domain::scope::Scope;
 use nordstern_proto::{
     common::v1::{HealthColor, Money},
-    gateway::v1::{self as gateway_pb, PortfolioAccount},
+    gateway::v1::PortfolioAccount,
 };
 
-use super::{Book, book_picker, choose_book, csms, query_pairs};
+use super::{book_picker, csm_portfolio};
 use crate::{
     Board, format,
     layout::{self, Frame, Nav},
@@ -25,25 +19,7 @@ use crate::{
 /// How far ahead the page looks.
 const HORIZON_DAYS: i64 = 90;
 
-pub async fn page(
-    State(board): State<Board>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    board
-        .clone()
-        .page(
-            &headers,
-            "GET /renewals",
-            Scope::ScoresRead,
-            |viewer| async move {
-                render(&board, &viewer, query.as_deref())
-                    .await
-                    .map(IntoResponse::into_response)
-            },
-        )
-        .await
-}
+query_page!(page, "GET /renewals", render);
 
 /// The Monday of `day`'s ISO week.
 fn week_of(day: NaiveDate) -> NaiveDate {
@@ -89,42 +65,12 @@ fn total(rows: &[&PortfolioAccount], keep: impl Fn(&PortfolioAccount) -> bool) -
 
 async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let pairs = query_pairs(query);
-    let book = choose_book(
-        &board.calls,
-        viewer,
-        pairs.get("csm").map(String::as_str),
-        false,
-    )
-    .await?;
-    let Book::Csm(csm_id) = &book else {
-        return Err(PageError::Forbidden(
-            lang.t(
-                "Choose one CSM's portfolio.",
-                "Wählen Sie das Portfolio eines CSM.",
-            )
-            .to_owned(),
-        ));
-    };
-    let portfolio = board
-        .calls
-        .gateway()
-        .get_portfolio(board.calls.request(gateway_pb::GetPortfolioRequest {
-            csm_id: csm_id.clone(),
-            period: None,
-        }))
-        .await?
-        .into_inner();
-    let csm_list = if viewer.may(Scope::AccountsRead) {
-        csms(&board.calls).await.unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let (book, csm_id, portfolio) = csm_portfolio(&board.calls, viewer, query).await?;
     let today = Utc::now().date_naive();
     let weeks = by_week(&portfolio.accounts, today);
     let here = format!("/renewals?{}", query.unwrap_or_default());
     let content = html! {
-        (book_picker(viewer, &csm_list, &book, "/renewals", false))
+        (book_picker(&board.calls, viewer, &book, "/renewals", false).await)
         @if weeks.is_empty() { p.empty { (lang.t("No renewals in the next 90 days.", "Keine Verlängerungen in den nächsten 90 Tagen.")) } }
         @for (monday, rows) in &weeks {
             section.week aria-label=(format!("{} {}", lang.t("Week of", "Woche ab"), format::date(lang, Some(&format::to_proto_date(*monday))))) {

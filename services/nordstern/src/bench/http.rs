@@ -105,7 +105,11 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn get(sender: &Mutex<SendRequest<Empty<Bytes>>>, path: &str) -> Result<(), Status> {
+/// `GET path` on a kept-alive HTTP/1.1 connection; only a 2xx answer counts.
+pub(super) async fn get(
+    sender: &Mutex<SendRequest<Empty<Bytes>>>,
+    path: &str,
+) -> Result<(), Status> {
     let request = http::Request::get(path)
         .header(http::header::HOST, "bench")
         .body(Empty::new())

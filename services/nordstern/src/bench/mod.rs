@@ -3,6 +3,7 @@
 
 mod auth;
 mod balance;
+mod board;
 mod churn;
 mod customer360;
 mod echo;
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     GetAccount(get_account::GetAccountArgs),
     /// GET /v1/accounts/{id} over the HTTP/JSON transcoder next to gRPC GetAccount.
     Http(http::HttpArgs),
+    /// The board's portfolio page for a CSM of 500 accounts vs GetPortfolio alone.
+    Board(board::BoardArgs),
     /// GetCustomer360 p50 at concurrency 1 and throughput at saturation vs echo.
     Customer360(customer360::Customer360Args),
     /// Portfolio balancing time and ARR spread on log-normal ARR.
@@ -49,6 +52,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Auth(args) => auth::run(args).await,
         BenchCommand::GetAccount(args) => get_account::run(args).await,
         BenchCommand::Http(args) => http::run(args).await,
+        BenchCommand::Board(args) => board::run(args).await,
         BenchCommand::Balance(args) => balance::run(&args),
         BenchCommand::Customer360(args) => customer360::run(args).await,
         BenchCommand::Churn(args) => churn::run(&args),

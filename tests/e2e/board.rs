@@ -426,6 +426,7 @@ async fn board_screenshots() {
         )
         .await;
     browser.wait_for("table.components", long).await;
+    browser.resize(1400, 2300).await;
     std::fs::write(docs.join("board-account.png"), browser.screenshot().await)
         .unwrap_or_else(|e| panic!("{e}"));
     browser.quit().await;

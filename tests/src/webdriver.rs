@@ -204,6 +204,16 @@ impl Browser {
         .await
     }
 
+    /// Resizes the window (CSS pixels), e.g. to take in a whole page.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.session_call(
+            "POST",
+            "/window/rect",
+            &json!({ "width": width, "height": height }),
+        )
+        .await;
+    }
+
     /// A PNG of the window.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;

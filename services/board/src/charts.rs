@@ -66,7 +66,7 @@ pub fn lines(series: &[Series<'_>], first_day: &str, last_day: &str, label: &str
     let slots = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {} {}", W + PAD, H + PAD)) role="img" aria-label=(label) {
+            svg viewBox=(format!("0 0 {} {}", W + PAD + 8.0, H + PAD)) role="img" aria-label=(label) {
                 title { (label) }
                 g transform=(format!("translate({PAD},4)")) {
                     line.axis x1="0" y1=(H) x2=(W) y2=(H) {}
@@ -103,7 +103,7 @@ pub fn score_history(
     const PAD: f64 = 28.0;
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {} {}", W + PAD, H + PAD)) role="img" aria-label=(label) {
+            svg viewBox=(format!("0 0 {} {}", W + PAD + 8.0, H + PAD)) role="img" aria-label=(label) {
                 title { (label) }
                 g transform=(format!("translate({PAD},4)")) {
                     @for (from, to, class) in BANDS {

@@ -11,6 +11,7 @@ mod gateway;
 mod integrations;
 mod platform;
 mod scoring;
+mod skew;
 mod support;
 mod survey;
 mod tls;

@@ -15,6 +15,11 @@ pub enum ServiceError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A field that is well-formed but conflicts with what is stored (an effective date
+    /// before the last one): FAILED_PRECONDITION naming the field in a
+    /// `google.rpc.PreconditionFailure`.
+    #[error("{field}: {description}")]
+    Conflict { field: String, description: String },
     #[error(transparent)]
     Database(#[from] DbErr),
     #[error("stored response could not be decoded: {0}")]
@@ -55,6 +60,14 @@ impl From<ServiceError> for Status {
             ServiceError::NotFound(what) => Status::not_found(format!("{what} not found")),
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ServiceError::Conflict { field, description } => {
+                use tonic_types::{ErrorDetails, StatusExt};
+                Status::with_error_details(
+                    tonic::Code::FailedPrecondition,
+                    format!("{field}: {description}"),
+                    ErrorDetails::with_precondition_failure_violation("STATE", field, description),
+                )
+            }
             ServiceError::Database(ref db) if is_unavailable(db) => {
                 tracing::warn!(error = %db, "database unavailable");
                 Status::unavailable("database unavailable; retry later")

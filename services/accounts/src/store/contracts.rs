@@ -225,6 +225,12 @@ fn contract_error(error: ContractError) -> AccountsError {
         ContractError::InvalidRenewalDate { reason } => {
             AccountsError::InvalidArgument(FieldViolations::single("event.renewal_date", reason))
         }
+        ContractError::OutOfOrder { last } => AccountsError::Conflict {
+            field: "event.effective_date".to_owned(),
+            description: format!(
+                "must not be before {last}, when the account's last contract event took effect (events are recorded in order)"
+            ),
+        },
         other => AccountsError::FailedPrecondition(other.to_string()),
     }
 }

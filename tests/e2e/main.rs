@@ -10,6 +10,7 @@ mod faults;
 mod gateway;
 mod integrations;
 mod platform;
+mod retries;
 mod scoring;
 mod skew;
 mod support;

@@ -10,6 +10,7 @@ pub mod redis_server;
 
 pub mod http;
 pub mod pki;
+pub mod proxy;
 pub mod raw;
 pub mod receiver;
 pub mod webdriver;

@@ -9,6 +9,7 @@ mod cli;
 mod faults;
 mod gateway;
 mod integrations;
+mod malformed;
 mod platform;
 mod retries;
 mod scoring;

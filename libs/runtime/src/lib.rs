@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod decode_errors;
 pub mod error;
 pub mod guard;
 pub mod http_error;

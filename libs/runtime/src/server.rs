@@ -146,6 +146,8 @@ pub async fn serve_protected(
         ))
         // Request counts and durations per method, for the OTLP metrics pipeline.
         .layer(MetricsLayer)
+        // A body that is not protobuf is the caller's mistake: INVALID_ARGUMENT.
+        .layer(crate::decode_errors::DecodeErrorLayer)
         .into_inner();
 
     let drain_signal = {

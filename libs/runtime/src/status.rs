@@ -99,8 +99,55 @@ impl std::fmt::Display for FieldViolations {
 
 impl std::error::Error for FieldViolations {}
 
+/// Text of violations an answer carries at most: the message and the details travel
+/// in response headers, and a client drops a response whose headers pass its limit
+/// (16 KiB in hyper), so a request full of huge bad values still gets its answer.
+const MAX_VIOLATION_TEXT: usize = 2_000;
+/// Longest field name or description an answer repeats.
+const MAX_VIOLATION_PART: usize = 300;
+
+/// `text` cut to `max` bytes at a character boundary, marked when cut.
+fn clipped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+impl FieldViolations {
+    /// The violations as an answer carries them: each part clipped, and those past the
+    /// size budget summed up in a last one.
+    fn bounded(&self) -> FieldViolations {
+        let mut shown = FieldViolations::new();
+        let mut budget = MAX_VIOLATION_TEXT;
+        for (index, (field, description)) in self.violations.iter().enumerate() {
+            let field = clipped(field, MAX_VIOLATION_PART);
+            let description = clipped(description, MAX_VIOLATION_PART);
+            let size = field.len() + description.len();
+            if size > budget {
+                shown.add(
+                    "…",
+                    format!(
+                        "{} more violations not listed",
+                        self.violations.len() - index
+                    ),
+                );
+                break;
+            }
+            budget -= size;
+            shown.add(field, description);
+        }
+        shown
+    }
+}
+
 impl From<FieldViolations> for Status {
     fn from(violations: FieldViolations) -> Status {
+        let violations = violations.bounded();
         let mut details = ErrorDetails::new();
         for (field, description) in &violations.violations {
             details.add_bad_request_violation(field.clone(), description.clone());
@@ -189,5 +236,32 @@ mod merge_tests {
             .map(|(field, _)| field.as_str())
             .collect();
         assert_eq!(fields, ["page_size", "config.green_min"]);
+    }
+
+    #[test]
+    fn answers_stay_small_however_large_the_bad_values() {
+        let mut violations = FieldViolations::new();
+        for index in 0..1_000 {
+            violations.add(
+                format!("ids[{index}]"),
+                format!("`{}` is not a UUID", "x".repeat(5_000)),
+            );
+        }
+        let status = Status::from(violations);
+        assert!(status.message().len() < 2_600, "{}", status.message().len());
+        let listed = field_violations(&status);
+        assert!(listed.len() < 10, "{}", listed.len());
+        assert!(
+            listed
+                .last()
+                .is_some_and(|(field, description)| field == "…"
+                    && description.ends_with("more violations not listed"))
+        );
+        assert!(
+            listed
+                .iter()
+                .all(|(_, description)| description.len() <= MAX_VIOLATION_PART + 3)
+        );
+        assert_eq!(clipped("Zähler", 2), "Z…");
     }
 }

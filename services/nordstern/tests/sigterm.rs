@@ -79,7 +79,7 @@ async fn sigterm_under_load_drains_in_flight_work_and_exits_within_grace() {
                 let read = ids[n % ids.len()].clone();
                 tasks.push(tokio::spawn(async move {
                     let sent_at = Instant::now();
-                    let (code, created) = if n % 2 == 0 {
+                    let (code, created) = if n.is_multiple_of(2) {
                         let result = client
                             .get_account(accounts_pb::GetAccountRequest { account_id: read })
                             .await;

@@ -12,6 +12,7 @@ pub mod http_error;
 pub mod http_routes;
 pub mod idempotency;
 pub mod paging;
+pub mod readiness;
 pub mod role;
 pub mod server;
 pub mod shutdown;

@@ -69,6 +69,8 @@ pub struct Protection {
     pub tls: Option<tonic::transport::ServerTlsConfig>,
     /// Serve gRPC reflection (v1 and v1alpha) for the enabled services.
     pub reflection: bool,
+    /// Health follows these stores (none: SERVING until shutdown).
+    pub readiness: Option<crate::readiness::Readiness>,
 }
 
 /// Longest header list a request may carry: room for a 64 KiB junk `authorization`
@@ -149,6 +151,10 @@ pub async fn serve_protected(
         // A body that is not protobuf is the caller's mistake: INVALID_ARGUMENT.
         .layer(crate::decode_errors::DecodeErrorLayer)
         .into_inner();
+
+    if let Some(readiness) = protection.readiness {
+        tokio::spawn(readiness.watch(health_reporter.clone(), names.clone(), shutdown.clone()));
+    }
 
     let drain_signal = {
         let shutdown = shutdown.clone();

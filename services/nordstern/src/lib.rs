@@ -125,6 +125,12 @@ impl App {
             )),
             tls: nordstern_runtime::tls::grpc_server(&config.tls).map_err(AppError::Config)?,
             reflection: config.auth.reflection,
+            readiness: (config.grpc.readiness_interval_ms > 0 && !pools.is_empty()).then(|| {
+                nordstern_runtime::readiness::Readiness {
+                    pools: pools.clone(),
+                    interval: std::time::Duration::from_millis(config.grpc.readiness_interval_ms),
+                }
+            }),
         };
         let http_tls =
             nordstern_runtime::tls::http_acceptor(&config.tls).map_err(AppError::Config)?;

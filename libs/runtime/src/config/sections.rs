@@ -30,6 +30,9 @@ pub struct GrpcConfig {
     pub client_retries: u32,
     /// HTTP/2 connections each client keeps to each service it calls.
     pub client_connections: usize,
+    /// How often the server pings its stores and reports NOT_SERVING while one does not
+    /// answer; 0 turns it off.
+    pub readiness_interval_ms: u64,
 }
 
 impl Default for GrpcConfig {
@@ -43,6 +46,7 @@ impl Default for GrpcConfig {
             client_timeout_ms: 5_000,
             client_retries: 2,
             client_connections: 4,
+            readiness_interval_ms: 500,
         }
     }
 }

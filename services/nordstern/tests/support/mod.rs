@@ -168,6 +168,10 @@ impl Server {
             .unwrap_or_else(|error| panic!("reaping nordstern: {error}"));
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM: the graceful shutdown an orchestrator asks for.
     pub fn terminate(&self) {
         let status = Command::new("kill")

@@ -227,6 +227,9 @@ async fn the_board_shows_each_viewer_their_book(suite: &TestSuite) {
         .next()
         .unwrap_or_else(|| panic!("no alert for the account without CSM"));
     let action = format!("/alerts/{}/acknowledge", alert.alert_id);
+    // Anna may work alerts, but only her book's.
+    let not_hers = post_form(suite, &action, &[("Cookie", anna.as_str())], "back=/alerts").await;
+    assert_eq!(not_hers.status, 403, "{}", not_hers.body);
     let forged = post_form(
         suite,
         &action,

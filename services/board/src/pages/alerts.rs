@@ -22,6 +22,8 @@ use crate::{
 
 /// Alerts shown per status.
 const QUEUE_LENGTH: i32 = 200;
+/// The most a listing answers at once: the whole of a book's queue.
+const MAX_PAGE: i32 = 1_000;
 
 query_page!(page, "GET /alerts", render);
 
@@ -29,12 +31,13 @@ async fn alerts_with(
     board: &Board,
     book: &Book,
     status: AlertStatus,
+    limit: i32,
 ) -> Result<Vec<scoring_pb::Alert>, tonic::Status> {
     Ok(board
         .calls
         .scoring()
         .list_alerts(board.calls.request(scoring_pb::ListAlertsRequest {
-            page_size: QUEUE_LENGTH,
+            page_size: limit,
             csm_id: book.csm_id(),
             statuses: vec![status as i32],
             ..Default::default()
@@ -48,8 +51,8 @@ async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<M
     let lang = viewer.lang;
     let book = choose_book(&board.calls, viewer, query, true).await?;
     let (open, acknowledged) = tokio::join!(
-        alerts_with(board, &book, AlertStatus::Open),
-        alerts_with(board, &book, AlertStatus::Acknowledged)
+        alerts_with(board, &book, AlertStatus::Open, QUEUE_LENGTH),
+        alerts_with(board, &book, AlertStatus::Acknowledged, QUEUE_LENGTH)
     );
     let (open, acknowledged) = (open?, acknowledged?);
     let ids: Vec<String> = open
@@ -132,6 +135,32 @@ pub fn alert_actions(lang: Lang, viewer: &Viewer, alert: &scoring_pb::Alert, bac
     }
 }
 
+/// A viewer without `accounts:read` works only the alerts of their own CSM's book.
+async fn in_own_book(board: &Board, viewer: &Viewer, alert_id: &str) -> Result<(), PageError> {
+    let refused = || {
+        PageError::Forbidden(
+            viewer
+                .lang
+                .t(
+                    "This alert is not in your portfolio's queue.",
+                    "Diese Warnung ist nicht in der Warteschlange Ihres Portfolios.",
+                )
+                .to_owned(),
+        )
+    };
+    let own = viewer.own_csm().ok_or_else(refused)?;
+    let book = Book::Csm(own.to_owned());
+    let (open, acknowledged) = tokio::join!(
+        alerts_with(board, &book, AlertStatus::Open, MAX_PAGE),
+        alerts_with(board, &book, AlertStatus::Acknowledged, MAX_PAGE)
+    );
+    let found = open?
+        .iter()
+        .chain(acknowledged?.iter())
+        .any(|alert| alert.alert_id == alert_id);
+    if found { Ok(()) } else { Err(refused()) }
+}
+
 #[derive(Clone, Copy)]
 enum Action {
     Acknowledge,
@@ -178,7 +207,10 @@ async fn act(
     };
     board
         .clone()
-        .page(&headers, route, Scope::AlertsWrite, |_viewer| async move {
+        .page(&headers, route, Scope::AlertsWrite, |viewer| async move {
+            if !viewer.may(Scope::AccountsRead) {
+                in_own_book(&board, &viewer, &alert_id).await?;
+            }
             let mut scoring = board.calls.scoring();
             match action {
                 Action::Acknowledge => {

@@ -10,20 +10,19 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{BufMut, Bytes};
 use nordstern_runtime::Role;
-use nordstern_tests::{Backend, TestSuite, Topology, http};
+use nordstern_tests::{
+    Backend, TestSuite, Topology, http,
+    raw::{WithAuthorization, call_code},
+};
 use prost_reflect::{
     DescriptorPool, DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, Value,
     prost::Message,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::{
-    Code,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    metadata::MetadataValue,
-};
+use tonic::Code;
 
 /// Codes a random request may get back: it was refused, or it happened to be a valid
 /// request and was answered.
@@ -64,37 +63,19 @@ async fn malformed_input_is_refused_and_harms_nothing() {
         .flat_map(|service| service.methods().collect::<Vec<_>>())
         .filter(|method| !method.is_client_streaming() && !method.is_server_streaming())
         .collect();
-    let channel = suite.raw_channel(Role::Gateway).await;
-    let bearer: MetadataValue<_> = format!("Bearer {}", suite.admin_token())
-        .parse()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let channel =
+        WithAuthorization::bearer(suite.raw_channel(Role::Gateway).await, suite.admin_token());
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
     let mut bad = Vec::new();
     for n in 0..inputs {
         let method = &methods[n % methods.len()];
         let body = body_for(&method.input(), &mut rng);
         let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
-        let mut grpc = tonic::client::Grpc::new(channel.clone());
-        let (code, message) = match grpc.ready().await {
-            Err(error) => panic!("the server went away after {n} inputs: {error}"),
-            Ok(()) => {
-                let mut request = tonic::Request::new(body.clone());
-                request.set_timeout(Duration::from_secs(10));
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                let path = ::http::uri::PathAndQuery::try_from(path.as_str())
-                    .unwrap_or_else(|e| panic!("{e}"));
-                match grpc.unary(request, path, RawCodec).await {
-                    Ok(_) => (Code::Ok, String::new()),
-                    Err(status) => (status.code(), format!("{status:?}")),
-                }
-            }
-        };
+        let code = call_code(channel.clone(), &path, body.to_vec()).await;
         *codes.entry(format!("{code:?}")).or_default() += 1;
         if !FINE.contains(&code) && bad.len() < 10 {
             bad.push(format!(
-                "{path} → {code:?} {message:?} for {:02x?}",
+                "{path} → {code:?} for {:02x?}",
                 &body[..body.len().min(64)]
             ));
         }
@@ -348,42 +329,4 @@ fn broken_http2(rng: &mut StdRng) -> Vec<Vec<u8>> {
         with_preface(frame(8, 1, 4, 1, &[0xff; 8])),
         PREFACE[..10].to_vec(),
     ]
-}
-
-/// Request and answer bodies passed through as the bytes they are.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }

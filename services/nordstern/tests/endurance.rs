@@ -19,14 +19,13 @@ use std::{
 };
 
 use hdrhistogram::Histogram;
-use nordstern_proto::{
-    accounts::v1::{self as accounts_pb, accounts_service_client::AccountsServiceClient},
-    common::v1 as common,
+use nordstern_proto::accounts::v1::{
+    self as accounts_pb, accounts_service_client::AccountsServiceClient,
 };
 use tonic::{Code, transport::Endpoint};
 
 mod support;
-use support::{Channel, Server, Storage, authorized, create_token};
+use support::{Channel, Server, Storage, authorized, create_account, create_token};
 
 const LIMIT: usize = 32;
 
@@ -63,24 +62,7 @@ async fn start(limit: usize) -> (tempfile::TempDir, Server, AccountsServiceClien
     let endpoint = Endpoint::from_shared(server.url.clone()).unwrap_or_else(|e| panic!("{e}"));
     let mut client = AccountsServiceClient::new(authorized(endpoint, &token));
     for index in 0..200 {
-        client
-            .create_account(accounts_pb::CreateAccountRequest {
-                request_id: String::new(),
-                account: Some(accounts_pb::Account {
-                    name: format!("Last {index}"),
-                    segment: common::Segment::Sme as i32,
-                    start_date: Some(common::Date {
-                        year: 2026,
-                        month: 1,
-                        day: 1,
-                    }),
-                    ..Default::default()
-                }),
-                initial_arr: Some(common::Money {
-                    minor_units: 1_000_000 + index,
-                    currency_code: "EUR".to_owned(),
-                }),
-            })
+        create_account(&mut client, &format!("Last {index}"), 1_000_000 + index)
             .await
             .unwrap_or_else(|s| panic!("seed: {s}"));
     }

@@ -14,8 +14,7 @@ use std::{
 };
 
 use nordstern_proto::{
-    accounts::v1::{self as accounts_pb, accounts_service_client::AccountsServiceClient},
-    common::v1 as common,
+    accounts::v1::accounts_service_client::AccountsServiceClient,
     usage::v1::{self as pb, usage_service_client::UsageServiceClient},
 };
 use nordstern_runtime::wire::timestamp;
@@ -25,7 +24,7 @@ use tonic_health::pb::{
 };
 
 mod support;
-use support::{Server, Storage, authorized, create_token};
+use support::{Server, Storage, authorized, create_account, create_token};
 
 const OUTAGE: Duration = Duration::from_secs(5);
 /// (time since the start, the status health answered, or none when it did not answer)
@@ -177,30 +176,10 @@ async fn postgres_stopped_mid_ingestion_loses_nothing_and_health_follows() {
     let token = create_token(&storage, &["admin"]);
     let mut server = Server::start(&storage, &[]).await;
     let endpoint = Endpoint::from_shared(server.url.clone()).unwrap_or_else(|e| panic!("{e}"));
-    let account_id = AccountsServiceClient::new(authorized(endpoint.clone(), &token))
-        .create_account(accounts_pb::CreateAccountRequest {
-            request_id: String::new(),
-            account: Some(accounts_pb::Account {
-                name: "Ausfall GmbH".to_owned(),
-                segment: common::Segment::Sme as i32,
-                start_date: Some(common::Date {
-                    year: 2026,
-                    month: 1,
-                    day: 1,
-                }),
-                ..Default::default()
-            }),
-            initial_arr: Some(common::Money {
-                minor_units: 1_000_000,
-                currency_code: "EUR".to_owned(),
-            }),
-        })
+    let mut accounts = AccountsServiceClient::new(authorized(endpoint.clone(), &token));
+    let account_id = create_account(&mut accounts, "Ausfall GmbH", 1_000_000)
         .await
-        .unwrap_or_else(|s| panic!("account: {s}"))
-        .into_inner()
-        .account
-        .unwrap_or_default()
-        .account_id;
+        .unwrap_or_else(|s| panic!("account: {s}"));
 
     // Health, every 50 ms, on its own connection.
     let started = Instant::now();

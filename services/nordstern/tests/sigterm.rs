@@ -16,13 +16,12 @@ use std::{
 
 use nordstern_proto::{
     accounts::v1::{self as accounts_pb, accounts_service_client::AccountsServiceClient},
-    common::v1 as common,
     scoring::v1::{self as scoring_pb, scoring_service_client::ScoringServiceClient},
 };
 use tonic::{Code, transport::Endpoint};
 
 mod support;
-use support::{Server, Storage, authorized, create_token};
+use support::{Server, Storage, authorized, create_account, create_token};
 
 /// Requests a second before and after the signal.
 const RATE: u64 = 200;
@@ -53,7 +52,7 @@ async fn sigterm_under_load_drains_in_flight_work_and_exits_within_grace() {
     let mut ids = Vec::new();
     for index in 0..300 {
         ids.push(
-            create(accounts.clone(), &format!("seed-{index}"))
+            create_account(&mut accounts.clone(), &format!("seed-{index}"), 1_000_000)
                 .await
                 .unwrap_or_else(|s| panic!("seed: {s}")),
         );
@@ -85,7 +84,7 @@ async fn sigterm_under_load_drains_in_flight_work_and_exits_within_grace() {
                             .await;
                         (result.err().map_or(Code::Ok, |s| s.code()), None)
                     } else {
-                        match create(client, &format!("load-{n}")).await {
+                        match create_account(&mut client, &format!("load-{n}"), 1_000_000).await {
                             Ok(id) => (Code::Ok, Some(id)),
                             Err(status) => (status.code(), None),
                         }
@@ -212,30 +211,4 @@ async fn sigterm_under_load_drains_in_flight_work_and_exits_within_grace() {
             .await
             .unwrap_or_else(|s| panic!("acknowledged account {id} is gone: {s}"));
     }
-}
-
-async fn create(
-    mut client: AccountsServiceClient<support::Channel>,
-    name: &str,
-) -> Result<String, tonic::Status> {
-    let response = client
-        .create_account(accounts_pb::CreateAccountRequest {
-            request_id: String::new(),
-            account: Some(accounts_pb::Account {
-                name: name.to_owned(),
-                segment: common::Segment::Sme as i32,
-                start_date: Some(common::Date {
-                    year: 2026,
-                    month: 1,
-                    day: 1,
-                }),
-                ..Default::default()
-            }),
-            initial_arr: Some(common::Money {
-                minor_units: 1_000_000,
-                currency_code: "EUR".to_owned(),
-            }),
-        })
-        .await?;
-    Ok(response.into_inner().account.unwrap_or_default().account_id)
 }

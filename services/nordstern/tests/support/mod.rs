@@ -72,6 +72,37 @@ pub fn create_token(storage: &Storage, scopes: &[&str]) -> String {
         .to_owned()
 }
 
+/// Creates an SME account started on 2026-01-01 with `arr_minor` ARR in EUR; its id.
+pub async fn create_account(
+    client: &mut nordstern_proto::accounts::v1::accounts_service_client::AccountsServiceClient<
+        Channel,
+    >,
+    name: &str,
+    arr_minor: i64,
+) -> Result<String, tonic::Status> {
+    use nordstern_proto::{accounts::v1 as accounts_pb, common::v1 as common};
+    let response = client
+        .create_account(accounts_pb::CreateAccountRequest {
+            request_id: String::new(),
+            account: Some(accounts_pb::Account {
+                name: name.to_owned(),
+                segment: common::Segment::Sme as i32,
+                start_date: Some(common::Date {
+                    year: 2026,
+                    month: 1,
+                    day: 1,
+                }),
+                ..Default::default()
+            }),
+            initial_arr: Some(common::Money {
+                minor_units: arr_minor,
+                currency_code: "EUR".to_owned(),
+            }),
+        })
+        .await?;
+    Ok(response.into_inner().account.unwrap_or_default().account_id)
+}
+
 /// A running `nordstern serve`; killed (SIGKILL) when dropped, whatever the exit path.
 pub struct Server {
     child: Child,

@@ -1,6 +1,7 @@
 //! Numbers, money and dates as a German or English reader writes them.
 
 use nordstern_proto::common::v1 as common;
+use nordstern_runtime::wire::date_to_proto;
 
 use crate::i18n::Lang;
 
@@ -76,25 +77,13 @@ pub fn day_of(lang: Lang, at: Option<&prost_types::Timestamp>) -> String {
     let day = at
         .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
         .map(|t| t.date_naive());
-    date(lang, day.map(to_proto_date).as_ref())
+    date(lang, day.map(date_to_proto).as_ref())
 }
 
-pub fn to_proto_date(day: chrono::NaiveDate) -> common::Date {
-    use chrono::Datelike;
-    common::Date {
-        year: day.year(),
-        month: i32::try_from(day.month()).unwrap_or_default(),
-        day: i32::try_from(day.day()).unwrap_or_default(),
-    }
-}
-
+/// A proto date as a calendar date (none when unset or not a date).
 pub fn from_proto_date(date: Option<&common::Date>) -> Option<chrono::NaiveDate> {
     let date = date?;
-    chrono::NaiveDate::from_ymd_opt(
-        date.year,
-        u32::try_from(date.month).ok()?,
-        u32::try_from(date.day).ok()?,
-    )
+    nordstern_domain::validate::date(date.year, date.month, date.day).ok()
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ use crate::{
     session::{PageError, Viewer},
     words,
 };
+use nordstern_runtime::wire::date_to_proto;
 
 use super::alerts::alert_actions;
 
@@ -50,7 +51,6 @@ pub async fn page(
         .page(
             &headers,
             "GET /accounts/{account_id}",
-            Scope::ScoresRead,
             |viewer| async move {
                 render(&board, &viewer, &account_id)
                     .await
@@ -68,8 +68,8 @@ fn account_scope(account_id: &str) -> common::Scope {
 
 fn period(start: NaiveDate, end: NaiveDate) -> common::Period {
     common::Period {
-        start_date: Some(format::to_proto_date(start)),
-        end_date: Some(format::to_proto_date(end)),
+        start_date: Some(date_to_proto(start)),
+        end_date: Some(date_to_proto(end)),
     }
 }
 
@@ -380,8 +380,8 @@ fn usage_chart(
     ];
     charts::lines(
         &series,
-        &format::date(lang, Some(&format::to_proto_date(first_day))),
-        &format::date(lang, Some(&format::to_proto_date(today))),
+        &format::date(lang, Some(&date_to_proto(first_day))),
+        &format::date(lang, Some(&date_to_proto(today))),
         lang.t(
             "Daily users and logins over 90 days",
             "Tägliche Nutzer und Logins über 90 Tage",
@@ -419,8 +419,8 @@ fn history_chart(
     charts::score_history(
         &points,
         days,
-        &format::date(lang, Some(&format::to_proto_date(first_day))),
-        &format::date(lang, Some(&format::to_proto_date(today))),
+        &format::date(lang, Some(&date_to_proto(first_day))),
+        &format::date(lang, Some(&date_to_proto(today))),
         lang.t(
             "Health score over 90 days on its colour bands",
             "Health-Score über 90 Tage mit Farbbändern",

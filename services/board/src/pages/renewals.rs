@@ -15,6 +15,7 @@ use crate::{
     layout::{self, Frame, Nav},
     session::{PageError, Viewer},
 };
+use nordstern_runtime::wire::date_to_proto;
 
 /// How far ahead the page looks.
 const HORIZON_DAYS: i64 = 90;
@@ -73,9 +74,9 @@ async fn render(board: &Board, viewer: &Viewer, query: Option<&str>) -> Result<M
         (book_picker(&board.calls, viewer, &book, "/renewals", false).await)
         @if weeks.is_empty() { p.empty { (lang.t("No renewals in the next 90 days.", "Keine Verlängerungen in den nächsten 90 Tagen.")) } }
         @for (monday, rows) in &weeks {
-            section.week aria-label=(format!("{} {}", lang.t("Week of", "Woche ab"), format::date(lang, Some(&format::to_proto_date(*monday))))) {
+            section.week aria-label=(format!("{} {}", lang.t("Week of", "Woche ab"), format::date(lang, Some(&date_to_proto(*monday))))) {
                 h2 {
-                    (lang.t("Week", "KW")) " " (monday.iso_week().week()) " · " (format::date(lang, Some(&format::to_proto_date(*monday))))
+                    (lang.t("Week", "KW")) " " (monday.iso_week().week()) " · " (format::date(lang, Some(&date_to_proto(*monday))))
                     span.sub {
                         " · ARR " (format::money(lang, Some(&total(rows, |_| true))))
                         " · " (lang.t("not green", "nicht grün")) " " (format::money(lang, Some(&total(rows, |r| r.color != HealthColor::Green as i32))))
@@ -125,7 +126,7 @@ mod tests {
     fn renewing(name: &str, day: NaiveDate) -> PortfolioAccount {
         PortfolioAccount {
             name: name.into(),
-            renewal_date: Some(format::to_proto_date(day)),
+            renewal_date: Some(date_to_proto(day)),
             ..PortfolioAccount::default()
         }
     }

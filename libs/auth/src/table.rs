@@ -154,6 +154,33 @@ pub const HTTP_ONLY: &[(&str, &str, Requirement)] = &[
     ("GET", OPENAPI_PATH, Requirement::Open),
 ];
 
+/// The board's pages (`METHOD /route` as its router names them), checked against the
+/// token of the session cookie rather than an `Authorization` header, with what each
+/// needs. A page missing here is refused for everyone.
+pub const BOARD_ROUTES: &[(&str, Scope)] = &[
+    // Signing in checks that the token may at least read what every page shows.
+    ("POST /signin", ScoresRead),
+    ("GET /", ScoresRead),
+    ("GET /risk", ScoresRead),
+    ("GET /upsell", ScoresRead),
+    ("GET /accounts/{account_id}", ScoresRead),
+    ("GET /alerts", ScoresRead),
+    ("POST /alerts/{alert_id}/acknowledge", AlertsWrite),
+    ("POST /alerts/{alert_id}/resolve", AlertsWrite),
+    ("GET /renewals", ScoresRead),
+    ("GET /live", ScoresRead),
+];
+
+/// The requirement of a board page (`GET /accounts/{account_id}`).
+pub fn board_requirement(route: &str) -> Requirement {
+    BOARD_ROUTES
+        .iter()
+        .find(|(listed, _)| *listed == route)
+        .map_or(Requirement::Unlisted, |(_, scope)| {
+            Requirement::Scope(*scope)
+        })
+}
+
 /// Where the OpenAPI document of the HTTP routes is served.
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
 
@@ -315,5 +342,10 @@ mod tests {
             http_requirement(&http::Method::GET, Some(OPENAPI_PATH)),
             Requirement::Open
         );
+        assert_eq!(
+            board_requirement("POST /alerts/{alert_id}/resolve"),
+            Requirement::Scope(AlertsWrite)
+        );
+        assert_eq!(board_requirement("DELETE /"), Requirement::Unlisted);
     }
 }

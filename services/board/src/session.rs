@@ -12,7 +12,7 @@ use axum::{
 use maud::{Markup, html};
 use nordstern_auth::{
     keeper::{Principal, Refusal},
-    table::Requirement,
+    table::{self, Requirement},
 };
 use nordstern_domain::scope::Scope;
 use nordstern_runtime::guard::{Caller, with_caller};
@@ -84,16 +84,11 @@ fn bearer_headers(headers: &HeaderMap) -> HeaderMap {
 }
 
 impl Board {
-    /// Serves `route` (for the audit trail, e.g. `GET /accounts/{account_id}`) to a viewer
-    /// whose token grants `needs`: the sign-in page without a valid token, a refusal page
-    /// without the scope, else `render`'s page, run as the token's caller.
-    pub async fn page<F, Fut>(
-        &self,
-        headers: &HeaderMap,
-        route: &str,
-        needs: Scope,
-        render: F,
-    ) -> Response
+    /// Serves `route` (as `table::BOARD_ROUTES` names it, e.g. `GET /accounts/{account_id}`)
+    /// to a viewer whose token grants the scope the table gives it: the sign-in page
+    /// without a valid token, a refusal page without the scope, else `render`'s page, run
+    /// as the token's caller.
+    pub async fn page<F, Fut>(&self, headers: &HeaderMap, route: &str, render: F) -> Response
     where
         F: FnOnce(Viewer) -> Fut,
         Fut: Future<Output = Result<Response, PageError>>,
@@ -103,12 +98,16 @@ impl Board {
             // Not signed in: nothing went wrong yet, so no reason is shown.
             return (StatusCode::UNAUTHORIZED, sign_in_markup(lang, None)).into_response();
         }
-        let viewer = match self.viewer(headers, route, needs) {
+        let requirement = table::board_requirement(route);
+        let viewer = match self.viewer(headers, route, requirement) {
             Ok(viewer) => viewer,
             Err(refusal) => return refused(lang, refusal),
         };
         let caller = viewer.caller.clone();
-        let audited = !needs.is_read();
+        let (audited, scope) = match requirement {
+            Requirement::Scope(scope) => (!scope.is_read(), scope.as_str()),
+            _ => (true, ""),
+        };
         let answer = with_caller(caller.clone(), render(viewer)).await;
         let code = match &answer {
             Ok(_) => tonic::Code::Ok,
@@ -118,7 +117,7 @@ impl Board {
         if audited {
             self.keeper
                 .audit()
-                .record(route, caller.as_ref(), needs.as_str(), None, code);
+                .record(route, caller.as_ref(), scope, None, code);
         }
         match answer {
             Ok(response) => response,
@@ -126,11 +125,14 @@ impl Board {
         }
     }
 
-    fn viewer(&self, headers: &HeaderMap, route: &str, needs: Scope) -> Result<Viewer, Refusal> {
+    fn viewer(
+        &self,
+        headers: &HeaderMap,
+        route: &str,
+        requirement: Requirement,
+    ) -> Result<Viewer, Refusal> {
         let bearer = bearer_headers(headers);
-        let (admission, _) = self
-            .keeper
-            .decide(route, Requirement::Scope(needs), &bearer)?;
+        let (admission, _) = self.keeper.decide(route, requirement, &bearer)?;
         let principal = self
             .keeper
             .principal(&bearer)
@@ -268,7 +270,7 @@ pub async fn sign_in(
     bearer.insert(header::AUTHORIZATION, value);
     if let Err(refusal) = board.keeper.decide(
         "POST /signin",
-        Requirement::Scope(Scope::ScoresRead),
+        table::board_requirement("POST /signin"),
         &bearer,
     ) {
         return refused(lang, refusal);

@@ -207,7 +207,7 @@ async fn act(
     };
     board
         .clone()
-        .page(&headers, route, Scope::AlertsWrite, |viewer| async move {
+        .page(&headers, route, |viewer| async move {
             if !viewer.may(Scope::AccountsRead) {
                 in_own_book(&board, &viewer, &alert_id).await?;
             }

@@ -1,8 +1,8 @@
 //! The board's pages, one module each, and what they share: whose accounts a page shows
 //! and the names of accounts an answer only names by id.
 
-/// A page handler that reads the query string and needs `scores:read`: the viewer's
-/// session is checked, then `$render(&board, &viewer, query)` draws the page.
+/// A page handler that reads the query string: the viewer's session is checked against
+/// the route's row of the scope table, then `$render(&board, &viewer, query)` draws it.
 macro_rules! query_page {
     ($handler:ident, $route:literal, $render:path) => {
         pub async fn $handler(
@@ -12,16 +12,11 @@ macro_rules! query_page {
         ) -> axum::response::Response {
             board
                 .clone()
-                .page(
-                    &headers,
-                    $route,
-                    nordstern_domain::scope::Scope::ScoresRead,
-                    |viewer| async move {
-                        $render(&board, &viewer, query.as_deref())
-                            .await
-                            .map(axum::response::IntoResponse::into_response)
-                    },
-                )
+                .page(&headers, $route, |viewer| async move {
+                    $render(&board, &viewer, query.as_deref())
+                        .await
+                        .map(axum::response::IntoResponse::into_response)
+                })
                 .await
         }
     };

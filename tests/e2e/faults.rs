@@ -10,10 +10,8 @@ use std::{
 };
 
 use nordstern_proto::gateway::v1::Section;
-use nordstern_runtime::Role;
-use nordstern_tests::{Backend, TestSuite, Topology};
 
-use crate::gateway::{company, missing, timed_360};
+use crate::gateway::{missing, timed_360, usage_stopped_and_survey_stalled};
 
 const RUNS: usize = 20;
 const DEADLINE: Duration = Duration::from_millis(500);
@@ -51,19 +49,7 @@ impl Drop for BusyLoops {
 #[ignore = "deadline-sensitive: .ci/run runs it alone after the suite (issue 17)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_360_keeps_its_deadline_with_every_core_busy() {
-    use sea_orm::{ConnectionTrait, Database, TransactionTrait};
-
-    let mut suite = TestSuite::start(Backend::Postgres, Topology::ServerPerRole).await;
-    let company = company(&suite).await;
-    suite.stop_role(Role::Usage).await;
-    let url = suite.config().database_url.clone().unwrap_or_default();
-    let db = Database::connect(url.as_str())
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    let lock = db.begin().await.unwrap_or_else(|e| panic!("begin: {e}"));
-    lock.execute_unprepared("LOCK TABLE survey.responses IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap_or_else(|e| panic!("lock: {e}"));
+    let (suite, company, lock) = usage_stopped_and_survey_stalled().await;
 
     let busy = BusyLoops::on_every_core();
     let mut took = Vec::with_capacity(RUNS);
@@ -96,6 +82,5 @@ async fn the_360_keeps_its_deadline_with_every_core_busy() {
     lock.rollback()
         .await
         .unwrap_or_else(|e| panic!("unlock: {e}"));
-    db.close().await.unwrap_or_else(|e| panic!("close: {e}"));
     suite.stop().await;
 }

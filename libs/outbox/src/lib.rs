@@ -22,6 +22,17 @@ pub struct OutboxEvent {
 }
 
 impl OutboxEvent {
+    /// `(event_id, event_type, payload, created_at)`, as the outbox and the webhook store
+    /// insert an event.
+    pub fn row(&self) -> Vec<Value> {
+        vec![
+            self.event_id.clone().into(),
+            self.event_type.clone().into(),
+            self.payload.clone().into(),
+            self.created_at.into(),
+        ]
+    }
+
     pub fn new(event_type: EventType, data: serde_json::Value) -> OutboxEvent {
         let now = chrono::Utc::now();
         let payload = serde_json::json!({
@@ -45,17 +56,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, events: &[OutboxEvent]) -> Resul
         "INSERT INTO webhook_outbox (event_id, event_type, payload, created_at)",
         "",
         4,
-        events
-            .iter()
-            .map(|event| {
-                vec![
-                    event.event_id.clone().into(),
-                    event.event_type.clone().into(),
-                    event.payload.clone().into(),
-                    event.created_at.into(),
-                ]
-            })
-            .collect(),
+        events.iter().map(OutboxEvent::row).collect(),
     )
     .await?;
     Ok(())

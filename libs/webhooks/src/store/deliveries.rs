@@ -54,17 +54,7 @@ impl Store {
             "INSERT INTO webhook_events (event_id, event_type, payload, created_at)",
             "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             4,
-            wanted
-                .iter()
-                .map(|event| {
-                    vec![
-                        event.event_id.clone().into(),
-                        event.event_type.clone().into(),
-                        event.payload.clone().into(),
-                        event.created_at.into(),
-                    ]
-                })
-                .collect(),
+            wanted.iter().map(|event| event.row()).collect(),
         )
         .await?
         .iter()

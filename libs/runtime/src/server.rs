@@ -141,11 +141,16 @@ pub async fn serve_protected(
         .option_layer(protection.guard)
         // Shed instead of queueing: a caller told RESOURCE_EXHAUSTED can back off or go to
         // another replica, a queued one just times out later.
-        .load_shed()
+        .layer(crate::shedding::ShedLayer::new(
+            grpc.concurrency_limit,
+            grpc.shed_pushback(),
+        ))
         // Bounds work in flight across all connections, not per connection.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             grpc.concurrency_limit,
         ))
+        // Admitted work on threads of its own, so shedding never waits behind it.
+        .layer(crate::lanes::WorkLaneLayer)
         // Request counts and durations per method, for the OTLP metrics pipeline.
         .layer(MetricsLayer)
         // A body that is not protobuf is the caller's mistake: INVALID_ARGUMENT.

@@ -100,8 +100,12 @@ pub fn init_with(
 
     let filter = EnvFilter::try_new(&config.log_filter)
         .map_err(|error| TelemetryError::Filter(error.to_string()))?;
-    let otel_layer =
-        tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("nordstern"));
+    // Traces carry the service's own spans and events, not the transport's debug chatter:
+    // unfiltered, every HTTP/2 frame and pool checkout of h2, hyper and sqlx becomes a span
+    // or span event, which cost the listener most of its CPU under load.
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer_provider.tracer("nordstern"))
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     let fmt_layer = print_logs.then(|| {
         if config.log_json {
             tracing_subscriber::fmt::layer()

@@ -115,14 +115,31 @@ fn echo() -> EchoRequest {
 async fn requests_over_the_concurrency_limit_are_shed_with_resource_exhausted() {
     let running = start(GrpcConfig {
         concurrency_limit: 1,
+        shed_pushback_ms: 250,
         ..GrpcConfig::default()
     })
     .await;
     let mut first_client = client(&running.url).await;
     let first = tokio::spawn(async move { first_client.echo(echo()).await });
     running.until_entered(1).await;
-    let shed = client(&running.url).await.echo(echo()).await;
-    assert_eq!(shed.err().map(|s| s.code()), Some(Code::ResourceExhausted));
+    let shed = client(&running.url)
+        .await
+        .echo(echo())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("the second request was admitted"));
+    assert_eq!(shed.code(), Code::ResourceExhausted);
+    assert!(shed.message().contains("limit of 1 request"), "{shed:?}");
+    // Told when to come back, both ways gRPC clients read it.
+    assert_eq!(
+        nordstern_runtime::shedding::pushback(&shed),
+        Some(Duration::from_millis(250))
+    );
+    let retry_info = tonic_types::StatusExt::get_details_retry_info(&shed);
+    assert_eq!(
+        retry_info.and_then(|info| info.retry_delay),
+        Some(Duration::from_millis(250))
+    );
     running.permits.add_permits(1);
     let answered = first.await.unwrap_or_else(|e| panic!("{e}"));
     assert!(answered.is_ok(), "{answered:?}");

@@ -20,6 +20,9 @@ pub struct GrpcConfig {
     /// Requests in flight across all connections before new ones are shed with
     /// RESOURCE_EXHAUSTED instead of queueing without bound.
     pub concurrency_limit: usize,
+    /// How long a shed caller is told to wait before it tries again
+    /// (`grpc-retry-pushback-ms`).
+    pub shed_pushback_ms: u64,
     /// Largest accepted request message; bounds the memory one caller can pin.
     pub max_request_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
@@ -41,6 +44,7 @@ impl Default for GrpcConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             request_timeout_ms: 30_000,
             concurrency_limit: 1024,
+            shed_pushback_ms: 100,
             max_request_bytes: 8 * 1024 * 1024,
             shutdown_grace_ms: 10_000,
             client_timeout_ms: 5_000,
@@ -54,6 +58,9 @@ impl Default for GrpcConfig {
 impl GrpcConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn shed_pushback(&self) -> Duration {
+        Duration::from_millis(self.shed_pushback_ms)
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)

@@ -60,17 +60,15 @@ pub fn assign_tiers<K: Ord>(accounts: &[(K, i64)], thresholds: TierThresholds) -
             .cmp(&accounts[a].1)
             .then_with(|| accounts[a].0.cmp(&accounts[b].0))
     });
-    let total = total as f64;
     let mut before: i128 = 0;
     for index in order {
         let arr = accounts[index].1;
         if arr <= 0 {
             break;
         }
-        let share_before = before as f64 / total;
-        tiers[index] = if share_before < thresholds.a_share {
+        tiers[index] = if within(before, total, thresholds.a_share) {
             Tier::A
-        } else if share_before < thresholds.b_share {
+        } else if within(before, total, thresholds.b_share) {
             Tier::B
         } else {
             Tier::C
@@ -80,11 +78,98 @@ pub fn assign_tiers<K: Ord>(accounts: &[(K, i64)], thresholds: TierThresholds) -
     tiers
 }
 
+/// Whether an account with `before` ARR ranked ahead of it still belongs to the tier that
+/// closes at `share` of `total`. The one comparison of the split: the full derivation
+/// and the incremental cut-offs use it, so they agree to the last bit.
+pub fn within(before: i128, total: i128, share: f64) -> bool {
+    total > 0 && (before as f64 / total as f64) < share
+}
+
+/// Whether `a` ranks ahead of `b`: more ARR, or the same ARR and the smaller key.
+pub fn ranks_ahead<K: Ord>(a: (&K, i64), b: (&K, i64)) -> bool {
+    a.1 > b.1 || (a.1 == b.1 && a.0 < b.0)
+}
+
+/// Where one tier ends in the ARR ranking: the first account past it (`None`: every
+/// account with ARR is inside) and the ARR of all accounts ranked ahead of that one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cutoff<K> {
+    pub first_past: Option<(K, i64)>,
+    pub arr_before: i128,
+}
+
+impl<K: Ord> Cutoff<K> {
+    /// Whether an account with key `key` and ARR `arr` ranks inside (ahead of the cut-off).
+    pub fn holds(&self, key: &K, arr: i64) -> bool {
+        arr > 0
+            && self
+                .first_past
+                .as_ref()
+                .is_none_or(|(past, past_arr)| ranks_ahead((key, arr), (past, *past_arr)))
+    }
+}
+
+/// The tier of an account from the two cut-offs (A ends at the first, B at the second).
+pub fn tier_from_cutoffs<K: Ord>(key: &K, arr: i64, a: &Cutoff<K>, b: &Cutoff<K>) -> Tier {
+    if a.holds(key, arr) {
+        Tier::A
+    } else if b.holds(key, arr) {
+        Tier::B
+    } else {
+        Tier::C
+    }
+}
+
+/// The cut-off of the tier closing at `share`, from every account (as [`assign_tiers`]).
+pub fn cutoff<K: Ord + Clone>(accounts: &[(K, i64)], share: f64) -> Cutoff<K> {
+    let mut ranked: Vec<&(K, i64)> = accounts.iter().filter(|(_, arr)| *arr > 0).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let total: i128 = ranked.iter().map(|(_, arr)| i128::from(*arr)).sum();
+    let mut before: i128 = 0;
+    for (key, arr) in ranked {
+        if !within(before, total, share) {
+            return Cutoff {
+                first_past: Some((key.clone(), *arr)),
+                arr_before: before,
+            };
+        }
+        before += i128::from(*arr);
+    }
+    Cutoff {
+        first_past: None,
+        arr_before: before,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn cutoffs_give_the_tiers_of_the_full_derivation(
+            arrs in prop::collection::vec(-5i64..1_000, 0..60),
+            a_share in 0.05f64..0.9,
+            gap in 0.01f64..0.5,
+        ) {
+            let thresholds = TierThresholds::new(a_share, (a_share + gap).min(1.0)).unwrap();
+            // Ties on purpose: few distinct ARR values, keys decide.
+            let accounts: Vec<(u32, i64)> = arrs
+                .iter()
+                .enumerate()
+                .map(|(i, arr)| (i as u32, (arr / 50) * 50))
+                .collect();
+            let a = cutoff(&accounts, thresholds.a_share);
+            let b = cutoff(&accounts, thresholds.b_share);
+            let from_cutoffs: Vec<Tier> = accounts
+                .iter()
+                .map(|(key, arr)| tier_from_cutoffs(key, *arr, &a, &b))
+                .collect();
+            prop_assert_eq!(from_cutoffs, assign_tiers(&accounts, thresholds));
+        }
+    }
 
     #[test]
     fn classic_pareto_split() {

@@ -13,6 +13,15 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
     let db = context.open_storage::<Migrator>(Role::Accounts).await?;
     let rules = rules(&context.config.accounts).map_err(StartError::Config)?;
     let store = Store::new(db, rules);
+    // Tiers for the configured shares before the first read (after an upgrade or a
+    // change of `accounts.tier_*_share`; otherwise one lookup).
+    store
+        .prepare_tiers()
+        .await
+        .map_err(|source| StartError::Storage {
+            role: Role::Accounts,
+            source,
+        })?;
     // The events this service announces leave its outbox for the webhook store.
     if let Some(webhooks) = context.shared::<nordstern_webhooks::Webhooks>() {
         context.spawn_background(nordstern_webhooks::worker::relay(store.writer(), webhooks));

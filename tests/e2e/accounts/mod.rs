@@ -9,6 +9,7 @@ use crate::{in_every_combination, support::*};
 mod contracts;
 mod portfolios;
 mod privacy;
+mod tiers;
 
 in_every_combination!(
     accounts_crud_filters_and_pagination,

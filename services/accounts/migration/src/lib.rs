@@ -7,6 +7,7 @@ mod m0001_accounts;
 mod m0002_contract_events_kind_index;
 mod m0003_module_integration;
 mod m0004_account_domain;
+mod m0005_tier_cutoffs;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_contract_events_kind_index::Migration),
             Box::new(m0003_module_integration::Migration),
             Box::new(m0004_account_domain::Migration),
+            Box::new(m0005_tier_cutoffs::Migration),
             Box::new(nordstern_outbox::Migration),
         ]
     }

@@ -6,12 +6,12 @@ use nordstern_domain::{
     contract::{ContractChange, ContractState},
 };
 use nordstern_runtime::idempotency::{self, IdempotencyKey};
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, DbErr, Value};
 
 use super::{
     ACCOUNT_COLUMNS, AccountRow, Store, account_from_row, attach_modules,
     catalog::check_modules_exist, contracts, csms, execute, fetch_account, fetch_accounts,
-    query_all, query_one, recompute_tiers,
+    query_all, query_one, tiers,
 };
 use nordstern_runtime::wire::new_id;
 
@@ -131,7 +131,16 @@ impl Store {
             )
             .await?;
         }
-        recompute_tiers(db, self.rules.tiers).await?;
+        tiers::arr_changed(
+            db,
+            self.rules.tiers,
+            tiers::ArrChange {
+                account_id: &account_id,
+                before: None,
+                after: Some(new.initial_arr.unwrap_or(0)),
+            },
+        )
+        .await?;
         if let Some(key) = &idempotency_key {
             idempotency::store_response(
                 db,
@@ -296,14 +305,18 @@ impl Store {
     pub async fn erase_account(&self, account_id: &str) -> AccountsResult<Erasure> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        let crm_id: Option<Option<String>> = query_one(
+        let stored: Option<(Option<String>, i64)> = query_one(
             db,
-            "SELECT crm_id FROM accounts WHERE account_id = $1",
+            "SELECT crm_id, arr_minor FROM accounts WHERE account_id = $1",
             vec![account_id.into()],
         )
         .await?
-        .map(|row| row.try_get("", "crm_id"))
+        .map(|row| Ok::<_, DbErr>((row.try_get("", "crm_id")?, row.try_get("", "arr_minor")?)))
         .transpose()?;
+        let (crm_id, arr) = (
+            stored.as_ref().map(|(crm_id, _)| crm_id.clone()),
+            stored.map(|(_, arr)| arr),
+        );
         let account_erased = crm_id.is_some();
         let events = count(
             db,
@@ -332,7 +345,16 @@ impl Store {
         }
         idempotency::erase_subject(db, account_id).await?;
         if account_erased {
-            recompute_tiers(db, self.rules.tiers).await?;
+            tiers::arr_changed(
+                db,
+                self.rules.tiers,
+                tiers::ArrChange {
+                    account_id,
+                    before: arr,
+                    after: None,
+                },
+            )
+            .await?;
             // CRMs hear of it and delete their copy.
             let event = nordstern_outbox::OutboxEvent::new(
                 nordstern_domain::webhook::EventType::AccountErased,

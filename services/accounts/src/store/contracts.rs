@@ -14,7 +14,7 @@ use nordstern_runtime::{
 };
 use sea_orm::{ConnectionTrait, QueryResult};
 
-use super::{AccountRow, Store, execute, fetch_account, query_all, query_one, recompute_tiers};
+use super::{AccountRow, Store, execute, fetch_account, query_all, query_one, tiers};
 use crate::error::{AccountsError, AccountsResult};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,16 @@ impl Store {
         };
         let now = Utc::now();
         let event = apply(db, account_id, &state, &change, &key.key, now).await?;
-        recompute_tiers(db, self.rules.tiers).await?;
+        tiers::arr_changed(
+            db,
+            self.rules.tiers,
+            tiers::ArrChange {
+                account_id,
+                before: Some(account.arr_minor),
+                after: Some(event.arr_after_minor),
+            },
+        )
+        .await?;
         idempotency::store_response(
             db,
             RECORD_CONTRACT_EVENT,

@@ -8,6 +8,7 @@ mod catalog;
 mod contracts;
 mod csms;
 mod revenue;
+mod tiers;
 
 pub use accounts::{AccountFilter, AccountPatch, NewAccount};
 pub use balance::{Balance, BalanceScope};
@@ -23,7 +24,7 @@ use nordstern_domain::{
     account::{Segment, Tier},
     lifecycle::LifecycleRules,
     revenue::RevenueParams,
-    tiers::{TierThresholds, assign_tiers},
+    tiers::TierThresholds,
 };
 use nordstern_runtime::storage::{
     SerialWriter, execute, parse_column, placeholders, query_all, query_one,
@@ -65,6 +66,14 @@ impl Store {
 
     fn db(&self) -> &DatabaseConnection {
         self.writer.db()
+    }
+
+    /// Derives the tiers and their cut-offs when none are stored for the configured
+    /// shares.
+    pub async fn prepare_tiers(&self) -> Result<(), DbErr> {
+        let tx = self.writer.begin().await?;
+        tiers::prepare(&tx.txn, self.rules.tiers).await?;
+        tx.commit().await
     }
 }
 
@@ -195,48 +204,6 @@ async fn attach_modules(
     }
     for account in accounts {
         account.module_keys = modules.remove(&account.account_id).unwrap_or_default();
-    }
-    Ok(())
-}
-
-/// Re-derives every account's A/B/C tier from current ARR and writes the ones that
-/// changed. Runs inside the serialised write that changed ARR, so tiers never lag.
-async fn recompute_tiers(
-    db: &impl ConnectionTrait,
-    thresholds: TierThresholds,
-) -> Result<(), DbErr> {
-    let rows = query_all(
-        db,
-        "SELECT account_id, arr_minor, tier FROM accounts",
-        Vec::new(),
-    )
-    .await?;
-    let mut keyed = Vec::with_capacity(rows.len());
-    let mut current = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: String = row.try_get("", "account_id")?;
-        let arr: i64 = row.try_get("", "arr_minor")?;
-        let tier: String = row.try_get("", "tier")?;
-        keyed.push((id, arr));
-        current.push(tier);
-    }
-    let tiers = assign_tiers(&keyed, thresholds);
-    let mut changed: HashMap<Tier, Vec<String>> = HashMap::new();
-    for (((id, _), tier), stored) in keyed.into_iter().zip(tiers).zip(current) {
-        if tier.as_str() != stored {
-            changed.entry(tier).or_default().push(id);
-        }
-    }
-    for (tier, ids) in changed {
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "UPDATE accounts SET tier = $1 WHERE account_id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut values = vec![Value::from(tier.as_str())];
-            values.extend(chunk.iter().map(|id| Value::from(id.as_str())));
-            execute(db, &sql, values).await?;
-        }
     }
     Ok(())
 }

@@ -5,8 +5,9 @@
 //!   The excess is refused RESOURCE_EXHAUSTED within 10 ms, the admitted requests' p99
 //!   stays within 2× of their p99 without the excess, and RSS stays under 512 MiB.
 //! - Soak (scenario 8): `NORDSTERN_SOAK_SECS` (600) at half the measured capacity. RSS
-//!   grows less than 10 %, open descriptors stay within ±5 %, p99 within 20 %; the curve
-//!   is printed as a table.
+//!   grows less than 10 %, open descriptors stay within ±5 %, and the median per-interval
+//!   p99 of the last third is within 20 % of the first third's; the curve is printed as a
+//!   table.
 //!
 //! Both run the real binary on SQLite, with the load from this process on loopback. For
 //! the overload, the server and the callers get cores of their own (`taskset`), since in
@@ -50,23 +51,51 @@ fn resources(pid: u32) -> (u64, usize) {
 /// In production the callers are other machines; here they would take the server's CPU
 /// and their own scheduling delays would count as the server's latency. So the server's
 /// threads get the last core and the callers (this process) the others, as two machines
-/// would. Returns what was done, for the figures.
-fn separate_cores(server: u32) -> String {
+/// would, until the returned guard gives this process every core back (the soak runs in
+/// the same process after). The guard says what was done, for the figures.
+fn separate_cores(server: u32) -> CoresSeparated {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     if cores < 2 {
-        return "one core: server and callers share it".to_owned();
+        return CoresSeparated::describing("one core: server and callers share it");
     }
-    let pin = |cpus: &str, pid: u32| {
-        std::process::Command::new("taskset")
-            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
-            .output()
-            .is_ok_and(|output| output.status.success())
-    };
     let (server_cpu, caller_cpus) = ((cores - 1).to_string(), format!("0-{}", cores - 2));
     if pin(&server_cpu, server) && pin(&caller_cpus, std::process::id()) {
-        format!("server on CPU {server_cpu}, callers on CPU {caller_cpus}")
+        CoresSeparated {
+            what: format!("server on CPU {server_cpu}, callers on CPU {caller_cpus}"),
+            every_core: Some(format!("0-{}", cores - 1)),
+        }
     } else {
-        "taskset failed: server and callers share the cores".to_owned()
+        CoresSeparated::describing("taskset failed: server and callers share the cores")
+    }
+}
+
+fn pin(cpus: &str, pid: u32) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+struct CoresSeparated {
+    what: String,
+    /// This process's CPUs to restore.
+    every_core: Option<String>,
+}
+
+impl CoresSeparated {
+    fn describing(what: &str) -> Self {
+        CoresSeparated {
+            what: what.to_owned(),
+            every_core: None,
+        }
+    }
+}
+
+impl Drop for CoresSeparated {
+    fn drop(&mut self) {
+        if let Some(cpus) = &self.every_core {
+            pin(cpus, std::process::id());
+        }
     }
 }
 
@@ -223,7 +252,8 @@ fn ms(histogram: Option<&Histogram<u64>>, quantile: f64) -> f64 {
 async fn overload_at_ten_times_the_limit() {
     let (_dir, server, clients) = start(LIMIT).await;
     let pid = server.pid();
-    println!("overload: {}", separate_cores(pid));
+    let cores = separate_cores(pid);
+    println!("overload: {}", cores.what);
     let window = Duration::from_secs(8);
     list(clients[0].clone())
         .await
@@ -299,6 +329,8 @@ async fn soak_at_half_capacity() {
     let (_dir, server, clients) = start(1024).await;
     let client = clients[0].clone();
     let pid = server.pid();
+    let cores = separate_cores(pid);
+    println!("soak: {}", cores.what);
     // Capacity: as fast as LIMIT callers go.
     let measured = run_callers(&clients, LIMIT, Duration::from_secs(5), Backoff::Pushback).await;
     let capacity = measured.admitted.as_ref().map_or(0, Histogram::len) as f64 / 5.0;
@@ -375,9 +407,15 @@ async fn soak_at_half_capacity() {
     let rss_growth = last.2 as f64 / base.2 as f64 - 1.0;
     let fd_change = last.3 as f64 / base.3 as f64 - 1.0;
     let third = (samples.len() - 1) / 3;
-    let mean = |part: &[Sample]| part.iter().map(|s| s.1).sum::<f64>() / part.len().max(1) as f64;
-    let early = mean(&samples[1..=third.max(1)]);
-    let late = mean(&samples[samples.len() - third.max(1)..]);
+    // The median of each third's per-interval p99: one noisy minute on a shared machine
+    // is not a trend.
+    let median = |part: &[Sample]| {
+        let mut p99s: Vec<f64> = part.iter().map(|s| s.1).collect();
+        p99s.sort_by(f64::total_cmp);
+        p99s[p99s.len() / 2]
+    };
+    let early = median(&samples[1..=third.max(1)]);
+    let late = median(&samples[samples.len() - third.max(1)..]);
     println!(
         "soak: RSS {:+.1} %, open fds {:+.1} %, p99 {early:.2} → {late:.2} ms ({:+.1} %)",
         rss_growth * 100.0,

@@ -123,32 +123,48 @@ pub(super) async fn seed(
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut ids = Vec::with_capacity(accounts);
     for index in 0..accounts {
+        let arr = crate::demo::log_normal_arr(&mut rng);
         let account = client
-            .create_account(pb::CreateAccountRequest {
-                request_id: format!("bench-{index}"),
-                account: Some(pb::Account {
-                    name: format!("Bench Account {index}"),
-                    segment: common::Segment::Sme as i32,
-                    start_date: Some(common::Date {
-                        year: 2025,
-                        month: 1,
-                        day: 1,
-                    }),
-                    renewal_date: Some(common::Date {
-                        year: 2026,
-                        month: 1,
-                        day: 1,
-                    }),
-                    ..pb::Account::default()
-                }),
-                initial_arr: Some(common::Money {
-                    minor_units: crate::demo::log_normal_arr(&mut rng),
-                    currency_code: config.accounts.currency_code.clone(),
-                }),
-            })
+            .create_account(account_request(
+                &format!("bench-{index}"),
+                &format!("Bench Account {index}"),
+                arr,
+                &config.accounts.currency_code,
+            ))
             .await?
             .into_inner();
         ids.push(account.account.map(|a| a.account_id).unwrap_or_default());
     }
     Ok(ids)
+}
+
+/// An SME account that started on 2025-01-01, renews a year later, and has `arr`.
+pub(super) fn account_request(
+    request_id: &str,
+    name: &str,
+    arr: i64,
+    currency: &str,
+) -> pb::CreateAccountRequest {
+    pb::CreateAccountRequest {
+        request_id: request_id.to_owned(),
+        account: Some(pb::Account {
+            name: name.to_owned(),
+            segment: common::Segment::Sme as i32,
+            start_date: Some(common::Date {
+                year: 2025,
+                month: 1,
+                day: 1,
+            }),
+            renewal_date: Some(common::Date {
+                year: 2026,
+                month: 1,
+                day: 1,
+            }),
+            ..pb::Account::default()
+        }),
+        initial_arr: Some(common::Money {
+            minor_units: arr,
+            currency_code: currency.to_owned(),
+        }),
+    }
 }

@@ -13,6 +13,7 @@ mod ingest;
 mod load;
 mod scoring;
 mod survey_stats;
+mod write_scale;
 
 use clap::Subcommand;
 
@@ -45,6 +46,9 @@ pub enum BenchCommand {
     /// Usage ingestion vs a raw PostgreSQL COPY of the same rows, a replay of the same
     /// batches, peak RSS, and summaries streamed for every account.
     Ingest(ingest::IngestArgs),
+    /// CreateAccount, RecordContractEvent and RecordResponse at 1,000 and at 100,000
+    /// existing accounts, on both stores: what a write costs as the company grows.
+    WriteScale(write_scale::WriteScaleArgs),
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -59,6 +63,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Scoring(args) => scoring::run(args).await,
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
+        BenchCommand::WriteScale(args) => write_scale::run(args).await,
     }
 }
 

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_surveys;
 mod m0002_latest_answer_index;
+mod m0003_responses_campaign_index;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(nordstern_runtime::idempotency::CreateIdempotencyTable),
             Box::new(m0001_surveys::Migration),
             Box::new(m0002_latest_answer_index::Migration),
+            Box::new(m0003_responses_campaign_index::Migration),
         ]
     }
 

@@ -101,7 +101,7 @@ impl Store {
     ) -> ServiceResult<CampaignRow> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        let current = fetch_campaign(db, campaign_id).await?;
+        let current = fetch_campaign_settings(db, campaign_id).await?;
         let question_de = patch.question_de.unwrap_or(current.question_de);
         let question_en = patch.question_en.unwrap_or(current.question_en);
         if question_de.is_empty() && question_en.is_empty() {
@@ -166,7 +166,7 @@ impl Store {
     ) -> ServiceResult<Vec<InvitationRow>> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
-        fetch_campaign(db, campaign_id).await?;
+        fetch_campaign_settings(db, campaign_id).await?;
         let now = now_micros();
         let mut invitations = Vec::with_capacity(targets.len());
         for target in targets {
@@ -291,7 +291,19 @@ async fn attach_counts(
     Ok(())
 }
 
+/// The campaign with its invitation and response counts, for callers that show it.
 pub(super) async fn fetch_campaign(
+    db: &impl ConnectionTrait,
+    campaign_id: &str,
+) -> ServiceResult<CampaignRow> {
+    let mut campaign = fetch_campaign_settings(db, campaign_id).await?;
+    attach_counts(db, &mut campaign).await?;
+    Ok(campaign)
+}
+
+/// The campaign without its counts (left at 0): what recording an answer needs. Counting
+/// on every answer made each one cost more than the one before.
+pub(super) async fn fetch_campaign_settings(
     db: &impl ConnectionTrait,
     campaign_id: &str,
 ) -> ServiceResult<CampaignRow> {
@@ -302,7 +314,5 @@ pub(super) async fn fetch_campaign(
     )
     .await?
     .ok_or_else(|| ServiceError::NotFound(format!("campaign {campaign_id}")))?;
-    let mut campaign = campaign_from_row(&row)?;
-    attach_counts(db, &mut campaign).await?;
-    Ok(campaign)
+    Ok(campaign_from_row(&row)?)
 }

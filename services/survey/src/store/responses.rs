@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Value};
 
 use super::{
     CampaignRow, INVITATION_COLUMNS, RESPONSE_COLUMNS, ResponseRow, Store,
-    campaigns::fetch_campaign, invitation_from_row, response_from_row,
+    campaigns::fetch_campaign_settings, invitation_from_row, response_from_row,
 };
 
 /// What a respondent answered, before it is checked against the campaign.
@@ -106,7 +106,7 @@ impl Store {
                 "this invitation has already been answered".to_owned(),
             ));
         }
-        let campaign = fetch_campaign(db, &invitation.campaign_id).await?;
+        let campaign = fetch_campaign_settings(db, &invitation.campaign_id).await?;
         let score = check_answer(&campaign, &answer)?;
         let now = now_micros();
         let response = ResponseRow {
@@ -157,7 +157,7 @@ impl Store {
         {
             return fetch_response(db, &String::from_utf8_lossy(&stored)).await;
         }
-        let campaign = fetch_campaign(db, campaign_id).await?;
+        let campaign = fetch_campaign_settings(db, campaign_id).await?;
         let score = check_answer(&campaign, &answer)?;
         let response = ResponseRow {
             response_id: new_id(),

@@ -223,8 +223,24 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
-/// Runs an idempotent call, retrying with exponential backoff while the server is
-/// UNAVAILABLE (restarting, not yet listening, connection reset).
+/// Whether the server never took the call: it is UNAVAILABLE, or the server's graceful
+/// GOAWAY (NO_ERROR) named a last stream before this one. tonic reports the latter as
+/// INTERNAL ("h2 protocol error"), while HTTP/2 guarantees such a stream was not
+/// processed, so it is as safe to send again as UNAVAILABLE.
+pub fn not_taken(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        || (status.code() == Code::Internal
+            && std::iter::successors(std::error::Error::source(status), |error| error.source())
+                .filter_map(|error| error.downcast_ref::<h2::Error>())
+                .any(|error| {
+                    error.is_go_away()
+                        && error.is_remote()
+                        && error.reason() == Some(h2::Reason::NO_ERROR)
+                }))
+}
+
+/// Runs an idempotent call, retrying with exponential backoff while the server did not
+/// take it ([`not_taken`]: restarting, not yet listening, connection reset, closing).
 pub async fn retry_idempotent<T, F, Fut>(retries: u32, mut call: F) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
@@ -233,7 +249,7 @@ where
     let mut attempt = 0;
     loop {
         match call().await {
-            Err(status) if status.code() == Code::Unavailable && attempt < retries => {
+            Err(status) if not_taken(&status) && attempt < retries => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
             }

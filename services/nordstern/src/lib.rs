@@ -128,7 +128,7 @@ impl App {
             readiness: (config.grpc.readiness_interval_ms > 0 && !pools.is_empty()).then(|| {
                 nordstern_runtime::readiness::Readiness {
                     pools: pools.clone(),
-                    interval: std::time::Duration::from_millis(config.grpc.readiness_interval_ms),
+                    interval: config.grpc.readiness_interval(),
                 }
             }),
         };

@@ -59,6 +59,9 @@ impl GrpcConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
+    pub fn readiness_interval(&self) -> Duration {
+        Duration::from_millis(self.readiness_interval_ms)
+    }
     pub fn shed_pushback(&self) -> Duration {
         Duration::from_millis(self.shed_pushback_ms)
     }

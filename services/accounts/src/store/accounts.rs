@@ -313,10 +313,7 @@ impl Store {
         .await?
         .map(|row| Ok::<_, DbErr>((row.try_get("", "crm_id")?, row.try_get("", "arr_minor")?)))
         .transpose()?;
-        let (crm_id, arr) = (
-            stored.as_ref().map(|(crm_id, _)| crm_id.clone()),
-            stored.map(|(_, arr)| arr),
-        );
+        let (crm_id, arr) = stored.unzip();
         let account_erased = crm_id.is_some();
         let events = count(
             db,

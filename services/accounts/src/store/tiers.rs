@@ -53,9 +53,8 @@ pub(super) async fn arr_changed(
         (&mut cutoffs.a, thresholds.a_share),
         (&mut cutoffs.b, thresholds.b_share),
     ] {
-        if cut.first_past.as_ref().is_some_and(|(past, _)| *past == id) {
+        if let Some((_, old_arr)) = cut.first_past.take_if(|(past, _)| *past == id) {
             // The account was the first past the cut-off: its old neighbour takes the place.
-            let (_, old_arr) = cut.first_past.take().unwrap_or_default();
             cut.first_past = next_after(db, (&id, old_arr), Some(&id)).await?;
         } else if let Some(arr) = before
             && cut.holds(&id, arr)

@@ -214,9 +214,6 @@ async fn time_writes(company: &mut Company, samples: usize) -> anyhow::Result<[H
         company.ids.len(),
         samples.min(company.ids.len()),
     )
-    .into_iter()
-    .map(|index| company.ids[index].clone())
-    .collect::<Vec<_>>()
     .into_iter();
     for sample in 0..samples {
         let arr = crate::demo::log_normal_arr(&mut company.rng);
@@ -230,7 +227,7 @@ async fn time_writes(company: &mut Company, samples: usize) -> anyhow::Result<[H
         record(&mut histograms[0], started.elapsed());
         let new_id = created.account.map(|a| a.account_id).unwrap_or_default();
 
-        if let Some(account_id) = targets.next() {
+        if let Some(account_id) = targets.next().map(|index| company.ids[index].clone()) {
             let request = accounts_pb::RecordContractEventRequest {
                 event: Some(accounts_pb::ContractEvent {
                     account_id,

@@ -258,6 +258,45 @@ where
     }
 }
 
+/// How long a RESOURCE_EXHAUSTED refusal (a token's rate limit, the server's in-flight
+/// limit) asks the caller to wait, from its `google.rpc.RetryInfo`.
+pub fn retry_delay(status: &Status) -> Option<Duration> {
+    use tonic_types::StatusExt;
+    if status.code() != Code::ResourceExhausted {
+        return None;
+    }
+    status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay)
+}
+
+/// Runs a call that is safe to send again (idempotent, or refused before the server took
+/// it) the way a bulk loader should: a refusal that names a delay ([`retry_delay`]) is
+/// sent again after that delay, and a call the server did not take ([`not_taken`]) after
+/// a short backoff, up to `retries` times. Not for calls inside a service, where waiting
+/// would hold the caller's own request.
+pub async fn retry_patiently<T, F, Fut>(retries: u32, mut call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(status) if attempt < retries => {
+                let wait = match retry_delay(&status) {
+                    Some(delay) => delay.max(Duration::from_millis(1)),
+                    None if not_taken(&status) => Duration::from_millis(25 << attempt.min(6)),
+                    None => return Err(status),
+                };
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// One in-process call with what a call over the network gets: the caller's deadline
 /// (capped by `grpc.client_timeout_ms`), answered DEADLINE_EXCEEDED when it passes, and
 /// the request metrics, marked in-process.

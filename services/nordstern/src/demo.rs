@@ -36,6 +36,8 @@ pub struct DemoOptions {
 
 /// Requests in flight while loading accounts and answers.
 const IN_FLIGHT: usize = 8;
+/// How often one call is sent again after a refusal that asks to wait.
+const PATIENCE: u32 = 100;
 /// Where the churn history is written, under the data directory.
 pub const HISTORY_FILE: &str = "demo-churn-history.csv";
 
@@ -75,6 +77,23 @@ pub async fn channel(server: &Server) -> anyhow::Result<Channel> {
 pub async fn connect(server: &Server) -> anyhow::Result<AccountsServiceClient<Channel>> {
     Ok(AccountsServiceClient::new(channel(server).await?)
         .max_decoding_message_size(64 * 1024 * 1024))
+}
+
+/// Runs one of the loader's calls, which are all idempotent: a refusal for the token's
+/// rate or the server's in-flight limit is waited out as long as it asks, and the call
+/// sent again, rather than ending the load.
+pub async fn patiently<C, R, T, Fut>(
+    client: &C,
+    request: R,
+    call: impl Fn(C, R) -> Fut,
+) -> Result<T, tonic::Status>
+where
+    C: Clone,
+    R: Clone,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    nordstern_runtime::client::retry_patiently(PATIENCE, || call(client.clone(), request.clone()))
+        .await
 }
 
 /// The usage pseudonym key of `nordstern demo` when none is configured.
@@ -353,15 +372,16 @@ pub async fn load(
 /// of its start unless it has an owner already (a re-run after the balance), and records
 /// its contract history in effective-date order; returns its id.
 async fn create_account(
-    mut client: AccountsServiceClient<Channel>,
+    client: AccountsServiceClient<Channel>,
     plan: &AccountPlan,
     owner: &str,
     currency: &str,
     seed: u64,
 ) -> anyhow::Result<String> {
     let money = |minor_units| nordstern_runtime::wire::money(minor_units, currency);
-    let account = client
-        .create_account(pb::CreateAccountRequest {
+    let account = patiently(
+        &client,
+        pb::CreateAccountRequest {
             request_id: format!("demo-{seed}-account-{}", plan.index),
             account: Some(pb::Account {
                 name: plan.name.clone(),
@@ -373,33 +393,41 @@ async fn create_account(
                 ..pb::Account::default()
             }),
             initial_arr: Some(money(plan.initial_arr)),
-        })
-        .await
-        .with_context(|| format!("creating account {}", plan.crm_id))?
-        .into_inner()
-        .account
-        .unwrap_or_default();
-    let current_owner = client
-        .get_account(pb::GetAccountRequest {
+        },
+        |mut client, request| async move { client.create_account(request).await },
+    )
+    .await
+    .with_context(|| format!("creating account {}", plan.crm_id))?
+    .into_inner()
+    .account
+    .unwrap_or_default();
+    let current_owner = patiently(
+        &client,
+        pb::GetAccountRequest {
             account_id: account.account_id.clone(),
-        })
-        .await
-        .with_context(|| format!("reading account {}", plan.crm_id))?
-        .into_inner()
-        .account
-        .map(|a| a.csm_id)
-        .unwrap_or_default();
+        },
+        |mut client, request| async move { client.get_account(request).await },
+    )
+    .await
+    .with_context(|| format!("reading account {}", plan.crm_id))?
+    .into_inner()
+    .account
+    .map(|a| a.csm_id)
+    .unwrap_or_default();
     if current_owner.is_empty() && !owner.is_empty() {
-        client
-            .assign_account(pb::AssignAccountRequest {
+        patiently(
+            &client,
+            pb::AssignAccountRequest {
                 account_id: account.account_id.clone(),
                 csm_id: owner.to_owned(),
                 effective_at: Some(nordstern_runtime::wire::timestamp(
                     plan.start.and_time(chrono::NaiveTime::MIN).and_utc(),
                 )),
-            })
-            .await
-            .with_context(|| format!("handing {} to its CSM", plan.crm_id))?;
+            },
+            |mut client, request| async move { client.assign_account(request).await },
+        )
+        .await
+        .with_context(|| format!("handing {} to its CSM", plan.crm_id))?;
     }
     for (step_index, step) in plan.steps.iter().enumerate() {
         let kind = match step.kind {
@@ -408,8 +436,9 @@ async fn create_account(
             ContractKind::Contraction => pb::ContractEventKind::Contraction,
             ContractKind::Churn => pb::ContractEventKind::Churn,
         };
-        client
-            .record_contract_event(pb::RecordContractEventRequest {
+        patiently(
+            &client,
+            pb::RecordContractEventRequest {
                 event: Some(pb::ContractEvent {
                     account_id: account.account_id.clone(),
                     kind: kind as i32,
@@ -419,9 +448,11 @@ async fn create_account(
                     idempotency_key: format!("demo-{seed}-{}-{step_index}", plan.crm_id),
                     ..pb::ContractEvent::default()
                 }),
-            })
-            .await
-            .with_context(|| format!("recording the contract history of {}", plan.crm_id))?;
+            },
+            |mut client, request| async move { client.record_contract_event(request).await },
+        )
+        .await
+        .with_context(|| format!("recording the contract history of {}", plan.crm_id))?;
     }
     Ok(account.account_id)
 }

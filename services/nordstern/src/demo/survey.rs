@@ -1,6 +1,6 @@
 //! The demo company's quarterly NPS campaigns: past quarters recorded with the time of
-//! each answer (as an import from a survey tool would), today's campaign sent as
-//! invitations and answered by token.
+//! each answer (as an import from a survey tool would), the running campaign sent as
+//! invitations and answered by token as far as its answers have arrived.
 
 use std::collections::HashMap;
 
@@ -61,25 +61,26 @@ pub async fn load(
 
     let current = SURVEY_QUARTERS - 1;
     let mut past = Vec::new();
-    let mut today_answers: HashMap<String, NpsPlan> = HashMap::new();
+    let mut running_answers: HashMap<String, NpsPlan> = HashMap::new();
     for (plan, account_id) in company.accounts.iter().zip(account_ids) {
         for answer in company.nps_answers(plan) {
             if answer.quarter == current {
-                today_answers.insert(answer.respondent.clone(), answer);
+                running_answers.insert(answer.respondent.clone(), answer);
             } else {
                 past.push((account_id.clone(), answer));
             }
         }
     }
-    let answers = past.len() + today_answers.len();
+    let answers = past.len() + running_answers.len();
     let mut progress = Progress::new("survey answers", answers as u64);
     let mut recorded = futures::stream::iter(past.into_iter().map(|(account_id, answer)| {
-        let mut client = client.clone();
+        let client = client.clone();
         let campaign_id = campaigns[answer.quarter].clone();
         async move {
             let at = answered_at(answer.answered_on);
-            client
-                .record_response(pb::RecordResponseRequest {
+            super::patiently(
+                &client,
+                pb::RecordResponseRequest {
                     idempotency_key: format!(
                         "demo-{seed}-nps-{}-{}",
                         answer.quarter, answer.respondent
@@ -90,9 +91,11 @@ pub async fn load(
                     score: Some(answer.score),
                     responded_at: Some(timestamp(at)),
                     ..pb::RecordResponseRequest::default()
-                })
-                .await
-                .context("recording past NPS answers")
+                },
+                |mut client, request| async move { client.record_response(request).await },
+            )
+            .await
+            .context("recording past NPS answers")
         }
     }))
     .buffer_unordered(IN_FLIGHT);
@@ -101,7 +104,8 @@ pub async fn load(
     }
     drop(recorded);
 
-    // Today's campaign goes to two contacts of every live account; most answer.
+    // The running campaign went to two contacts of every live account; most answer
+    // within two weeks, and those who have not yet keep an open invitation.
     let targets: Vec<pb::InvitationTarget> = company
         .accounts
         .iter()
@@ -130,11 +134,11 @@ pub async fn load(
             .into_inner()
             .invitations;
         let mut submitted = futures::stream::iter(invitations.into_iter().filter_map(|inv| {
-            let answer = today_answers.get(&inv.respondent_id)?;
+            let answer = running_answers.get(&inv.respondent_id)?;
             if inv.responded_at.is_some() {
                 return None;
             }
-            let mut client = client.clone();
+            let client = client.clone();
             let request = pb::SubmitResponseRequest {
                 token: inv.token,
                 response_id: answer.response_id.to_string(),
@@ -142,10 +146,11 @@ pub async fn load(
                 ..pb::SubmitResponseRequest::default()
             };
             Some(async move {
-                client
-                    .submit_response(request)
-                    .await
-                    .context("answering invitations")
+                super::patiently(&client, request, |mut client, request| async move {
+                    client.submit_response(request).await
+                })
+                .await
+                .context("answering invitations")
             })
         }))
         .buffer_unordered(IN_FLIGHT);

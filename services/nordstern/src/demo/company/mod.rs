@@ -246,7 +246,7 @@ impl DayUsage {
     }
 }
 
-/// One NPS answer; quarter [`SURVEY_QUARTERS`] − 1 is today's campaign.
+/// One NPS answer; quarter [`SURVEY_QUARTERS`] − 1 is the running campaign.
 #[derive(Debug, Clone)]
 pub struct NpsPlan {
     pub quarter: usize,
@@ -273,9 +273,14 @@ pub fn log_normal_arr(rng: &mut impl Rng) -> i64 {
         .clamp(100_000.0, 1.0e11) as i64
 }
 
+/// How long ago the running quarter's campaign went out: it is in its second week, so
+/// about half of its answers have arrived, as a campaign's answers do over its first
+/// two weeks.
+pub const RUNNING_CAMPAIGN_AGE_DAYS: i64 = 7;
+
 /// The first day of quarter `quarter`'s campaign.
 pub fn survey_day(today: NaiveDate, quarter: usize) -> NaiveDate {
-    let back = (SURVEY_QUARTERS - 1 - quarter) as i64 * 91;
+    let back = (SURVEY_QUARTERS - 1 - quarter) as i64 * 91 + RUNNING_CAMPAIGN_AGE_DAYS;
     today - Duration::days(back)
 }
 
@@ -365,19 +370,16 @@ impl Company {
     }
 
     /// The account's NPS answers: two contacts per quarterly campaign while it is a
-    /// customer; disengaged contacts answer less often and lower.
+    /// customer; disengaged contacts answer less often and lower. Each answer comes
+    /// within two weeks of the campaign, so the running campaign's answers from after
+    /// today are not given yet.
     pub fn nps_answers(&self, account: &AccountPlan) -> Vec<NpsPlan> {
         let mut rng = StdRng::seed_from_u64(account.traits.survey_seed);
         let mut answers = Vec::new();
         for quarter in 0..SURVEY_QUARTERS {
             let sent = survey_day(self.today, quarter);
             for contact in ["champion", "user"] {
-                let delay = if quarter == SURVEY_QUARTERS - 1 {
-                    0
-                } else {
-                    rng.random_range(0..14)
-                };
-                let answered_on = sent + Duration::days(delay);
+                let answered_on = sent + Duration::days(rng.random_range(0..14));
                 let factor = account.engagement_factor(answered_on);
                 let responds = rng.random_bool(0.45 + 0.25 * factor);
                 let response_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
@@ -388,7 +390,7 @@ impl Company {
                 );
                 let customer = account.start <= sent
                     && account.churned_on.is_none_or(|churn| answered_on < churn);
-                if responds && customer {
+                if responds && customer && answered_on <= self.today {
                     answers.push(NpsPlan {
                         quarter,
                         respondent: format!("{contact}@{}", account.crm_id.to_lowercase()),

@@ -43,6 +43,8 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("PlanPortfolioBalance", AccountsRead),
             ("ApplyPortfolioBalance", AccountsWrite),
             ("RecordContractEvent", AccountsWrite),
+            ("BatchCreateAccounts", AccountsWrite),
+            ("BatchRecordContractEvents", AccountsWrite),
             ("ListContractEvents", AccountsRead),
             ("GetRevenueMetrics", AccountsRead),
             ("EraseAccount", PrivacyErase),

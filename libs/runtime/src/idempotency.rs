@@ -131,6 +131,84 @@ pub async fn store_response(
     Ok(())
 }
 
+/// One stored response of [`find_responses`].
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub fingerprint: i64,
+    pub response: Vec<u8>,
+}
+
+/// The stored responses of this operation for any of `keys`, by key: one query per 500
+/// keys, for a batch whose items each carry a key. The caller compares fingerprints,
+/// since a reused key refuses one item, not the batch.
+pub async fn find_responses(
+    db: &impl ConnectionTrait,
+    operation: &str,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, StoredResponse>, DbErr> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in keys.chunks(500) {
+        let sql = format!(
+            "SELECT idempotency_key, request_fingerprint, response FROM idempotency_keys \
+             WHERE operation = $1 AND idempotency_key IN ({})",
+            crate::storage::placeholders(2, chunk.len())
+        );
+        let mut values = vec![Value::from(operation)];
+        values.extend(chunk.iter().map(|key| Value::from(*key)));
+        for row in crate::storage::query_all(db, &sql, values).await? {
+            found.insert(
+                row.try_get("", "idempotency_key")?,
+                StoredResponse {
+                    fingerprint: row.try_get("", "request_fingerprint")?,
+                    response: row.try_get("", "response")?,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// A response to store with [`store_responses`].
+#[derive(Debug, Clone)]
+pub struct NewResponse {
+    pub key: String,
+    pub fingerprint: i64,
+    pub response: Vec<u8>,
+    pub subject_id: Option<String>,
+}
+
+/// Stores many responses of one operation in as few statements as the database allows;
+/// call inside the transaction that applies the changes.
+pub async fn store_responses(
+    db: &impl ConnectionTrait,
+    operation: &str,
+    responses: Vec<NewResponse>,
+) -> Result<(), DbErr> {
+    let now = chrono::Utc::now();
+    let rows = responses
+        .into_iter()
+        .map(|r| {
+            vec![
+                Value::from(operation),
+                Value::from(r.key),
+                Value::from(r.fingerprint),
+                Value::from(r.response),
+                Value::from(r.subject_id),
+                Value::from(now),
+            ]
+        })
+        .collect();
+    crate::storage::insert_rows(
+        db,
+        "INSERT INTO idempotency_keys (operation, idempotency_key, request_fingerprint, response, subject_id, created_at)",
+        "",
+        6,
+        rows,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Forgets every stored response about `subject_id` (GDPR erasure).
 pub async fn erase_subject(db: &impl ConnectionTrait, subject_id: &str) -> Result<u64, DbErr> {
     let result = db

@@ -55,6 +55,8 @@ nordstern_runtime::remote_service! {
             plan_portfolio_balance(pb::PlanPortfolioBalanceRequest) -> pb::PlanPortfolioBalanceResponse, |_| true;
             apply_portfolio_balance(pb::ApplyPortfolioBalanceRequest) -> pb::ApplyPortfolioBalanceResponse, |r| !r.sticky;
             record_contract_event(pb::RecordContractEventRequest) -> pb::RecordContractEventResponse, |_| true;
+            batch_create_accounts(pb::BatchCreateAccountsRequest) -> pb::BatchCreateAccountsResponse, |_| true;
+            batch_record_contract_events(pb::BatchRecordContractEventsRequest) -> pb::BatchRecordContractEventsResponse, |_| true;
             list_contract_events(pb::ListContractEventsRequest) -> pb::ListContractEventsResponse, |_| true;
             get_revenue_metrics(pb::GetRevenueMetricsRequest) -> pb::GetRevenueMetricsResponse, |_| true;
             erase_account(pb::EraseAccountRequest) -> pb::EraseAccountResponse, |_| false;

@@ -6,6 +6,7 @@ use tonic::Code;
 
 use crate::{in_every_combination, support::*};
 
+mod bulk;
 mod contracts;
 mod portfolios;
 mod privacy;

@@ -2,6 +2,7 @@
 
 use nordstern_domain::validate;
 use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::idempotency::IdempotencyKey;
 use nordstern_runtime::paging::{PageRequest, page};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
@@ -17,10 +18,21 @@ pub(super) async fn create_account(
     grpc: &AccountsGrpc,
     request: Request<pb::CreateAccountRequest>,
 ) -> GrpcResult<pb::CreateAccountResponse> {
-    let request = request.into_inner();
+    let (key, new) = parse_new_account(grpc, &request.into_inner())?;
+    let row = grpc.store.create_account(key, new).await?;
+    Ok(Response::new(pb::CreateAccountResponse {
+        account: Some(grpc.account_to_proto(row, today())),
+    }))
+}
+
+/// A CreateAccount request checked field by field: its idempotency key and the account.
+pub(super) fn parse_new_account(
+    grpc: &AccountsGrpc,
+    request: &pb::CreateAccountRequest,
+) -> Result<(Option<IdempotencyKey>, NewAccount), FieldViolations> {
     let mut v = FieldViolations::new();
-    let key = idempotency_key(&mut v, "request_id", &request.request_id, &request);
-    let account = request.account.unwrap_or_default();
+    let key = idempotency_key(&mut v, "request_id", &request.request_id, request);
+    let account = request.account.clone().unwrap_or_default();
     let name = v.check("account.name", validate::account_name(&account.name));
     let crm_id = if account.crm_id.is_empty() {
         None
@@ -55,24 +67,23 @@ pub(super) async fn create_account(
     }
     let (Some(name), Some(segment), Some(start_date)) = (name, segment, start_date) else {
         // A value is missing only where a violation says why.
-        return Err(v.into());
+        return Err(v);
     };
     v.into_result()?;
-    let new = NewAccount {
-        name,
-        crm_id,
-        domain,
-        segment,
-        start_date,
-        renewal_date,
-        module_keys: modules,
-        csm_id,
-        initial_arr,
-    };
-    let row = grpc.store.create_account(key, new).await?;
-    Ok(Response::new(pb::CreateAccountResponse {
-        account: Some(grpc.account_to_proto(row, today())),
-    }))
+    Ok((
+        key,
+        NewAccount {
+            name,
+            crm_id,
+            domain,
+            segment,
+            start_date,
+            renewal_date,
+            module_keys: modules,
+            csm_id,
+            initial_arr,
+        },
+    ))
 }
 
 pub(super) async fn get_account(

@@ -8,7 +8,7 @@ use tonic::{Request, Response};
 
 use crate::{
     convert::*,
-    store::{ContractEventFilter, MetricScope},
+    store::{ContractEventFilter, EventItem, MetricScope},
 };
 
 use super::*;
@@ -17,7 +17,22 @@ pub(super) async fn record_contract_event(
     grpc: &AccountsGrpc,
     request: Request<pb::RecordContractEventRequest>,
 ) -> GrpcResult<pb::RecordContractEventResponse> {
-    let request = request.into_inner();
+    let item = parse_event(grpc, request.into_inner())?;
+    let (event, account) = grpc
+        .store
+        .record_contract_event(&item.account_id, item.change, item.key)
+        .await?;
+    Ok(Response::new(pb::RecordContractEventResponse {
+        event: Some(grpc.event_to_proto(event)),
+        account: Some(grpc.account_to_proto(account, today())),
+    }))
+}
+
+/// A RecordContractEvent request checked field by field.
+pub(super) fn parse_event(
+    grpc: &AccountsGrpc,
+    request: pb::RecordContractEventRequest,
+) -> Result<EventItem, FieldViolations> {
     let mut v = FieldViolations::new();
     let event = request.event.clone().unwrap_or_default();
     let account_id = id_field(&mut v, "event.account_id", &event.account_id);
@@ -52,23 +67,19 @@ pub(super) async fn record_contract_event(
     );
     let (Some(kind), Some(effective_date), Some(key)) = (kind, effective_date, key) else {
         // A value is missing only where a violation says why.
-        return Err(v.into());
+        return Err(v);
     };
     v.into_result()?;
-    let change = ContractChange {
-        kind,
-        arr_change,
-        effective_date,
-        renewal_date,
-    };
-    let (event, account) = grpc
-        .store
-        .record_contract_event(&account_id, change, key)
-        .await?;
-    Ok(Response::new(pb::RecordContractEventResponse {
-        event: Some(grpc.event_to_proto(event)),
-        account: Some(grpc.account_to_proto(account, today())),
-    }))
+    Ok(EventItem {
+        account_id,
+        change: ContractChange {
+            kind,
+            arr_change,
+            effective_date,
+            renewal_date,
+        },
+        key,
+    })
 }
 
 pub(super) async fn list_contract_events(

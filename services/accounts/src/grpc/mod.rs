@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::store::{AccountRow, Balance, ContractEventRow, CsmRow, ProductModuleRow, Store};
 
 mod accounts;
+mod bulk;
 mod catalog;
 mod contracts;
 mod csms;
@@ -252,6 +253,20 @@ impl AccountsService for AccountsGrpc {
         request: Request<pb::RecordContractEventRequest>,
     ) -> GrpcResult<pb::RecordContractEventResponse> {
         contracts::record_contract_event(self, request).await
+    }
+
+    async fn batch_create_accounts(
+        &self,
+        request: Request<pb::BatchCreateAccountsRequest>,
+    ) -> GrpcResult<pb::BatchCreateAccountsResponse> {
+        bulk::batch_create_accounts(self, request).await
+    }
+
+    async fn batch_record_contract_events(
+        &self,
+        request: Request<pb::BatchRecordContractEventsRequest>,
+    ) -> GrpcResult<pb::BatchRecordContractEventsResponse> {
+        bulk::batch_record_contract_events(self, request).await
     }
 
     async fn list_contract_events(

@@ -54,7 +54,7 @@ pub struct AccountFilter {
     pub domain: Option<String>,
 }
 
-const CREATE_ACCOUNT: &str = "CreateAccount";
+pub(super) const CREATE_ACCOUNT: &str = "CreateAccount";
 
 impl Store {
     pub async fn create_account(

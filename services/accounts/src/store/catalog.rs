@@ -118,23 +118,35 @@ pub(super) async fn check_modules_exist(
     keys: &[String],
     field: &str,
 ) -> AccountsResult<()> {
-    if keys.is_empty() {
-        return Ok(());
+    let known = known_modules(db, keys).await?;
+    module_violations(keys, &known, field)
+}
+
+/// The keys among `keys` that name a module of the catalog.
+pub(super) async fn known_modules(
+    db: &impl ConnectionTrait,
+    keys: &[String],
+) -> Result<std::collections::HashSet<String>, sea_orm::DbErr> {
+    let mut known = std::collections::HashSet::new();
+    for chunk in keys.chunks(500) {
+        let sql = format!(
+            "SELECT module_key FROM product_modules WHERE module_key IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let values = chunk.iter().map(|key| Value::from(key.as_str())).collect();
+        for row in query_all(db, &sql, values).await? {
+            known.insert(row.try_get::<String>("", "module_key")?);
+        }
     }
-    let sql = format!(
-        "SELECT module_key FROM product_modules WHERE module_key IN ({})",
-        placeholders(1, keys.len())
-    );
-    let rows = query_all(
-        db,
-        &sql,
-        keys.iter().map(|key| Value::from(key.as_str())).collect(),
-    )
-    .await?;
-    let known: Vec<String> = rows
-        .iter()
-        .map(|row| row.try_get::<String>("", "module_key"))
-        .collect::<Result<_, _>>()?;
+    Ok(known)
+}
+
+/// A violation for each key that is not among `known`.
+pub(super) fn module_violations(
+    keys: &[String],
+    known: &std::collections::HashSet<String>,
+    field: &str,
+) -> AccountsResult<()> {
     let mut violations = nordstern_runtime::status::FieldViolations::new();
     for (index, key) in keys.iter().enumerate() {
         if !known.contains(key) {

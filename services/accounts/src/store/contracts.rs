@@ -6,7 +6,7 @@ use nordstern_domain::{
     account::ContractEventKind,
     contract::{ContractChange, ContractError, ContractState, apply_change},
 };
-use nordstern_runtime::storage::{parse_column, placeholders};
+use nordstern_runtime::storage::{insert_rows, parse_column, placeholders};
 use nordstern_runtime::wire::new_id;
 use nordstern_runtime::{
     idempotency::{self, IdempotencyKey},
@@ -30,7 +30,7 @@ pub struct ContractEventRow {
     pub recorded_at: DateTime<Utc>,
 }
 
-const RECORD_CONTRACT_EVENT: &str = "RecordContractEvent";
+pub(super) const RECORD_CONTRACT_EVENT: &str = "RecordContractEvent";
 const EVENT_COLUMNS: &str = "event_id, account_id, kind, arr_change_minor, arr_after_minor, effective_date, renewal_date, idempotency_key, recorded_at";
 
 impl Store {
@@ -191,23 +191,9 @@ pub(super) async fn apply(
         idempotency_key: idempotency_key.to_owned(),
         recorded_at: now,
     };
-    execute(
-        db,
-        &format!("INSERT INTO contract_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-        vec![
-            event.event_id.as_str().into(),
-            account_id.into(),
-            event.kind.as_str().into(),
-            event.arr_change_minor.into(),
-            event.arr_after_minor.into(),
-            event.effective_date.into(),
-            event.renewal_date.into(),
-            idempotency_key.into(),
-            now.into(),
-        ],
-    )
-    .await
-    .map_err(|error| AccountsError::from_unique(error, "a contract event with this idempotency key"))?;
+    insert_events(db, &[&event]).await.map_err(|error| {
+        AccountsError::from_unique(error, "a contract event with this idempotency key")
+    })?;
     execute(
         db,
         "UPDATE accounts SET arr_minor = $1, renewal_date = $2, churned_on = $3, last_event_date = $4, has_contract = $5, \
@@ -226,7 +212,55 @@ pub(super) async fn apply(
     Ok(event)
 }
 
-fn contract_error(error: ContractError) -> AccountsError {
+/// Stores events as they are, in as few statements as the database allows.
+pub(super) async fn insert_events(
+    db: &impl ConnectionTrait,
+    events: &[&ContractEventRow],
+) -> Result<(), sea_orm::DbErr> {
+    let rows = events
+        .iter()
+        .map(|event| {
+            vec![
+                event.event_id.as_str().into(),
+                event.account_id.as_str().into(),
+                event.kind.as_str().into(),
+                event.arr_change_minor.into(),
+                event.arr_after_minor.into(),
+                event.effective_date.into(),
+                event.renewal_date.into(),
+                event.idempotency_key.as_str().into(),
+                event.recorded_at.into(),
+            ]
+        })
+        .collect();
+    let head = format!("INSERT INTO contract_events ({EVENT_COLUMNS})");
+    insert_rows(db, &head, "", 9, rows).await?;
+    Ok(())
+}
+
+/// Events by id, in no particular order; ids naming none are left out.
+pub(super) async fn fetch_events(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<Vec<ContractEventRow>, sea_orm::DbErr> {
+    let mut events = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM contract_events WHERE event_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let values = chunk
+            .iter()
+            .map(|id| sea_orm::Value::from(id.as_str()))
+            .collect();
+        for row in query_all(db, &sql, values).await? {
+            events.push(event_from_row(&row)?);
+        }
+    }
+    Ok(events)
+}
+
+pub(super) fn contract_error(error: ContractError) -> AccountsError {
     match error {
         ContractError::InvalidArrChange { reason } => {
             AccountsError::InvalidArgument(FieldViolations::single("event.arr_change", reason))

@@ -296,28 +296,33 @@ pub(super) async fn check_can_take(
     moving: Option<&str>,
 ) -> AccountsResult<()> {
     let csm = fetch_csm(db, csm_id).await?;
+    let already_owned = match moving {
+        Some(account_id) if csm.capacity > 0 => query_one(
+            db,
+            "SELECT account_id FROM accounts WHERE account_id = $1 AND csm_id = $2",
+            vec![account_id.into(), csm_id.into()],
+        )
+        .await?
+        .is_some(),
+        _ => false,
+    };
+    can_take(&csm, already_owned)
+}
+
+/// Whether `csm` may take one more account: active, and under capacity unless the
+/// account is already theirs.
+pub(super) fn can_take(csm: &CsmRow, already_owned: bool) -> AccountsResult<()> {
+    let csm_id = &csm.csm_id;
     if !csm.active {
         return Err(AccountsError::FailedPrecondition(format!(
             "CSM {csm_id} is inactive"
         )));
     }
-    if csm.capacity > 0 {
-        let already_owned = match moving {
-            Some(account_id) => query_one(
-                db,
-                "SELECT account_id FROM accounts WHERE account_id = $1 AND csm_id = $2",
-                vec![account_id.into(), csm_id.into()],
-            )
-            .await?
-            .is_some(),
-            None => false,
-        };
-        if !already_owned && csm.account_count >= i64::from(csm.capacity) {
-            return Err(AccountsError::FailedPrecondition(format!(
-                "CSM {csm_id} is at capacity ({} accounts)",
-                csm.capacity
-            )));
-        }
+    if csm.capacity > 0 && !already_owned && csm.account_count >= i64::from(csm.capacity) {
+        return Err(AccountsError::FailedPrecondition(format!(
+            "CSM {csm_id} is at capacity ({} accounts)",
+            csm.capacity
+        )));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod balance;
+mod bulk;
 mod catalog;
 mod contracts;
 mod csms;
@@ -12,6 +13,7 @@ mod tiers;
 
 pub use accounts::{AccountFilter, AccountPatch, NewAccount};
 pub use balance::{Balance, BalanceScope};
+pub use bulk::{AccountItem, EventItem, ItemOutcome, Refusal};
 pub use catalog::ProductModuleRow;
 pub use contracts::{ContractEventFilter, ContractEventRow};
 pub use csms::{CsmPatch, CsmRow, NewCsm};

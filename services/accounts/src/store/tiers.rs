@@ -2,7 +2,7 @@
 //!
 //! `tier_cutoffs` holds, for the end of tier A and of tier B, the first account past it in
 //! the ranking (ARR descending, id ascending) and the ARR of every account ahead of it,
-//! plus the company's total. An ARR write corrects the sums for the one account that
+//! plus the company's total. An ARR write corrects the sums for the accounts that
 //! changed, then moves each cut-off one neighbour at a time until it sits where the full
 //! derivation ([`assign_tiers`]) would put it, and writes the tier of the accounts it
 //! passed. A write moves a cut-off across a handful of accounts, so its cost does not grow
@@ -41,35 +41,76 @@ pub(super) async fn arr_changed(
     thresholds: TierThresholds,
     change: ArrChange<'_>,
 ) -> Result<(), DbErr> {
+    arrs_changed(db, thresholds, &[change]).await
+}
+
+/// Call inside the serialised write, after every changed account's row holds its new
+/// ARR; one change per account. The sums are corrected against the stored cut-offs
+/// first (a comparison each), then each cut-off moves once for the whole batch.
+pub(super) async fn arrs_changed(
+    db: &impl ConnectionTrait,
+    thresholds: TierThresholds,
+    changes: &[ArrChange<'_>],
+) -> Result<(), DbErr> {
+    if changes.is_empty() {
+        return Ok(());
+    }
     let Some(mut cutoffs) = load(db, thresholds).await? else {
         return rebuild(db, thresholds).await;
     };
     let positive = |arr: Option<i64>| arr.filter(|arr| *arr > 0);
-    let (before, after) = (positive(change.before), positive(change.after));
-    cutoffs.total += i128::from(after.unwrap_or(0)) - i128::from(before.unwrap_or(0));
-    let (id, total) = (change.account_id.to_owned(), cutoffs.total);
+    for change in changes {
+        cutoffs.total += i128::from(positive(change.after).unwrap_or(0))
+            - i128::from(positive(change.before).unwrap_or(0));
+    }
+    let total = cutoffs.total;
     let mut passed: HashMap<Key, i64> = HashMap::new();
     for (cut, share) in [
         (&mut cutoffs.a, thresholds.a_share),
         (&mut cutoffs.b, thresholds.b_share),
     ] {
-        if let Some((_, old_arr)) = cut.first_past.take_if(|(past, _)| *past == id) {
-            // The account was the first past the cut-off: its old neighbour takes the place.
-            cut.first_past = next_after(db, (&id, old_arr), Some(&id)).await?;
-        } else if let Some(arr) = before
-            && cut.holds(&id, arr)
-        {
-            cut.arr_before -= i128::from(arr);
+        // Every other account is weighed against the cut-off's old place; whether it is
+        // ahead of that place is whether it is ahead of the account that now follows it.
+        let mut first_past_changed = None;
+        for change in changes {
+            let id = change.account_id.to_owned();
+            if cut
+                .first_past
+                .as_ref()
+                .is_some_and(|(past, _)| past == change.account_id)
+            {
+                first_past_changed = Some(change);
+                continue;
+            }
+            if let Some(arr) = positive(change.before)
+                && cut.holds(&id, arr)
+            {
+                cut.arr_before -= i128::from(arr);
+            }
+            if let Some(arr) = positive(change.after)
+                && cut.holds(&id, arr)
+            {
+                cut.arr_before += i128::from(arr);
+            }
         }
-        if let Some(arr) = after
-            && cut.holds(&id, arr)
+        if let Some(change) = first_past_changed
+            && let Some((id, old_arr)) = cut.first_past.take()
         {
-            cut.arr_before += i128::from(arr);
+            // The first account past the cut-off changed: the account now right after its
+            // old place takes it.
+            cut.first_past = next_after(db, (&id, old_arr), Some(&id)).await?;
+            if let Some(arr) = positive(change.after)
+                && cut.holds(&id, arr)
+            {
+                cut.arr_before += i128::from(arr);
+            }
         }
         settle(db, cut, total, share, &mut passed).await?;
     }
-    if let Some(arr) = change.after {
-        passed.insert(id, arr);
+    for change in changes {
+        if let Some(arr) = change.after {
+            passed.insert(change.account_id.to_owned(), arr);
+        }
     }
     let mut by_tier: HashMap<Tier, Vec<Key>> = HashMap::new();
     for (key, arr) in passed {

@@ -1,4 +1,5 @@
-//! `import accounts`: one CreateAccount per good row, keyed by CRM id.
+//! `import accounts`: the good rows in BatchCreateAccounts calls, each row keyed by its
+//! CRM id.
 
 use super::*;
 
@@ -114,17 +115,26 @@ pub async fn import_accounts(channel: Channel, text: &str) -> anyhow::Result<Imp
     } = account_requests(text, &currency, &csm_ids);
     let mut progress = Progress::new("accounts", requests.len() as u64);
     let mut imported = 0;
-    let mut sent = futures::stream::iter(requests.into_iter().map(|(line, request)| {
-        let mut client = client.clone();
-        async move { (line, client.create_account(request).await) }
-    }))
-    .buffer_unordered(IN_FLIGHT);
-    while let Some((line, result)) = sent.next().await {
-        progress.advance(1);
-        match result {
-            Ok(_) => imported += 1,
-            Err(status) => problems.extend(refusal(line, &status)),
+    let batches: Vec<Vec<(usize, pb::CreateAccountRequest)>> =
+        requests.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
+    let mut sent = futures::stream::iter(batches.into_iter().map(|batch| {
+        let client = client.clone();
+        async move {
+            let (lines, items): (Vec<usize>, Vec<_>) = batch.into_iter().unzip();
+            let response = patiently(&client, pb::BatchCreateAccountsRequest { items }, {
+                |mut client, request| async move { client.batch_create_accounts(request).await }
+            })
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+            anyhow::Ok((lines, response))
         }
+    }))
+    .buffer_unordered(BATCHES_IN_FLIGHT);
+    while let Some((lines, response)) = sent.try_next().await? {
+        progress.advance(lines.len() as u64);
+        imported += response.accounts.len();
+        problems.extend(item_refusals(&lines, &response.refusals));
     }
     progress.finish();
     problems.sort_by_key(|p| p.line);

@@ -125,51 +125,54 @@ pub async fn import_contracts(channel: Channel, text: &str) -> anyhow::Result<Im
         mut problems,
     } = contract_events(text, &currency);
     let mut progress = Progress::new("contract events", rows as u64);
-    let mut per_account = Vec::new();
+    // Round k holds every account's k-th event: a round's batches may go side by side,
+    // and an account's events still take effect in order.
+    let mut rounds: Vec<Vec<(usize, pb::ContractEvent)>> = Vec::new();
     for (crm_id, rows) in events {
-        match account_ids.get(&crm_id) {
-            Some(account_id) => per_account.push((account_id.clone(), rows)),
-            None => problems.extend(rows.iter().map(|(line, _)| {
+        let Some(account_id) = account_ids.get(&crm_id) else {
+            problems.extend(rows.iter().map(|(line, _)| {
                 problem(
                     *line,
                     "crm_id",
                     format!("no account has the CRM id {crm_id}"),
                 )
-            })),
+            }));
+            continue;
+        };
+        for (round, (line, mut event)) in rows.into_iter().enumerate() {
+            event.account_id = account_id.clone();
+            if rounds.len() <= round {
+                rounds.push(Vec::new());
+            }
+            rounds[round].push((line, event));
         }
     }
-    // One account's events in order; accounts side by side.
-    let results: Vec<(usize, Vec<Problem>)> =
-        futures::stream::iter(per_account.into_iter().map(|(account_id, rows)| {
-            let mut client = client.clone();
+    let mut imported = 0;
+    for round in rounds {
+        let batches: Vec<Vec<(usize, pb::ContractEvent)>> =
+            round.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
+        let mut sent = futures::stream::iter(batches.into_iter().map(|batch| {
+            let client = client.clone();
             async move {
-                let mut imported = 0;
-                let mut problems = Vec::new();
-                for (line, mut event) in rows {
-                    event.account_id = account_id.clone();
-                    match client
-                        .record_contract_event(pb::RecordContractEventRequest {
-                            event: Some(event),
-                        })
-                        .await
-                    {
-                        Ok(_) => imported += 1,
-                        Err(status) => problems.extend(refusal(line, &status)),
-                    }
-                }
-                anyhow::Ok((imported, problems))
+                let (lines, events): (Vec<usize>, Vec<_>) = batch.into_iter().unzip();
+                let request = pb::BatchRecordContractEventsRequest { events };
+                let response = patiently(&client, request, |mut client, request| async move {
+                    client.batch_record_contract_events(request).await
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+                anyhow::Ok((lines, response))
             }
         }))
-        .buffer_unordered(IN_FLIGHT)
-        .inspect_ok(|(imported, refused)| progress.advance((*imported + refused.len()) as u64))
-        .try_collect()
-        .await?;
-    progress.finish();
-    let mut imported = 0;
-    for (count, refused) in results {
-        imported += count;
-        problems.extend(refused);
+        .buffer_unordered(BATCHES_IN_FLIGHT);
+        while let Some((lines, response)) = sent.try_next().await? {
+            progress.advance(lines.len() as u64);
+            imported += response.events.len();
+            problems.extend(item_refusals(&lines, &response.refusals));
+        }
     }
+    progress.finish();
     problems.sort_by_key(|p| p.line);
     Ok(ImportReport {
         rows,

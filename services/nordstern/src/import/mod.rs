@@ -1,7 +1,7 @@
 //! Bootstrapping from a CRM export: `import accounts` and `import contracts` read a CSV,
-//! check every row, and send each good row as one idempotent request, so a row is
-//! either written whole or not at all, and importing the same file again changes
-//! nothing. Problems are reported by line and column, from the file itself or from the
+//! check every row, and send the good rows in batches of up to 1,000 (BatchCreateAccounts,
+//! BatchRecordContractEvents), each row keyed, so a row is either written whole or not
+//! at all, and importing the same file again changes nothing. Problems are reported by line and column, from the file itself or from the
 //! server's field violations.
 //!
 //! accounts: `name, crm_id, segment, start_date, arr` are required; `renewal_date`,
@@ -23,8 +23,11 @@ use nordstern_proto::{
     common::v1 as common,
 };
 
+use nordstern_runtime::wire::MAX_BATCH;
+
 use crate::{
     client::{Channel, csms_by_email, describe},
+    demo::patiently,
     terminal::{Output, Progress},
 };
 
@@ -36,8 +39,9 @@ pub use accounts::{account_requests, import_accounts};
 pub use contracts::{contract_events, import_contracts};
 pub use model::{TrainArgs, score_rows, train_model};
 
-/// Requests in flight; contract rows of one account are still sent in order.
-const IN_FLIGHT: usize = 8;
+/// Batches in flight: while one is written, the next is parsed and checked. Contract rows
+/// of one account are still sent in order.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// One refused row (or the whole file, on line 1 for the header).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -240,19 +244,23 @@ fn column_of(field: &str) -> &str {
     }
 }
 
-/// The server's refusal of one row, one problem per field violation.
-fn refusal(line: usize, status: &tonic::Status) -> Vec<Problem> {
-    let violations = nordstern_runtime::status::field_violations(status);
-    if violations.is_empty() {
-        return vec![problem(
-            line,
-            "",
-            format!("{:?}: {}", status.code(), status.message()),
-        )];
-    }
-    violations
-        .into_iter()
-        .map(|(field, description)| problem(line, column_of(&field), description))
+/// The server's refusals of the rows of one batch (`lines[i]` is item i's line).
+fn item_refusals(lines: &[usize], refusals: &[pb::ItemRefusal]) -> Vec<Problem> {
+    refusals
+        .iter()
+        .map(|refusal| {
+            let line = usize::try_from(refusal.index)
+                .ok()
+                .and_then(|index| lines.get(index))
+                .copied()
+                .unwrap_or(0);
+            if refusal.field.is_empty() {
+                let code = tonic::Code::from_i32(refusal.code);
+                problem(line, "", format!("{code:?}: {}", refusal.reason))
+            } else {
+                problem(line, column_of(&refusal.field), refusal.reason.clone())
+            }
+        })
         .collect()
 }
 

@@ -1,0 +1,165 @@
+//! Batch writes: each item parsed as its single call parses it, refusals per item with
+//! their index, field and reason, the rest written in one transaction.
+
+use nordstern_proto::accounts::v1 as pb;
+use nordstern_runtime::{error::ServiceError, status::FieldViolations, wire::MAX_BATCH};
+use tonic::{Code, Request, Response};
+
+use crate::store::{AccountItem, ItemOutcome, Refusal};
+
+use super::{accounts::parse_new_account, contracts::parse_event, *};
+
+pub(super) async fn batch_create_accounts(
+    grpc: &AccountsGrpc,
+    request: Request<pb::BatchCreateAccountsRequest>,
+) -> GrpcResult<pb::BatchCreateAccountsResponse> {
+    let items = request.into_inner().items;
+    check_size("items", items.len())?;
+    let mut refusals = Vec::new();
+    let mut parsed = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match parse_new_account(grpc, item) {
+            Ok((None, new)) if new.crm_id.is_none() => refusals.push(refusal(
+                index,
+                "request_id",
+                "request_id or account.crm_id is required, so a batch sent again never creates an account twice",
+                Code::InvalidArgument,
+            )),
+            Ok((key, new)) => parsed.push((index, AccountItem { key, new })),
+            Err(violations) => refusals.extend(violation_refusals(index, &violations)),
+        }
+    }
+    let (indices, parsed): (Vec<usize>, Vec<AccountItem>) = parsed.into_iter().unzip();
+    let outcomes = grpc.store.create_accounts(parsed).await?;
+    let today = today();
+    let mut response = pb::BatchCreateAccountsResponse::default();
+    for (index, outcome) in indices.into_iter().zip(outcomes) {
+        let (account, duplicate) = match outcome {
+            ItemOutcome::Written(row) => (row, false),
+            ItemOutcome::Duplicate(row) => (row, true),
+            ItemOutcome::Refused(refused) => {
+                refusals.extend(store_refusals(index, refused));
+                continue;
+            }
+        };
+        response.accounts.push(pb::CreatedAccount {
+            index: index as i32,
+            account: Some(grpc.account_to_proto(account, today)),
+            duplicate,
+        });
+    }
+    response.created_count = count(&response.accounts, |a| !a.duplicate);
+    response.duplicate_count = count(&response.accounts, |a| a.duplicate);
+    refusals.sort_by_key(|r| r.index);
+    response.refused_count = distinct_items(&refusals);
+    response.refusals = refusals;
+    Ok(Response::new(response))
+}
+
+pub(super) async fn batch_record_contract_events(
+    grpc: &AccountsGrpc,
+    request: Request<pb::BatchRecordContractEventsRequest>,
+) -> GrpcResult<pb::BatchRecordContractEventsResponse> {
+    let events = request.into_inner().events;
+    check_size("events", events.len())?;
+    let mut refusals = Vec::new();
+    let mut parsed = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let single = pb::RecordContractEventRequest { event: Some(event) };
+        match parse_event(grpc, single) {
+            Ok(item) => parsed.push((index, item)),
+            Err(violations) => refusals.extend(violation_refusals(index, &violations)),
+        }
+    }
+    let (indices, parsed): (Vec<usize>, Vec<_>) = parsed.into_iter().unzip();
+    let outcomes = grpc.store.record_contract_events(parsed).await?;
+    let mut response = pb::BatchRecordContractEventsResponse::default();
+    for (index, outcome) in indices.into_iter().zip(outcomes) {
+        let (event, duplicate) = match outcome {
+            ItemOutcome::Written(row) => (row, false),
+            ItemOutcome::Duplicate(row) => (row, true),
+            ItemOutcome::Refused(refused) => {
+                refusals.extend(store_refusals(index, refused));
+                continue;
+            }
+        };
+        response.events.push(pb::RecordedEvent {
+            index: index as i32,
+            event: Some(grpc.event_to_proto(event)),
+            duplicate,
+        });
+    }
+    response.recorded_count = count(&response.events, |e| !e.duplicate);
+    response.duplicate_count = count(&response.events, |e| e.duplicate);
+    refusals.sort_by_key(|r| r.index);
+    response.refused_count = distinct_items(&refusals);
+    response.refusals = refusals;
+    Ok(Response::new(response))
+}
+
+/// A batch over the limit is refused whole, before anything is read.
+fn check_size(field: &str, len: usize) -> Result<(), FieldViolations> {
+    if len > MAX_BATCH {
+        return Err(FieldViolations::single(
+            field,
+            format!("at most {MAX_BATCH} per call, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
+fn refusal(index: usize, field: &str, reason: impl Into<String>, code: Code) -> pb::ItemRefusal {
+    pb::ItemRefusal {
+        index: index as i32,
+        field: field.to_owned(),
+        reason: reason.into(),
+        code: code as i32,
+    }
+}
+
+fn violation_refusals(index: usize, violations: &FieldViolations) -> Vec<pb::ItemRefusal> {
+    violations
+        .violations()
+        .iter()
+        .map(|(field, reason)| refusal(index, field, reason.clone(), Code::InvalidArgument))
+        .collect()
+}
+
+/// An item's refusal as the single call would have answered it.
+fn store_refusals(index: usize, refused: Refusal) -> Vec<pb::ItemRefusal> {
+    match refused.error {
+        ServiceError::InvalidArgument(violations) => violation_refusals(index, &violations),
+        ServiceError::Conflict { field, description } => vec![refusal(
+            index,
+            &field,
+            description,
+            Code::FailedPrecondition,
+        )],
+        ServiceError::NotFound(what) => vec![refusal(
+            index,
+            refused.field,
+            format!("{what} not found"),
+            Code::NotFound,
+        )],
+        ServiceError::AlreadyExists(message) => {
+            vec![refusal(index, refused.field, message, Code::AlreadyExists)]
+        }
+        other => vec![refusal(
+            index,
+            refused.field,
+            other.to_string(),
+            Code::FailedPrecondition,
+        )],
+    }
+}
+
+fn count<T>(items: &[T], which: impl Fn(&T) -> bool) -> i32 {
+    items.iter().filter(|item| which(item)).count() as i32
+}
+
+/// Items refused, however many reasons each has; `refusals` is in index order.
+fn distinct_items(refusals: &[pb::ItemRefusal]) -> i32 {
+    let mut indices: Vec<i32> = refusals.iter().map(|r| r.index).collect();
+    indices.dedup();
+    indices.len() as i32
+}

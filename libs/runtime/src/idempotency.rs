@@ -138,8 +138,8 @@ pub struct StoredResponse {
     pub response: Vec<u8>,
 }
 
-/// The stored responses of this operation for any of `keys`, by key: one query per 500
-/// keys, for a batch whose items each carry a key. The caller compares fingerprints,
+/// The stored responses of this operation for any of `keys`, by key, for a batch whose
+/// items each carry a key. The caller compares fingerprints,
 /// since a reused key refuses one item, not the batch.
 pub async fn find_responses(
     db: &impl ConnectionTrait,
@@ -147,23 +147,23 @@ pub async fn find_responses(
     keys: &[&str],
 ) -> Result<std::collections::HashMap<String, StoredResponse>, DbErr> {
     let mut found = std::collections::HashMap::new();
-    for chunk in keys.chunks(500) {
-        let sql = format!(
-            "SELECT idempotency_key, request_fingerprint, response FROM idempotency_keys \
-             WHERE operation = $1 AND idempotency_key IN ({})",
-            crate::storage::placeholders(2, chunk.len())
+    let rows = crate::storage::select_by_keys(
+        db,
+        "request_fingerprint, response",
+        "idempotency_keys",
+        "idempotency_key",
+        ("operation = $1", vec![Value::from(operation)]),
+        keys,
+    )
+    .await?;
+    for row in rows {
+        found.insert(
+            row.try_get("", "idempotency_key")?,
+            StoredResponse {
+                fingerprint: row.try_get("", "request_fingerprint")?,
+                response: row.try_get("", "response")?,
+            },
         );
-        let mut values = vec![Value::from(operation)];
-        values.extend(chunk.iter().map(|key| Value::from(*key)));
-        for row in crate::storage::query_all(db, &sql, values).await? {
-            found.insert(
-                row.try_get("", "idempotency_key")?,
-                StoredResponse {
-                    fingerprint: row.try_get("", "request_fingerprint")?,
-                    response: row.try_get("", "response")?,
-                },
-            );
-        }
     }
     Ok(found)
 }

@@ -138,6 +138,8 @@ impl Store {
                 account_id: &account_id,
                 before: None,
                 after: Some(new.initial_arr.unwrap_or(0)),
+                // Inserted as C.
+                stored_tier: Some(Tier::C),
             },
         )
         .await?;
@@ -349,6 +351,7 @@ impl Store {
                     account_id,
                     before: arr,
                     after: None,
+                    stored_tier: None,
                 },
             )
             .await?;

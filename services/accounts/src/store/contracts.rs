@@ -31,6 +31,8 @@ pub struct ContractEventRow {
 }
 
 pub(super) const RECORD_CONTRACT_EVENT: &str = "RecordContractEvent";
+/// The columns every event has a value for, in the order `insert_events` writes them.
+const INSERT_COLUMNS: &str = "event_id, account_id, kind, arr_change_minor, arr_after_minor, effective_date, idempotency_key, recorded_at";
 const EVENT_COLUMNS: &str = "event_id, account_id, kind, arr_change_minor, arr_after_minor, effective_date, renewal_date, idempotency_key, recorded_at";
 
 impl Store {
@@ -67,6 +69,7 @@ impl Store {
                 account_id,
                 before: Some(account.arr_minor),
                 after: Some(event.arr_after_minor),
+                stored_tier: Some(account.tier),
             },
         )
         .await?;
@@ -212,29 +215,46 @@ pub(super) async fn apply(
     Ok(event)
 }
 
-/// Stores events as they are, in as few statements as the database allows.
+/// Stores events as they are, in as few statements as the database allows: those with
+/// a renewal date and those without apart, so that no column holds NULL and PostgreSQL
+/// takes each group as one array per column.
 pub(super) async fn insert_events(
     db: &impl ConnectionTrait,
     events: &[&ContractEventRow],
 ) -> Result<(), sea_orm::DbErr> {
-    let rows = events
+    let (renewing, others): (Vec<&ContractEventRow>, Vec<&ContractEventRow>) = events
         .iter()
-        .map(|event| {
-            vec![
-                event.event_id.as_str().into(),
-                event.account_id.as_str().into(),
-                event.kind.as_str().into(),
-                event.arr_change_minor.into(),
-                event.arr_after_minor.into(),
-                event.effective_date.into(),
-                event.renewal_date.into(),
-                event.idempotency_key.as_str().into(),
-                event.recorded_at.into(),
-            ]
-        })
-        .collect();
-    let head = format!("INSERT INTO contract_events ({EVENT_COLUMNS})");
-    insert_rows(db, &head, "", 9, rows).await?;
+        .partition(|event| event.renewal_date.is_some());
+    for (group, with_renewal) in [(renewing, true), (others, false)] {
+        let rows = group
+            .iter()
+            .map(|event| {
+                let mut row: Vec<sea_orm::Value> = vec![
+                    event.event_id.as_str().into(),
+                    event.account_id.as_str().into(),
+                    event.kind.as_str().into(),
+                    event.arr_change_minor.into(),
+                    event.arr_after_minor.into(),
+                    event.effective_date.into(),
+                    event.idempotency_key.as_str().into(),
+                    event.recorded_at.into(),
+                ];
+                if let Some(renewal) = event.renewal_date.filter(|_| with_renewal) {
+                    row.push(renewal.into());
+                }
+                row
+            })
+            .collect();
+        let (head, columns) = if with_renewal {
+            (
+                format!("INSERT INTO contract_events ({INSERT_COLUMNS}, renewal_date)"),
+                9,
+            )
+        } else {
+            (format!("INSERT INTO contract_events ({INSERT_COLUMNS})"), 8)
+        };
+        insert_rows(db, &head, "", columns, rows).await?;
+    }
     Ok(())
 }
 

@@ -33,6 +33,8 @@ pub(super) struct ArrChange<'a> {
     pub account_id: &'a str,
     pub before: Option<i64>,
     pub after: Option<i64>,
+    /// The tier its row holds now, when the caller knows it: no UPDATE if it stays.
+    pub stored_tier: Option<Tier>,
 }
 
 /// Call inside the serialised write, after the account's row holds its new ARR.
@@ -107,15 +109,21 @@ pub(super) async fn arrs_changed(
         }
         settle(db, cut, total, share, &mut passed).await?;
     }
+    let mut stored: HashMap<&str, Tier> = HashMap::new();
     for change in changes {
         if let Some(arr) = change.after {
             passed.insert(change.account_id.to_owned(), arr);
+        }
+        if let Some(tier) = change.stored_tier {
+            stored.insert(change.account_id, tier);
         }
     }
     let mut by_tier: HashMap<Tier, Vec<Key>> = HashMap::new();
     for (key, arr) in passed {
         let tier = tier_from_cutoffs(&key, arr, &cutoffs.a, &cutoffs.b);
-        by_tier.entry(tier).or_default().push(key);
+        if stored.get(key.as_str()) != Some(&tier) {
+            by_tier.entry(tier).or_default().push(key);
+        }
     }
     for (tier, ids) in by_tier {
         set_tier(db, tier, &ids).await?;

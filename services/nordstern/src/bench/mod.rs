@@ -4,6 +4,7 @@
 mod auth;
 mod balance;
 mod board;
+mod bulk_load;
 mod churn;
 mod customer360;
 mod echo;
@@ -46,6 +47,9 @@ pub enum BenchCommand {
     /// Usage ingestion vs a raw PostgreSQL COPY of the same rows, a replay of the same
     /// batches, peak RSS, and summaries streamed for every account.
     Ingest(ingest::IngestArgs),
+    /// A CRM's first sync through the batch RPCs (100,000 accounts, 300,000 contract
+    /// events) on both stores, sent twice, next to a raw write of the same rows.
+    BulkLoad(bulk_load::BulkLoadArgs),
     /// CreateAccount, RecordContractEvent and RecordResponse at 1,000 and at 100,000
     /// existing accounts, on both stores: what a write costs as the company grows.
     WriteScale(write_scale::WriteScaleArgs),
@@ -64,6 +68,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::SurveyStats(args) => survey_stats::run(args).await,
         BenchCommand::Ingest(args) => ingest::run(args).await,
         BenchCommand::WriteScale(args) => write_scale::run(args).await,
+        BenchCommand::BulkLoad(args) => bulk_load::run(args).await,
     }
 }
 

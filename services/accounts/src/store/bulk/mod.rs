@@ -8,23 +8,25 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use nordstern_domain::{
-    account::ContractEventKind,
+    account::{ContractEventKind, Tier},
     contract::{ContractChange, ContractState, apply_change},
 };
 use nordstern_runtime::{
     idempotency::{self, IdempotencyKey, NewResponse},
-    storage::{insert_rows, placeholders},
     wire::new_id,
 };
-use sea_orm::{ConnectionTrait, DbErr, Value};
 
-use super::{
-    AccountRow, NewAccount, Store, catalog, contracts, csms, execute, fetch_accounts, query_all,
-    tiers,
-};
+use super::{AccountRow, NewAccount, Store, catalog, contracts, csms, tiers};
 use crate::{
     error::{AccountsError, AccountsResult},
     store::ContractEventRow,
+};
+
+mod rows;
+
+use rows::{
+    accounts_by_crm_id, contract_states, event_keys_in_use, insert_accounts, read_accounts,
+    update_contract_states,
 };
 
 /// What became of one item: written now, found written before, or refused.
@@ -228,6 +230,8 @@ impl Store {
                 account_id: &p.account_id,
                 before: None,
                 after: Some(p.state.arr),
+                // Inserted as C.
+                stored_tier: Some(Tier::C),
             })
             .collect();
         tiers::arrs_changed(db, self.rules.tiers, &changes).await?;
@@ -279,27 +283,15 @@ impl Store {
         let keys: Vec<&str> = items.iter().map(|item| item.key.key.as_str()).collect();
         let stored = idempotency::find_responses(db, RECORD_CONTRACT_EVENT, &keys).await?;
         let used_keys = event_keys_in_use(db, &keys).await?;
-        let account_ids: Vec<String> = items
+        let account_ids: Vec<&str> = items
             .iter()
-            .map(|item| item.account_id.clone())
+            .map(|item| item.account_id.as_str())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        // Each account's state before the batch, and as the batch's events leave it.
-        let mut states: HashMap<String, (i64, ContractState)> = HashMap::new();
-        for chunk in account_ids.chunks(500) {
-            for account in fetch_accounts(db, chunk).await? {
-                let state = ContractState {
-                    arr: account.arr_minor,
-                    renewal_date: account.renewal_date,
-                    churned_on: account.churned_on,
-                    last_effective_date: account.last_event_date,
-                    has_new: account.has_contract,
-                };
-                states.insert(account.account_id, (account.arr_minor, state));
-            }
-        }
-
+        // Each account's ARR and tier before the batch, and its state as the batch's events
+        // leave it.
+        let mut states = contract_states(db, &account_ids).await?;
         enum Event {
             Written(ContractEventRow),
             Duplicate(String),
@@ -335,7 +327,7 @@ impl Store {
                 )));
                 continue;
             }
-            let Some((_, state)) = states.get_mut(&item.account_id) else {
+            let Some((_, _, state)) = states.get_mut(&item.account_id) else {
                 outcomes.push(Event::Refused(Refusal::at(
                     "event.account_id",
                     AccountsError::NotFound(format!("account {}", item.account_id)),
@@ -375,17 +367,20 @@ impl Store {
         let touched: HashSet<&str> = written.iter().map(|e| e.account_id.as_str()).collect();
         let finals: Vec<(&str, &ContractState)> = touched
             .iter()
-            .filter_map(|id| states.get(*id).map(|(_, state)| (*id, state)))
+            .filter_map(|id| states.get(*id).map(|(_, _, state)| (*id, state)))
             .collect();
         update_contract_states(db, &finals, now).await?;
         let changes: Vec<tiers::ArrChange> = touched
             .iter()
             .filter_map(|id| {
-                states.get(*id).map(|(before, state)| tiers::ArrChange {
-                    account_id: id,
-                    before: Some(*before),
-                    after: Some(state.arr),
-                })
+                states
+                    .get(*id)
+                    .map(|(before, tier, state)| tiers::ArrChange {
+                        account_id: id,
+                        before: Some(*before),
+                        after: Some(state.arr),
+                        stored_tier: Some(*tier),
+                    })
             })
             .collect();
         tiers::arrs_changed(db, self.rules.tiers, &changes).await?;
@@ -525,173 +520,4 @@ fn found(
             AccountsError::NotFound(format!("account {id} (erased since it was created)")),
         )),
     }
-}
-
-/// Account ids by CRM id, for the CRM ids that are taken.
-async fn accounts_by_crm_id(
-    db: &impl ConnectionTrait,
-    crm_ids: &[&str],
-) -> Result<HashMap<String, String>, DbErr> {
-    let mut taken = HashMap::new();
-    for chunk in crm_ids.chunks(500) {
-        let sql = format!(
-            "SELECT crm_id, account_id FROM accounts WHERE crm_id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let values = chunk.iter().map(|id| Value::from(*id)).collect();
-        for row in query_all(db, &sql, values).await? {
-            taken.insert(row.try_get("", "crm_id")?, row.try_get("", "account_id")?);
-        }
-    }
-    Ok(taken)
-}
-
-/// The keys among `keys` that a stored contract event carries.
-async fn event_keys_in_use(
-    db: &impl ConnectionTrait,
-    keys: &[&str],
-) -> Result<HashSet<String>, DbErr> {
-    let mut used = HashSet::new();
-    for chunk in keys.chunks(500) {
-        let sql = format!(
-            "SELECT idempotency_key FROM contract_events WHERE idempotency_key IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let values = chunk.iter().map(|key| Value::from(*key)).collect();
-        for row in query_all(db, &sql, values).await? {
-            used.insert(row.try_get("", "idempotency_key")?);
-        }
-    }
-    Ok(used)
-}
-
-async fn read_accounts(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-) -> Result<HashMap<String, AccountRow>, DbErr> {
-    let mut rows = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        for row in fetch_accounts(db, chunk).await? {
-            rows.insert(row.account_id.clone(), row);
-        }
-    }
-    Ok(rows)
-}
-
-/// The planned accounts with their final contract state, modules, assignments and
-/// opening events.
-async fn insert_accounts(
-    db: &impl ConnectionTrait,
-    planned: &[Planned],
-    now: chrono::DateTime<Utc>,
-) -> AccountsResult<()> {
-    let accounts = planned
-        .iter()
-        .map(|p| {
-            let new = &p.item.new;
-            vec![
-                Value::from(p.account_id.as_str()),
-                new.name.as_str().into(),
-                new.crm_id.clone().into(),
-                new.segment.as_str().into(),
-                new.start_date.into(),
-                p.state.renewal_date.into(),
-                p.state.arr.into(),
-                "C".into(),
-                new.csm_id.clone().into(),
-                new.csm_id.as_ref().map(|_| now).into(),
-                p.state.has_new.into(),
-                p.state.last_effective_date.into(),
-                p.state.churned_on.into(),
-                now.into(),
-                now.into(),
-                new.domain.clone().into(),
-            ]
-        })
-        .collect();
-    insert_rows(
-        db,
-        "INSERT INTO accounts (account_id, name, crm_id, segment, start_date, renewal_date, arr_minor, tier, csm_id, \
-         assigned_at, has_contract, last_event_date, churned_on, created_at, updated_at, domain)",
-        "",
-        16,
-        accounts,
-    )
-    .await?;
-    let modules = planned
-        .iter()
-        .flat_map(|p| {
-            p.item
-                .new
-                .module_keys
-                .iter()
-                .map(|key| vec![Value::from(p.account_id.as_str()), key.as_str().into()])
-        })
-        .collect();
-    insert_rows(
-        db,
-        "INSERT INTO account_modules (account_id, module_key)",
-        "",
-        2,
-        modules,
-    )
-    .await?;
-    let assignments = planned
-        .iter()
-        .filter_map(|p| {
-            p.item.new.csm_id.as_ref().map(|csm_id| {
-                vec![
-                    Value::from(new_id()),
-                    p.account_id.as_str().into(),
-                    csm_id.as_str().into(),
-                    now.into(),
-                ]
-            })
-        })
-        .collect();
-    insert_rows(
-        db,
-        "INSERT INTO assignments (assignment_id, account_id, csm_id, assigned_at)",
-        "",
-        4,
-        assignments,
-    )
-    .await?;
-    let events: Vec<&ContractEventRow> = planned.iter().filter_map(|p| p.event.as_ref()).collect();
-    contracts::insert_events(db, &events).await?;
-    Ok(())
-}
-
-/// Writes each account's contract state as the batch left it: one statement per 1,000
-/// accounts (`UPDATE … FROM (VALUES …)`, which SQLite and PostgreSQL both take).
-async fn update_contract_states(
-    db: &impl ConnectionTrait,
-    finals: &[(&str, &ContractState)],
-    now: chrono::DateTime<Utc>,
-) -> Result<(), DbErr> {
-    const COLUMNS: usize = 6;
-    for chunk in finals.chunks(1000) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| format!("({})", placeholders(2 + row * COLUMNS, COLUMNS)))
-            .collect();
-        let sql = format!(
-            "UPDATE accounts SET arr_minor = v.column2, renewal_date = v.column3, churned_on = v.column4, \
-             last_event_date = v.column5, has_contract = v.column6, updated_at = $1 \
-             FROM (VALUES {}) AS v WHERE accounts.account_id = v.column1",
-            rows.join(", ")
-        );
-        let mut values = vec![Value::from(now)];
-        for (account_id, state) in chunk {
-            values.extend([
-                Value::from(*account_id),
-                state.arr.into(),
-                state.renewal_date.into(),
-                state.churned_on.into(),
-                state.last_effective_date.into(),
-                state.has_new.into(),
-            ]);
-        }
-        execute(db, &sql, values).await?;
-    }
-    Ok(())
 }

@@ -241,21 +241,15 @@ pub fn not_taken(status: &Status) -> bool {
 
 /// Runs an idempotent call, retrying with exponential backoff while the server did not
 /// take it ([`not_taken`]: restarting, not yet listening, connection reset, closing).
-pub async fn retry_idempotent<T, F, Fut>(retries: u32, mut call: F) -> Result<T, Status>
+pub async fn retry_idempotent<T, F, Fut>(retries: u32, call: F) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Err(status) if not_taken(&status) && attempt < retries => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
-            }
-            result => return result,
-        }
-    }
+    retry_while(retries, call, |status, attempt| {
+        not_taken(status).then(|| backoff(attempt))
+    })
+    .await
 }
 
 /// How long a RESOURCE_EXHAUSTED refusal (a token's rate limit, the server's in-flight
@@ -275,7 +269,30 @@ pub fn retry_delay(status: &Status) -> Option<Duration> {
 /// sent again after that delay, and a call the server did not take ([`not_taken`]) after
 /// a short backoff, up to `retries` times. Not for calls inside a service, where waiting
 /// would hold the caller's own request.
-pub async fn retry_patiently<T, F, Fut>(retries: u32, mut call: F) -> Result<T, Status>
+pub async fn retry_patiently<T, F, Fut>(retries: u32, call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    retry_while(retries, call, |status, attempt| match retry_delay(status) {
+        Some(delay) => Some(delay.max(Duration::from_millis(1))),
+        None => not_taken(status).then(|| backoff(attempt)),
+    })
+    .await
+}
+
+/// 50 ms, doubling with each attempt up to 3.2 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50 << attempt.min(6))
+}
+
+/// Sends `call` again after the wait `wait(status, attempt)` names, while it names one
+/// and fewer than `retries` attempts were repeated.
+async fn retry_while<T, F, Fut>(
+    retries: u32,
+    mut call: F,
+    wait: impl Fn(&Status, u32) -> Option<Duration>,
+) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Status>>,
@@ -283,15 +300,13 @@ where
     let mut attempt = 0;
     loop {
         match call().await {
-            Err(status) if attempt < retries => {
-                let wait = match retry_delay(&status) {
-                    Some(delay) => delay.max(Duration::from_millis(1)),
-                    None if not_taken(&status) => Duration::from_millis(25 << attempt.min(6)),
-                    None => return Err(status),
-                };
-                attempt += 1;
-                tokio::time::sleep(wait).await;
-            }
+            Err(status) if attempt < retries => match wait(&status, attempt) {
+                Some(pause) => {
+                    attempt += 1;
+                    tokio::time::sleep(pause).await;
+                }
+                None => return Err(status),
+            },
             result => return result,
         }
     }

@@ -166,6 +166,55 @@ async fn http_routes_serve_what_outside_tools_send(suite: &mut TestSuite) {
         "{recorded}"
     );
 
+    // The same sync in bulk: a refused item named by index and field, the rest written;
+    // sent again, nothing is written twice.
+    let start = json!({"year": 2025, "month": 4, "day": 1});
+    let bulk = json!({"items": [
+        {"account": {"name": "Bulk Eins GmbH", "crmId": "SF-0100", "segment": "SEGMENT_SME", "startDate": start},
+         "initialArr": {"currencyCode": "EUR", "minorUnits": "500000"}},
+        {"account": {"name": "", "crmId": "SF-0101", "segment": "SEGMENT_SME", "startDate": start}}
+    ]});
+    let first = expect(
+        call(suite, &admin, "POST", "/v1/accounts/batch", &bulk).await,
+        200,
+    );
+    assert_eq!(
+        (
+            &first["createdCount"],
+            &first["refusals"][0]["index"],
+            &first["refusals"][0]["field"]
+        ),
+        (&json!(1), &json!(1), &json!("account.name")),
+        "{first}"
+    );
+    let bulk_id = first["accounts"][0]["account"]["accountId"].clone();
+    let again = expect(
+        call(suite, &admin, "POST", "/v1/accounts/batch", &bulk).await,
+        200,
+    );
+    assert_eq!(
+        (
+            &again["createdCount"],
+            &again["duplicateCount"],
+            &again["accounts"][0]["account"]["accountId"]
+        ),
+        (&json!(0), &json!(1), &bulk_id),
+        "{again}"
+    );
+    let events = json!({"events": [
+        {"accountId": bulk_id, "kind": "CONTRACT_EVENT_KIND_EXPANSION",
+         "arrChange": {"currencyCode": "EUR", "minorUnits": "100000"},
+         "effectiveDate": {"year": 2025, "month": 6, "day": 1}, "idempotencyKey": "sf-bulk-1"}
+    ]});
+    let recorded = expect(
+        call(suite, &admin, "POST", "/v1/contract-events/batch", &events).await,
+        200,
+    );
+    assert_eq!(
+        recorded["events"][0]["event"]["arrAfter"]["minorUnits"], "600000",
+        "{recorded}"
+    );
+
     // A product-analytics pipeline's batch, with the fields such pipelines add.
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let batch = json!({"batch": [

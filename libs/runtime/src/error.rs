@@ -37,7 +37,55 @@ impl From<IdempotencyError> for ServiceError {
     }
 }
 
+/// One reason an item of a batch was refused: the field it concerns, why, and the code
+/// the single call would have answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemReason {
+    pub field: String,
+    pub reason: String,
+    pub code: tonic::Code,
+}
+
 impl ServiceError {
+    /// The code the error is answered with (as [`Status`] maps it).
+    pub fn code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            ServiceError::InvalidArgument(_) => Code::InvalidArgument,
+            ServiceError::NotFound(_) => Code::NotFound,
+            ServiceError::AlreadyExists(_) => Code::AlreadyExists,
+            ServiceError::FailedPrecondition(_) | ServiceError::Conflict { .. } => {
+                Code::FailedPrecondition
+            }
+            ServiceError::Database(db) if is_unavailable(db) => Code::Unavailable,
+            ServiceError::Database(_) | ServiceError::CorruptResponse(_) => Code::Internal,
+        }
+    }
+
+    /// The error as the reasons one item of a batch was refused. `field` names what the
+    /// error does not (field violations and conflicts name their own fields); an
+    /// internal error gives no text away.
+    pub fn item_reasons(self, field: &str) -> Vec<ItemReason> {
+        let code = self.code();
+        let reason = |field: &str, reason: String| ItemReason {
+            field: field.to_owned(),
+            reason,
+            code,
+        };
+        match self {
+            ServiceError::InvalidArgument(violations) => violations
+                .violations()
+                .iter()
+                .map(|(field, description)| reason(field, description.clone()))
+                .collect(),
+            ServiceError::Conflict { field, description } => vec![reason(&field, description)],
+            ServiceError::Database(_) | ServiceError::CorruptResponse(_) => {
+                vec![reason("", "internal error".to_owned())]
+            }
+            other => vec![reason(field, other.to_string())],
+        }
+    }
+
     pub fn invalid(field: &str, description: impl Into<String>) -> Self {
         ServiceError::InvalidArgument(FieldViolations::single(field, description))
     }

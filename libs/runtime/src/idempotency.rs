@@ -115,20 +115,13 @@ pub async fn store_response(
     response: Vec<u8>,
     subject_id: Option<&str>,
 ) -> Result<(), DbErr> {
-    db.execute_raw(statement(
-        db.get_database_backend(),
-        "INSERT INTO idempotency_keys (operation, idempotency_key, request_fingerprint, response, subject_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            Value::from(operation),
-            Value::from(key),
-            Value::from(request_fingerprint),
-            Value::from(response),
-            Value::from(subject_id.map(str::to_owned)),
-            Value::from(chrono::Utc::now()),
-        ],
-    ))
-    .await?;
-    Ok(())
+    let response = NewResponse {
+        key: key.to_owned(),
+        fingerprint: request_fingerprint,
+        response,
+        subject_id: subject_id.map(str::to_owned),
+    };
+    store_responses(db, operation, vec![response]).await
 }
 
 /// One stored response of [`find_responses`].

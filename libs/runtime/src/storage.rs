@@ -108,23 +108,20 @@ pub fn statement(
 ) -> Statement {
     match backend {
         DbBackend::Sqlite => {
-            let values: Vec<sea_orm::Value> = values.into_iter().collect();
-            match positional(sql, &values) {
-                Some((sql, values)) => Statement::from_sql_and_values(backend, sql, values),
-                // A placeholder without its value: SQLite binds NULL, as before.
-                None => Statement::from_sql_and_values(backend, sql.replace('$', "?"), values),
-            }
+            let (sql, values) = positional(sql, values.into_iter().collect());
+            Statement::from_sql_and_values(backend, sql, values)
         }
         _ => Statement::from_sql_and_values(backend, sql, values),
     }
 }
 
 /// `sql` with every `$n` replaced by `?`, and the values in the order of the
-/// placeholders; `None` if a placeholder names no value. A statement written with `?`
-/// already (a multi-row insert) keeps its values as they are.
-fn positional(sql: &str, values: &[sea_orm::Value]) -> Option<(String, Vec<sea_orm::Value>)> {
+/// placeholders. A statement written with `?` already (a multi-row insert) keeps its
+/// values as they are, and so does one with a placeholder that names no value (SQLite
+/// binds NULL for it, as it always did).
+fn positional(sql: &str, values: Vec<sea_orm::Value>) -> (String, Vec<sea_orm::Value>) {
     if !sql.contains('$') {
-        return Some((sql.to_owned(), values.to_vec()));
+        return (sql.to_owned(), values);
     }
     let mut text = String::with_capacity(sql.len());
     let mut ordered = Vec::with_capacity(values.len());
@@ -133,14 +130,20 @@ fn positional(sql: &str, values: &[sea_orm::Value]) -> Option<(String, Vec<sea_o
         text.push_str(&rest[..at]);
         let digits = rest[at + 1..]
             .find(|c: char| !c.is_ascii_digit())
-            .map_or(rest.len() - at - 1, |end| end);
-        let number: usize = rest[at + 1..at + 1 + digits].parse().ok()?;
-        ordered.push(values.get(number.checked_sub(1)?)?.clone());
+            .unwrap_or(rest.len() - at - 1);
+        let value = rest[at + 1..at + 1 + digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|number| values.get(number.checked_sub(1)?));
+        let Some(value) = value else {
+            return (sql.replace('$', "?"), values);
+        };
+        ordered.push(value.clone());
         text.push('?');
         rest = &rest[at + 1 + digits..];
     }
     text.push_str(rest);
-    Some((text, ordered))
+    (text, ordered)
 }
 
 /// Serialises the writes of one service that must see each other's results (ARR totals,
@@ -393,7 +396,7 @@ pub async fn insert_rows(
         };
     }
     let rows_per_statement = (MAX_PARAMETERS / columns.max(1)).max(1);
-    // SQLite binds anonymous `?` positionally; numbered `?N` costs a lookup per value.
+    // Written with `?` for SQLite already, so `statement` need not reorder the values.
     let anonymous = db.get_database_backend() == DbBackend::Sqlite;
     let row_placeholders = vec!["?"; columns].join(", ");
     let mut returned = Vec::new();
@@ -526,8 +529,10 @@ mod select_tests {
             sea_orm::Value::from(2i64),
             sea_orm::Value::from("c"),
         ];
-        let (sql, ordered) =
-            positional("SET x = $1 WHERE id IN ($3, $2) AND x <> $1", &values).unwrap_or_default();
+        let (sql, ordered) = positional(
+            "SET x = $1 WHERE id IN ($3, $2) AND x <> $1",
+            values.clone(),
+        );
         assert_eq!(sql, "SET x = ? WHERE id IN (?, ?) AND x <> ?");
         assert_eq!(
             ordered,
@@ -538,9 +543,11 @@ mod select_tests {
                 values[0].clone()
             ]
         );
-        assert!(positional("WHERE id = $4", &values).is_none());
-        assert!(positional("WHERE id = $0", &values).is_none());
-        let (written, kept) = positional("VALUES (?, ?, ?)", &values).unwrap_or_default();
+        for unbound in ["WHERE id = $4", "WHERE id = $0"] {
+            let (sql, kept) = positional(unbound, values.clone());
+            assert_eq!((sql, kept), (unbound.replace('$', "?"), values.clone()));
+        }
+        let (written, kept) = positional("VALUES (?, ?, ?)", values.clone());
         assert_eq!((written.as_str(), kept), ("VALUES (?, ?, ?)", values));
     }
 

@@ -2,10 +2,14 @@
 //! their index, field and reason, the rest written in one transaction.
 
 use nordstern_proto::accounts::v1 as pb;
-use nordstern_runtime::{error::ServiceError, status::FieldViolations, wire::MAX_BATCH};
-use tonic::{Code, Request, Response};
+use nordstern_runtime::{
+    error::{ItemReason, ServiceError},
+    status::FieldViolations,
+    wire::MAX_BATCH,
+};
+use tonic::{Request, Response};
 
-use crate::store::{AccountItem, ItemOutcome, Refusal};
+use crate::store::{AccountItem, ItemOutcome};
 
 use super::{accounts::parse_new_account, contracts::parse_event, *};
 
@@ -19,14 +23,15 @@ pub(super) async fn batch_create_accounts(
     let mut parsed = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         match parse_new_account(grpc, item) {
-            Ok((None, new)) if new.crm_id.is_none() => refusals.push(refusal(
+            Ok((None, new)) if new.crm_id.is_none() => refusals.extend(violation_refusals(
                 index,
-                "request_id",
-                "request_id or account.crm_id is required, so a batch sent again never creates an account twice",
-                Code::InvalidArgument,
+                FieldViolations::single(
+                    "request_id",
+                    "request_id or account.crm_id is required, so a batch sent again never creates an account twice",
+                ),
             )),
             Ok((key, new)) => parsed.push((index, AccountItem { key, new })),
-            Err(violations) => refusals.extend(violation_refusals(index, &violations)),
+            Err(violations) => refusals.extend(violation_refusals(index, violations)),
         }
     }
     let (indices, parsed): (Vec<usize>, Vec<AccountItem>) = parsed.into_iter().unzip();
@@ -38,7 +43,7 @@ pub(super) async fn batch_create_accounts(
             ItemOutcome::Written(row) => (row, false),
             ItemOutcome::Duplicate(row) => (row, true),
             ItemOutcome::Refused(refused) => {
-                refusals.extend(store_refusals(index, refused));
+                refusals.extend(item_refusals(index, refused));
                 continue;
             }
         };
@@ -68,7 +73,7 @@ pub(super) async fn batch_record_contract_events(
         let single = pb::RecordContractEventRequest { event: Some(event) };
         match parse_event(grpc, single) {
             Ok(item) => parsed.push((index, item)),
-            Err(violations) => refusals.extend(violation_refusals(index, &violations)),
+            Err(violations) => refusals.extend(violation_refusals(index, violations)),
         }
     }
     let (indices, parsed): (Vec<usize>, Vec<_>) = parsed.into_iter().unzip();
@@ -79,7 +84,7 @@ pub(super) async fn batch_record_contract_events(
             ItemOutcome::Written(row) => (row, false),
             ItemOutcome::Duplicate(row) => (row, true),
             ItemOutcome::Refused(refused) => {
-                refusals.extend(store_refusals(index, refused));
+                refusals.extend(item_refusals(index, refused));
                 continue;
             }
         };
@@ -108,49 +113,27 @@ fn check_size(field: &str, len: usize) -> Result<(), FieldViolations> {
     Ok(())
 }
 
-fn refusal(index: usize, field: &str, reason: impl Into<String>, code: Code) -> pb::ItemRefusal {
+fn refusal(index: usize, reason: ItemReason) -> pb::ItemRefusal {
     pb::ItemRefusal {
         index: index as i32,
-        field: field.to_owned(),
-        reason: reason.into(),
-        code: code as i32,
+        field: reason.field,
+        reason: reason.reason,
+        code: reason.code as i32,
     }
 }
 
-fn violation_refusals(index: usize, violations: &FieldViolations) -> Vec<pb::ItemRefusal> {
-    violations
-        .violations()
-        .iter()
-        .map(|(field, reason)| refusal(index, field, reason.clone(), Code::InvalidArgument))
+fn violation_refusals(index: usize, violations: FieldViolations) -> Vec<pb::ItemRefusal> {
+    item_refusals(
+        index,
+        ServiceError::InvalidArgument(violations).item_reasons(""),
+    )
+}
+
+fn item_refusals(index: usize, reasons: Vec<ItemReason>) -> Vec<pb::ItemRefusal> {
+    reasons
+        .into_iter()
+        .map(|reason| refusal(index, reason))
         .collect()
-}
-
-/// An item's refusal as the single call would have answered it.
-fn store_refusals(index: usize, refused: Refusal) -> Vec<pb::ItemRefusal> {
-    match refused.error {
-        ServiceError::InvalidArgument(violations) => violation_refusals(index, &violations),
-        ServiceError::Conflict { field, description } => vec![refusal(
-            index,
-            &field,
-            description,
-            Code::FailedPrecondition,
-        )],
-        ServiceError::NotFound(what) => vec![refusal(
-            index,
-            refused.field,
-            format!("{what} not found"),
-            Code::NotFound,
-        )],
-        ServiceError::AlreadyExists(message) => {
-            vec![refusal(index, refused.field, message, Code::AlreadyExists)]
-        }
-        other => vec![refusal(
-            index,
-            refused.field,
-            other.to_string(),
-            Code::FailedPrecondition,
-        )],
-    }
 }
 
 fn count<T>(items: &[T], which: impl Fn(&T) -> bool) -> i32 {

@@ -53,13 +53,7 @@ impl Store {
             return Ok((event, account));
         }
         let account = fetch_account(db, account_id).await?;
-        let state = ContractState {
-            arr: account.arr_minor,
-            renewal_date: account.renewal_date,
-            churned_on: account.churned_on,
-            last_effective_date: account.last_event_date,
-            has_new: account.has_contract,
-        };
+        let state = account.contract_state();
         let now = Utc::now();
         let event = apply(db, account_id, &state, &change, &key.key, now).await?;
         tiers::arr_changed(

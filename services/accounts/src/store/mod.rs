@@ -13,7 +13,7 @@ mod tiers;
 
 pub use accounts::{AccountFilter, AccountPatch, NewAccount};
 pub use balance::{Balance, BalanceScope};
-pub use bulk::{AccountItem, EventItem, ItemOutcome, Refusal};
+pub use bulk::{AccountItem, EventItem, ItemOutcome};
 pub use catalog::ProductModuleRow;
 pub use contracts::{ContractEventFilter, ContractEventRow};
 pub use csms::{CsmPatch, CsmRow, NewCsm};
@@ -24,6 +24,7 @@ use std::{collections::HashMap, sync::LazyLock};
 use chrono::{DateTime, NaiveDate, Utc};
 use nordstern_domain::{
     account::{Segment, Tier},
+    contract::ContractState,
     lifecycle::LifecycleRules,
     revenue::RevenueParams,
     tiers::TierThresholds,
@@ -99,6 +100,19 @@ pub struct AccountRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub module_keys: Vec<String>,
+}
+
+impl AccountRow {
+    /// What the domain's contract rules need of the account.
+    pub fn contract_state(&self) -> ContractState {
+        ContractState {
+            arr: self.arr_minor,
+            renewal_date: self.renewal_date,
+            churned_on: self.churned_on,
+            last_effective_date: self.last_event_date,
+            has_new: self.has_contract,
+        }
+    }
 }
 
 const ACCOUNT_COLUMNS: &str = "account_id, name, crm_id, domain, segment, start_date, renewal_date, arr_minor, tier, csm_id, \

@@ -75,7 +75,6 @@ pub(super) async fn arrs_changed(
         // ahead of that place is whether it is ahead of the account that now follows it.
         let mut first_past_changed = None;
         for change in changes {
-            let id = change.account_id.to_owned();
             if cut
                 .first_past
                 .as_ref()
@@ -84,6 +83,7 @@ pub(super) async fn arrs_changed(
                 first_past_changed = Some(change);
                 continue;
             }
+            let id = change.account_id.to_owned();
             if let Some(arr) = positive(change.before)
                 && cut.holds(&id, arr)
             {

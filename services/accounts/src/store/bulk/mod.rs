@@ -12,6 +12,7 @@ use nordstern_domain::{
     contract::{ContractChange, ContractState, apply_change},
 };
 use nordstern_runtime::{
+    error::ItemReason,
     idempotency::{self, IdempotencyKey, NewResponse},
     wire::new_id,
 };
@@ -25,7 +26,7 @@ use crate::{
 mod rows;
 
 use rows::{
-    accounts_by_crm_id, contract_states, event_keys_in_use, insert_accounts, read_accounts,
+    account_rows, accounts_by_crm_id, event_keys_in_use, insert_accounts, read_accounts,
     update_contract_states,
 };
 
@@ -37,43 +38,12 @@ pub enum ItemOutcome<T> {
     Refused(Refusal),
 }
 
-/// Why an item was refused: what the single call would have answered, and the field it
-/// concerns when the error does not name its fields itself (field violations and
-/// conflicts do).
-#[derive(Debug)]
-pub struct Refusal {
-    pub field: &'static str,
-    pub error: AccountsError,
-}
+/// Why an item was refused: one reason per field, each with the code the single call
+/// would have answered.
+pub type Refusal = Vec<ItemReason>;
 
-impl Refusal {
-    fn at(field: &'static str, error: AccountsError) -> Self {
-        let field = match error {
-            AccountsError::InvalidArgument(_) | AccountsError::Conflict { .. } => "",
-            _ => field,
-        };
-        Refusal { field, error }
-    }
-
-    /// The same refusal again, for an item repeated in its batch.
-    fn again(&self) -> Self {
-        let error = match &self.error {
-            AccountsError::InvalidArgument(violations) => {
-                AccountsError::InvalidArgument(violations.clone())
-            }
-            AccountsError::NotFound(what) => AccountsError::NotFound(what.clone()),
-            AccountsError::AlreadyExists(message) => AccountsError::AlreadyExists(message.clone()),
-            AccountsError::Conflict { field, description } => AccountsError::Conflict {
-                field: field.clone(),
-                description: description.clone(),
-            },
-            other => AccountsError::FailedPrecondition(other.to_string()),
-        };
-        Refusal {
-            field: self.field,
-            error,
-        }
-    }
+fn refusal(field: &str, error: AccountsError) -> Refusal {
+    error.item_reasons(field)
 }
 
 /// One account of a batch, as CreateAccount takes it. Without an idempotency key it is
@@ -94,7 +64,6 @@ pub struct EventItem {
 
 const CREATE_ACCOUNT: &str = super::accounts::CREATE_ACCOUNT;
 const RECORD_CONTRACT_EVENT: &str = contracts::RECORD_CONTRACT_EVENT;
-const KEY_FIELD: &str = "event.idempotency_key";
 
 /// An account about to be written, with its first contract event.
 struct Planned {
@@ -104,11 +73,75 @@ struct Planned {
     event: Option<ContractEventRow>,
 }
 
-/// Where an item's account comes from before the final read.
-enum Pending {
-    Written(String),
+/// An item's fate before the batch's rows are read back: written (`W`), answered by the
+/// id of what an earlier request wrote, or refused.
+enum Pending<W> {
+    Written(W),
     Duplicate(String),
     Refused(Refusal),
+}
+
+impl<W> Pending<W> {
+    /// The outcome of an item repeated in its batch with the same key and request.
+    fn repeated(&self, id_of: impl Fn(&W) -> &str) -> Self {
+        match self {
+            Pending::Written(written) => Pending::Duplicate(id_of(written).to_owned()),
+            Pending::Duplicate(id) => Pending::Duplicate(id.clone()),
+            Pending::Refused(refusal) => Pending::Refused(refusal.clone()),
+        }
+    }
+}
+
+/// What a batch's idempotency keys already answer: responses stored by earlier requests,
+/// and the items of this batch that carried a key first.
+struct KeyLedger {
+    stored: HashMap<String, idempotency::StoredResponse>,
+    seen: HashMap<String, (i64, usize)>,
+    field: &'static str,
+}
+
+/// What a key says about its item.
+enum KeyAnswer {
+    /// An earlier request with this key wrote this id.
+    Stored(String),
+    /// The item at this index of the batch carried the same key and request.
+    Earlier(usize),
+    /// The key is new: the item is to be decided.
+    New,
+}
+
+impl KeyLedger {
+    async fn load(
+        db: &impl sea_orm::ConnectionTrait,
+        operation: &str,
+        keys: &[&str],
+        field: &'static str,
+    ) -> Result<Self, sea_orm::DbErr> {
+        Ok(KeyLedger {
+            stored: idempotency::find_responses(db, operation, keys).await?,
+            seen: HashMap::new(),
+            field,
+        })
+    }
+
+    /// The answer for the item at `index`; a key used before for another request refuses
+    /// the item.
+    fn check(&mut self, key: &IdempotencyKey, index: usize) -> Result<KeyAnswer, Refusal> {
+        let (fingerprint, answer) = if let Some(found) = self.stored.get(&key.key) {
+            let id = String::from_utf8_lossy(&found.response).into_owned();
+            (found.fingerprint, KeyAnswer::Stored(id))
+        } else if let Some((fingerprint, first)) = self.seen.get(&key.key) {
+            (*fingerprint, KeyAnswer::Earlier(*first))
+        } else {
+            self.seen.insert(key.key.clone(), (key.fingerprint, index));
+            return Ok(KeyAnswer::New);
+        };
+        if fingerprint != key.fingerprint {
+            let reused = idempotency::IdempotencyError::KeyReused(key.key.clone());
+            return Err(refusal(self.field, reused.into()));
+        }
+        Ok(answer)
+    }
 }
 
 impl Store {
@@ -124,7 +157,7 @@ impl Store {
             .iter()
             .filter_map(|item| item.key.as_ref().map(|k| k.key.as_str()))
             .collect();
-        let stored = idempotency::find_responses(db, CREATE_ACCOUNT, &keys).await?;
+        let mut ledger = KeyLedger::load(db, CREATE_ACCOUNT, &keys, "request_id").await?;
         let crm_ids: Vec<&str> = items
             .iter()
             .filter_map(|item| item.new.crm_id.as_deref())
@@ -149,50 +182,27 @@ impl Store {
             .map(|csm| (csm.csm_id.clone(), csm))
             .collect();
 
-        let mut pending = Vec::with_capacity(items.len());
+        let mut pending: Vec<Pending<String>> = Vec::with_capacity(items.len());
         let mut planned: Vec<Planned> = Vec::new();
-        // Keys seen in this batch: the fingerprint and the item that first carried it.
-        let mut batch_keys: HashMap<String, (i64, usize)> = HashMap::new();
         for (index, item) in items.into_iter().enumerate() {
-            if let Some(key) = &item.key {
-                if let Some(found) = stored.get(&key.key) {
-                    pending.push(if found.fingerprint == key.fingerprint {
-                        Pending::Duplicate(String::from_utf8_lossy(&found.response).into_owned())
-                    } else {
-                        Pending::Refused(key_reused("request_id", &key.key))
-                    });
-                    continue;
+            let answer = match &item.key {
+                Some(key) => ledger.check(key, index),
+                None => Ok(KeyAnswer::New),
+            };
+            let known_crm = item.new.crm_id.as_ref().and_then(|c| taken_crm_ids.get(c));
+            let outcome = match answer {
+                Err(refused) => Pending::Refused(refused),
+                Ok(KeyAnswer::Stored(id)) => Pending::Duplicate(id),
+                Ok(KeyAnswer::Earlier(first)) => pending[first].repeated(String::as_str),
+                // Known by its CRM id: an account with that id is this item, written before.
+                Ok(KeyAnswer::New) if item.key.is_none() && known_crm.is_some() => {
+                    Pending::Duplicate(known_crm.cloned().unwrap_or_default())
                 }
-                if let Some((fingerprint, first)) = batch_keys.get(&key.key) {
-                    pending.push(if *fingerprint == key.fingerprint {
-                        same_as(&pending[*first])
-                    } else {
-                        Pending::Refused(key_reused("request_id", &key.key))
-                    });
-                    continue;
-                }
-                batch_keys.insert(key.key.clone(), (key.fingerprint, index));
-            }
-            // Known by its CRM id: an account with that id is this item, written before.
-            if item.key.is_none()
-                && let Some(existing) = item.new.crm_id.as_ref().and_then(|c| taken_crm_ids.get(c))
-            {
-                pending.push(Pending::Duplicate(existing.clone()));
-                continue;
-            }
-            let outcome = match plan_account(&item, &known_modules, &mut csms) {
-                Err(error) => Pending::Refused(Refusal::at("account.csm_id", error)),
-                Ok(()) => match item.new.crm_id.as_ref().and_then(|c| taken_crm_ids.get(c)) {
-                    Some(_) => Pending::Refused(Refusal::at(
-                        "account.crm_id",
-                        AccountsError::AlreadyExists(
-                            "an account with this crm_id already exists".to_owned(),
-                        ),
-                    )),
-                    None => match first_contract(&item, now) {
-                        Err(error) => Pending::Refused(Refusal::at("initial_arr", error)),
+                Ok(KeyAnswer::New) => {
+                    let account_id = new_id();
+                    match check_account(&item, &account_id, &known_modules, &csms, known_crm, now) {
+                        Err(refused) => Pending::Refused(refused),
                         Ok((state, event)) => {
-                            let account_id = new_id();
                             if let Some(crm_id) = &item.new.crm_id {
                                 taken_crm_ids.insert(crm_id.clone(), account_id.clone());
                             }
@@ -200,14 +210,6 @@ impl Store {
                                 item.new.csm_id.as_ref().and_then(|c| csms.get_mut(c))
                             {
                                 csm.account_count += 1;
-                            }
-                            let mut event = event;
-                            if let Some(event) = &mut event {
-                                event.account_id = account_id.clone();
-                                event.idempotency_key = match &item.key {
-                                    Some(key) => format!("create-account:{}", key.key),
-                                    None => format!("create-account:{account_id}"),
-                                };
                             }
                             planned.push(Planned {
                                 account_id: account_id.clone(),
@@ -217,8 +219,8 @@ impl Store {
                             });
                             Pending::Written(account_id)
                         }
-                    },
-                },
+                    }
+                }
             };
             pending.push(outcome);
         }
@@ -251,10 +253,10 @@ impl Store {
                 .collect(),
         )
         .await?;
-        let ids: Vec<String> = pending
+        let ids: Vec<&str> = pending
             .iter()
             .filter_map(|p| match p {
-                Pending::Written(id) | Pending::Duplicate(id) => Some(id.clone()),
+                Pending::Written(id) | Pending::Duplicate(id) => Some(id.as_str()),
                 Pending::Refused(_) => None,
             })
             .collect::<HashSet<_>>()
@@ -265,9 +267,9 @@ impl Store {
         Ok(pending
             .into_iter()
             .map(|p| match p {
-                Pending::Written(id) => found(&rows, &id, ItemOutcome::Written),
-                Pending::Duplicate(id) => found(&rows, &id, ItemOutcome::Duplicate),
-                Pending::Refused(error) => ItemOutcome::Refused(error),
+                Pending::Written(id) => found(&rows, &id, "account", ItemOutcome::Written),
+                Pending::Duplicate(id) => found(&rows, &id, "account", ItemOutcome::Duplicate),
+                Pending::Refused(refused) => ItemOutcome::Refused(refused),
             })
             .collect())
     }
@@ -277,11 +279,12 @@ impl Store {
         &self,
         items: Vec<EventItem>,
     ) -> AccountsResult<Vec<ItemOutcome<ContractEventRow>>> {
+        const KEY_FIELD: &str = "event.idempotency_key";
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
         let now = Utc::now();
         let keys: Vec<&str> = items.iter().map(|item| item.key.key.as_str()).collect();
-        let stored = idempotency::find_responses(db, RECORD_CONTRACT_EVENT, &keys).await?;
+        let mut ledger = KeyLedger::load(db, RECORD_CONTRACT_EVENT, &keys, KEY_FIELD).await?;
         let used_keys = event_keys_in_use(db, &keys).await?;
         let account_ids: Vec<&str> = items
             .iter()
@@ -291,80 +294,69 @@ impl Store {
             .collect();
         // Each account's ARR and tier before the batch, and its state as the batch's events
         // leave it.
-        let mut states = contract_states(db, &account_ids).await?;
-        enum Event {
-            Written(ContractEventRow),
-            Duplicate(String),
-            Refused(Refusal),
-        }
-        let mut outcomes: Vec<Event> = Vec::with_capacity(items.len());
-        let mut batch_keys: HashMap<String, (i64, usize)> = HashMap::new();
+        let mut states: HashMap<String, (i64, Tier, ContractState)> =
+            account_rows(db, &account_ids)
+                .await?
+                .into_iter()
+                .map(|(id, row)| (id, (row.arr_minor, row.tier, row.contract_state())))
+                .collect();
+        // A written event with the fingerprint of its request.
+        let mut pending: Vec<Pending<(ContractEventRow, i64)>> = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
-            let key = &item.key;
-            if let Some(found) = stored.get(&key.key) {
-                outcomes.push(if found.fingerprint == key.fingerprint {
-                    Event::Duplicate(String::from_utf8_lossy(&found.response).into_owned())
-                } else {
-                    Event::Refused(key_reused(KEY_FIELD, &key.key))
-                });
-                continue;
-            }
-            if let Some((fingerprint, first)) = batch_keys.get(&key.key) {
-                outcomes.push(match (&outcomes[*first], *fingerprint == key.fingerprint) {
-                    (Event::Written(event), true) => Event::Duplicate(event.event_id.clone()),
-                    (Event::Refused(refusal), true) => Event::Refused(refusal.again()),
-                    _ => Event::Refused(key_reused(KEY_FIELD, &key.key)),
-                });
-                continue;
-            }
-            batch_keys.insert(key.key.clone(), (key.fingerprint, index));
-            if used_keys.contains(&key.key) {
-                outcomes.push(Event::Refused(Refusal::at(
-                    KEY_FIELD,
-                    AccountsError::AlreadyExists(
-                        "a contract event with this idempotency key already exists".to_owned(),
-                    ),
-                )));
-                continue;
-            }
-            let Some((_, _, state)) = states.get_mut(&item.account_id) else {
-                outcomes.push(Event::Refused(Refusal::at(
-                    "event.account_id",
-                    AccountsError::NotFound(format!("account {}", item.account_id)),
-                )));
-                continue;
-            };
-            match apply_change(state, &item.change) {
-                Err(error) => outcomes.push(Event::Refused(Refusal::at(
-                    "",
-                    contracts::contract_error(error),
-                ))),
-                Ok((next, recorded_change)) => {
-                    *state = next;
-                    outcomes.push(Event::Written(ContractEventRow {
-                        event_id: new_id(),
-                        account_id: item.account_id.clone(),
-                        kind: item.change.kind,
-                        arr_change_minor: recorded_change,
-                        arr_after_minor: state.arr,
-                        effective_date: item.change.effective_date,
-                        renewal_date: item.change.renewal_date,
-                        idempotency_key: key.key.clone(),
-                        recorded_at: now,
-                    }));
+            let outcome = match ledger.check(&item.key, index) {
+                Err(refused) => Pending::Refused(refused),
+                Ok(KeyAnswer::Stored(id)) => Pending::Duplicate(id),
+                Ok(KeyAnswer::Earlier(first)) => {
+                    pending[first].repeated(|(event, _)| event.event_id.as_str())
                 }
-            }
+                Ok(KeyAnswer::New) if used_keys.contains(&item.key.key) => {
+                    Pending::Refused(refusal(
+                        KEY_FIELD,
+                        AccountsError::AlreadyExists(
+                            "a contract event with this idempotency key already exists".to_owned(),
+                        ),
+                    ))
+                }
+                Ok(KeyAnswer::New) => match states.get_mut(&item.account_id) {
+                    None => Pending::Refused(refusal(
+                        "event.account_id",
+                        AccountsError::NotFound(format!("account {}", item.account_id)),
+                    )),
+                    Some((_, _, state)) => match apply_change(state, &item.change) {
+                        Err(error) => {
+                            Pending::Refused(refusal("", contracts::contract_error(error)))
+                        }
+                        Ok((next, recorded_change)) => {
+                            *state = next;
+                            let event = ContractEventRow {
+                                event_id: new_id(),
+                                account_id: item.account_id,
+                                kind: item.change.kind,
+                                arr_change_minor: recorded_change,
+                                arr_after_minor: state.arr,
+                                effective_date: item.change.effective_date,
+                                renewal_date: item.change.renewal_date,
+                                idempotency_key: item.key.key,
+                                recorded_at: now,
+                            };
+                            Pending::Written((event, item.key.fingerprint))
+                        }
+                    },
+                },
+            };
+            pending.push(outcome);
         }
 
-        let written: Vec<&ContractEventRow> = outcomes
+        let written: Vec<&(ContractEventRow, i64)> = pending
             .iter()
-            .filter_map(|o| match o {
-                Event::Written(event) => Some(event),
+            .filter_map(|p| match p {
+                Pending::Written(written) => Some(written),
                 _ => None,
             })
             .collect();
-        contracts::insert_events(db, &written).await?;
-        let touched: HashSet<&str> = written.iter().map(|e| e.account_id.as_str()).collect();
+        let events: Vec<&ContractEventRow> = written.iter().map(|(event, _)| event).collect();
+        contracts::insert_events(db, &events).await?;
+        let touched: HashSet<&str> = events.iter().map(|e| e.account_id.as_str()).collect();
         let finals: Vec<(&str, &ContractState)> = touched
             .iter()
             .filter_map(|id| states.get(*id).map(|(_, _, state)| (*id, state)))
@@ -389,21 +381,19 @@ impl Store {
             RECORD_CONTRACT_EVENT,
             written
                 .iter()
-                .map(|event| NewResponse {
+                .map(|(event, fingerprint)| NewResponse {
                     key: event.idempotency_key.clone(),
-                    fingerprint: batch_keys
-                        .get(&event.idempotency_key)
-                        .map_or(0, |(fingerprint, _)| *fingerprint),
+                    fingerprint: *fingerprint,
                     response: event.event_id.clone().into_bytes(),
                     subject_id: Some(event.account_id.clone()),
                 })
                 .collect(),
         )
         .await?;
-        let earlier: Vec<String> = outcomes
+        let earlier: Vec<String> = pending
             .iter()
-            .filter_map(|o| match o {
-                Event::Duplicate(id) => Some(id.clone()),
+            .filter_map(|p| match p {
+                Pending::Duplicate(id) => Some(id.clone()),
                 _ => None,
             })
             .collect();
@@ -413,57 +403,52 @@ impl Store {
             .map(|event| (event.event_id.clone(), event))
             .collect();
         tx.commit().await?;
-        Ok(outcomes
+        Ok(pending
             .into_iter()
-            .map(|o| match o {
-                Event::Written(event) => ItemOutcome::Written(event),
-                Event::Duplicate(id) => match found_events.get(&id) {
-                    Some(event) => ItemOutcome::Duplicate(event.clone()),
-                    None => ItemOutcome::Refused(Refusal::at(
-                        "",
-                        AccountsError::NotFound(format!(
-                            "contract event {id} (its account was erased)"
-                        )),
-                    )),
-                },
-                Event::Refused(error) => ItemOutcome::Refused(error),
+            .map(|p| match p {
+                Pending::Written((event, _)) => ItemOutcome::Written(event),
+                Pending::Duplicate(id) => {
+                    found(&found_events, &id, "contract event", ItemOutcome::Duplicate)
+                }
+                Pending::Refused(refused) => ItemOutcome::Refused(refused),
             })
             .collect())
     }
 }
 
-/// The checks of CreateAccount that need no write: dates, modules, the CSM's state and
-/// capacity (counting the accounts this batch already gave the CSM).
-fn plan_account(
+/// The checks of CreateAccount for an item no key answered: dates, modules, the CSM's
+/// state and capacity (counting the accounts this batch already gave the CSM), the CRM
+/// id, and the opening contract. The account's contract state after its opening NEW
+/// event (none without initial ARR).
+fn check_account(
     item: &AccountItem,
+    account_id: &str,
     known_modules: &HashSet<String>,
-    csms: &mut HashMap<String, csms::CsmRow>,
-) -> AccountsResult<()> {
+    csms: &HashMap<String, csms::CsmRow>,
+    crm_id_taken: Option<&String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(ContractState, Option<ContractEventRow>), Refusal> {
     let new = &item.new;
     if let Some(renewal) = new.renewal_date
         && renewal <= new.start_date
     {
-        return Err(AccountsError::invalid(
-            "account.renewal_date",
-            "must be after the start date",
-        ));
+        let error = AccountsError::invalid("account.renewal_date", "must be after the start date");
+        return Err(refusal("", error));
     }
-    catalog::module_violations(&new.module_keys, known_modules, "account.module_keys")?;
+    catalog::module_violations(&new.module_keys, known_modules, "account.module_keys")
+        .map_err(|error| refusal("", error))?;
     if let Some(csm_id) = &new.csm_id {
         let csm = csms
             .get(csm_id)
-            .ok_or_else(|| AccountsError::NotFound(format!("CSM {csm_id}")))?;
-        csms::can_take(csm, false)?;
+            .ok_or_else(|| AccountsError::NotFound(format!("CSM {csm_id}")))
+            .and_then(|csm| csms::can_take(csm, false));
+        csm.map_err(|error| refusal("account.csm_id", error))?;
     }
-    Ok(())
-}
-
-/// The account's contract state after its opening NEW event (none without initial ARR).
-fn first_contract(
-    item: &AccountItem,
-    now: chrono::DateTime<Utc>,
-) -> AccountsResult<(ContractState, Option<ContractEventRow>)> {
-    let new = &item.new;
+    if crm_id_taken.is_some() {
+        let error =
+            AccountsError::AlreadyExists("an account with this crm_id already exists".to_owned());
+        return Err(refusal("account.crm_id", error));
+    }
     let Some(arr) = new.initial_arr else {
         let state = ContractState {
             renewal_date: new.renewal_date,
@@ -477,47 +462,37 @@ fn first_contract(
         effective_date: new.start_date,
         renewal_date: new.renewal_date,
     };
-    let (state, recorded_change) =
-        apply_change(&ContractState::empty(), &change).map_err(contracts::contract_error)?;
+    let (state, recorded_change) = apply_change(&ContractState::empty(), &change)
+        .map_err(|error| refusal("initial_arr", contracts::contract_error(error)))?;
     let event = ContractEventRow {
         event_id: new_id(),
-        account_id: String::new(),
+        account_id: account_id.to_owned(),
         kind: change.kind,
         arr_change_minor: recorded_change,
         arr_after_minor: state.arr,
         effective_date: change.effective_date,
         renewal_date: change.renewal_date,
-        idempotency_key: String::new(),
+        idempotency_key: match &item.key {
+            Some(key) => format!("create-account:{}", key.key),
+            None => format!("create-account:{account_id}"),
+        },
         recorded_at: now,
     };
     Ok((state, Some(event)))
 }
 
-fn key_reused(field: &'static str, key: &str) -> Refusal {
-    Refusal::at(
-        field,
-        idempotency::IdempotencyError::KeyReused(key.to_owned()).into(),
-    )
-}
-
-/// The outcome of an item repeated in its batch with the same key and request.
-fn same_as(first: &Pending) -> Pending {
-    match first {
-        Pending::Written(id) | Pending::Duplicate(id) => Pending::Duplicate(id.clone()),
-        Pending::Refused(refusal) => Pending::Refused(refusal.again()),
-    }
-}
-
-fn found(
-    rows: &HashMap<String, AccountRow>,
+/// The row an answer names, or a refusal if it is gone (erased since it was written).
+fn found<T: Clone>(
+    rows: &HashMap<String, T>,
     id: &str,
-    outcome: fn(AccountRow) -> ItemOutcome<AccountRow>,
-) -> ItemOutcome<AccountRow> {
+    what: &str,
+    outcome: fn(T) -> ItemOutcome<T>,
+) -> ItemOutcome<T> {
     match rows.get(id) {
         Some(row) => outcome(row.clone()),
-        None => ItemOutcome::Refused(Refusal::at(
+        None => ItemOutcome::Refused(refusal(
             "",
-            AccountsError::NotFound(format!("account {id} (erased since it was created)")),
+            AccountsError::NotFound(format!("{what} {id} (erased since it was written)")),
         )),
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
-use nordstern_domain::{account::Tier, contract::ContractState};
+use nordstern_domain::contract::ContractState;
 use nordstern_runtime::{
-    storage::{insert_rows, parse_column, placeholders, select_by_keys},
+    storage::{insert_rows, placeholders, select_by_keys},
     wire::new_id,
 };
 use sea_orm::{ConnectionTrait, DbErr, Value, sea_query::ArrayType};
@@ -61,33 +61,39 @@ pub(super) async fn event_keys_in_use(
     Ok(used)
 }
 
-pub(super) async fn read_accounts(
+/// The accounts among `ids`, by id, without their modules.
+pub(super) async fn account_rows(
     db: &impl ConnectionTrait,
-    ids: &[String],
+    ids: &[&str],
 ) -> Result<HashMap<String, AccountRow>, DbErr> {
-    let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
     let columns = crate::store::ACCOUNT_COLUMNS.replacen("account_id, ", "", 1);
-    let mut rows = HashMap::with_capacity(ids.len());
-    for row in select_by_keys(
+    let rows = select_by_keys(
         db,
         &columns,
         "accounts",
         "account_id",
         ("", Vec::new()),
-        &keys,
+        ids,
     )
-    .await?
-    {
-        let account = account_from_row(&row)?;
-        rows.insert(account.account_id.clone(), account);
-    }
+    .await?;
+    rows.iter()
+        .map(|row| account_from_row(row).map(|account| (account.account_id.clone(), account)))
+        .collect()
+}
+
+/// The accounts among `ids`, by id, with their modules.
+pub(super) async fn read_accounts(
+    db: &impl ConnectionTrait,
+    ids: &[&str],
+) -> Result<HashMap<String, AccountRow>, DbErr> {
+    let mut rows = account_rows(db, ids).await?;
     let modules = select_by_keys(
         db,
         "module_key",
         "account_modules",
         "account_id",
         ("", Vec::new()),
-        &keys,
+        ids,
     )
     .await?;
     for row in modules {
@@ -100,36 +106,6 @@ pub(super) async fn read_accounts(
         account.module_keys.sort();
     }
     Ok(rows)
-}
-
-/// Each account's ARR, tier and contract state, by id; ids naming none are left out.
-pub(super) async fn contract_states(
-    db: &impl ConnectionTrait,
-    ids: &[&str],
-) -> Result<HashMap<String, (i64, Tier, ContractState)>, DbErr> {
-    let rows = select_by_keys(
-        db,
-        "arr_minor, tier, renewal_date, churned_on, last_event_date, has_contract",
-        "accounts",
-        "account_id",
-        ("", Vec::new()),
-        ids,
-    )
-    .await?;
-    let mut states = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let arr: i64 = row.try_get("", "arr_minor")?;
-        let state = ContractState {
-            arr,
-            renewal_date: row.try_get("", "renewal_date")?,
-            churned_on: row.try_get("", "churned_on")?,
-            last_effective_date: row.try_get("", "last_event_date")?,
-            has_new: row.try_get("", "has_contract")?,
-        };
-        let tier = parse_column(&row, "tier", Tier::parse)?;
-        states.insert(row.try_get("", "account_id")?, (arr, tier, state));
-    }
-    Ok(states)
 }
 
 /// The planned accounts with their final contract state, modules, assignments and

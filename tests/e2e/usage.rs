@@ -27,6 +27,7 @@ in_every_combination!(
     timeseries_by_day_and_week,
     erasing_a_user_and_an_account_and_exporting,
     retention_removes_raw_events_and_keeps_rollups,
+    overlapping_batches_side_by_side_count_every_event_once,
 );
 
 type Usage = UsageServiceClient<Channel>;
@@ -1084,4 +1085,99 @@ async fn a_proxy_of_remote_usage_serves_the_same_contract() {
     );
     proxy.abort();
     suite.stop().await;
+}
+
+/// Six callers send overlapping batches of one pool of events, each in its own order, all
+/// at once (on PostgreSQL the batches' transactions run side by side): no call fails, each
+/// event is accepted exactly once, and every daily rollup equals the pool's own sums.
+async fn overlapping_batches_side_by_side_count_every_event_once(suite: &TestSuite) {
+    use rand::{SeedableRng, seq::SliceRandom};
+    const CALLERS: u64 = 6;
+    const BATCH: usize = 250;
+    let company = company(suite).await;
+    let accounts = [company.a.clone(), company.b.clone(), company.c.clone()];
+    let now = Utc::now();
+    let pool: Vec<pb::UsageEvent> = (0..1_500_usize)
+        .map(|n| {
+            let account = &accounts[n % 3];
+            let user = format!("user-{}", n % 17);
+            let at = days_ago(now, 1 + (n % 10) as i64);
+            let id = format!("e{n}");
+            match n % 4 {
+                0 => login(&id, account, &user, at),
+                1 => pb::UsageEvent {
+                    quantity: 3,
+                    ..login(&id, account, &user, at)
+                },
+                2 => feature(&id, account, &user, "dashboards", 2, at),
+                _ => feature(&id, account, &user, "reports", 1, at),
+            }
+        })
+        .collect();
+
+    let channel = suite.channel(Role::Usage).await;
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..CALLERS {
+        let mut client = UsageServiceClient::new(channel.clone());
+        let mut events = pool.clone();
+        events.shuffle(&mut rand::rngs::StdRng::seed_from_u64(caller));
+        // Each caller sends two thirds of the pool, so some events are left for the end.
+        events.truncate(1_000);
+        callers.spawn(async move {
+            let mut accepted = 0;
+            for batch in events.chunks(BATCH) {
+                let response = ingest(&mut client, batch.to_vec()).await;
+                assert_eq!(response.rejected_count, 0, "{response:?}");
+                accepted += response.accepted_count;
+            }
+            accepted
+        });
+    }
+    let mut accepted: i32 = callers.join_all().await.into_iter().sum();
+    let mut client = usage(suite).await;
+    for batch in pool.chunks(BATCH) {
+        let response = ingest(&mut client, batch.to_vec()).await;
+        assert_eq!(
+            (
+                response.rejected_count,
+                response.accepted_count + response.duplicate_count
+            ),
+            (0, batch.len() as i32),
+            "{response:?}"
+        );
+        accepted += response.accepted_count;
+    }
+    assert_eq!(accepted, 1_500, "every event accepted exactly once");
+
+    for account in &accounts {
+        let mut expected: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        for event in pool.iter().filter(|e| &e.account_id == account) {
+            let seconds = event.occurred_at.as_ref().map_or(0, |at| at.seconds);
+            let date = DateTime::from_timestamp(seconds, 0)
+                .unwrap_or_default()
+                .date_naive()
+                .to_string();
+            let day = expected.entry(date).or_default();
+            let quantity = event.quantity.max(1);
+            match event.feature_key.as_str() {
+                "" => day.0 += quantity,
+                "dashboards" => day.1 += quantity,
+                _ => day.2 += quantity,
+            }
+        }
+        let (events, days) = export(&mut client, account).await;
+        assert_eq!(events.len(), 500, "every event of {account} stored once");
+        let stored: HashMap<String, (i64, i64, i64)> = days
+            .iter()
+            .map(|day| {
+                let date = day.date.unwrap_or_default();
+                let uses = |key: &str| day.feature_uses.get(key).copied().unwrap_or_default();
+                (
+                    format!("{:04}-{:02}-{:02}", date.year, date.month, date.day),
+                    (day.logins, uses("dashboards"), uses("reports")),
+                )
+            })
+            .collect();
+        assert_eq!(stored, expected, "daily rollups of {account}");
+    }
 }

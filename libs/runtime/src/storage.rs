@@ -149,18 +149,29 @@ fn positional(sql: &str, values: Vec<sea_orm::Value>) -> (String, Vec<sea_orm::V
 /// Serialises the writes of one service that must see each other's results (ARR totals,
 /// tiers, capacities): an in-process gate, plus a PostgreSQL advisory lock so replicas of
 /// the service serialise too. SQLite has one writer anyway; the gate spares it from
-/// upgrade conflicts between concurrent read-then-write transactions.
+/// upgrade conflicts between concurrent read-then-write transactions. Writes that commute
+/// (usage increments) may share the lock on PostgreSQL (`begin_shared`).
 #[derive(Clone)]
 pub struct SerialWriter {
     db: DatabaseConnection,
-    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    gate: std::sync::Arc<tokio::sync::RwLock<()>>,
     advisory_lock_key: i64,
 }
 
 /// A transaction holding the writer's lock until it commits or is dropped.
 pub struct SerialTransaction {
     pub txn: sea_orm::DatabaseTransaction,
-    _gate: tokio::sync::OwnedMutexGuard<()>,
+    _gate: Gate,
+}
+
+/// The in-process half of the writer's lock; held, never read.
+enum Gate {
+    Exclusive {
+        _guard: tokio::sync::OwnedRwLockWriteGuard<()>,
+    },
+    Shared {
+        _guard: tokio::sync::OwnedRwLockReadGuard<()>,
+    },
 }
 
 impl SerialTransaction {
@@ -173,7 +184,7 @@ impl SerialWriter {
     pub fn new(db: DatabaseConnection, advisory_lock_key: i64) -> Self {
         SerialWriter {
             db,
-            gate: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            gate: std::sync::Arc::default(),
             advisory_lock_key,
         }
     }
@@ -182,14 +193,35 @@ impl SerialWriter {
         &self.db
     }
 
+    /// A transaction no other writer of the service runs beside.
     pub async fn begin(&self) -> Result<SerialTransaction, DbErr> {
+        let gate = Gate::Exclusive {
+            _guard: self.gate.clone().write_owned().await,
+        };
+        self.begin_with(gate, "pg_advisory_xact_lock").await
+    }
+
+    /// A transaction that runs beside other shared ones, never beside an exclusive one.
+    /// Shared writers must take their row locks in one global order (they deadlock
+    /// otherwise) and must not depend on each other's uncommitted results. On SQLite,
+    /// which has one writer at a time, it is exclusive.
+    pub async fn begin_shared(&self) -> Result<SerialTransaction, DbErr> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return self.begin().await;
+        }
+        let gate = Gate::Shared {
+            _guard: self.gate.clone().read_owned().await,
+        };
+        self.begin_with(gate, "pg_advisory_xact_lock_shared").await
+    }
+
+    async fn begin_with(&self, gate: Gate, lock: &str) -> Result<SerialTransaction, DbErr> {
         use sea_orm::TransactionTrait;
-        let gate = self.gate.clone().lock_owned().await;
         let txn = self.db.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1)",
+                format!("SELECT {lock}($1)"),
                 [sea_orm::Value::from(self.advisory_lock_key)],
             ))
             .await?;

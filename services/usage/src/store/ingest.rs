@@ -2,7 +2,8 @@
 //! `usage_event_keys` (a key already there makes its event a duplicate), the new events
 //! are stored, and the daily rollups are incremented by exactly those events. A commit is
 //! all of it or none of it, so an acknowledged batch survives a killed process and a
-//! retried one adds nothing.
+//! retried one adds nothing. On PostgreSQL batches run side by side: every row lock is
+//! taken in key order, table by table, and increments commute.
 
 use std::collections::{HashMap, HashSet};
 
@@ -108,9 +109,13 @@ impl Store {
             return Ok(stored);
         }
         let mut candidates: Vec<usize> = first_of_key.values().copied().collect();
-        candidates.sort_unstable();
+        // Claimed in key order: batches share the writer's lock on PostgreSQL, and a batch
+        // waiting for another's uncommitted key must not hold a key that one waits for.
+        candidates.sort_unstable_by_key(|&i| (&events[i].account_id, &events[i].event_id));
+        self.create_partitions(candidates.iter().map(|&i| events[i].occurred_at))
+            .await?;
 
-        let txn = self.writer.begin().await?;
+        let txn = self.writer.begin_shared().await?;
         let claimed = insert_rows(
             &txn.txn,
             "INSERT INTO usage_event_keys (account_id, event_id, occurred_at)",
@@ -144,20 +149,6 @@ impl Store {
         }
         fresh.sort_unstable();
 
-        let new_months = if self.is_postgres() {
-            let missing = self.partitions.missing(
-                fresh
-                    .iter()
-                    .map(|&i| partitions::month_of(events[i].occurred_at)),
-            );
-            for month in &missing {
-                partitions::create(&txn.txn, *month).await?;
-            }
-            missing
-        } else {
-            Vec::new()
-        };
-
         insert_rows(
             &txn.txn,
             "INSERT INTO usage_events (occurred_at, account_id, event_id, user_key, kind, quantity, feature_key, ticket_id, properties)",
@@ -189,8 +180,27 @@ impl Store {
         }
         write_rollups(&txn.txn, rollups).await?;
         txn.commit().await?;
-        self.partitions.remember(&new_months);
         Ok(stored)
+    }
+
+    /// Creates the monthly partitions the instants need that are not known to exist, in
+    /// a transaction of their own: DDL on the partitioned table waits for every batch
+    /// writing to it, so inside a shared batch it could deadlock with them.
+    async fn create_partitions(&self, instants: impl Iterator<Item = i64>) -> Result<(), DbErr> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let missing = self.partitions.missing(instants.map(partitions::month_of));
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let txn = self.writer.begin().await?;
+        for month in &missing {
+            partitions::create(&txn.txn, *month).await?;
+        }
+        txn.commit().await?;
+        self.partitions.remember(&missing);
+        Ok(())
     }
 }
 

@@ -153,13 +153,44 @@ pub fn usage_trend(last_30_days: i64, prior_90_days: i64) -> Trend {
 /// 100 for the single highest, 0 for the single lowest, ties share the mid rank.
 /// `None` when there is nobody else to compare with.
 pub fn percentile_rank(value: i64, peers: &[i64]) -> Option<f64> {
-    if peers.len() < 2 {
+    let below = peers.iter().filter(|&&peer| peer < value).count();
+    let equal = peers.iter().filter(|&&peer| peer == value).count();
+    rank_among(below, equal, peers.len())
+}
+
+fn rank_among(below: usize, equal: usize, peers: usize) -> Option<f64> {
+    if peers < 2 {
         return None;
     }
-    let below = peers.iter().filter(|&&peer| peer < value).count() as f64;
-    let equal = peers.iter().filter(|&&peer| peer == value).count().max(1) as f64;
-    let rank = below + (equal - 1.0) / 2.0;
-    Some(100.0 * rank / (peers.len() as f64 - 1.0))
+    let rank = below as f64 + (equal.max(1) as f64 - 1.0) / 2.0;
+    Some(100.0 * rank / (peers as f64 - 1.0))
+}
+
+/// Peers sorted once, so that ranking each of them is two binary searches rather than a
+/// scan of the group (a recompute ranks every account of a segment among the segment).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SortedPeers(Vec<i64>);
+
+impl SortedPeers {
+    pub fn new(mut values: Vec<i64>) -> Self {
+        values.sort_unstable();
+        SortedPeers(values)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `percentile_rank(value, peers)`.
+    pub fn percentile_rank(&self, value: i64) -> Option<f64> {
+        let below = self.0.partition_point(|&peer| peer < value);
+        let up_to = self.0.partition_point(|&peer| peer <= value);
+        rank_among(below, up_to - below, self.0.len())
+    }
 }
 
 /// Share of the purchased features used; `None` when nothing with features was bought.
@@ -462,6 +493,17 @@ mod tests {
             if a == b {
                 prop_assert_eq!(rank_a, rank_b);
             }
+        }
+
+        #[test]
+        fn sorted_peers_rank_as_the_definition(
+            peers in proptest::collection::vec(-50i64..50, 0..80),
+            value in -60i64..60,
+        ) {
+            prop_assert_eq!(
+                SortedPeers::new(peers.clone()).percentile_rank(value),
+                percentile_rank(value, &peers)
+            );
         }
 
         #[test]

@@ -476,6 +476,44 @@ pub async fn select_by_keys(
     condition: (&str, Vec<sea_orm::Value>),
     keys: &[&str],
 ) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    rows_by_keys(db, columns, from, key_column, condition, keys, None).await
+}
+
+/// Aggregates (`columns`) over the rows of `from` for each of `keys` in `key_column`,
+/// grouped within a key by `group_by` (empty: one group per key), each with
+/// `key_column`. Planned per key like `select_by_keys`, for the same reason. A key
+/// without rows has no result on SQLite and one row of empty aggregates on PostgreSQL
+/// when `group_by` is empty.
+pub async fn aggregate_by_keys(
+    db: &impl ConnectionTrait,
+    columns: &str,
+    from: &str,
+    key_column: &str,
+    condition: (&str, Vec<sea_orm::Value>),
+    keys: &[&str],
+    group_by: &str,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    rows_by_keys(
+        db,
+        columns,
+        from,
+        key_column,
+        condition,
+        keys,
+        Some(group_by),
+    )
+    .await
+}
+
+async fn rows_by_keys(
+    db: &impl ConnectionTrait,
+    columns: &str,
+    from: &str,
+    key_column: &str,
+    condition: (&str, Vec<sea_orm::Value>),
+    keys: &[&str],
+    group_by: Option<&str>,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
     use sea_orm::{Value, sea_query::ArrayType};
     let (condition, condition_values) = condition;
     let and = if condition.is_empty() { "" } else { " AND " };
@@ -484,19 +522,28 @@ pub async fn select_by_keys(
         return Ok(Vec::new());
     }
     if db.get_database_backend() == DbBackend::Postgres {
+        let group = match group_by {
+            Some(columns) if !columns.is_empty() => format!(" GROUP BY {columns}"),
+            _ => String::new(),
+        };
         let sql = format!(
             "SELECT q.key AS {key_column}, t.* FROM unnest(${next}::text[]) AS q(key) \
-             CROSS JOIN LATERAL (SELECT {columns} FROM {from} WHERE {condition}{and}{key_column} = q.key) AS t"
+             CROSS JOIN LATERAL (SELECT {columns} FROM {from} WHERE {condition}{and}{key_column} = q.key{group}) AS t"
         );
         let array = keys.iter().map(|key| Value::from(*key)).collect();
         let mut values = condition_values;
         values.push(Value::Array(ArrayType::String, Some(Box::new(array))));
         return query_all(db, &sql, values).await;
     }
+    let group = match group_by {
+        Some("") => format!(" GROUP BY {key_column}"),
+        Some(columns) => format!(" GROUP BY {key_column}, {columns}"),
+        None => String::new(),
+    };
     let mut rows = Vec::new();
     for chunk in keys.chunks(500) {
         let sql = format!(
-            "SELECT {key_column}, {columns} FROM {from} WHERE {condition}{and}{key_column} IN ({})",
+            "SELECT {key_column}, {columns} FROM {from} WHERE {condition}{and}{key_column} IN ({}){group}",
             placeholders(next, chunk.len())
         );
         let mut values = condition_values.clone();

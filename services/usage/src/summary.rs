@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use nordstern_domain::usage::{feature_breadth, median, percentile_rank, usage_trend};
+use nordstern_domain::usage::{SortedPeers, feature_breadth, median, usage_trend};
 use nordstern_proto::{accounts::v1 as accounts_pb, usage::v1 as pb};
 use nordstern_runtime::wire::{date_to_proto, timestamp};
 
@@ -54,8 +54,8 @@ impl Catalog {
 #[derive(Debug, Default)]
 pub struct PeerGroups {
     usage: HashMap<String, i64>,
-    by_csm: HashMap<String, Vec<i64>>,
-    by_segment: HashMap<i32, Vec<i64>>,
+    by_csm: HashMap<String, SortedPeers>,
+    by_segment: HashMap<i32, SortedPeers>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -70,26 +70,31 @@ impl PeerGroups {
     /// `universe` are the accounts to compare with (each with its CSM and segment);
     /// `usage` their usage of the last 30 days (absent = 0).
     pub fn new(universe: &[accounts_pb::Account], usage: HashMap<String, i64>) -> Self {
-        let mut groups = PeerGroups::default();
+        let mut by_csm: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut by_segment: HashMap<i32, Vec<i64>> = HashMap::new();
         for account in universe {
             let value = usage.get(&account.account_id).copied().unwrap_or(0);
             if !account.csm_id.is_empty() {
-                groups
-                    .by_csm
+                by_csm
                     .entry(account.csm_id.clone())
                     .or_default()
                     .push(value);
             }
             if account.segment != 0 {
-                groups
-                    .by_segment
-                    .entry(account.segment)
-                    .or_default()
-                    .push(value);
+                by_segment.entry(account.segment).or_default().push(value);
             }
         }
-        groups.usage = usage;
-        groups
+        PeerGroups {
+            usage,
+            by_csm: by_csm
+                .into_iter()
+                .map(|(csm, values)| (csm, SortedPeers::new(values)))
+                .collect(),
+            by_segment: by_segment
+                .into_iter()
+                .map(|(segment, values)| (segment, SortedPeers::new(values)))
+                .collect(),
+        }
     }
 
     pub fn rank(&self, account: &accounts_pb::Account) -> PeerRank {
@@ -98,13 +103,13 @@ impl PeerGroups {
             .then(|| self.by_csm.get(&account.csm_id))
             .flatten();
         let segment = self.by_segment.get(&account.segment);
-        let count = |peers: Option<&Vec<i64>>| {
+        let count = |peers: Option<&SortedPeers>| {
             peers.map_or(0, |p| i32::try_from(p.len()).unwrap_or(i32::MAX))
         };
         PeerRank {
-            portfolio_percentile: portfolio.and_then(|peers| percentile_rank(value, peers)),
+            portfolio_percentile: portfolio.and_then(|peers| peers.percentile_rank(value)),
             portfolio_peer_count: count(portfolio),
-            segment_percentile: segment.and_then(|peers| percentile_rank(value, peers)),
+            segment_percentile: segment.and_then(|peers| peers.percentile_rank(value)),
             segment_peer_count: count(segment),
         }
     }

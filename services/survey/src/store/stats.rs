@@ -1,6 +1,7 @@
 //! Survey statistics as SQL aggregates, so a company-wide figure over a million responses
 //! never leaves the database row by row. NPS counts each respondent's latest answer in
-//! the window (a window function); CES, CSAT and invitations are plain sums.
+//! the window (a window function for the company, an anti-join per account); CES, CSAT and
+//! invitations are plain sums.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,9 @@ use chrono::{DateTime, Utc};
 use nordstern_domain::survey::{CesTotals, CsatTotals, NpsCategory, NpsCounts};
 use nordstern_runtime::{
     error::ServiceResult,
-    storage::{parse_column, placeholders, query_all},
+    storage::{aggregate_by_keys, parse_column, query_all},
 };
-use sea_orm::{ConnectionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Value};
 
 use super::Store;
 
@@ -94,42 +95,105 @@ impl Store {
     }
 }
 
-/// One round of the three aggregates; grouped by account when `accounts` is given,
-/// otherwise one total under the key "".
+/// Each respondent's latest NPS answer in the window: no later answer of theirs (by
+/// answer time, then id) in the same window and account.
+const LATEST_NPS: &str = "kind = 'NPS' AND responded_at >= $1 AND responded_at < $2 \
+    AND NOT EXISTS (SELECT 1 FROM responses newer WHERE newer.kind = 'NPS' \
+      AND newer.account_id = responses.account_id AND newer.respondent_id = responses.respondent_id \
+      AND newer.responded_at >= $1 AND newer.responded_at < $2 \
+      AND (newer.responded_at > responses.responded_at \
+        OR (newer.responded_at = responses.responded_at AND newer.response_id > responses.response_id)))";
+const SCORE_COLUMNS: &str = "kind, COUNT(*) AS n, CAST(SUM(score) AS BIGINT) AS score_sum, \
+    CAST(SUM(CASE WHEN (kind = 'CES' AND score >= 5) OR (kind = 'CSAT' AND score >= 4) THEN 1 ELSE 0 END) AS BIGINT) AS good";
+const INVITATION_COLUMNS: &str = "COUNT(*) AS sent, \
+    CAST(SUM(CASE WHEN responded_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS answered";
+
+/// One round of the three aggregates; per account when `accounts` is given (each
+/// account's rows found through its index entries, see `aggregate_by_keys`), otherwise
+/// one total under the key "".
 async fn aggregate(
     db: &impl ConnectionTrait,
     accounts: Option<&[String]>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> ServiceResult<HashMap<String, WindowTotals>> {
-    let mut values: Vec<Value> = vec![start.into(), end.into()];
-    let (filter, key, group) = match accounts {
+    let window: Vec<Value> = vec![start.into(), end.into()];
+    let (nps_rows, score_rows, invitation_rows) = match accounts {
         Some(ids) => {
-            values.extend(ids.iter().map(|id| Value::from(id.as_str())));
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            // Without statistics SQLite prefers the (kind, time) index and reads every
+            // NPS answer of the window for each batch of accounts: 64 ms per 500
+            // accounts at 45,000 answers, against 4 ms through each account's entries.
+            let nps_from = match db.get_database_backend() {
+                DbBackend::Sqlite => "responses INDEXED BY responses_latest_answer_idx",
+                _ => "responses",
+            };
+            let by_account = |columns, from, condition, group_by| {
+                aggregate_by_keys(
+                    db,
+                    columns,
+                    from,
+                    "account_id",
+                    (condition, window.clone()),
+                    &ids,
+                    group_by,
+                )
+            };
             (
-                format!("AND account_id IN ({})", placeholders(3, ids.len())),
-                "account_id",
-                "GROUP BY account_id",
+                by_account(
+                    "nps_category, COUNT(*) AS n",
+                    nps_from,
+                    LATEST_NPS,
+                    "nps_category",
+                )
+                .await?,
+                by_account(
+                    SCORE_COLUMNS,
+                    "responses",
+                    "responded_at >= $1 AND responded_at < $2",
+                    "kind",
+                )
+                .await?,
+                by_account(
+                    INVITATION_COLUMNS,
+                    "invitations",
+                    "invited_at >= $1 AND invited_at < $2",
+                    "",
+                )
+                .await?,
             )
         }
-        None => (String::new(), "''", ""),
+        None => {
+            let all = |sql: String| {
+                let values = window.clone();
+                async move { query_all(db, &sql, values).await }
+            };
+            (
+                all(
+                    "SELECT '' AS account_id, nps_category, COUNT(*) AS n FROM ( \
+                       SELECT nps_category, ROW_NUMBER() OVER ( \
+                         PARTITION BY account_id, respondent_id ORDER BY responded_at DESC, response_id DESC) AS latest \
+                       FROM responses WHERE kind = 'NPS' AND responded_at >= $1 AND responded_at < $2 \
+                     ) answers WHERE latest = 1 GROUP BY nps_category"
+                        .to_owned(),
+                )
+                .await?,
+                all(format!(
+                    "SELECT '' AS account_id, {SCORE_COLUMNS} FROM responses \
+                     WHERE responded_at >= $1 AND responded_at < $2 GROUP BY kind"
+                ))
+                .await?,
+                all(format!(
+                    "SELECT '' AS account_id, {INVITATION_COLUMNS} FROM invitations \
+                     WHERE invited_at >= $1 AND invited_at < $2"
+                ))
+                .await?,
+            )
+        }
     };
     let mut totals: HashMap<String, WindowTotals> = HashMap::new();
-
-    let nps_sql = format!(
-        "SELECT {key} AS account_key, nps_category, COUNT(*) AS n FROM ( \
-           SELECT account_id, nps_category, ROW_NUMBER() OVER ( \
-             PARTITION BY account_id, respondent_id ORDER BY responded_at DESC, response_id DESC) AS latest \
-           FROM responses WHERE kind = 'NPS' AND responded_at >= $1 AND responded_at < $2 {filter} \
-         ) answers WHERE latest = 1 GROUP BY {} nps_category",
-        if accounts.is_some() {
-            "account_id,"
-        } else {
-            ""
-        }
-    );
-    for row in query_all(db, &nps_sql, values.clone()).await? {
-        let account: String = row.try_get("", "account_key")?;
+    for row in nps_rows {
+        let account: String = row.try_get("", "account_id")?;
         let n = count(row.try_get("", "n")?);
         let nps = &mut totals.entry(account).or_default().nps;
         match parse_column(&row, "nps_category", NpsCategory::parse)? {
@@ -138,20 +202,8 @@ async fn aggregate(
             NpsCategory::Detractor => nps.detractors += n,
         }
     }
-
-    let score_sql = format!(
-        "SELECT {key} AS account_key, kind, COUNT(*) AS n, CAST(SUM(score) AS BIGINT) AS score_sum, \
-           CAST(SUM(CASE WHEN (kind = 'CES' AND score >= 5) OR (kind = 'CSAT' AND score >= 4) THEN 1 ELSE 0 END) AS BIGINT) AS good \
-         FROM responses WHERE responded_at >= $1 AND responded_at < $2 {filter} \
-         GROUP BY {} kind",
-        if accounts.is_some() {
-            "account_id,"
-        } else {
-            ""
-        }
-    );
-    for row in query_all(db, &score_sql, values.clone()).await? {
-        let account: String = row.try_get("", "account_key")?;
+    for row in score_rows {
+        let account: String = row.try_get("", "account_id")?;
         let kind: String = row.try_get("", "kind")?;
         let n = count(row.try_get("", "n")?);
         let good = count(row.try_get("", "good")?);
@@ -171,14 +223,8 @@ async fn aggregate(
             _ => {}
         }
     }
-
-    let invitation_sql = format!(
-        "SELECT {key} AS account_key, COUNT(*) AS sent, \
-           CAST(SUM(CASE WHEN responded_at IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS answered \
-         FROM invitations WHERE invited_at >= $1 AND invited_at < $2 {filter} {group}"
-    );
-    for row in query_all(db, &invitation_sql, values).await? {
-        let account: String = row.try_get("", "account_key")?;
+    for row in invitation_rows {
+        let account: String = row.try_get("", "account_id")?;
         let sent = count(row.try_get("", "sent")?);
         if sent == 0 {
             continue;

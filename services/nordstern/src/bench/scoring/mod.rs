@@ -1,16 +1,14 @@
 //! Scoring: `GetHealthScore` with a warm cache against the echo baseline, and a recompute
 //! of every account end to end (accounts, usage summaries and survey stats pulled in
 //! batches, scores computed, stored and written through to the cache) next to the pure
-//! model rate (the same health score and churn prediction in a loop, no I/O).
-//!
-//! Accounts are seeded straight into the accounts tables, in the layout the accounts
-//! service writes: creating them through `CreateAccount` re-derives every account's tier
-//! on each write, which makes 100,000 creations quadratic (a known gap of the accounts
-//! service), and the seed is not what is measured here.
+//! model rate (the same health score and churn prediction in a loop, no I/O). The
+//! accounts have product usage and NPS answers (`seed`), so the recompute reads real
+//! rollups and survey statistics.
+
+mod seed;
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use nordstern_domain::{
     churn,
     health::{self, HealthInputs, IntegrationStatus, ScoringConfig},
@@ -20,10 +18,8 @@ use nordstern_runtime::{
     Config, Role,
     cache::{CacheOptions, VersionedCache},
     shutdown,
-    storage::{self, StorageTarget, insert_rows},
 };
 use rand::{Rng, SeedableRng, rngs::SmallRng};
-use sea_orm::Value;
 
 use super::{
     LoadArgs, LoadReport, echo::measure_echo, get_account::Backend, load::connect_channels,
@@ -33,6 +29,8 @@ use crate::{App, scratch_db::ScratchDatabase};
 
 const BENCH_KEY: &str = "nordstern-bench-pseudonym-key-0123456789";
 
+pub(super) use seed::seed_accounts;
+
 #[derive(clap::Args, Debug)]
 pub struct ScoringArgs {
     #[command(flatten)]
@@ -40,6 +38,8 @@ pub struct ScoringArgs {
     /// Accounts recomputed end to end; reads pick among them.
     #[arg(long, default_value_t = 100_000)]
     pub accounts: usize,
+    #[command(flatten)]
+    pub activity: seed::ActivityArgs,
     #[arg(long, value_enum, default_value = "both")]
     pub backend: Backend,
     /// PostgreSQL server to create a scratch database on.
@@ -131,12 +131,14 @@ async fn measure(
     let (trigger, signal) = shutdown::channel();
     let server = tokio::spawn(app.run(signal));
 
-    let mut client = ScoringServiceClient::new(
-        tonic::transport::Endpoint::from_shared(url.clone())?
-            .timeout(Duration::from_secs(3_600))
-            .connect()
-            .await?,
-    );
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())?
+        .timeout(Duration::from_secs(3_600))
+        .connect()
+        .await?;
+    seed::seed_activity(&channel, &ids, &args.activity).await?;
+    seed::analyze(&config).await?;
+    seed::time_reads(name, &channel, &ids).await?;
+    let mut client = ScoringServiceClient::new(channel);
     let started = Instant::now();
     let report = client
         .recompute_health_scores(pb::RecomputeHealthScoresRequest {
@@ -225,58 +227,6 @@ async fn raw_redis_get(url: &str, load: &LoadArgs) -> anyhow::Result<f64> {
 
 /// Inserts `count` accounts in the accounts service's tables (its migrations run
 /// first) and returns their ids.
-pub(super) async fn seed_accounts(config: &Config, count: usize) -> anyhow::Result<Vec<String>> {
-    let target = match &config.database_url {
-        Some(url) => StorageTarget::Postgres { url },
-        None => StorageTarget::Sqlite {
-            data_dir: &config.data_dir,
-        },
-    };
-    let db = storage::open::<nordstern_accounts::Migrator>(target, Role::Accounts, 4).await?;
-    let mut rng = SmallRng::seed_from_u64(11);
-    let now = Utc::now();
-    let today = now.date_naive();
-    let started = Instant::now();
-    let mut ids = Vec::with_capacity(count);
-    let rows: Vec<Vec<Value>> = (0..count)
-        .map(|_| {
-            let id = uuid::Uuid::now_v7().to_string();
-            ids.push(id.clone());
-            let start = today - chrono::Duration::days(rng.random_range(30..1_500));
-            let renewal = today + chrono::Duration::days(rng.random_range(1..365));
-            let segment = ["ENTERPRISE", "SME", "PROSUMER"][rng.random_range(0..3)];
-            let tier = ["A", "B", "C"][rng.random_range(0..3)];
-            vec![
-                id.clone().into(),
-                format!("Bench {id}").into(),
-                segment.into(),
-                Value::from(start),
-                Value::from(renewal),
-                crate::demo::log_normal_arr(&mut rng).into(),
-                tier.into(),
-                true.into(),
-                Value::from(start),
-                now.into(),
-                now.into(),
-            ]
-        })
-        .collect();
-    insert_rows(
-        &db,
-        "INSERT INTO accounts (account_id, name, segment, start_date, renewal_date, arr_minor, tier, has_contract, last_event_date, created_at, updated_at)",
-        "",
-        11,
-        rows,
-    )
-    .await?;
-    db.close().await?;
-    println!(
-        "seeded {count} accounts in {:.1} s (straight into the accounts tables)",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(ids)
-}
-
 /// Accounts per second through the same domain code a recompute runs, with varied
 /// inputs so nothing is constant-folded.
 fn pure_model_rate(accounts: usize) -> f64 {

@@ -79,3 +79,28 @@ fn without_auth(mut config: nordstern_runtime::Config) -> nordstern_runtime::Con
     config.auth.enabled = false;
     config
 }
+
+/// Creates (or, by its request id, finds) the NPS campaign a benchmark records answers to.
+async fn nps_campaign(
+    channel: &tonic::transport::Channel,
+    request_id: &str,
+) -> anyhow::Result<String> {
+    use nordstern_proto::survey::v1::{self as pb, survey_service_client::SurveyServiceClient};
+    let campaign = SurveyServiceClient::new(channel.clone())
+        .create_campaign(pb::CreateCampaignRequest {
+            request_id: request_id.to_owned(),
+            campaign: Some(pb::Campaign {
+                name: format!("NPS {request_id}"),
+                kind: pb::SurveyKind::Nps as i32,
+                touchpoint: pb::Touchpoint::Quarterly as i32,
+                question_en: "How likely are you to recommend us?".to_owned(),
+                question_de: "Wie wahrscheinlich empfehlen Sie uns weiter?".to_owned(),
+                ..pb::Campaign::default()
+            }),
+        })
+        .await?
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
+    Ok(campaign.campaign_id)
+}

@@ -108,24 +108,8 @@ async fn measure(
     let (trigger, signal) = shutdown::channel();
     let server = tokio::spawn(app.run(signal));
     let channel = Channel::from_shared(url)?.connect().await?;
-    let mut survey = SurveyServiceClient::new(channel.clone());
-    let campaign_id = survey
-        .create_campaign(survey_pb::CreateCampaignRequest {
-            request_id: "write-scale".to_owned(),
-            campaign: Some(survey_pb::Campaign {
-                name: "NPS write-scale".to_owned(),
-                kind: survey_pb::SurveyKind::Nps as i32,
-                touchpoint: survey_pb::Touchpoint::Quarterly as i32,
-                question_en: "How likely are you to recommend us?".to_owned(),
-                question_de: "Wie wahrscheinlich empfehlen Sie uns weiter?".to_owned(),
-                ..survey_pb::Campaign::default()
-            }),
-        })
-        .await?
-        .into_inner()
-        .campaign
-        .map(|c| c.campaign_id)
-        .unwrap_or_default();
+    let survey = SurveyServiceClient::new(channel.clone());
+    let campaign_id = super::nps_campaign(&channel, "write-scale").await?;
     let mut company = Company {
         accounts: AccountsServiceClient::new(channel.clone()),
         survey,

@@ -53,9 +53,6 @@ pub enum AccountSet {
     Accounts(Vec<String>),
 }
 
-/// IN lists stay below every backend's parameter limit.
-const CHUNK: usize = 500;
-
 impl Store {
     /// Totals of the whole set in `[start, end)`.
     pub async fn window_totals(
@@ -87,11 +84,7 @@ impl Store {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> ServiceResult<HashMap<String, WindowTotals>> {
-        let mut all = HashMap::new();
-        for chunk in ids.chunks(CHUNK) {
-            all.extend(aggregate(self.db(), Some(chunk), start, end).await?);
-        }
-        Ok(all)
+        aggregate(self.db(), Some(ids), start, end).await
     }
 }
 

@@ -13,13 +13,18 @@ use nordstern_domain::{
     churn,
     health::{self, HealthInputs, IntegrationStatus, ScoringConfig},
 };
-use nordstern_proto::scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient};
+use nordstern_proto::{
+    scoring::v1::{self as pb, scoring_service_client::ScoringServiceClient},
+    survey::v1::{self as survey_pb, survey_service_client::SurveyServiceClient},
+    usage::v1::{self as usage_pb, usage_service_client::UsageServiceClient},
+};
 use nordstern_runtime::{
     Config, Role,
     cache::{CacheOptions, VersionedCache},
     shutdown,
 };
 use rand::{Rng, SeedableRng, rngs::SmallRng};
+use tonic::transport::Channel;
 
 use super::{
     LoadArgs, LoadReport, echo::measure_echo, get_account::Backend, load::connect_channels,
@@ -137,7 +142,7 @@ async fn measure(
         .await?;
     seed::seed_activity(&channel, &ids, &args.activity).await?;
     seed::analyze(&config).await?;
-    seed::time_reads(name, &channel, &ids).await?;
+    time_reads(name, &channel, &ids).await?;
     let mut client = ScoringServiceClient::new(channel);
     let started = Instant::now();
     let report = client
@@ -277,4 +282,37 @@ fn pure_model_rate(accounts: usize) -> f64 {
         println!("(checksum NaN)");
     }
     rate
+}
+
+/// The two reads a recompute is made of, each alone over every account: usage summaries
+/// (one stream) and survey statistics (batches of 1,000), so the recompute's rate can be
+/// set against what its inputs take.
+async fn time_reads(name: &str, channel: &Channel, ids: &[String]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut stream = UsageServiceClient::new(channel.clone())
+        .max_decoding_message_size(64 << 20)
+        .stream_usage_summaries(usage_pb::StreamUsageSummariesRequest::default())
+        .await?
+        .into_inner();
+    let mut summaries = 0;
+    while let Some(message) = stream.message().await? {
+        summaries += message.summaries.len();
+    }
+    let usage_rate = summaries as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut surveys = SurveyServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+    for chunk in ids.chunks(1_000) {
+        surveys
+            .batch_get_survey_stats(survey_pb::BatchGetSurveyStatsRequest {
+                account_ids: chunk.to_vec(),
+                window: None,
+            })
+            .await?;
+    }
+    let survey_rate = ids.len() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{name}: alone, StreamUsageSummaries {usage_rate:.0} accounts/s; BatchGetSurveyStats {survey_rate:.0} accounts/s"
+    );
+    Ok(())
 }

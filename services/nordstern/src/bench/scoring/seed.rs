@@ -125,24 +125,8 @@ pub async fn seed_activity(
     );
 
     let started = Instant::now();
-    let mut surveys = SurveyServiceClient::new(channel.clone());
-    let campaign_id = surveys
-        .create_campaign(survey_pb::CreateCampaignRequest {
-            request_id: "bench-scoring-nps".to_owned(),
-            campaign: Some(survey_pb::Campaign {
-                name: "NPS".to_owned(),
-                kind: survey_pb::SurveyKind::Nps as i32,
-                touchpoint: survey_pb::Touchpoint::Quarterly as i32,
-                question_de: "Wie wahrscheinlich ist es, dass Sie uns weiterempfehlen?".to_owned(),
-                question_en: "How likely are you to recommend us?".to_owned(),
-                ..survey_pb::Campaign::default()
-            }),
-        })
-        .await?
-        .into_inner()
-        .campaign
-        .unwrap_or_default()
-        .campaign_id;
+    let surveys = SurveyServiceClient::new(channel.clone());
+    let campaign_id = crate::bench::nps_campaign(channel, "bench-scoring").await?;
     let mut rng = SmallRng::seed_from_u64(17);
     let now = Utc::now();
     let mut answers = Vec::new();
@@ -229,39 +213,6 @@ fn account_events(index: usize, account_id: &str, count: usize) -> Vec<usage_pb:
             }
         })
         .collect()
-}
-
-/// The two reads a recompute is made of, each alone over every account: usage summaries
-/// (one stream) and survey statistics (batches of 1,000), so the recompute's rate can be
-/// set against what its inputs take.
-pub async fn time_reads(name: &str, channel: &Channel, ids: &[String]) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut stream = UsageServiceClient::new(channel.clone())
-        .max_decoding_message_size(64 << 20)
-        .stream_usage_summaries(usage_pb::StreamUsageSummariesRequest::default())
-        .await?
-        .into_inner();
-    let mut summaries = 0;
-    while let Some(message) = stream.message().await? {
-        summaries += message.summaries.len();
-    }
-    let usage_rate = summaries as f64 / started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    let mut surveys = SurveyServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-    for chunk in ids.chunks(1_000) {
-        surveys
-            .batch_get_survey_stats(survey_pb::BatchGetSurveyStatsRequest {
-                account_ids: chunk.to_vec(),
-                window: None,
-            })
-            .await?;
-    }
-    let survey_rate = ids.len() as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "{name}: alone, StreamUsageSummaries {usage_rate:.0} accounts/s; BatchGetSurveyStats {survey_rate:.0} accounts/s"
-    );
-    Ok(())
 }
 
 /// On PostgreSQL, what autovacuum does within a minute of a load: fresh planner

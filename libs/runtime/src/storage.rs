@@ -217,7 +217,16 @@ impl SerialWriter {
 
     async fn begin_with(&self, gate: Gate, lock: &str) -> Result<SerialTransaction, DbErr> {
         use sea_orm::TransactionTrait;
-        let txn = self.db.begin().await?;
+        // SQLite takes the write lock at BEGIN, where its busy timeout applies. A deferred
+        // transaction that has read first gets SQLITE_BUSY at once when it upgrades while
+        // another connection still holds the lock, and an abandoned transaction (a
+        // cancelled call) holds it until its connection's rollback has run, after the
+        // gate is already free.
+        let options = sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let txn = self.db.begin_with_options(options).await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,

@@ -13,7 +13,7 @@ use nordstern_runtime::{
 };
 use tokio::time::Instant;
 
-use super::{LoadArgs, LoadReport, echo::measure_echo, run_load};
+use super::{LoadArgs, LoadReport, echo::measure_echo, load::account_for, run_load};
 use crate::App;
 
 #[derive(clap::Args, Debug)]
@@ -187,7 +187,7 @@ async fn reads(
         move |channel, n| {
             let ids = ids.clone();
             async move {
-                let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
+                let account_id = account_for(&ids, n);
                 ScoringServiceClient::new(channel)
                     .get_health_score(pb::GetHealthScoreRequest { account_id })
                     .await
@@ -218,12 +218,12 @@ async fn paced(
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / rps.max(1));
     let end = Instant::now() + window;
     let mut calls = Vec::new();
-    let mut n = 0usize;
+    let mut n = 0u64;
     while Instant::now() < end {
         ticks.tick().await;
         n += 1;
         let mut client = client.clone();
-        let account_id = ids[n.wrapping_mul(7919) % ids.len()].clone();
+        let account_id = account_for(&ids, n);
         calls.push(tokio::spawn(async move {
             let started = Instant::now();
             let result = client

@@ -10,7 +10,10 @@ use nordstern_proto::{
 use nordstern_runtime::{Config, shutdown};
 
 use super::{
-    LoadArgs, LoadReport, echo::measure_echo, get_account::print_ratio, load::connect_channels,
+    LoadArgs, LoadReport,
+    echo::measure_echo,
+    get_account::print_ratio,
+    load::{account_for, connect_channels},
     run_load,
 };
 use crate::{App, IMPLEMENTED_ROLES, demo, scratch_db::ScratchDatabase};
@@ -127,7 +130,7 @@ async fn views(
         move |channel, n| {
             let ids = ids.clone();
             async move {
-                let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
+                let account_id = account_for(&ids, n);
                 let view = GatewayServiceClient::new(channel)
                     .get_customer360(pb::GetCustomer360Request { account_id })
                     .await?

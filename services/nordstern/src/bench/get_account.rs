@@ -8,7 +8,12 @@ use nordstern_proto::{
 };
 use nordstern_runtime::{Config, Role, shutdown};
 
-use super::{LoadArgs, LoadReport, echo::measure_echo, load::connect_channels, run_load};
+use super::{
+    LoadArgs, LoadReport,
+    echo::measure_echo,
+    load::{account_for, connect_channels},
+    run_load,
+};
 use crate::{App, scratch_db::ScratchDatabase};
 
 #[derive(clap::Args, Debug)]
@@ -98,7 +103,7 @@ async fn measure(
         move |channel, n| {
             let ids = ids.clone();
             async move {
-                let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
+                let account_id = account_for(&ids, n);
                 AccountsServiceClient::new(channel)
                     .get_account(pb::GetAccountRequest { account_id })
                     .await

@@ -14,8 +14,12 @@ use tokio::sync::Mutex;
 use tonic::Status;
 
 use super::{
-    LoadArgs, echo::measure_echo, get_account::print_ratio, get_account::seed,
-    load::connect_channels, run_load,
+    LoadArgs,
+    echo::measure_echo,
+    get_account::print_ratio,
+    get_account::seed,
+    load::{account_for, connect_channels},
+    run_load,
 };
 use crate::App;
 
@@ -51,7 +55,6 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     let (trigger, signal) = shutdown::channel();
     let server = tokio::spawn(app.run(signal));
     let ids = Arc::new(seed(&url, &config, args.accounts).await?);
-    let pick = |ids: &[String], n: u64| ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
 
     let channels = connect_channels(&url, args.load.connections).await?;
     let grpc_ids = ids.clone();
@@ -60,7 +63,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         args.load.concurrency,
         duration,
         move |channel, n| {
-            let account_id = pick(&grpc_ids, n);
+            let account_id = account_for(&grpc_ids, n);
             async move {
                 AccountsServiceClient::new(channel)
                     .get_account(pb::GetAccountRequest { account_id })
@@ -87,7 +90,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         args.load.concurrency,
         duration,
         move |sender, n| {
-            let path = format!("/v1/accounts/{}", pick(&http_ids, n));
+            let path = format!("/v1/accounts/{}", account_for(&http_ids, n));
             async move { get(&sender, &path).await }
         },
     )

@@ -27,7 +27,10 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use tonic::transport::Channel;
 
 use super::{
-    LoadArgs, LoadReport, echo::measure_echo, get_account::Backend, load::connect_channels,
+    LoadArgs, LoadReport,
+    echo::measure_echo,
+    get_account::Backend,
+    load::{account_for, connect_channels},
     run_load,
 };
 use crate::{App, scratch_db::ScratchDatabase};
@@ -171,7 +174,7 @@ async fn measure(
         move |channel, n| {
             let ids = ids.clone();
             async move {
-                let account_id = ids[(n as usize).wrapping_mul(7919) % ids.len()].clone();
+                let account_id = account_for(&ids, n);
                 ScoringServiceClient::new(channel)
                     .get_health_score(pb::GetHealthScoreRequest { account_id })
                     .await
@@ -230,8 +233,6 @@ async fn raw_redis_get(url: &str, load: &LoadArgs) -> anyhow::Result<f64> {
     Ok(total as f64 / elapsed)
 }
 
-/// Inserts `count` accounts in the accounts service's tables (its migrations run
-/// first) and returns their ids.
 /// Accounts per second through the same domain code a recompute runs, with varied
 /// inputs so nothing is constant-folded.
 fn pure_model_rate(accounts: usize) -> f64 {

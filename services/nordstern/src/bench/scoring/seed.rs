@@ -37,6 +37,8 @@ pub struct ActivityArgs {
     pub answered_share: f64,
 }
 
+/// Inserts `count` accounts in the accounts service's tables (its migrations run
+/// first) and returns their ids.
 pub async fn seed_accounts(config: &Config, count: usize) -> anyhow::Result<Vec<String>> {
     let target = match &config.database_url {
         Some(url) => StorageTarget::Postgres { url },

@@ -12,7 +12,7 @@ use nordstern_proto::{
 };
 use nordstern_runtime::{
     Role,
-    wire::{date_to_proto, timestamp},
+    wire::{MAX_BATCH, date_to_proto, timestamp},
 };
 use nordstern_tests::Channel;
 use nordstern_tests::TestSuite;
@@ -24,6 +24,7 @@ in_every_combination!(
     every_rejection_reason_and_duplicates_across_batches_streams_and_restarts,
     summary_on_known_data,
     batch_and_stream_summaries_rank_against_the_same_peers,
+    summaries_at_many_instants_equal_one_call_per_instant,
     timeseries_by_day_and_week,
     erasing_a_user_and_an_account_and_exporting,
     retention_removes_raw_events_and_keeps_rollups,
@@ -613,6 +614,103 @@ async fn batch_and_stream_summaries_rank_against_the_same_peers(suite: &TestSuit
             })
             .await,
         &["account_ids[0]"],
+    );
+}
+
+/// History training reads summaries of many cut-off days in one call; each must equal
+/// the summary of a call for its instant alone, peers ranked as on that day.
+async fn summaries_at_many_instants_equal_one_call_per_instant(suite: &TestSuite) {
+    let company = company(suite).await;
+    let mut client = usage(suite).await;
+    let now = Utc::now();
+    load_known_usage(&mut client, &company, now).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let queries = [
+        (
+            now,
+            vec![company.a.clone(), unknown.clone(), company.b.clone()],
+        ),
+        (
+            days_ago(now, 45),
+            vec![company.a.clone(), company.c.clone()],
+        ),
+        (
+            days_ago(now, 60),
+            vec![company.b.clone(), company.d.clone()],
+        ),
+        (days_ago(now, 45), vec![company.d.clone()]),
+    ];
+    let at = |as_of: DateTime<Utc>, ids: &[String]| pb::UsageSummariesAt {
+        as_of: Some(timestamp(as_of)),
+        account_ids: ids.to_vec(),
+    };
+    let results = client
+        .batch_get_usage_summaries_at(pb::BatchGetUsageSummariesAtRequest {
+            queries: queries.iter().map(|(as_of, ids)| at(*as_of, ids)).collect(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("at: {status}"))
+        .into_inner()
+        .results;
+    assert_eq!(results.len(), queries.len());
+    for ((as_of, ids), result) in queries.iter().zip(&results) {
+        let alone = client
+            .batch_get_usage_summaries(pb::BatchGetUsageSummariesRequest {
+                account_ids: ids.clone(),
+                as_of: Some(timestamp(*as_of)),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("batch: {status}"))
+            .into_inner();
+        assert_eq!(result, &alone, "as of {as_of}");
+    }
+    assert_eq!(results[0].missing_account_ids, [unknown]);
+    // A ranks in the middle of its SME peers now (9 against 20 and 0), first 45 days ago
+    // (21 against 0 and 0): each instant ranks against its own day.
+    let a_rank = |result: &pb::BatchGetUsageSummariesResponse| {
+        result
+            .summaries
+            .iter()
+            .find(|s| s.account_id == company.a)
+            .and_then(|s| s.segment_percentile)
+    };
+    assert_eq!(a_rank(&results[0]), Some(50.0));
+    assert_eq!(a_rank(&results[1]), Some(100.0));
+
+    let request =
+        |queries: Vec<pb::UsageSummariesAt>| pb::BatchGetUsageSummariesAtRequest { queries };
+    assert_invalid(
+        client
+            .batch_get_usage_summaries_at(request(vec![
+                pb::UsageSummariesAt {
+                    as_of: None,
+                    account_ids: vec![company.a.clone()],
+                },
+                at(now, &["x".to_owned()]),
+            ]))
+            .await,
+        &["queries[0].as_of", "queries[1].account_ids[0]"],
+    );
+    assert_invalid(
+        client
+            .batch_get_usage_summaries_at(request(vec![
+                at(now, std::slice::from_ref(&company.a)),
+                at(days_ago(now, 63), std::slice::from_ref(&company.a)),
+            ]))
+            .await,
+        &["queries"],
+    );
+    let many: Vec<String> = (0..=MAX_BATCH)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    assert_invalid(
+        client
+            .batch_get_usage_summaries_at(request(vec![
+                at(now, &many[..500]),
+                at(now, &many[500..]),
+            ]))
+            .await,
+        &["queries"],
     );
 }
 

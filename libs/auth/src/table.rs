@@ -59,6 +59,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("IngestEventStream", UsageWrite),
             ("GetUsageSummary", UsageRead),
             ("BatchGetUsageSummaries", UsageRead),
+            ("BatchGetUsageSummariesAt", UsageRead),
             ("StreamUsageSummaries", UsageRead),
             ("GetUsageTimeseries", UsageRead),
             ("EraseAccountUsage", PrivacyErase),

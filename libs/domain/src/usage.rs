@@ -193,6 +193,25 @@ impl SortedPeers {
     }
 }
 
+/// Sums of the `window` days ending with each of `last_days`, from one account's daily
+/// values (`(day, value)`, at most one per day, in any order): the usage peers are ranked
+/// by, for many days from one read of the days they cover.
+pub fn trailing_sums(daily: &[(i32, i64)], last_days: &[i32], window: i32) -> Vec<i64> {
+    let mut daily = daily.to_vec();
+    daily.sort_unstable_by_key(|&(day, _)| day);
+    // running[i] = the sum of the first i days.
+    let mut running = Vec::with_capacity(daily.len() + 1);
+    running.push(0i64);
+    for &(_, value) in &daily {
+        running.push(running.last().copied().unwrap_or(0).saturating_add(value));
+    }
+    let up_to = |day: i32| running[daily.partition_point(|&(d, _)| d <= day)];
+    last_days
+        .iter()
+        .map(|&last| up_to(last).saturating_sub(up_to(last.saturating_sub(window))))
+        .collect()
+}
+
 /// Share of the purchased features used; `None` when nothing with features was bought.
 pub fn feature_breadth(used: usize, total: usize) -> Option<f64> {
     (total > 0).then(|| used.min(total) as f64 / total as f64)
@@ -504,6 +523,27 @@ mod tests {
                 SortedPeers::new(peers.clone()).percentile_rank(value),
                 percentile_rank(value, &peers)
             );
+        }
+
+        #[test]
+        fn trailing_sums_add_the_window(
+            values in proptest::collection::btree_map(-40i32..40, 0i64..1_000, 0..60),
+            last_days in proptest::collection::vec(-50i32..50, 0..10),
+            window in 1i32..40,
+        ) {
+            let mut daily: Vec<(i32, i64)> = values.into_iter().collect();
+            daily.reverse();
+            let expected: Vec<i64> = last_days
+                .iter()
+                .map(|&last| {
+                    daily
+                        .iter()
+                        .filter(|&&(day, _)| day > last - window && day <= last)
+                        .map(|&(_, value)| value)
+                        .sum()
+                })
+                .collect();
+            prop_assert_eq!(trailing_sums(&daily, &last_days, window), expected);
         }
 
         #[test]

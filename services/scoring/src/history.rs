@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use nordstern_accounts::remote::batch_get_all_accounts;
 use nordstern_domain::{
     account::Segment,
@@ -14,7 +14,7 @@ use nordstern_domain::{
         Dataset, PLATFORM_CATEGORICAL_FEATURES, PLATFORM_NUMERIC_FEATURES, PlatformFeatures, Row,
         arr_in_major_units,
     },
-    health::{self, HealthComponent, ScoringConfig},
+    health::{self, HealthComponent, ScoringConfig, upsell::CatalogModule},
 };
 use nordstern_proto::{
     accounts::v1 as accounts_pb, common::v1 as common, survey::v1 as survey_pb,
@@ -32,6 +32,8 @@ use crate::{compute::health_inputs, convert::date_from_proto, pipeline::Scoring}
 const CURRENCY_DECIMALS: u32 = 2;
 /// Days of answers the survey features of a day look back on, as for a live score.
 const SURVEY_DAYS: i64 = 90;
+/// Most days apart the cut-off days of one usage read are (the usage service's limit).
+const USAGE_CALL_DAYS: i64 = 62;
 
 /// One account's ARR and renewal date over time, from its contract events.
 #[derive(Debug, Default)]
@@ -53,6 +55,93 @@ impl ContractHistory {
         }
         (arr, renewal)
     }
+}
+
+/// An outcome of an account that was a customer on its cut-off day.
+struct Outcome<'a> {
+    account: &'a accounts_pb::Account,
+    /// ARR and renewal date on the cut-off day.
+    arr: i64,
+    renewal: Option<NaiveDate>,
+    churned: bool,
+}
+
+impl Outcome<'_> {
+    /// The training row: the platform features as the health score saw them on `day`.
+    fn row(
+        &self,
+        catalog: &[CatalogModule],
+        config: &ScoringConfig,
+        summary: Option<&usage_pb::UsageSummary>,
+        stats: Option<&survey_pb::SurveyStats>,
+        day: NaiveDate,
+        (numeric, categorical): (&[String], &[String]),
+    ) -> Row {
+        let mut then = self.account.clone();
+        then.arr = Some(common::Money {
+            minor_units: self.arr,
+            currency_code: String::new(),
+        });
+        then.renewal_date = self.renewal.map(date_to_proto);
+        let inputs = health_inputs(&then, catalog, summary, stats, day);
+        let segment = Segment::from_i32(self.account.segment);
+        let weights = segment.map_or(config.segment_weights().default_weights(), |s| {
+            config.weights_for(s)
+        });
+        let breakdown = health::score(&inputs, weights, config.thresholds());
+        let mut features = PlatformFeatures {
+            arr: Some(arr_in_major_units(self.arr, CURRENCY_DECIMALS)),
+            segment,
+            ..PlatformFeatures::default()
+        };
+        for component in HealthComponent::ALL {
+            features.set_component(component.as_str(), breakdown.component(component).value);
+        }
+        let values = features.feature_values();
+        Row {
+            numeric: numeric
+                .iter()
+                .map(|name| values.numeric.get(name).copied().flatten())
+                .collect(),
+            categorical: categorical
+                .iter()
+                .map(|name| values.categorical.get(name).cloned().unwrap_or_default())
+                .collect(),
+            churned: self.churned,
+        }
+    }
+}
+
+/// `due` (by day, each at most [`MAX_BATCH`] outcomes) cut into the runs one
+/// `BatchGetUsageSummariesAt` takes: at most [`MAX_BATCH`] accounts, days at most
+/// [`USAGE_CALL_DAYS`] apart.
+fn usage_calls<T>(due: &[(NaiveDate, Vec<T>)]) -> Vec<&[(NaiveDate, Vec<T>)]> {
+    let mut calls = Vec::new();
+    let mut start = 0;
+    let mut accounts = 0;
+    for (index, (day, outcomes)) in due.iter().enumerate() {
+        let first_day = due.get(start).map_or(*day, |(first, _)| *first);
+        if index > start
+            && (accounts + outcomes.len() > MAX_BATCH
+                || (*day - first_day).num_days() > USAGE_CALL_DAYS)
+        {
+            calls.push(&due[start..index]);
+            start = index;
+            accounts = 0;
+        }
+        accounts += outcomes.len();
+    }
+    if start < due.len() {
+        calls.push(&due[start..]);
+    }
+    calls
+}
+
+/// The first instant after `day`: facts "as of a day" include all of it.
+fn end_of(day: NaiveDate) -> Option<DateTime<Utc>> {
+    (day + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
 }
 
 impl Scoring {
@@ -78,13 +167,34 @@ impl Scoring {
         let contracts = self.contract_histories().await?;
         let catalog = self.catalog().await?;
 
-        // Outcomes by cut-off day: one usage and one survey read per day, not per account.
+        // Outcomes by cut-off day: one survey read per day, one usage read per span of
+        // days (peers are ranked among every account, which is read once per span).
         let mut by_day: BTreeMap<NaiveDate, Vec<(String, bool)>> = BTreeMap::new();
         for (id, date, churned) in outcomes {
             by_day
                 .entry(date - Duration::days(cutoff_days))
                 .or_default()
                 .push((id, churned));
+        }
+        let mut due: Vec<(NaiveDate, Vec<Outcome>)> = Vec::new();
+        for (day, outcomes) in by_day {
+            let live: Vec<Outcome> = outcomes
+                .into_iter()
+                .filter_map(|(id, churned)| {
+                    let account = accounts.get(&id)?;
+                    let (arr, renewal) = contracts.get(&id)?.as_of(day);
+                    (arr > 0).then_some(Outcome {
+                        account,
+                        arr,
+                        renewal,
+                        churned,
+                    })
+                })
+                .collect();
+            let mut live = live.into_iter().peekable();
+            while live.peek().is_some() {
+                due.push((day, live.by_ref().take(MAX_BATCH).collect()));
+            }
         }
         let numeric: Vec<String> = PLATFORM_NUMERIC_FEATURES.map(str::to_owned).to_vec();
         // The tier is a rank across the company on the day; it is not kept for past days.
@@ -94,60 +204,31 @@ impl Scoring {
             .map(|name| (*name).to_owned())
             .collect();
         let mut rows = Vec::new();
-        for (day, due) in by_day {
-            let live: Vec<(&accounts_pb::Account, i64, Option<NaiveDate>, bool)> = due
+        for call in usage_calls(&due) {
+            let queries: Vec<(NaiveDate, Vec<String>)> = call
                 .iter()
-                .filter_map(|(id, churned)| {
-                    let account = accounts.get(id)?;
-                    let (arr, renewal) = contracts.get(id)?.as_of(day);
-                    (arr > 0).then_some((account, arr, renewal, *churned))
+                .map(|(day, outcomes)| {
+                    let ids = outcomes
+                        .iter()
+                        .map(|o| o.account.account_id.clone())
+                        .collect();
+                    (*day, ids)
                 })
                 .collect();
-            for chunk in live.chunks(MAX_BATCH) {
-                let ids: Vec<String> = chunk.iter().map(|(a, ..)| a.account_id.clone()).collect();
-                let (summaries, stats) = self.facts_as_of(&ids, day).await?;
-                for (account, arr, renewal, churned) in chunk {
-                    let mut then = (*account).clone();
-                    then.arr = Some(common::Money {
-                        minor_units: *arr,
-                        currency_code: String::new(),
-                    });
-                    then.renewal_date = renewal.map(date_to_proto);
-                    let inputs = health_inputs(
-                        &then,
+            let summaries = self.usage_summaries_at(&queries).await?;
+            for (((day, outcomes), (_, ids)), summaries) in call.iter().zip(&queries).zip(summaries)
+            {
+                let stats = self.survey_stats_as_of(ids, *day).await?;
+                for outcome in outcomes {
+                    let id = &outcome.account.account_id;
+                    rows.push(outcome.row(
                         &catalog,
-                        summaries.get(&account.account_id),
-                        stats.get(&account.account_id),
-                        day,
-                    );
-                    let segment = Segment::from_i32(account.segment);
-                    let weights = segment.map_or(config.segment_weights().default_weights(), |s| {
-                        config.weights_for(s)
-                    });
-                    let breakdown = health::score(&inputs, weights, config.thresholds());
-                    let mut features = PlatformFeatures {
-                        arr: Some(arr_in_major_units(*arr, CURRENCY_DECIMALS)),
-                        segment,
-                        ..PlatformFeatures::default()
-                    };
-                    for component in HealthComponent::ALL {
-                        features.set_component(
-                            component.as_str(),
-                            breakdown.component(component).value,
-                        );
-                    }
-                    let values = features.feature_values();
-                    rows.push(Row {
-                        numeric: numeric
-                            .iter()
-                            .map(|name| values.numeric.get(name).copied().flatten())
-                            .collect(),
-                        categorical: categorical
-                            .iter()
-                            .map(|name| values.categorical.get(name).cloned().unwrap_or_default())
-                            .collect(),
-                        churned: *churned,
-                    });
+                        config,
+                        summaries.get(id),
+                        stats.get(id),
+                        *day,
+                        (&numeric, &categorical),
+                    ));
                 }
             }
         }
@@ -185,49 +266,91 @@ impl Scoring {
         Ok(histories)
     }
 
-    /// Usage summaries as of the end of `day` and survey statistics of the 90 days up to
-    /// it, by account.
-    async fn facts_as_of(
+    /// Usage summaries of each (day, accounts) as of the end of the day, in one call.
+    async fn usage_summaries_at(
+        &self,
+        queries: &[(NaiveDate, Vec<String>)],
+    ) -> Result<Vec<HashMap<String, usage_pb::UsageSummary>>, Status> {
+        let request = usage_pb::BatchGetUsageSummariesAtRequest {
+            queries: queries
+                .iter()
+                .map(|(day, ids)| usage_pb::UsageSummariesAt {
+                    as_of: end_of(*day).map(timestamp),
+                    account_ids: ids.clone(),
+                })
+                .collect(),
+        };
+        let results = self
+            .usage
+            .batch_get_usage_summaries_at(Request::new(request))
+            .await?
+            .into_inner()
+            .results;
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result
+                    .summaries
+                    .into_iter()
+                    .map(|s| (s.account_id.clone(), s))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Survey statistics of the 90 days up to the end of `day`, by account.
+    async fn survey_stats_as_of(
         &self,
         ids: &[String],
         day: NaiveDate,
-    ) -> Result<
-        (
-            HashMap<String, usage_pb::UsageSummary>,
-            HashMap<String, survey_pb::SurveyStats>,
-        ),
-        Status,
-    > {
+    ) -> Result<HashMap<String, survey_pb::SurveyStats>, Status> {
         let end = day + Duration::days(1);
-        let as_of = end.and_hms_opt(0, 0, 0).map(|t| timestamp(t.and_utc()));
-        let (usage, surveys) = tokio::join!(
-            self.usage.batch_get_usage_summaries(Request::new(
-                usage_pb::BatchGetUsageSummariesRequest {
-                    account_ids: ids.to_vec(),
-                    as_of,
-                }
-            )),
-            self.survey.batch_get_survey_stats(Request::new(
-                survey_pb::BatchGetSurveyStatsRequest {
-                    account_ids: ids.to_vec(),
-                    window: Some(common::Period {
-                        start_date: Some(date_to_proto(end - Duration::days(SURVEY_DAYS))),
-                        end_date: Some(date_to_proto(end)),
-                    }),
-                }
-            )),
-        );
-        let summaries = usage?
+        let stats = self
+            .survey
+            .batch_get_survey_stats(Request::new(survey_pb::BatchGetSurveyStatsRequest {
+                account_ids: ids.to_vec(),
+                window: Some(common::Period {
+                    start_date: Some(date_to_proto(end - Duration::days(SURVEY_DAYS))),
+                    end_date: Some(date_to_proto(end)),
+                }),
+            }))
+            .await?
             .into_inner()
-            .summaries
-            .into_iter()
-            .map(|s| (s.account_id.clone(), s))
-            .collect();
-        let stats = ids
-            .iter()
-            .cloned()
-            .zip(surveys?.into_inner().stats)
-            .collect();
-        Ok((summaries, stats))
+            .stats;
+        Ok(ids.iter().cloned().zip(stats).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn usage_calls_keep_every_outcome_within_the_limits(
+            days in proptest::collection::btree_map(0i64..400, 1usize..=MAX_BATCH, 0..40),
+        ) {
+            let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+            let due: Vec<(NaiveDate, Vec<()>)> = days
+                .into_iter()
+                .map(|(offset, count)| (start + Duration::days(offset), vec![(); count]))
+                .collect();
+            let calls = usage_calls(&due);
+            prop_assert_eq!(calls.concat(), due.clone());
+            for (index, call) in calls.iter().enumerate() {
+                let accounts: usize = call.iter().map(|(_, o)| o.len()).sum();
+                let span = call.last().map(|l| l.0) .zip(call.first().map(|f| f.0));
+                prop_assert!(!call.is_empty() && accounts <= MAX_BATCH);
+                prop_assert!(span.is_some_and(|(last, first)| (last - first).num_days() <= USAGE_CALL_DAYS));
+                // A call ends only where the next day's outcomes would not fit.
+                if let (Some(next), Some(first)) = (calls.get(index + 1).and_then(|c| c.first()), call.first()) {
+                    prop_assert!(
+                        accounts + next.1.len() > MAX_BATCH
+                            || (next.0 - first.0).num_days() > USAGE_CALL_DAYS
+                    );
+                }
+            }
+        }
     }
 }

@@ -44,6 +44,7 @@ nordstern_runtime::remote_service! {
             ingest_track_events(pb::IngestTrackEventsRequest) -> pb::IngestTrackEventsResponse, |_| true;
             get_usage_summary(pb::GetUsageSummaryRequest) -> pb::GetUsageSummaryResponse, |_| true;
             batch_get_usage_summaries(pb::BatchGetUsageSummariesRequest) -> pb::BatchGetUsageSummariesResponse, |_| true;
+            batch_get_usage_summaries_at(pb::BatchGetUsageSummariesAtRequest) -> pb::BatchGetUsageSummariesAtResponse, |_| true;
             get_usage_timeseries(pb::GetUsageTimeseriesRequest) -> pb::GetUsageTimeseriesResponse, |_| true;
             erase_account_usage(pb::EraseAccountUsageRequest) -> pb::EraseAccountUsageResponse, |_| false;
             erase_user_usage(pb::EraseUserUsageRequest) -> pb::EraseUserUsageResponse, |_| false;

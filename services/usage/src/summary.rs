@@ -53,7 +53,6 @@ impl Catalog {
 /// and by segment.
 #[derive(Debug, Default)]
 pub struct PeerGroups {
-    usage: HashMap<String, i64>,
     by_csm: HashMap<String, SortedPeers>,
     by_segment: HashMap<i32, SortedPeers>,
 }
@@ -68,12 +67,12 @@ pub struct PeerRank {
 
 impl PeerGroups {
     /// `universe` are the accounts to compare with (each with its CSM and segment);
-    /// `usage` their usage of the last 30 days (absent = 0).
-    pub fn new(universe: &[accounts_pb::Account], usage: HashMap<String, i64>) -> Self {
+    /// `usage` gives an account's usage of the last 30 days.
+    pub fn new(universe: &[accounts_pb::Account], usage: impl Fn(&str) -> i64) -> Self {
         let mut by_csm: HashMap<String, Vec<i64>> = HashMap::new();
         let mut by_segment: HashMap<i32, Vec<i64>> = HashMap::new();
         for account in universe {
-            let value = usage.get(&account.account_id).copied().unwrap_or(0);
+            let value = usage(&account.account_id);
             if !account.csm_id.is_empty() {
                 by_csm
                     .entry(account.csm_id.clone())
@@ -85,7 +84,6 @@ impl PeerGroups {
             }
         }
         PeerGroups {
-            usage,
             by_csm: by_csm
                 .into_iter()
                 .map(|(csm, values)| (csm, SortedPeers::new(values)))
@@ -97,8 +95,8 @@ impl PeerGroups {
         }
     }
 
-    pub fn rank(&self, account: &accounts_pb::Account) -> PeerRank {
-        let value = self.usage.get(&account.account_id).copied().unwrap_or(0);
+    /// Where `account`, with `usage` in its last 30 days, stands among its peers.
+    pub fn rank(&self, account: &accounts_pb::Account, usage: i64) -> PeerRank {
         let portfolio = (!account.csm_id.is_empty())
             .then(|| self.by_csm.get(&account.csm_id))
             .flatten();
@@ -107,9 +105,9 @@ impl PeerGroups {
             peers.map_or(0, |p| i32::try_from(p.len()).unwrap_or(i32::MAX))
         };
         PeerRank {
-            portfolio_percentile: portfolio.and_then(|peers| peers.percentile_rank(value)),
+            portfolio_percentile: portfolio.and_then(|peers| peers.percentile_rank(usage)),
             portfolio_peer_count: count(portfolio),
-            segment_percentile: segment.and_then(|peers| peers.percentile_rank(value)),
+            segment_percentile: segment.and_then(|peers| peers.percentile_rank(usage)),
             segment_peer_count: count(segment),
         }
     }

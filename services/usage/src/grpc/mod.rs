@@ -301,7 +301,34 @@ impl UsageGrpc {
             .usage_last_30_days(&ids, crate::store::day_of(as_of.timestamp_micros()))
             .await
             .map_err(ServiceError::from)?;
-        Ok(PeerGroups::new(&universe, usage))
+        Ok(PeerGroups::new(&universe, |id| {
+            usage.get(id).copied().unwrap_or(0)
+        }))
+    }
+
+    /// Peer groups of every account as of each of `days`, in their order.
+    async fn peer_groups_at(
+        &self,
+        everyone: &[accounts_pb::Account],
+        days: &[i32],
+    ) -> Result<Vec<PeerGroups>, Status> {
+        let ids: Vec<String> = everyone.iter().map(|a| a.account_id.clone()).collect();
+        let usage = self
+            .store
+            .usage_last_30_days_at(&ids, days)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok((0..days.len())
+            .map(|index| {
+                PeerGroups::new(everyone, |id| {
+                    usage
+                        .get(id)
+                        .and_then(|sums| sums.get(index))
+                        .copied()
+                        .unwrap_or(0)
+                })
+            })
+            .collect())
     }
 
     async fn summaries(
@@ -321,7 +348,8 @@ impl UsageGrpc {
             .iter()
             .map(|account| {
                 let account_facts = facts.remove(&account.account_id).unwrap_or_default();
-                assemble(account, catalog, account_facts, peers.rank(account), as_of)
+                let rank = peers.rank(account, account_facts.usage_last_30_days);
+                assemble(account, catalog, account_facts, rank, as_of)
             })
             .collect())
     }
@@ -373,6 +401,13 @@ impl UsageService for UsageGrpc {
         request: Request<pb::BatchGetUsageSummariesRequest>,
     ) -> Result<Response<pb::BatchGetUsageSummariesResponse>, Status> {
         summaries::batch_get_usage_summaries(self, request).await
+    }
+
+    async fn batch_get_usage_summaries_at(
+        &self,
+        request: Request<pb::BatchGetUsageSummariesAtRequest>,
+    ) -> Result<Response<pb::BatchGetUsageSummariesAtResponse>, Status> {
+        summaries::batch_get_usage_summaries_at(self, request).await
     }
 
     async fn stream_usage_summaries(

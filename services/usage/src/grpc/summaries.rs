@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use nordstern_proto::{
     accounts::v1 as accounts_pb,
     usage::v1::{self as pb},
@@ -57,6 +59,99 @@ pub(super) async fn batch_get_usage_summaries(
     Ok(Response::new(pb::BatchGetUsageSummariesResponse {
         summaries,
         missing_account_ids,
+    }))
+}
+
+/// Most days apart the instants of one `BatchGetUsageSummariesAt` may be: peers are read
+/// for every day between them, for every account.
+const MAX_SPAN_DAYS: i32 = 62;
+
+pub(super) async fn batch_get_usage_summaries_at(
+    grpc: &UsageGrpc,
+    request: Request<pb::BatchGetUsageSummariesAtRequest>,
+) -> Result<Response<pb::BatchGetUsageSummariesAtResponse>, Status> {
+    let request = request.into_inner();
+    let mut violations = FieldViolations::new();
+    let mut queries: Vec<(DateTime<Utc>, Vec<String>)> = Vec::new();
+    let day_of = |as_of: &DateTime<Utc>| crate::store::day_of(as_of.timestamp_micros());
+    let mut days: Vec<i32> = Vec::new();
+    for (index, query) in request.queries.iter().enumerate() {
+        let field = format!("queries[{index}]");
+        let as_of = from_timestamp(query.as_of.as_ref());
+        match &as_of {
+            Some(as_of) => days.push(day_of(as_of)),
+            None => violations.add(format!("{field}.as_of"), "is required"),
+        }
+        let ids = query
+            .account_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| id_field(&mut violations, &format!("{field}.account_ids[{i}]"), id))
+            .collect();
+        queries.push((as_of.unwrap_or_default(), ids));
+    }
+    let total: usize = queries.iter().map(|(_, ids)| ids.len()).sum();
+    if total > MAX_BATCH {
+        violations.add(
+            "queries",
+            format!("at most {MAX_BATCH} account ids over all queries, got {total}"),
+        );
+    }
+    days.sort_unstable();
+    days.dedup();
+    if let (Some(first), Some(last)) = (days.first(), days.last())
+        && last - first > MAX_SPAN_DAYS
+    {
+        violations.add(
+            "queries",
+            format!(
+                "the instants' days are at most {MAX_SPAN_DAYS} days apart, not {}",
+                last - first
+            ),
+        );
+    }
+    violations.into_result().map_err(ServiceError::from)?;
+
+    let mut ids: Vec<String> = queries.iter().flat_map(|(_, ids)| ids.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let accounts: HashMap<String, accounts_pb::Account> = grpc
+        .fetch_accounts(&ids)
+        .await?
+        .0
+        .into_iter()
+        .map(|account| (account.account_id.clone(), account))
+        .collect();
+    let catalog = grpc.catalog().await?;
+    let everyone = grpc
+        .list_accounts(accounts_pb::ListAccountsRequest::default())
+        .await?;
+    let peers = grpc.peer_groups_at(&everyone, &days).await?;
+    drop(everyone);
+
+    let mut results = Vec::with_capacity(queries.len());
+    for (as_of, ids) in queries {
+        let (found, missing_account_ids): (Vec<String>, Vec<String>) =
+            ids.into_iter().partition(|id| accounts.contains_key(id));
+        let targets: Vec<accounts_pb::Account> = found
+            .iter()
+            .filter_map(|id| accounts.get(id).cloned())
+            .collect();
+        let Some(peers) = days
+            .binary_search(&day_of(&as_of))
+            .ok()
+            .and_then(|index| peers.get(index))
+        else {
+            return Err(Status::internal("no peers read for a requested day"));
+        };
+        let summaries = grpc.summaries(&targets, &catalog, peers, as_of).await?;
+        results.push(pb::BatchGetUsageSummariesResponse {
+            summaries,
+            missing_account_ids,
+        });
+    }
+    Ok(Response::new(pb::BatchGetUsageSummariesAtResponse {
+        results,
     }))
 }
 

@@ -3,10 +3,14 @@
 
 use std::collections::HashMap;
 
+use nordstern_domain::usage::trailing_sums;
 use nordstern_runtime::storage::{placeholders, query_all};
 use sea_orm::{DbErr, Value};
 
 use super::{IDS_PER_QUERY, MICROS_PER_DAY, Store};
+
+/// Days of usage peers are ranked by.
+const PEER_WINDOW_DAYS: i32 = 30;
 
 /// Activity in the window of `days` days ending with the summary's day.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -81,7 +85,10 @@ impl Store {
             let rows = query_all(
                 self.db(),
                 &sql,
-                with_ids(vec![(day - 29).into(), day.into()], chunk),
+                with_ids(
+                    vec![(day - (PEER_WINDOW_DAYS - 1)).into(), day.into()],
+                    chunk,
+                ),
             )
             .await?;
             for row in rows {
@@ -90,6 +97,40 @@ impl Store {
                     row.try_get::<i64>("", "usage")?,
                 );
             }
+        }
+        Ok(usage)
+    }
+
+    /// [`Self::usage_last_30_days`] as of each of `days`, from one read of the days they
+    /// cover: per account with any usage then, one sum per day in the order of `days`.
+    pub async fn usage_last_30_days_at(
+        &self,
+        ids: &[String],
+        days: &[i32],
+    ) -> Result<HashMap<String, Vec<i64>>, DbErr> {
+        let (Some(&first), Some(&last)) = (days.iter().min(), days.iter().max()) else {
+            return Ok(HashMap::new());
+        };
+        let mut usage = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT account_id, day, logins + feature_uses AS usage FROM usage_daily \
+                 WHERE day BETWEEN $1 AND $2 AND account_id IN ({})",
+                placeholders(3, chunk.len())
+            );
+            let bounds = vec![(first - (PEER_WINDOW_DAYS - 1)).into(), last.into()];
+            let mut daily: HashMap<String, Vec<(i32, i64)>> = HashMap::new();
+            for row in query_all(self.db(), &sql, with_ids(bounds, chunk)).await? {
+                daily
+                    .entry(row.try_get("", "account_id")?)
+                    .or_default()
+                    .push((row.try_get("", "day")?, row.try_get("", "usage")?));
+            }
+            usage.extend(
+                daily
+                    .into_iter()
+                    .map(|(id, daily)| (id, trailing_sums(&daily, days, PEER_WINDOW_DAYS))),
+            );
         }
         Ok(usage)
     }

@@ -271,7 +271,8 @@ pub async fn load(
         usage.dropping.len()
     );
     println!(
-        "  churn model: trained from the platform's own history on {} renewals and churns ({} churned) as of {} days before each; held-out AUC {}; the same history as a CSV export in {}",
+        "  churn model: trained in {:.1} s from the platform's own history on {} renewals and churns ({} churned) as of {} days before each; held-out AUC {}; the same history as a CSV export in {}",
+        model.training_seconds,
         model.rows,
         model.churned,
         company::CUTOFF_DAYS,
@@ -462,6 +463,7 @@ struct TrainedModel {
     churned: usize,
     auc: Option<f64>,
     file: String,
+    training_seconds: f64,
     scored: i32,
     scoring_seconds: f64,
 }
@@ -484,6 +486,7 @@ async fn train_churn_model(
         .and_then(|()| std::fs::write(&file, &csv))
         .with_context(|| format!("writing {}", file.display()))?;
     let mut client = ScoringServiceClient::new(channel(server).await?);
+    let training = Instant::now();
     let earliest_cutoff =
         Utc::now().date_naive() - Duration::days(company::USAGE_DAYS - company::FEATURE_DAYS);
     let model = client
@@ -498,6 +501,8 @@ async fn train_churn_model(
         .into_inner()
         .model
         .unwrap_or_default();
+    let training_seconds = training.elapsed().as_secs_f64();
+    eprintln!("  churn model from history: trained in {training_seconds:.1} s");
     // Activating rescores every account with the new model.
     let started = Instant::now();
     let scored = client
@@ -514,6 +519,7 @@ async fn train_churn_model(
         churned: evaluation.map_or(0, |e| e.churned_samples as usize),
         auc: evaluation.and_then(|e| e.auc),
         file: file.display().to_string(),
+        training_seconds,
         scored,
         scoring_seconds: started.elapsed().as_secs_f64(),
     })

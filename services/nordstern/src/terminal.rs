@@ -233,12 +233,18 @@ impl Progress {
         );
     }
 
-    /// Clears the bar and returns the seconds it ran.
+    /// Replaces the bar with a line of what was done (also where no bar is drawn, so a
+    /// log shows each finished step) and returns the seconds it ran.
     pub fn finish(self) -> f64 {
         if self.drawn.is_some() {
             eprint!("\r{}\r", " ".repeat(100));
         }
-        self.started.elapsed().as_secs_f64()
+        let seconds = self.started.elapsed().as_secs_f64();
+        eprintln!(
+            "  {}: {} of {} in {seconds:.1} s",
+            self.label, self.done, self.total
+        );
+        seconds
     }
 }
 

@@ -33,29 +33,31 @@ pub async fn load(
     account_ids: &[String],
     seed: u64,
 ) -> anyhow::Result<SurveyLoad> {
-    let mut client = SurveyServiceClient::new(channel(server).await?);
+    let client = SurveyServiceClient::new(channel(server).await?);
     let mut campaigns = Vec::with_capacity(SURVEY_QUARTERS);
     for quarter in 0..SURVEY_QUARTERS {
         let sent = survey_day(company.today, quarter);
-        let campaign = client
-            .create_campaign(pb::CreateCampaignRequest {
-                request_id: format!("demo-{seed}-nps-{quarter}"),
-                campaign: Some(pb::Campaign {
-                    name: format!("NPS {}", sent.format("%B %Y")),
-                    kind: pb::SurveyKind::Nps as i32,
-                    touchpoint: pb::Touchpoint::Quarterly as i32,
-                    question_de:
-                        "Wie wahrscheinlich ist es, dass Sie uns einem Kollegen empfehlen?"
-                            .to_owned(),
-                    question_en: "How likely are you to recommend us to a colleague?".to_owned(),
-                    ..pb::Campaign::default()
-                }),
-            })
-            .await
-            .context("creating the survey campaigns")?
-            .into_inner()
-            .campaign
-            .unwrap_or_default();
+        let request = pb::CreateCampaignRequest {
+            request_id: format!("demo-{seed}-nps-{quarter}"),
+            campaign: Some(pb::Campaign {
+                name: format!("NPS {}", sent.format("%B %Y")),
+                kind: pb::SurveyKind::Nps as i32,
+                touchpoint: pb::Touchpoint::Quarterly as i32,
+                question_de: "Wie wahrscheinlich ist es, dass Sie uns einem Kollegen empfehlen?"
+                    .to_owned(),
+                question_en: "How likely are you to recommend us to a colleague?".to_owned(),
+                ..pb::Campaign::default()
+            }),
+        };
+        // After the accounts' burst the token's rate budget may be spent: wait it out.
+        let campaign = super::patiently(&client, request, |mut client, request| async move {
+            client.create_campaign(request).await
+        })
+        .await
+        .context("creating the survey campaigns")?
+        .into_inner()
+        .campaign
+        .unwrap_or_default();
         campaigns.push(campaign.campaign_id);
     }
 
@@ -124,15 +126,18 @@ pub async fn load(
         })
         .collect();
     for chunk in targets.chunks(1000) {
-        let invitations = client
-            .create_invitations(pb::CreateInvitationsRequest {
-                campaign_id: campaigns[current].clone(),
-                targets: chunk.to_vec(),
-            })
-            .await
-            .context("inviting respondents")?
-            .into_inner()
-            .invitations;
+        let request = pb::CreateInvitationsRequest {
+            campaign_id: campaigns[current].clone(),
+            targets: chunk.to_vec(),
+        };
+        // Inviting again returns the existing invitations, so a refusal is retried.
+        let invitations = super::patiently(&client, request, |mut client, request| async move {
+            client.create_invitations(request).await
+        })
+        .await
+        .context("inviting respondents")?
+        .into_inner()
+        .invitations;
         let mut submitted = futures::stream::iter(invitations.into_iter().filter_map(|inv| {
             let answer = running_answers.get(&inv.respondent_id)?;
             if inv.responded_at.is_some() {
@@ -161,20 +166,22 @@ pub async fn load(
     let seconds = progress.finish();
 
     let today = company.today;
-    let stats = client
-        .get_survey_stats(pb::GetSurveyStatsRequest {
-            scope: Some(common::Scope {
-                scope: Some(common::scope::Scope::Company(true)),
-            }),
-            window: Some(common::Period {
-                start_date: Some(date(today - Duration::days(89))),
-                end_date: Some(date(today + Duration::days(1))),
-            }),
-        })
-        .await?
-        .into_inner()
-        .stats
-        .unwrap_or_default();
+    let request = pb::GetSurveyStatsRequest {
+        scope: Some(common::Scope {
+            scope: Some(common::scope::Scope::Company(true)),
+        }),
+        window: Some(common::Period {
+            start_date: Some(date(today - Duration::days(89))),
+            end_date: Some(date(today + Duration::days(1))),
+        }),
+    };
+    let stats = super::patiently(&client, request, |mut client, request| async move {
+        client.get_survey_stats(request).await
+    })
+    .await?
+    .into_inner()
+    .stats
+    .unwrap_or_default();
     Ok(SurveyLoad {
         answers,
         seconds,

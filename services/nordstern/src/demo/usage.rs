@@ -69,11 +69,20 @@ pub async fn load(
             pending.push(pb::IngestEventStreamRequest { events });
         }
         if pending.len() == STREAM_BATCHES || (done && !pending.is_empty()) {
-            let totals = client
-                .ingest_event_stream(tokio_stream::iter(std::mem::take(&mut pending)))
-                .await
-                .context("ingesting usage")?
-                .into_inner();
+            // Events are deduplicated by id, so a stream refused for the token's rate
+            // (right after the survey answers' burst) is sent again.
+            let totals = super::patiently(
+                &client,
+                std::mem::take(&mut pending),
+                |mut client, batches| async move {
+                    client
+                        .ingest_event_stream(tokio_stream::iter(batches))
+                        .await
+                },
+            )
+            .await
+            .context("ingesting usage")?
+            .into_inner();
             anyhow::ensure!(
                 totals.rejected_count == 0,
                 "demo usage events were rejected: {:?}",

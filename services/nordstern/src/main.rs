@@ -14,6 +14,10 @@ use nordstern_runtime::{
     shutdown, telemetry,
 };
 
+/// jemalloc for Rust and, through the unprefixed `malloc`, for the bundled SQLite.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

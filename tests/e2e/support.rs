@@ -37,6 +37,7 @@ pub fn new_account(name: &str, arr: i64) -> pb::CreateAccountRequest {
             ..pb::Account::default()
         }),
         initial_arr: eur(arr),
+        assigned_at: None,
     }
 }
 

@@ -176,6 +176,7 @@ async fn every_event_reaches_its_subscribers_once_signed(suite: &TestSuite) {
                 ..Default::default()
             }),
             initial_arr: crate::support::eur(1_000_000),
+            assigned_at: None,
         })
         .await
         .unwrap_or_else(|s| panic!("create: {s}"))

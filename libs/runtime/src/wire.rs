@@ -61,6 +61,27 @@ pub fn from_timestamp(timestamp: Option<&prost_types::Timestamp>) -> Option<Date
     DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).ok()?)
 }
 
+/// An optional instant that has already happened (a handover brought in from a CRM):
+/// `None` when unset, or with a violation when out of range or in the future.
+pub fn optional_past_instant(
+    violations: &mut FieldViolations,
+    field: &str,
+    timestamp: Option<&prost_types::Timestamp>,
+) -> Option<DateTime<Utc>> {
+    let raw = timestamp?;
+    match from_timestamp(Some(raw)) {
+        Some(at) if at <= Utc::now() => Some(at),
+        Some(_) => {
+            violations.add(field, "must not be in the future");
+            None
+        }
+        None => {
+            violations.add(field, "is not a valid timestamp");
+            None
+        }
+    }
+}
+
 /// A required date field.
 pub fn required_date(
     violations: &mut FieldViolations,

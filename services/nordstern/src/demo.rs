@@ -7,7 +7,6 @@ use std::{sync::Arc, time::Instant};
 
 use anyhow::Context;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
-use futures::{StreamExt, TryStreamExt};
 use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
     common::v1 as common,
@@ -19,13 +18,14 @@ use nordstern_runtime::{
     paging::{MAX_PAGE_SIZE, all_pages},
 };
 
-use crate::{client::Channel, terminal::Progress};
+use crate::client::Channel;
 
+mod accounts;
 pub mod company;
 mod survey;
 mod usage;
 
-use company::{AccountPlan, Company, ContractKind, MODULES};
+use company::{Company, MODULES};
 pub use company::{log_normal_arr, normal};
 
 pub struct DemoOptions {
@@ -163,28 +163,9 @@ pub async fn load(
             .unwrap_or_default();
         csm_ids.push(created.csm_id);
     }
-    let csm_ids = Arc::new(csm_ids);
 
-    let mut progress = Progress::new("accounts, contracts", company.accounts.len() as u64);
-    let mut account_ids = vec![String::new(); company.accounts.len()];
-    let mut created = futures::stream::iter(company.accounts.iter().map(|plan| {
-        let client = client.clone();
-        let currency = currency.clone();
-        // Each account has had an owner since it started, so a CSM's quota is measured
-        // on a book held for the year, as in a company that has run for a while.
-        let owner = csm_ids[plan.index % csm_ids.len().max(1)].clone();
-        async move {
-            let id = create_account(client, plan, &owner, &currency, options.seed).await?;
-            anyhow::Ok((plan.index, id))
-        }
-    }))
-    .buffer_unordered(IN_FLIGHT);
-    while let Some((index, id)) = created.try_next().await? {
-        account_ids[index] = id;
-        progress.advance(1);
-    }
-    drop(created);
-    let accounts_seconds = progress.finish();
+    let (account_ids, accounts_seconds) =
+        accounts::load(&client, &company, &csm_ids, &currency, options.seed).await?;
     let account_ids = Arc::new(account_ids);
 
     let survey = survey::load(server, &company, &account_ids, options.seed).await?;
@@ -367,95 +348,6 @@ pub async fn load(
         accounts_scored: scores.green + scores.yellow + scores.red,
         open_alerts: scores.open_alerts,
     })
-}
-
-/// Creates the account (idempotently, keyed by seed and index), hands it to `owner` as
-/// of its start unless it has an owner already (a re-run after the balance), and records
-/// its contract history in effective-date order; returns its id.
-async fn create_account(
-    client: AccountsServiceClient<Channel>,
-    plan: &AccountPlan,
-    owner: &str,
-    currency: &str,
-    seed: u64,
-) -> anyhow::Result<String> {
-    let money = |minor_units| nordstern_runtime::wire::money(minor_units, currency);
-    let account = patiently(
-        &client,
-        pb::CreateAccountRequest {
-            request_id: format!("demo-{seed}-account-{}", plan.index),
-            account: Some(pb::Account {
-                name: plan.name.clone(),
-                crm_id: plan.crm_id.clone(),
-                segment: nordstern_runtime::bridge::ProtoEnum::to_proto(plan.segment) as i32,
-                start_date: Some(date(plan.start)),
-                renewal_date: Some(date(plan.first_term_end)),
-                module_keys: plan.module_keys().iter().map(|k| (*k).to_owned()).collect(),
-                ..pb::Account::default()
-            }),
-            initial_arr: Some(money(plan.initial_arr)),
-        },
-        |mut client, request| async move { client.create_account(request).await },
-    )
-    .await
-    .with_context(|| format!("creating account {}", plan.crm_id))?
-    .into_inner()
-    .account
-    .unwrap_or_default();
-    let current_owner = patiently(
-        &client,
-        pb::GetAccountRequest {
-            account_id: account.account_id.clone(),
-        },
-        |mut client, request| async move { client.get_account(request).await },
-    )
-    .await
-    .with_context(|| format!("reading account {}", plan.crm_id))?
-    .into_inner()
-    .account
-    .map(|a| a.csm_id)
-    .unwrap_or_default();
-    if current_owner.is_empty() && !owner.is_empty() {
-        patiently(
-            &client,
-            pb::AssignAccountRequest {
-                account_id: account.account_id.clone(),
-                csm_id: owner.to_owned(),
-                effective_at: Some(nordstern_runtime::wire::timestamp(
-                    plan.start.and_time(chrono::NaiveTime::MIN).and_utc(),
-                )),
-            },
-            |mut client, request| async move { client.assign_account(request).await },
-        )
-        .await
-        .with_context(|| format!("handing {} to its CSM", plan.crm_id))?;
-    }
-    for (step_index, step) in plan.steps.iter().enumerate() {
-        let kind = match step.kind {
-            ContractKind::Renewal => pb::ContractEventKind::Renewal,
-            ContractKind::Expansion => pb::ContractEventKind::Expansion,
-            ContractKind::Contraction => pb::ContractEventKind::Contraction,
-            ContractKind::Churn => pb::ContractEventKind::Churn,
-        };
-        patiently(
-            &client,
-            pb::RecordContractEventRequest {
-                event: Some(pb::ContractEvent {
-                    account_id: account.account_id.clone(),
-                    kind: kind as i32,
-                    arr_change: Some(money(step.change)),
-                    effective_date: Some(date(step.effective)),
-                    renewal_date: step.renewal.map(date),
-                    idempotency_key: format!("demo-{seed}-{}-{step_index}", plan.crm_id),
-                    ..pb::ContractEvent::default()
-                }),
-            },
-            |mut client, request| async move { client.record_contract_event(request).await },
-        )
-        .await
-        .with_context(|| format!("recording the contract history of {}", plan.crm_id))?;
-    }
-    Ok(account.account_id)
 }
 
 struct TrainedModel {

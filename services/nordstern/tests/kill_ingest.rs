@@ -608,6 +608,7 @@ async fn create_accounts(url: &str, token: &str) -> Vec<String> {
                     minor_units: 1_000_000,
                     currency_code: "EUR".to_owned(),
                 }),
+                assigned_at: None,
             })
             .await
             .unwrap_or_else(|status| panic!("create account {index}: {status:?}"))

@@ -132,6 +132,7 @@ async fn scenario(storage: &Storage) {
                 minor_units: 100_000,
                 currency_code: "EUR".to_owned(),
             }),
+            assigned_at: None,
         })
         .await
         .unwrap_or_else(|s| panic!("create: {s}"))

@@ -188,9 +188,57 @@ async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
                 .account_id
         }
     };
-    let x = create(open("X", 100_000, -400)).await;
-    let y = create(open("Y", 50_000, -400)).await;
+    // X comes with its owner since day −300, as a CRM's first sync brings it; so does Y,
+    // in a batch. Z is unassigned until its handover below.
+    let owned_by = |mut request: pb::CreateAccountRequest, csm: &str, offset: i64| {
+        if let Some(account) = request.account.as_mut() {
+            account.csm_id = csm.to_owned();
+        }
+        request.assigned_at = at(offset);
+        request
+    };
+    let x = create(owned_by(open("X", 100_000, -400), &ann, -300)).await;
+    let mut direct = client.clone();
+    let mut y_request = owned_by(open("Y", 50_000, -400), &ann, -300);
+    y_request.request_id = "quota-y".to_owned();
+    let batch = direct
+        .batch_create_accounts(pb::BatchCreateAccountsRequest {
+            items: vec![y_request],
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner();
+    assert!(batch.refusals.is_empty(), "{:?}", batch.refusals);
+    let y = batch.accounts[0].account.clone().unwrap_or_default();
+    assert_eq!(
+        y.assigned_at.map(|t| t.seconds),
+        at(-300).map(|t| t.seconds),
+        "the batch keeps the handover's time"
+    );
+    let y = y.account_id;
     let z = create(open("Z", 40_000, -30)).await;
+    // A handover at creation must name its CSM and must have happened.
+    let mut future = owned_by(open("F", 1_000, -10), &ann, 2);
+    future.request_id = "quota-future".to_owned();
+    assert_invalid(direct.create_account(future).await, &["assigned_at"]);
+    let mut ownerless = open("G", 1_000, -10);
+    ownerless.assigned_at = at(-5);
+    assert_invalid(
+        direct.create_account(ownerless.clone()).await,
+        &["assigned_at"],
+    );
+    let refused = direct
+        .batch_create_accounts(pb::BatchCreateAccountsRequest {
+            items: vec![ownerless],
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .refusals;
+    assert_eq!(
+        refused.iter().map(|r| r.field.as_str()).collect::<Vec<_>>(),
+        ["assigned_at"]
+    );
     let hand = |account: &str, csm: &str, offset: i64| {
         let mut client = client.clone();
         let request = pb::AssignAccountRequest {
@@ -200,13 +248,7 @@ async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
         };
         async move { client.assign_account(request).await }
     };
-    for (account, csm, offset) in [
-        (&x, &ann, -300),
-        (&y, &ann, -300),
-        (&y, &ben, -60),
-        (&x, &ben, -50),
-        (&z, &ben, -30),
-    ] {
+    for (account, csm, offset) in [(&y, &ben, -60), (&x, &ben, -50), (&z, &ben, -30)] {
         hand(account, csm, offset)
             .await
             .unwrap_or_else(|s| panic!("{s}"));

@@ -194,6 +194,7 @@ async fn bad_input_is_refused_field_by_field_and_nothing_is_written(suite: &Test
             ..pb::Account::default()
         }),
         initial_arr: eur(-5),
+        assigned_at: None,
     };
     assert_invalid(
         client.create_account(request).await,

@@ -56,6 +56,13 @@ pub(super) fn parse_new_account(
     );
     let modules = module_keys(&mut v, "account.module_keys", &account.module_keys);
     let csm_id = optional_id(&mut v, "account.csm_id", &account.csm_id);
+    let assigned_at = optional_past_instant(&mut v, "assigned_at", request.assigned_at.as_ref());
+    if request.assigned_at.is_some() && account.csm_id.is_empty() {
+        v.add(
+            "assigned_at",
+            "needs account.csm_id: the CSM who took the account over",
+        );
+    }
     let initial_arr = amount(
         &mut v,
         "initial_arr",
@@ -81,6 +88,7 @@ pub(super) fn parse_new_account(
             renewal_date,
             module_keys: modules,
             csm_id,
+            assigned_at,
             initial_arr,
         },
     ))

@@ -116,21 +116,7 @@ pub(super) async fn assign_account(
     let mut v = FieldViolations::new();
     let account_id = id_field(&mut v, "account_id", &request.account_id);
     let csm_id = id_field(&mut v, "csm_id", &request.csm_id);
-    let effective_at = match (
-        &request.effective_at,
-        from_timestamp(request.effective_at.as_ref()),
-    ) {
-        (None, _) => None,
-        (Some(_), Some(at)) if at <= chrono::Utc::now() => Some(at),
-        (Some(_), Some(_)) => {
-            v.add("effective_at", "must not be in the future");
-            None
-        }
-        (Some(_), None) => {
-            v.add("effective_at", "is not a valid timestamp");
-            None
-        }
-    };
+    let effective_at = optional_past_instant(&mut v, "effective_at", request.effective_at.as_ref());
     v.into_result()?;
     let (row, previous) = grpc
         .store

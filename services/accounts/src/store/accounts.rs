@@ -1,6 +1,6 @@
 //! Accounts: create (with handoff and the first contract), read, update, list, erase.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use nordstern_domain::{
     account::{ContractEventKind, LifecycleStage, Segment, Tier},
     contract::{ContractChange, ContractState},
@@ -28,6 +28,8 @@ pub struct NewAccount {
     pub renewal_date: Option<NaiveDate>,
     pub module_keys: Vec<String>,
     pub csm_id: Option<String>,
+    /// When `csm_id` took the account over; `None` means when it is created.
+    pub assigned_at: Option<DateTime<Utc>>,
     pub initial_arr: Option<i64>,
 }
 
@@ -81,6 +83,7 @@ impl Store {
         }
         check_modules_exist(db, &new.module_keys, "account.module_keys").await?;
         let now = Utc::now();
+        let assigned_at = new.assigned_at.unwrap_or(now);
         let account_id = new_id();
         if let Some(csm_id) = &new.csm_id {
             csms::check_can_take(db, csm_id, None).await?;
@@ -98,7 +101,7 @@ impl Store {
                 new.start_date.into(),
                 new.renewal_date.into(),
                 new.csm_id.clone().into(),
-                new.csm_id.as_ref().map(|_| now).into(),
+                new.csm_id.as_ref().map(|_| assigned_at).into(),
                 false.into(),
                 now.into(),
                 new.domain.clone().into(),
@@ -108,7 +111,7 @@ impl Store {
         .map_err(|error| AccountsError::from_unique(error, "an account with this crm_id"))?;
         replace_modules(db, &account_id, &new.module_keys).await?;
         if let Some(csm_id) = &new.csm_id {
-            csms::record_assignment(db, &account_id, csm_id, now).await?;
+            csms::record_assignment(db, &account_id, csm_id, assigned_at).await?;
         }
         if let Some(arr) = new.initial_arr {
             let change = ContractChange {

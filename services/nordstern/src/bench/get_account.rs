@@ -171,5 +171,6 @@ pub(super) fn account_request(
             minor_units: arr,
             currency_code: currency.to_owned(),
         }),
+        assigned_at: None,
     }
 }

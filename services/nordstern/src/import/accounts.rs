@@ -94,6 +94,7 @@ pub fn account_requests(
                     minor_units,
                     currency_code: currency.to_owned(),
                 }),
+                assigned_at: None,
             },
         ));
     }
@@ -115,27 +116,12 @@ pub async fn import_accounts(channel: Channel, text: &str) -> anyhow::Result<Imp
     } = account_requests(text, &currency, &csm_ids);
     let mut progress = Progress::new("accounts", requests.len() as u64);
     let mut imported = 0;
-    let batches: Vec<Vec<(usize, pb::CreateAccountRequest)>> =
-        requests.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
-    let mut sent = futures::stream::iter(batches.into_iter().map(|batch| {
-        let client = client.clone();
-        async move {
-            let (lines, items): (Vec<usize>, Vec<_>) = batch.into_iter().unzip();
-            let response = patiently(&client, pb::BatchCreateAccountsRequest { items }, {
-                |mut client, request| async move { client.batch_create_accounts(request).await }
-            })
-            .await
-            .map_err(|status| describe(&status))?
-            .into_inner();
-            anyhow::Ok((lines, response))
-        }
-    }))
-    .buffer_unordered(BATCHES_IN_FLIGHT);
-    while let Some((lines, response)) = sent.try_next().await? {
+    batches::create_accounts(&client, requests, |lines, response| {
         progress.advance(lines.len() as u64);
         imported += response.accounts.len();
         problems.extend(item_refusals(&lines, &response.refusals));
-    }
+    })
+    .await?;
     progress.finish();
     problems.sort_by_key(|p| p.line);
     Ok(ImportReport {

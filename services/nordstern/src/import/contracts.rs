@@ -125,8 +125,6 @@ pub async fn import_contracts(channel: Channel, text: &str) -> anyhow::Result<Im
         mut problems,
     } = contract_events(text, &currency);
     let mut progress = Progress::new("contract events", rows as u64);
-    // Round k holds every account's k-th event: a round's batches may go side by side,
-    // and an account's events still take effect in order.
     let mut rounds: Vec<Vec<(usize, pb::ContractEvent)>> = Vec::new();
     for (crm_id, rows) in events {
         let Some(account_id) = account_ids.get(&crm_id) else {
@@ -141,37 +139,16 @@ pub async fn import_contracts(channel: Channel, text: &str) -> anyhow::Result<Im
         };
         for (round, (line, mut event)) in rows.into_iter().enumerate() {
             event.account_id = account_id.clone();
-            if rounds.len() <= round {
-                rounds.push(Vec::new());
-            }
-            rounds[round].push((line, event));
+            batches::push_to_round(&mut rounds, round, (line, event));
         }
     }
     let mut imported = 0;
-    for round in rounds {
-        let batches: Vec<Vec<(usize, pb::ContractEvent)>> =
-            round.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
-        let mut sent = futures::stream::iter(batches.into_iter().map(|batch| {
-            let client = client.clone();
-            async move {
-                let (lines, events): (Vec<usize>, Vec<_>) = batch.into_iter().unzip();
-                let request = pb::BatchRecordContractEventsRequest { events };
-                let response = patiently(&client, request, |mut client, request| async move {
-                    client.batch_record_contract_events(request).await
-                })
-                .await
-                .map_err(|status| describe(&status))?
-                .into_inner();
-                anyhow::Ok((lines, response))
-            }
-        }))
-        .buffer_unordered(BATCHES_IN_FLIGHT);
-        while let Some((lines, response)) = sent.try_next().await? {
-            progress.advance(lines.len() as u64);
-            imported += response.events.len();
-            problems.extend(item_refusals(&lines, &response.refusals));
-        }
-    }
+    batches::record_events_in_rounds(&client, rounds, |lines, response| {
+        progress.advance(lines.len() as u64);
+        imported += response.events.len();
+        problems.extend(item_refusals(&lines, &response.refusals));
+    })
+    .await?;
     progress.finish();
     problems.sort_by_key(|p| p.line);
     Ok(ImportReport {

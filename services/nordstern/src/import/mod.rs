@@ -16,7 +16,6 @@ use std::{
 };
 
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
 use nordstern_domain::csv::Records;
 use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
@@ -32,16 +31,13 @@ use crate::{
 };
 
 mod accounts;
+pub mod batches;
 mod contracts;
 mod model;
 
 pub use accounts::{account_requests, import_accounts};
 pub use contracts::{contract_events, import_contracts};
 pub use model::{TrainArgs, score_rows, train_model};
-
-/// Batches in flight: while one is written, the next is parsed and checked. Contract rows
-/// of one account are still sent in order.
-const BATCHES_IN_FLIGHT: usize = 2;
 
 /// One refused row (or the whole file, on line 1 for the header).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -98,6 +98,7 @@ pub async fn create_account(
                 minor_units: arr_minor,
                 currency_code: "EUR".to_owned(),
             }),
+            assigned_at: None,
         })
         .await?;
     Ok(response.into_inner().account.unwrap_or_default().account_id)

@@ -129,7 +129,10 @@ pub(super) async fn insert_accounts(
                 p.state.arr.into(),
                 "C".into(),
                 new.csm_id.clone().into(),
-                new.csm_id.as_ref().map(|_| now).into(),
+                new.csm_id
+                    .as_ref()
+                    .map(|_| new.assigned_at.unwrap_or(now))
+                    .into(),
                 p.state.has_new.into(),
                 p.state.last_effective_date.into(),
                 p.state.churned_on.into(),
@@ -174,7 +177,7 @@ pub(super) async fn insert_accounts(
                     Value::from(new_id()),
                     p.account_id.as_str().into(),
                     csm_id.as_str().into(),
-                    now.into(),
+                    p.item.new.assigned_at.unwrap_or(now).into(),
                 ]
             })
         })

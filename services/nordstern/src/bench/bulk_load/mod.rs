@@ -359,6 +359,7 @@ async fn load_accounts(
                     ..pb::Account::default()
                 }),
                 initial_arr: Some(money(account.arr)),
+                assigned_at: None,
             })
             .collect();
         let mut client = client.clone();

@@ -78,6 +78,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("GetInvitation", SurveysRead),
             ("SubmitResponse", SurveysWrite),
             ("RecordResponse", SurveysWrite),
+            ("BatchRecordResponses", SurveysWrite),
             ("ListResponses", SurveysRead),
             ("GetSurveyStats", SurveysRead),
             ("BatchGetSurveyStats", SurveysRead),

@@ -161,6 +161,59 @@ pub async fn find_responses(
     Ok(found)
 }
 
+/// What a batch's idempotency keys already answer: responses stored by earlier requests,
+/// and the items of this batch that carried a key first.
+pub struct KeyLedger {
+    stored: std::collections::HashMap<String, StoredResponse>,
+    seen: std::collections::HashMap<String, (i64, usize)>,
+}
+
+/// What a key says about its item.
+pub enum KeyAnswer {
+    /// An earlier request with this key wrote this id.
+    Stored(String),
+    /// The item at this index of the batch carried the same key and request.
+    Earlier(usize),
+    /// The key is new: the item is to be decided.
+    New,
+}
+
+impl KeyLedger {
+    /// The stored responses of `operation` for the batch's `keys`.
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        operation: &str,
+        keys: &[&str],
+    ) -> Result<Self, DbErr> {
+        Ok(KeyLedger {
+            stored: find_responses(db, operation, keys).await?,
+            seen: std::collections::HashMap::new(),
+        })
+    }
+
+    /// The answer for the item at `index`; a key used before for another request refuses
+    /// the item, not the batch.
+    pub fn check(
+        &mut self,
+        key: &IdempotencyKey,
+        index: usize,
+    ) -> Result<KeyAnswer, IdempotencyError> {
+        let (fingerprint, answer) = if let Some(found) = self.stored.get(&key.key) {
+            let id = String::from_utf8_lossy(&found.response).into_owned();
+            (found.fingerprint, KeyAnswer::Stored(id))
+        } else if let Some((fingerprint, first)) = self.seen.get(&key.key) {
+            (*fingerprint, KeyAnswer::Earlier(*first))
+        } else {
+            self.seen.insert(key.key.clone(), (key.fingerprint, index));
+            return Ok(KeyAnswer::New);
+        };
+        if fingerprint != key.fingerprint {
+            return Err(IdempotencyError::KeyReused(key.key.clone()));
+        }
+        Ok(answer)
+    }
+}
+
 /// A response to store with [`store_responses`].
 #[derive(Debug, Clone)]
 pub struct NewResponse {

@@ -1,6 +1,7 @@
 //! What every Nordstern service shares: roles, layered configuration, telemetry, the
 //! gRPC server and client stacks, database connections, idempotency keys and shutdown.
 
+pub mod batch;
 pub mod bridge;
 pub mod cache;
 pub mod client;

@@ -42,6 +42,8 @@ nordstern_runtime::remote_service! {
             get_invitation(pb::GetInvitationRequest) -> pb::GetInvitationResponse, |_| true;
             submit_response(pb::SubmitResponseRequest) -> pb::SubmitResponseResponse, |r| !r.response_id.is_empty();
             record_response(pb::RecordResponseRequest) -> pb::RecordResponseResponse, |r| !r.idempotency_key.is_empty();
+            // Every item needs its key, and an item without one writes nothing.
+            batch_record_responses(pb::BatchRecordResponsesRequest) -> pb::BatchRecordResponsesResponse, |_| true;
             list_responses(pb::ListResponsesRequest) -> pb::ListResponsesResponse, |_| true;
             get_survey_stats(pb::GetSurveyStatsRequest) -> pb::GetSurveyStatsResponse, |_| true;
             batch_get_survey_stats(pb::BatchGetSurveyStatsRequest) -> pb::BatchGetSurveyStatsResponse, |_| true;

@@ -30,7 +30,7 @@ fn with_crm(
 }
 
 /// (index, field, code) of every refusal.
-fn refused(refusals: &[pb::ItemRefusal]) -> Vec<(i32, &str, Code)> {
+fn refused(refusals: &[common::ItemRefusal]) -> Vec<(i32, &str, Code)> {
     refusals
         .iter()
         .map(|r| (r.index, r.field.as_str(), Code::from_i32(r.code)))

@@ -12,13 +12,17 @@ use tonic::Code;
 
 use crate::{in_every_combination, support::*};
 
+mod batch;
 mod privacy;
 mod stats;
+
+use batch::batched_responses_refuse_per_item_and_write_nothing_twice;
 
 in_every_combination!(
     campaigns_invitations_and_token_answers,
     a_campaign_is_asked_in_one_language_or_both,
     direct_responses_are_validated_per_kind_and_idempotent,
+    batched_responses_refuse_per_item_and_write_nothing_twice,
 );
 
 type Surveys = SurveyServiceClient<Channel>;

@@ -3,9 +3,8 @@
 
 use nordstern_proto::accounts::v1 as pb;
 use nordstern_runtime::{
-    error::{ItemReason, ServiceError},
+    batch::{check_size, count, item_refusals, refused_items, violation_refusals},
     status::FieldViolations,
-    wire::MAX_BATCH,
 };
 use tonic::{Request, Response};
 
@@ -56,7 +55,7 @@ pub(super) async fn batch_create_accounts(
     response.created_count = count(&response.accounts, |a| !a.duplicate);
     response.duplicate_count = count(&response.accounts, |a| a.duplicate);
     refusals.sort_by_key(|r| r.index);
-    response.refused_count = distinct_items(&refusals);
+    response.refused_count = refused_items(&refusals);
     response.refusals = refusals;
     Ok(Response::new(response))
 }
@@ -97,52 +96,7 @@ pub(super) async fn batch_record_contract_events(
     response.recorded_count = count(&response.events, |e| !e.duplicate);
     response.duplicate_count = count(&response.events, |e| e.duplicate);
     refusals.sort_by_key(|r| r.index);
-    response.refused_count = distinct_items(&refusals);
+    response.refused_count = refused_items(&refusals);
     response.refusals = refusals;
     Ok(Response::new(response))
-}
-
-/// A batch over the limit is refused whole, before anything is read.
-fn check_size(field: &str, len: usize) -> Result<(), FieldViolations> {
-    if len > MAX_BATCH {
-        return Err(FieldViolations::single(
-            field,
-            format!("at most {MAX_BATCH} per call, got {len}"),
-        ));
-    }
-    Ok(())
-}
-
-fn refusal(index: usize, reason: ItemReason) -> pb::ItemRefusal {
-    pb::ItemRefusal {
-        index: index as i32,
-        field: reason.field,
-        reason: reason.reason,
-        code: reason.code as i32,
-    }
-}
-
-fn violation_refusals(index: usize, violations: FieldViolations) -> Vec<pb::ItemRefusal> {
-    item_refusals(
-        index,
-        ServiceError::InvalidArgument(violations).item_reasons(""),
-    )
-}
-
-fn item_refusals(index: usize, reasons: Vec<ItemReason>) -> Vec<pb::ItemRefusal> {
-    reasons
-        .into_iter()
-        .map(|reason| refusal(index, reason))
-        .collect()
-}
-
-fn count<T>(items: &[T], which: impl Fn(&T) -> bool) -> i32 {
-    items.iter().filter(|item| which(item)).count() as i32
-}
-
-/// Items refused, however many reasons each has; `refusals` is in index order.
-fn distinct_items(refusals: &[pb::ItemRefusal]) -> i32 {
-    let mut indices: Vec<i32> = refusals.iter().map(|r| r.index).collect();
-    indices.dedup();
-    indices.len() as i32
 }

@@ -144,6 +144,6 @@ fn contract_events(
         .collect()
 }
 
-fn refusal_text(plan: &AccountPlan, refusal: &pb::ItemRefusal) -> String {
+fn refusal_text(plan: &AccountPlan, refusal: &nordstern_proto::common::v1::ItemRefusal) -> String {
     format!("  {}: {} {}", plan.crm_id, refusal.field, refusal.reason)
 }

@@ -11,7 +11,7 @@ use nordstern_proto::{
     common::v1 as common,
     survey::v1::{self as pb, survey_service_client::SurveyServiceClient},
 };
-use nordstern_runtime::wire::timestamp;
+use nordstern_runtime::wire::{MAX_BATCH, timestamp};
 
 use super::{
     IN_FLIGHT, channel,
@@ -19,6 +19,9 @@ use super::{
     date,
 };
 use crate::terminal::Progress;
+
+/// Batches of past answers in flight: while one is written, the next is checked.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 pub struct SurveyLoad {
     pub answers: usize,
@@ -67,7 +70,10 @@ pub async fn load(
     for (plan, account_id) in company.accounts.iter().zip(account_ids) {
         for answer in company.nps_answers(plan) {
             if answer.quarter == current {
-                running_answers.insert(answer.respondent.clone(), answer);
+                // The running campaign invited live accounts only.
+                if plan.churned_on.is_none() {
+                    running_answers.insert(answer.respondent.clone(), answer);
+                }
             } else {
                 past.push((account_id.clone(), answer));
             }
@@ -75,34 +81,44 @@ pub async fn load(
     }
     let answers = past.len() + running_answers.len();
     let mut progress = Progress::new("survey answers", answers as u64);
-    let mut recorded = futures::stream::iter(past.into_iter().map(|(account_id, answer)| {
+    // The past quarters come as a survey tool's history would: in batches.
+    let requests: Vec<pb::RecordResponseRequest> = past
+        .into_iter()
+        .map(|(account_id, answer)| pb::RecordResponseRequest {
+            idempotency_key: format!("demo-{seed}-nps-{}-{}", answer.quarter, answer.respondent),
+            campaign_id: campaigns[answer.quarter].clone(),
+            account_id,
+            respondent_id: answer.respondent,
+            score: Some(answer.score),
+            responded_at: Some(timestamp(answered_at(answer.answered_on))),
+            ..pb::RecordResponseRequest::default()
+        })
+        .collect();
+    let batches: Vec<Vec<pb::RecordResponseRequest>> =
+        requests.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
+    let mut recorded = futures::stream::iter(batches.into_iter().map(|items| {
         let client = client.clone();
-        let campaign_id = campaigns[answer.quarter].clone();
         async move {
-            let at = answered_at(answer.answered_on);
-            super::patiently(
-                &client,
-                pb::RecordResponseRequest {
-                    idempotency_key: format!(
-                        "demo-{seed}-nps-{}-{}",
-                        answer.quarter, answer.respondent
-                    ),
-                    campaign_id,
-                    account_id,
-                    respondent_id: answer.respondent,
-                    score: Some(answer.score),
-                    responded_at: Some(timestamp(at)),
-                    ..pb::RecordResponseRequest::default()
-                },
-                |mut client, request| async move { client.record_response(request).await },
-            )
+            let request = pb::BatchRecordResponsesRequest { items };
+            let response = super::patiently(&client, request, |mut client, request| async move {
+                client.batch_record_responses(request).await
+            })
             .await
-            .context("recording past NPS answers")
+            .context("recording past NPS answers")?
+            .into_inner();
+            if let Some(refusal) = response.refusals.first() {
+                anyhow::bail!(
+                    "a past NPS answer was refused: {} {}",
+                    refusal.field,
+                    refusal.reason
+                );
+            }
+            anyhow::Ok(response.responses.len())
         }
     }))
-    .buffer_unordered(IN_FLIGHT);
-    while recorded.try_next().await?.is_some() {
-        progress.advance(1);
+    .buffer_unordered(BATCHES_IN_FLIGHT);
+    while let Some(written) = recorded.try_next().await? {
+        progress.advance(written as u64);
     }
     drop(recorded);
 

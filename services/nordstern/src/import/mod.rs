@@ -241,7 +241,7 @@ fn column_of(field: &str) -> &str {
 }
 
 /// The server's refusals of the rows of one batch (`lines[i]` is item i's line).
-fn item_refusals(lines: &[usize], refusals: &[pb::ItemRefusal]) -> Vec<Problem> {
+fn item_refusals(lines: &[usize], refusals: &[common::ItemRefusal]) -> Vec<Problem> {
     refusals
         .iter()
         .map(|refusal| {

@@ -62,20 +62,25 @@ impl SurveyGrpc {
         v: &mut FieldViolations,
         ids: &[(String, String)],
     ) -> Result<(), Status> {
-        let mut unique: Vec<String> = ids
-            .iter()
-            .map(|(_, id)| id.clone())
-            .filter(|id| !id.is_empty())
-            .collect();
-        unique.sort();
-        unique.dedup();
-        let (_, missing) = batch_get_all_accounts(&self.accounts, &unique).await?;
+        let missing = self.missing_accounts(ids.iter().map(|(_, id)| id)).await?;
         for (field, id) in ids {
             if missing.contains(id) {
                 v.add(field.clone(), format!("account {id} does not exist"));
             }
         }
         Ok(())
+    }
+
+    /// The ids among `ids` that name no account, in one lookup.
+    async fn missing_accounts<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a String>,
+    ) -> Result<std::collections::HashSet<String>, Status> {
+        let mut unique: Vec<String> = ids.filter(|id| !id.is_empty()).cloned().collect();
+        unique.sort();
+        unique.dedup();
+        let (_, missing) = batch_get_all_accounts(&self.accounts, &unique).await?;
+        Ok(missing.into_iter().collect())
     }
 
     /// The accounts a scope covers, from the accounts service (portfolio and segment
@@ -341,6 +346,13 @@ impl SurveyService for SurveyGrpc {
         request: Request<pb::RecordResponseRequest>,
     ) -> GrpcResult<pb::RecordResponseResponse> {
         responses::record_response(self, request).await
+    }
+
+    async fn batch_record_responses(
+        &self,
+        request: Request<pb::BatchRecordResponsesRequest>,
+    ) -> GrpcResult<pb::BatchRecordResponsesResponse> {
+        responses::batch_record_responses(self, request).await
     }
 
     async fn list_responses(

@@ -6,8 +6,12 @@ use nordstern_runtime::paging::{PageRequest, page, page_size_of};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
-use crate::store::{ResponseFilter, check_answer};
-use nordstern_runtime::error::ServiceError;
+use crate::store::{Answer, RecordedAnswer, ResponseFilter, check_answer};
+use nordstern_runtime::{
+    batch::{ItemOutcome, check_size, count, item_refusals, refused_items, violation_refusals},
+    error::ServiceError,
+    idempotency::IdempotencyKey,
+};
 
 use super::*;
 
@@ -42,7 +46,127 @@ pub(super) async fn record_response(
     grpc: &SurveyGrpc,
     request: Request<pb::RecordResponseRequest>,
 ) -> GrpcResult<pb::RecordResponseResponse> {
-    let request = request.into_inner();
+    let (item, mut v) = parse_recorded(&request.into_inner());
+    // The scale depends on the campaign, which the store checks. When the request is
+    // refused here for something else, the campaign is read to name an off-scale score
+    // too: every problem at once, and no extra read for a good request.
+    if !v.is_empty() && !item.campaign_id.is_empty() {
+        match grpc.store.get_campaign(&item.campaign_id).await {
+            Ok(campaign) => {
+                if let Err(problems) = check_answer(&campaign, &item.answer) {
+                    v.merge(problems);
+                }
+            }
+            Err(ServiceError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    if v.is_empty() {
+        grpc.check_accounts_exist(
+            &mut v,
+            &[("account_id".to_owned(), item.account_id.clone())],
+        )
+        .await?;
+    }
+    let Some(key) = item.key else {
+        // A value is missing only where a violation says why.
+        return Err(v.into());
+    };
+    v.into_result()?;
+    let row = grpc
+        .store
+        .record_response(RecordedAnswer {
+            key,
+            campaign_id: item.campaign_id,
+            account_id: item.account_id,
+            respondent_id: item.respondent_id,
+            answer: item.answer,
+            responded_at: item.responded_at,
+        })
+        .await?;
+    Ok(Response::new(pb::RecordResponseResponse {
+        response: Some(response_to_proto(row)),
+    }))
+}
+
+pub(super) async fn batch_record_responses(
+    grpc: &SurveyGrpc,
+    request: Request<pb::BatchRecordResponsesRequest>,
+) -> GrpcResult<pb::BatchRecordResponsesResponse> {
+    let items = request.into_inner().items;
+    check_size("items", items.len())?;
+    let mut refusals = Vec::new();
+    let mut parsed = Vec::with_capacity(items.len());
+    for (index, request) in items.iter().enumerate() {
+        let (item, violations) = parse_recorded(request);
+        match (item.key, violations.is_empty()) {
+            (Some(key), true) => parsed.push((
+                index,
+                RecordedAnswer {
+                    key,
+                    campaign_id: item.campaign_id,
+                    account_id: item.account_id,
+                    respondent_id: item.respondent_id,
+                    answer: item.answer,
+                    responded_at: item.responded_at,
+                },
+            )),
+            _ => refusals.extend(violation_refusals(index, violations)),
+        }
+    }
+    // One lookup of every account the batch names; an item for an unknown one is refused
+    // as the single call refuses it.
+    let missing = grpc
+        .missing_accounts(parsed.iter().map(|(_, item)| &item.account_id))
+        .await?;
+    let (known, unknown): (Vec<_>, Vec<_>) = parsed
+        .into_iter()
+        .partition(|(_, item)| !missing.contains(&item.account_id));
+    for (index, item) in unknown {
+        let problem = FieldViolations::single(
+            "account_id",
+            format!("account {} does not exist", item.account_id),
+        );
+        refusals.extend(violation_refusals(index, problem));
+    }
+    let (indices, known): (Vec<usize>, Vec<RecordedAnswer>) = known.into_iter().unzip();
+    let outcomes = grpc.store.record_responses(known).await?;
+    let mut response = pb::BatchRecordResponsesResponse::default();
+    for (index, outcome) in indices.into_iter().zip(outcomes) {
+        let (row, duplicate) = match outcome {
+            ItemOutcome::Written(row) => (row, false),
+            ItemOutcome::Duplicate(row) => (row, true),
+            ItemOutcome::Refused(refused) => {
+                refusals.extend(item_refusals(index, refused));
+                continue;
+            }
+        };
+        response.responses.push(pb::RecordedResponse {
+            index: index as i32,
+            response: Some(response_to_proto(row)),
+            duplicate,
+        });
+    }
+    response.recorded_count = count(&response.responses, |r| !r.duplicate);
+    response.duplicate_count = count(&response.responses, |r| r.duplicate);
+    refusals.sort_by_key(|r| r.index);
+    response.refused_count = refused_items(&refusals);
+    response.refusals = refusals;
+    Ok(Response::new(response))
+}
+
+/// A RecordResponse request's fields, each checked on its own (the key is `None` only
+/// where a violation says why), and the violations.
+struct ParsedRecord {
+    key: Option<IdempotencyKey>,
+    campaign_id: String,
+    account_id: String,
+    respondent_id: String,
+    answer: Answer,
+    responded_at: chrono::DateTime<Utc>,
+}
+
+fn parse_recorded(request: &pb::RecordResponseRequest) -> (ParsedRecord, FieldViolations) {
     let mut v = FieldViolations::new();
     if request.idempotency_key.is_empty() {
         v.add(
@@ -50,12 +174,7 @@ pub(super) async fn record_response(
             "is required, so a retried response is never counted twice",
         );
     }
-    let key = idempotency_key(
-        &mut v,
-        "idempotency_key",
-        &request.idempotency_key,
-        &request,
-    );
+    let key = idempotency_key(&mut v, "idempotency_key", &request.idempotency_key, request);
     let campaign_id = id_field(&mut v, "campaign_id", &request.campaign_id);
     let account_id = id_field(&mut v, "account_id", &request.account_id);
     let respondent_id = respondent(&mut v, "respondent_id", &request.respondent_id);
@@ -85,43 +204,15 @@ pub(super) async fn record_response(
             now
         }
     };
-    // The scale depends on the campaign, which the store checks. When the request is
-    // refused here for something else, the campaign is read to name an off-scale score
-    // too: every problem at once, and no extra read for a good request.
-    if !v.is_empty() && !campaign_id.is_empty() {
-        match grpc.store.get_campaign(&campaign_id).await {
-            Ok(campaign) => {
-                if let Err(problems) = check_answer(&campaign, &answer) {
-                    v.merge(problems);
-                }
-            }
-            Err(ServiceError::NotFound(_)) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    if v.is_empty() {
-        grpc.check_accounts_exist(&mut v, &[("account_id".to_owned(), account_id.clone())])
-            .await?;
-    }
-    let Some(key) = key else {
-        // A value is missing only where a violation says why.
-        return Err(v.into());
+    let parsed = ParsedRecord {
+        key,
+        campaign_id,
+        account_id,
+        respondent_id,
+        answer,
+        responded_at,
     };
-    v.into_result()?;
-    let row = grpc
-        .store
-        .record_response(
-            key,
-            &campaign_id,
-            &account_id,
-            &respondent_id,
-            answer,
-            responded_at,
-        )
-        .await?;
-    Ok(Response::new(pb::RecordResponseResponse {
-        response: Some(response_to_proto(row)),
-    }))
+    (parsed, v)
 }
 
 pub(super) async fn list_responses(

@@ -1,5 +1,6 @@
 //! SQL of the survey service; every query runs on SQLite and PostgreSQL alike.
 
+mod batch;
 mod campaigns;
 mod responses;
 mod stats;
@@ -10,7 +11,7 @@ use nordstern_runtime::storage::{SerialWriter, parse_column, parse_optional_colu
 use sea_orm::{DatabaseConnection, DbErr, QueryResult};
 
 pub use campaigns::{CampaignPatch, NewCampaign, QUESTION_REQUIRED, Target};
-pub use responses::{Answer, ResponseFilter, check_answer};
+pub use responses::{Answer, RecordedAnswer, ResponseFilter, check_answer};
 pub use stats::{AccountSet, WindowTotals};
 
 /// Advisory lock id of the survey service's serialised writes ("SURV" in ASCII).

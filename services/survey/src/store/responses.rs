@@ -7,7 +7,7 @@ use nordstern_runtime::{
     error::{ServiceError, ServiceResult},
     idempotency::{self, IdempotencyKey},
     status::FieldViolations,
-    storage::{execute, query_all, query_one},
+    storage::{execute, insert_rows, query_all, query_one, select_by_keys},
     wire::{micros, new_id, now_micros},
 };
 use sea_orm::{ConnectionTrait, Value};
@@ -36,7 +36,41 @@ pub struct ResponseFilter {
     pub with_comment_only: bool,
 }
 
-const RECORD_RESPONSE: &str = "RecordResponse";
+pub(super) const RECORD_RESPONSE: &str = "RecordResponse";
+
+/// A response an integration collected itself, its fields checked.
+#[derive(Debug, Clone)]
+pub struct RecordedAnswer {
+    pub key: IdempotencyKey,
+    pub campaign_id: String,
+    pub account_id: String,
+    pub respondent_id: String,
+    pub answer: Answer,
+    pub responded_at: DateTime<Utc>,
+}
+
+impl RecordedAnswer {
+    /// The row it becomes in its campaign, or what is wrong with it there.
+    pub(super) fn into_row(self, campaign: &CampaignRow) -> Result<ResponseRow, FieldViolations> {
+        let score = check_answer(campaign, &self.answer)?;
+        Ok(ResponseRow {
+            response_id: new_id(),
+            campaign_id: self.campaign_id,
+            invitation_id: None,
+            account_id: self.account_id,
+            respondent_id: self.respondent_id,
+            kind: campaign.kind,
+            touchpoint: campaign.touchpoint,
+            score,
+            nps_category: (campaign.kind == SurveyKind::Nps).then(|| nps_category(score)),
+            comment: self.answer.comment,
+            churn_reason: self.answer.churn_reason,
+            churn_reason_text: self.answer.churn_reason_text,
+            responded_at: micros(self.responded_at),
+            recorded_at: now_micros(),
+        })
+    }
+}
 
 /// The answer's score per the campaign's scale, or every problem with it.
 /// An answer against its campaign's scale and touchpoint.
@@ -125,7 +159,7 @@ impl Store {
             responded_at: now,
             recorded_at: now,
         };
-        insert_response(db, &response).await?;
+        insert_responses(db, std::slice::from_ref(&response)).await?;
         execute(
             db,
             "UPDATE invitations SET responded_at = $1, response_id = $2 WHERE invitation_id = $3",
@@ -141,48 +175,25 @@ impl Store {
     }
 
     /// A response an integration collected itself; the idempotency key makes retries safe.
-    pub async fn record_response(
-        &self,
-        key: IdempotencyKey,
-        campaign_id: &str,
-        account_id: &str,
-        respondent_id: &str,
-        answer: Answer,
-        responded_at: DateTime<Utc>,
-    ) -> ServiceResult<ResponseRow> {
+    pub async fn record_response(&self, item: RecordedAnswer) -> ServiceResult<ResponseRow> {
         let tx = self.writer.begin().await?;
         let db = &tx.txn;
+        let key = item.key.clone();
         if let Some(stored) =
             idempotency::find_response(db, RECORD_RESPONSE, &key.key, key.fingerprint).await?
         {
             return fetch_response(db, &String::from_utf8_lossy(&stored)).await;
         }
-        let campaign = fetch_campaign_settings(db, campaign_id).await?;
-        let score = check_answer(&campaign, &answer)?;
-        let response = ResponseRow {
-            response_id: new_id(),
-            campaign_id: campaign_id.to_owned(),
-            invitation_id: None,
-            account_id: account_id.to_owned(),
-            respondent_id: respondent_id.to_owned(),
-            kind: campaign.kind,
-            touchpoint: campaign.touchpoint,
-            score,
-            nps_category: (campaign.kind == SurveyKind::Nps).then(|| nps_category(score)),
-            comment: answer.comment,
-            churn_reason: answer.churn_reason,
-            churn_reason_text: answer.churn_reason_text,
-            responded_at: micros(responded_at),
-            recorded_at: now_micros(),
-        };
-        insert_response(db, &response).await?;
+        let campaign = fetch_campaign_settings(db, &item.campaign_id).await?;
+        let response = item.into_row(&campaign)?;
+        insert_responses(db, std::slice::from_ref(&response)).await?;
         idempotency::store_response(
             db,
             RECORD_RESPONSE,
             &key.key,
             key.fingerprint,
             response.response_id.clone().into_bytes(),
-            Some(account_id),
+            Some(&response.account_id),
         )
         .await?;
         tx.commit().await?;
@@ -329,32 +340,66 @@ impl Store {
     }
 }
 
-async fn insert_response(db: &impl ConnectionTrait, response: &ResponseRow) -> ServiceResult<()> {
-    execute(
+/// Inserts the responses in as few statements as the database allows.
+pub(super) async fn insert_responses(
+    db: &impl ConnectionTrait,
+    responses: &[ResponseRow],
+) -> ServiceResult<()> {
+    let rows = responses
+        .iter()
+        .map(|response| {
+            vec![
+                Value::from(response.response_id.as_str()),
+                response.campaign_id.as_str().into(),
+                response.invitation_id.clone().into(),
+                response.account_id.as_str().into(),
+                response.respondent_id.as_str().into(),
+                response.kind.as_str().into(),
+                response.touchpoint.as_str().into(),
+                response.score.into(),
+                response.nps_category.map(|c| c.as_str()).into(),
+                response.comment.as_str().into(),
+                response.churn_reason.map(|r| r.as_str()).into(),
+                response.churn_reason_text.as_str().into(),
+                response.responded_at.into(),
+                response.recorded_at.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
         db,
-        &format!(
-            "INSERT INTO responses ({RESPONSE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        ),
-        vec![
-            response.response_id.as_str().into(),
-            response.campaign_id.as_str().into(),
-            response.invitation_id.clone().into(),
-            response.account_id.as_str().into(),
-            response.respondent_id.as_str().into(),
-            response.kind.as_str().into(),
-            response.touchpoint.as_str().into(),
-            response.score.into(),
-            response.nps_category.map(|c| c.as_str()).into(),
-            response.comment.as_str().into(),
-            response.churn_reason.map(|r| r.as_str()).into(),
-            response.churn_reason_text.as_str().into(),
-            response.responded_at.into(),
-            response.recorded_at.into(),
-        ],
+        &format!("INSERT INTO responses ({RESPONSE_COLUMNS})"),
+        "",
+        14,
+        rows,
     )
     .await
     .map_err(|error| ServiceError::from_unique(error, "a response with this response_id"))?;
     Ok(())
+}
+
+/// The stored responses among `ids`, by id.
+pub(super) async fn fetch_responses(
+    db: &impl ConnectionTrait,
+    ids: &[&str],
+) -> ServiceResult<std::collections::HashMap<String, ResponseRow>> {
+    // The key column comes first in every row, so it is not asked for twice.
+    let columns = RESPONSE_COLUMNS.trim_start_matches("response_id, ");
+    let rows = select_by_keys(
+        db,
+        columns,
+        "responses",
+        "response_id",
+        ("", Vec::new()),
+        ids,
+    )
+    .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let response = response_from_row(&row)?;
+        found.insert(response.response_id.clone(), response);
+    }
+    Ok(found)
 }
 
 async fn fetch_response(

@@ -12,8 +12,7 @@ use nordstern_domain::{
     contract::{ContractChange, ContractState, apply_change},
 };
 use nordstern_runtime::{
-    error::ItemReason,
-    idempotency::{self, IdempotencyKey, NewResponse},
+    idempotency::{self, IdempotencyKey, KeyAnswer, NewResponse},
     wire::new_id,
 };
 
@@ -30,17 +29,7 @@ use rows::{
     update_contract_states,
 };
 
-/// What became of one item: written now, found written before, or refused.
-#[derive(Debug)]
-pub enum ItemOutcome<T> {
-    Written(T),
-    Duplicate(T),
-    Refused(Refusal),
-}
-
-/// Why an item was refused: one reason per field, each with the code the single call
-/// would have answered.
-pub type Refusal = Vec<ItemReason>;
+pub use nordstern_runtime::batch::{ItemOutcome, Refusal};
 
 fn refusal(field: &str, error: AccountsError) -> Refusal {
     error.item_reasons(field)
@@ -92,22 +81,10 @@ impl<W> Pending<W> {
     }
 }
 
-/// What a batch's idempotency keys already answer: responses stored by earlier requests,
-/// and the items of this batch that carried a key first.
+/// A batch's keys, with a key reused for another request refusing its item in `field`.
 struct KeyLedger {
-    stored: HashMap<String, idempotency::StoredResponse>,
-    seen: HashMap<String, (i64, usize)>,
+    keys: idempotency::KeyLedger,
     field: &'static str,
-}
-
-/// What a key says about its item.
-enum KeyAnswer {
-    /// An earlier request with this key wrote this id.
-    Stored(String),
-    /// The item at this index of the batch carried the same key and request.
-    Earlier(usize),
-    /// The key is new: the item is to be decided.
-    New,
 }
 
 impl KeyLedger {
@@ -118,29 +95,15 @@ impl KeyLedger {
         field: &'static str,
     ) -> Result<Self, sea_orm::DbErr> {
         Ok(KeyLedger {
-            stored: idempotency::find_responses(db, operation, keys).await?,
-            seen: HashMap::new(),
+            keys: idempotency::KeyLedger::load(db, operation, keys).await?,
             field,
         })
     }
 
-    /// The answer for the item at `index`; a key used before for another request refuses
-    /// the item.
     fn check(&mut self, key: &IdempotencyKey, index: usize) -> Result<KeyAnswer, Refusal> {
-        let (fingerprint, answer) = if let Some(found) = self.stored.get(&key.key) {
-            let id = String::from_utf8_lossy(&found.response).into_owned();
-            (found.fingerprint, KeyAnswer::Stored(id))
-        } else if let Some((fingerprint, first)) = self.seen.get(&key.key) {
-            (*fingerprint, KeyAnswer::Earlier(*first))
-        } else {
-            self.seen.insert(key.key.clone(), (key.fingerprint, index));
-            return Ok(KeyAnswer::New);
-        };
-        if fingerprint != key.fingerprint {
-            let reused = idempotency::IdempotencyError::KeyReused(key.key.clone());
-            return Err(refusal(self.field, reused.into()));
-        }
-        Ok(answer)
+        self.keys
+            .check(key, index)
+            .map_err(|reused| refusal(self.field, reused.into()))
     }
 }
 

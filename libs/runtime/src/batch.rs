@@ -1,0 +1,66 @@
+//! Batch writes: up to [`MAX_BATCH`] items in one call, each checked and written as its
+//! single call would, a refused item answered with its index, field, reason and the code
+//! the single call would have given, and the others written.
+
+use nordstern_proto::common::v1::ItemRefusal;
+
+use crate::{
+    error::{ItemReason, ServiceError},
+    status::FieldViolations,
+    wire::MAX_BATCH,
+};
+
+/// What became of one item: written now, found written before, or refused.
+#[derive(Debug)]
+pub enum ItemOutcome<T> {
+    Written(T),
+    Duplicate(T),
+    Refused(Refusal),
+}
+
+/// Why an item was refused: one reason per field, each with the code the single call
+/// would have answered.
+pub type Refusal = Vec<ItemReason>;
+
+/// A batch over the limit is refused whole, before anything is read.
+pub fn check_size(field: &str, len: usize) -> Result<(), FieldViolations> {
+    if len > MAX_BATCH {
+        return Err(FieldViolations::single(
+            field,
+            format!("at most {MAX_BATCH} per call, got {len}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The refusals of the item at `index` that its single call would have refused with
+/// `violations`.
+pub fn violation_refusals(index: usize, violations: FieldViolations) -> Vec<ItemRefusal> {
+    item_refusals(
+        index,
+        ServiceError::InvalidArgument(violations).item_reasons(""),
+    )
+}
+
+pub fn item_refusals(index: usize, reasons: Refusal) -> Vec<ItemRefusal> {
+    reasons
+        .into_iter()
+        .map(|reason| ItemRefusal {
+            index: index as i32,
+            field: reason.field,
+            reason: reason.reason,
+            code: reason.code as i32,
+        })
+        .collect()
+}
+
+/// Items refused, however many reasons each has; `refusals` is in index order.
+pub fn refused_items(refusals: &[ItemRefusal]) -> i32 {
+    let mut indices: Vec<i32> = refusals.iter().map(|r| r.index).collect();
+    indices.dedup();
+    indices.len() as i32
+}
+
+pub fn count<T>(items: &[T], which: impl Fn(&T) -> bool) -> i32 {
+    items.iter().filter(|item| which(item)).count() as i32
+}

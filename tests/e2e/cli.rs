@@ -35,13 +35,15 @@ async fn postgres_one_server() {
 }
 
 const ACCOUNTS_CSV: &str = "\
-name,crm_id,segment,start_date,arr,renewal_date,modules,csm_email
-Nordwerk GmbH,CRM-1,SME,2025-01-15,48000,2026-01-15,analytics;insights,clara.schmidt@example.com
-\"Alpen Logistik, AG\",CRM-2,enterprise,2024-06-01,250000.50,2026-06-01,analytics,clara.schmidt@example.com
-Broken Ltd,CRM-3,MIDMARKET,2025-13-01,12k,,,
-Nobody Inc,CRM-4,SME,2025-02-01,9000,2026-02-01,,nobody@example.com
-Oak Labs,CRM-5,PROSUMER,2025-03-01,1200,2026-03-01,no-such-module,
+name,crm_id,segment,start_date,arr,renewal_date,modules,csm_email,csm_since
+Nordwerk GmbH,CRM-1,SME,2025-01-15,48000,2026-01-15,analytics;insights,clara.schmidt@example.com,2025-01-15
+\"Alpen Logistik, AG\",CRM-2,enterprise,2024-06-01,250000.50,2026-06-01,analytics,clara.schmidt@example.com,
+Broken Ltd,CRM-3,MIDMARKET,2025-13-01,12k,,,,
+Nobody Inc,CRM-4,SME,2025-02-01,9000,2026-02-01,,nobody@example.com,
+Oak Labs,CRM-5,PROSUMER,2025-03-01,1200,2026-03-01,no-such-module,,
 Short Row,CRM-6
+Future Oy,CRM-7,SME,2025-01-01,1000,2026-01-01,,clara.schmidt@example.com,2999-01-01
+Solo AB,CRM-8,SME,2025-01-01,1000,2026-01-01,,,2025-02-01
 ";
 
 /// CRM-1's rows are out of order on purpose: the import sends them by effective date.
@@ -82,7 +84,7 @@ async fn command_line(suite: &TestSuite) {
     let report = import::import_accounts(channel(suite).await, ACCOUNTS_CSV)
         .await
         .unwrap_or_else(|error| panic!("{error:#}"));
-    assert_eq!((report.rows, report.imported), (6, 2), "{report:?}");
+    assert_eq!((report.rows, report.imported), (8, 2), "{report:?}");
     assert_eq!(
         problems(&report),
         [
@@ -92,6 +94,9 @@ async fn command_line(suite: &TestSuite) {
             (5, "csm_email"),
             (6, "modules"),
             (7, ""),
+            // The server refuses a handover in the future, the file one without a CSM.
+            (8, "csm_since"),
+            (9, "csm_since"),
         ],
         "{report:?}"
     );
@@ -105,17 +110,17 @@ async fn command_line(suite: &TestSuite) {
         .write("accounts.csv", Output::plain(), &mut written)
         .unwrap_or_else(|error| panic!("{error}"));
     let written = text(written);
-    assert!(written.starts_with("accounts.csv: 2 of 6 rows imported, 4 refused:"));
+    assert!(written.starts_with("accounts.csv: 2 of 8 rows imported, 6 refused:"));
     assert!(
         written.contains("line 4, column segment: 'MIDMARKET' is not ENTERPRISE, SME or PROSUMER")
     );
-    assert!(written.contains("line 7: 2 fields where the header has 8"));
+    assert!(written.contains("line 7: 2 fields where the header has 9"));
 
     // The same file again writes nothing twice.
     let again = import::import_accounts(channel(suite).await, ACCOUNTS_CSV)
         .await
         .unwrap_or_else(|error| panic!("{error:#}"));
-    assert_eq!((again.imported, again.problems.len()), (2, 6));
+    assert_eq!((again.imported, again.problems.len()), (2, 8));
     assert_eq!(account_count(&mut accounts).await, 2);
     let by_crm = |list: &[pb::Account], crm: &str| {
         list.iter()
@@ -134,6 +139,12 @@ async fn command_line(suite: &TestSuite) {
     assert_eq!(alpen.name, "Alpen Logistik, AG");
     assert_eq!(alpen.arr.as_ref().map(|m| m.minor_units), Some(25_000_050));
     assert_eq!(nordwerk.csm_id, csm.csm_id);
+    // csm_since is when the handover took effect; without it, the import's own time.
+    let midnight = chrono::NaiveDate::from_ymd_opt(2025, 1, 15)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc().timestamp());
+    assert_eq!(nordwerk.assigned_at.map(|t| t.seconds), midnight);
+    assert!(alpen.assigned_at.is_some_and(|t| t.seconds > 1_700_000_000));
     assert_eq!(nordwerk.module_keys, ["analytics", "insights"]);
 
     // Contracts: three good rows in effective-date order, three refused.

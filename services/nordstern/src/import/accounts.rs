@@ -3,7 +3,7 @@
 
 use super::*;
 
-const ACCOUNT_COLUMNS: [&str; 8] = [
+const ACCOUNT_COLUMNS: [&str; 9] = [
     "name",
     "crm_id",
     "segment",
@@ -12,6 +12,7 @@ const ACCOUNT_COLUMNS: [&str; 8] = [
     "renewal_date",
     "modules",
     "csm_email",
+    "csm_since",
 ];
 
 /// The requests of the good rows, each with its line.
@@ -68,6 +69,19 @@ pub fn account_requests(
                 }
             },
         };
+        // The day the CSM took the account over (a CRM's "owner since"), from midnight UTC.
+        let csm_since = match cell("csm_since") {
+            "" => None,
+            _ if cell("csm_email").is_empty() => {
+                problems.push(problem(
+                    line,
+                    "csm_since",
+                    "needs csm_email: whose account since then",
+                ));
+                None
+            }
+            raw => check(&mut problems, line, "csm_since", parse_date(raw)),
+        };
         if problems.len() > before {
             continue;
         }
@@ -94,7 +108,11 @@ pub fn account_requests(
                     minor_units,
                     currency_code: currency.to_owned(),
                 }),
-                assigned_at: None,
+                assigned_at: csm_since.map(|day| {
+                    nordstern_runtime::wire::timestamp(
+                        day.and_time(chrono::NaiveTime::MIN).and_utc(),
+                    )
+                }),
             },
         ));
     }

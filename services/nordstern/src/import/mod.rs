@@ -5,7 +5,8 @@
 //! server's field violations.
 //!
 //! accounts: `name, crm_id, segment, start_date, arr` are required; `renewal_date`,
-//! `modules` (keys separated by `;`) and `csm_email` are optional.
+//! `modules` (keys separated by `;`), `csm_email` and `csm_since` (the day that CSM took
+//! the account over; needs `csm_email`) are optional.
 //! contracts: `crm_id, kind, effective_date` are required; `arr_change` (signed, required
 //! except for CHURN), `renewal_date` (required for RENEWAL) and `idempotency_key` are
 //! optional. Rows are sent per account in effective-date order, which the service needs.
@@ -235,6 +236,7 @@ fn column_of(field: &str) -> &str {
         "initial_arr" => "arr",
         "module_keys" => "modules",
         "csm_id" => "csm_email",
+        "assigned_at" => "csm_since",
         "account_id" => "crm_id",
         other => other,
     }

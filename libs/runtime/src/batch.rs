@@ -61,6 +61,25 @@ pub fn refused_items(refusals: &[ItemRefusal]) -> i32 {
     indices.len() as i32
 }
 
+/// The items a batch wrote, now or before, each with its index in the request and
+/// whether it was written before (`duplicate`); a refused item's reasons go to
+/// `refusals`. `indices[i]` is the request index of `outcomes[i]`.
+pub fn written<T>(
+    indices: Vec<usize>,
+    outcomes: Vec<ItemOutcome<T>>,
+    refusals: &mut Vec<ItemRefusal>,
+) -> Vec<(usize, T, bool)> {
+    let mut written = Vec::with_capacity(outcomes.len());
+    for (index, outcome) in indices.into_iter().zip(outcomes) {
+        match outcome {
+            ItemOutcome::Written(row) => written.push((index, row, false)),
+            ItemOutcome::Duplicate(row) => written.push((index, row, true)),
+            ItemOutcome::Refused(refused) => refusals.extend(item_refusals(index, refused)),
+        }
+    }
+    written
+}
+
 pub fn count<T>(items: &[T], which: impl Fn(&T) -> bool) -> i32 {
     items.iter().filter(|item| which(item)).count() as i32
 }

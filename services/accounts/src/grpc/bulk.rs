@@ -3,12 +3,12 @@
 
 use nordstern_proto::accounts::v1 as pb;
 use nordstern_runtime::{
-    batch::{check_size, count, item_refusals, refused_items, violation_refusals},
+    batch::{check_size, count, refused_items, violation_refusals, written},
     status::FieldViolations,
 };
 use tonic::{Request, Response};
 
-use crate::store::{AccountItem, ItemOutcome};
+use crate::store::AccountItem;
 
 use super::{accounts::parse_new_account, contracts::parse_event, *};
 
@@ -37,15 +37,7 @@ pub(super) async fn batch_create_accounts(
     let outcomes = grpc.store.create_accounts(parsed).await?;
     let today = today();
     let mut response = pb::BatchCreateAccountsResponse::default();
-    for (index, outcome) in indices.into_iter().zip(outcomes) {
-        let (account, duplicate) = match outcome {
-            ItemOutcome::Written(row) => (row, false),
-            ItemOutcome::Duplicate(row) => (row, true),
-            ItemOutcome::Refused(refused) => {
-                refusals.extend(item_refusals(index, refused));
-                continue;
-            }
-        };
+    for (index, account, duplicate) in written(indices, outcomes, &mut refusals) {
         response.accounts.push(pb::CreatedAccount {
             index: index as i32,
             account: Some(grpc.account_to_proto(account, today)),
@@ -78,15 +70,7 @@ pub(super) async fn batch_record_contract_events(
     let (indices, parsed): (Vec<usize>, Vec<_>) = parsed.into_iter().unzip();
     let outcomes = grpc.store.record_contract_events(parsed).await?;
     let mut response = pb::BatchRecordContractEventsResponse::default();
-    for (index, outcome) in indices.into_iter().zip(outcomes) {
-        let (event, duplicate) = match outcome {
-            ItemOutcome::Written(row) => (row, false),
-            ItemOutcome::Duplicate(row) => (row, true),
-            ItemOutcome::Refused(refused) => {
-                refusals.extend(item_refusals(index, refused));
-                continue;
-            }
-        };
+    for (index, event, duplicate) in written(indices, outcomes, &mut refusals) {
         response.events.push(pb::RecordedEvent {
             index: index as i32,
             event: Some(grpc.event_to_proto(event)),

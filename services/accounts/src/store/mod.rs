@@ -13,7 +13,7 @@ mod tiers;
 
 pub use accounts::{AccountFilter, AccountPatch, NewAccount};
 pub use balance::{Balance, BalanceScope};
-pub use bulk::{AccountItem, EventItem, ItemOutcome};
+pub use bulk::{AccountItem, EventItem};
 pub use catalog::ProductModuleRow;
 pub use contracts::{ContractEventFilter, ContractEventRow};
 pub use csms::{CsmPatch, CsmRow, NewCsm};

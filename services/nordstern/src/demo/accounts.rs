@@ -3,7 +3,10 @@
 //! `BatchRecordContractEvents`, an account's k-th event in the k-th round.
 
 use anyhow::Context;
-use nordstern_proto::accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient};
+use nordstern_proto::{
+    accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
+    common::v1::ItemRefusal,
+};
 use nordstern_runtime::wire::{money, timestamp};
 
 use super::{
@@ -50,12 +53,7 @@ pub async fn load(
             let id = created.account.unwrap_or_default().account_id;
             account_ids[indices[created.index as usize]] = id;
         }
-        refused.extend(
-            response
-                .refusals
-                .iter()
-                .map(|r| refusal_text(&company.accounts[indices[r.index as usize]], r)),
-        );
+        refused.extend(refusal_texts(company, &indices, &response.refusals));
     })
     .await
     .context("creating the accounts")?;
@@ -74,12 +72,7 @@ pub async fn load(
     }
     batches::record_events_in_rounds(client, rounds, |indices, response| {
         progress.advance(indices.len() as u64);
-        refused.extend(
-            response
-                .refusals
-                .iter()
-                .map(|r| refusal_text(&company.accounts[indices[r.index as usize]], r)),
-        );
+        refused.extend(refusal_texts(company, &indices, &response.refusals));
     })
     .await
     .context("recording the contract history")?;
@@ -144,6 +137,14 @@ fn contract_events(
         .collect()
 }
 
-fn refusal_text(plan: &AccountPlan, refusal: &nordstern_proto::common::v1::ItemRefusal) -> String {
-    format!("  {}: {} {}", plan.crm_id, refusal.field, refusal.reason)
+/// Each refusal of a batch as a line naming its account (`indices[i]` is item i's plan).
+fn refusal_texts<'a>(
+    company: &'a Company,
+    indices: &'a [usize],
+    refusals: &'a [ItemRefusal],
+) -> impl Iterator<Item = String> + 'a {
+    refusals.iter().map(|refusal| {
+        let plan = &company.accounts[indices[refusal.index as usize]];
+        format!("  {}: {} {}", plan.crm_id, refusal.field, refusal.reason)
+    })
 }

@@ -15,24 +15,13 @@ const BATCHES_IN_FLIGHT: usize = 2;
 pub async fn create_accounts<T>(
     client: &AccountsServiceClient<Channel>,
     items: Vec<(T, pb::CreateAccountRequest)>,
-    mut answered: impl FnMut(Vec<T>, pb::BatchCreateAccountsResponse),
+    answered: impl FnMut(Vec<T>, pb::BatchCreateAccountsResponse),
 ) -> anyhow::Result<()> {
-    let mut sent = futures::stream::iter(in_batches(items).map(|(tags, items)| {
-        let client = client.clone();
-        async move {
-            let response = patiently(&client, pb::BatchCreateAccountsRequest { items }, {
-                |mut client, request| async move { client.batch_create_accounts(request).await }
-            })
-            .await
-            .map_err(|status| describe(&status))?;
-            anyhow::Ok((tags, response.into_inner()))
-        }
-    }))
-    .buffer_unordered(BATCHES_IN_FLIGHT);
-    while let Some((tags, response)) = sent.try_next().await? {
-        answered(tags, response);
-    }
-    Ok(())
+    send(client, items, answered, |mut client, items| async move {
+        let request = pb::BatchCreateAccountsRequest { items };
+        client.batch_create_accounts(request).await
+    })
+    .await
 }
 
 /// Records the events round by round: round k holds every account's k-th event, so a
@@ -44,22 +33,40 @@ pub async fn record_events_in_rounds<T>(
     mut answered: impl FnMut(Vec<T>, pb::BatchRecordContractEventsResponse),
 ) -> anyhow::Result<()> {
     for round in rounds {
-        let mut sent = futures::stream::iter(in_batches(round).map(|(tags, events)| {
-            let client = client.clone();
-            async move {
+        send(
+            client,
+            round,
+            &mut answered,
+            |mut client, events| async move {
                 let request = pb::BatchRecordContractEventsRequest { events };
-                let response = patiently(&client, request, |mut client, request| async move {
-                    client.batch_record_contract_events(request).await
-                })
-                .await
-                .map_err(|status| describe(&status))?;
-                anyhow::Ok((tags, response.into_inner()))
-            }
-        }))
-        .buffer_unordered(BATCHES_IN_FLIGHT);
-        while let Some((tags, response)) = sent.try_next().await? {
-            answered(tags, response);
-        }
+                client.batch_record_contract_events(request).await
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sends the items in batches, `BATCHES_IN_FLIGHT` at a time, each call waited out
+/// patiently; `answered` gets each batch's tags and answer as it comes back.
+async fn send<T, I: Clone, R, Fut>(
+    client: &AccountsServiceClient<Channel>,
+    items: Vec<(T, I)>,
+    mut answered: impl FnMut(Vec<T>, R),
+    call: impl Fn(AccountsServiceClient<Channel>, Vec<I>) -> Fut + Copy,
+) -> anyhow::Result<()>
+where
+    Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let mut sent = futures::stream::iter(in_batches(items).map(|(tags, items)| async move {
+        let response = patiently(client, items, call)
+            .await
+            .map_err(|status| describe(&status))?;
+        anyhow::Ok((tags, response.into_inner()))
+    }))
+    .buffer_unordered(BATCHES_IN_FLIGHT);
+    while let Some((tags, response)) = sent.try_next().await? {
+        answered(tags, response);
     }
     Ok(())
 }

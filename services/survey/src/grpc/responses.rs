@@ -8,7 +8,7 @@ use tonic::{Request, Response};
 
 use crate::store::{Answer, RecordedAnswer, ResponseFilter, check_answer};
 use nordstern_runtime::{
-    batch::{ItemOutcome, check_size, count, item_refusals, refused_items, violation_refusals},
+    batch::{check_size, count, refused_items, violation_refusals, written},
     error::ServiceError,
     idempotency::IdempotencyKey,
 };
@@ -68,22 +68,12 @@ pub(super) async fn record_response(
         )
         .await?;
     }
-    let Some(key) = item.key else {
+    let Some(key) = item.key.clone() else {
         // A value is missing only where a violation says why.
         return Err(v.into());
     };
     v.into_result()?;
-    let row = grpc
-        .store
-        .record_response(RecordedAnswer {
-            key,
-            campaign_id: item.campaign_id,
-            account_id: item.account_id,
-            respondent_id: item.respondent_id,
-            answer: item.answer,
-            responded_at: item.responded_at,
-        })
-        .await?;
+    let row = grpc.store.record_response(item.with_key(key)).await?;
     Ok(Response::new(pb::RecordResponseResponse {
         response: Some(response_to_proto(row)),
     }))
@@ -99,18 +89,8 @@ pub(super) async fn batch_record_responses(
     let mut parsed = Vec::with_capacity(items.len());
     for (index, request) in items.iter().enumerate() {
         let (item, violations) = parse_recorded(request);
-        match (item.key, violations.is_empty()) {
-            (Some(key), true) => parsed.push((
-                index,
-                RecordedAnswer {
-                    key,
-                    campaign_id: item.campaign_id,
-                    account_id: item.account_id,
-                    respondent_id: item.respondent_id,
-                    answer: item.answer,
-                    responded_at: item.responded_at,
-                },
-            )),
+        match item.key.clone() {
+            Some(key) if violations.is_empty() => parsed.push((index, item.with_key(key))),
             _ => refusals.extend(violation_refusals(index, violations)),
         }
     }
@@ -132,15 +112,7 @@ pub(super) async fn batch_record_responses(
     let (indices, known): (Vec<usize>, Vec<RecordedAnswer>) = known.into_iter().unzip();
     let outcomes = grpc.store.record_responses(known).await?;
     let mut response = pb::BatchRecordResponsesResponse::default();
-    for (index, outcome) in indices.into_iter().zip(outcomes) {
-        let (row, duplicate) = match outcome {
-            ItemOutcome::Written(row) => (row, false),
-            ItemOutcome::Duplicate(row) => (row, true),
-            ItemOutcome::Refused(refused) => {
-                refusals.extend(item_refusals(index, refused));
-                continue;
-            }
-        };
+    for (index, row, duplicate) in written(indices, outcomes, &mut refusals) {
         response.responses.push(pb::RecordedResponse {
             index: index as i32,
             response: Some(response_to_proto(row)),
@@ -164,6 +136,19 @@ struct ParsedRecord {
     respondent_id: String,
     answer: Answer,
     responded_at: chrono::DateTime<Utc>,
+}
+
+impl ParsedRecord {
+    fn with_key(self, key: IdempotencyKey) -> RecordedAnswer {
+        RecordedAnswer {
+            key,
+            campaign_id: self.campaign_id,
+            account_id: self.account_id,
+            respondent_id: self.respondent_id,
+            answer: self.answer,
+            responded_at: self.responded_at,
+        }
+    }
 }
 
 fn parse_recorded(request: &pb::RecordResponseRequest) -> (ParsedRecord, FieldViolations) {

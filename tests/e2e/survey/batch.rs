@@ -47,7 +47,7 @@ pub(super) async fn batched_responses_refuse_per_item_and_write_nothing_twice(su
         direct("b-2", nps, id, "bob", 11),             // 1: off the NPS scale
         direct("b-3", unknown_campaign, id, "cem", 7), // 2: no such campaign
         direct("b-4", nps, unknown_account, "dan", 7), // 3: no such account
-        direct("", nps, id, "", 7),                    // 4: no key, no respondent
+        direct("", nps, id, "", 11),                   // 4: no key, no respondent, off the scale
         direct("b-single", nps, id, "bea", 9),         // 5: the single call's answer
         reused,                                        // 6: the key, another request
         direct("b-5", nps, id, "eva", 0),              // 7: written (0 is an answer)
@@ -62,6 +62,8 @@ pub(super) async fn batched_responses_refuse_per_item_and_write_nothing_twice(su
             (3, "account_id", Code::InvalidArgument),
             (4, "idempotency_key", Code::InvalidArgument),
             (4, "respondent_id", Code::InvalidArgument),
+            // A refused item is checked against its campaign too: every problem at once.
+            (4, "score", Code::InvalidArgument),
             (6, "idempotency_key", Code::FailedPrecondition),
         ]
     );

@@ -6,7 +6,9 @@ use nordstern_runtime::paging::{PageRequest, page, page_size_of};
 use nordstern_runtime::{status::FieldViolations, wire::*};
 use tonic::{Request, Response};
 
-use crate::store::{Answer, RecordedAnswer, ResponseFilter, check_answer};
+use std::collections::HashMap;
+
+use crate::store::{Answer, CampaignRow, RecordedAnswer, ResponseFilter, check_answer};
 use nordstern_runtime::{
     batch::{check_size, count, refused_items, violation_refusals, written},
     error::ServiceError,
@@ -47,20 +49,7 @@ pub(super) async fn record_response(
     request: Request<pb::RecordResponseRequest>,
 ) -> GrpcResult<pb::RecordResponseResponse> {
     let (item, mut v) = parse_recorded(&request.into_inner());
-    // The scale depends on the campaign, which the store checks. When the request is
-    // refused here for something else, the campaign is read to name an off-scale score
-    // too: every problem at once, and no extra read for a good request.
-    if !v.is_empty() && !item.campaign_id.is_empty() {
-        match grpc.store.get_campaign(&item.campaign_id).await {
-            Ok(campaign) => {
-                if let Err(problems) = check_answer(&campaign, &item.answer) {
-                    v.merge(problems);
-                }
-            }
-            Err(ServiceError::NotFound(_)) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
+    add_scale_problems(grpc, &mut HashMap::new(), &item, &mut v).await?;
     if v.is_empty() {
         grpc.check_accounts_exist(
             &mut v,
@@ -87,8 +76,10 @@ pub(super) async fn batch_record_responses(
     check_size("items", items.len())?;
     let mut refusals = Vec::new();
     let mut parsed = Vec::with_capacity(items.len());
+    let mut campaigns = HashMap::new();
     for (index, request) in items.iter().enumerate() {
-        let (item, violations) = parse_recorded(request);
+        let (item, mut violations) = parse_recorded(request);
+        add_scale_problems(grpc, &mut campaigns, &item, &mut violations).await?;
         match item.key.clone() {
             Some(key) if violations.is_empty() => parsed.push((index, item.with_key(key))),
             _ => refusals.extend(violation_refusals(index, violations)),
@@ -136,6 +127,35 @@ struct ParsedRecord {
     respondent_id: String,
     answer: Answer,
     responded_at: chrono::DateTime<Utc>,
+}
+
+/// The scale depends on the campaign, which the store checks. When a request is refused
+/// here for something else, its campaign is read (once per batch, through `campaigns`)
+/// to name an off-scale score too: every problem at once, and no extra read for a good
+/// request.
+async fn add_scale_problems(
+    grpc: &SurveyGrpc,
+    campaigns: &mut HashMap<String, Option<CampaignRow>>,
+    item: &ParsedRecord,
+    v: &mut FieldViolations,
+) -> Result<(), tonic::Status> {
+    if v.is_empty() || item.campaign_id.is_empty() {
+        return Ok(());
+    }
+    if !campaigns.contains_key(&item.campaign_id) {
+        let campaign = match grpc.store.get_campaign(&item.campaign_id).await {
+            Ok(campaign) => Some(campaign),
+            Err(ServiceError::NotFound(_)) => None,
+            Err(error) => return Err(error.into()),
+        };
+        campaigns.insert(item.campaign_id.clone(), campaign);
+    }
+    if let Some(Some(campaign)) = campaigns.get(&item.campaign_id)
+        && let Err(problems) = check_answer(campaign, &item.answer)
+    {
+        v.merge(problems);
+    }
+    Ok(())
 }
 
 impl ParsedRecord {

@@ -18,6 +18,25 @@ pub enum ItemOutcome<T> {
     Refused(Refusal),
 }
 
+/// An item's fate before the batch's rows are read back: written (`W`), answered by the
+/// id of what an earlier request wrote, or refused.
+pub enum Pending<W> {
+    Written(W),
+    Duplicate(String),
+    Refused(Refusal),
+}
+
+impl<W> Pending<W> {
+    /// The outcome of an item repeated in its batch with the same key and request.
+    pub fn repeated(&self, id_of: impl Fn(&W) -> &str) -> Self {
+        match self {
+            Pending::Written(written) => Pending::Duplicate(id_of(written).to_owned()),
+            Pending::Duplicate(id) => Pending::Duplicate(id.clone()),
+            Pending::Refused(refusal) => Pending::Refused(refusal.clone()),
+        }
+    }
+}
+
 /// Why an item was refused: one reason per field, each with the code the single call
 /// would have answered.
 pub type Refusal = Vec<ItemReason>;

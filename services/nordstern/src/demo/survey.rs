@@ -11,17 +11,14 @@ use nordstern_proto::{
     common::v1 as common,
     survey::v1::{self as pb, survey_service_client::SurveyServiceClient},
 };
-use nordstern_runtime::wire::{MAX_BATCH, timestamp};
+use nordstern_runtime::wire::timestamp;
 
 use super::{
     IN_FLIGHT, channel,
     company::{Company, NpsPlan, SURVEY_QUARTERS, survey_day},
     date,
 };
-use crate::terminal::Progress;
-
-/// Batches of past answers in flight: while one is written, the next is checked.
-const BATCHES_IN_FLIGHT: usize = 2;
+use crate::{import::batches, terminal::Progress};
 
 pub struct SurveyLoad {
     pub answers: usize,
@@ -82,45 +79,46 @@ pub async fn load(
     let answers = past.len() + running_answers.len();
     let mut progress = Progress::new("survey answers", answers as u64);
     // The past quarters come as a survey tool's history would: in batches.
-    let requests: Vec<pb::RecordResponseRequest> = past
+    let requests: Vec<((), pb::RecordResponseRequest)> = past
         .into_iter()
-        .map(|(account_id, answer)| pb::RecordResponseRequest {
-            idempotency_key: format!("demo-{seed}-nps-{}-{}", answer.quarter, answer.respondent),
-            campaign_id: campaigns[answer.quarter].clone(),
-            account_id,
-            respondent_id: answer.respondent,
-            score: Some(answer.score),
-            responded_at: Some(timestamp(answered_at(answer.answered_on))),
-            ..pb::RecordResponseRequest::default()
+        .map(|(account_id, answer)| {
+            let request = pb::RecordResponseRequest {
+                idempotency_key: format!(
+                    "demo-{seed}-nps-{}-{}",
+                    answer.quarter, answer.respondent
+                ),
+                campaign_id: campaigns[answer.quarter].clone(),
+                account_id,
+                respondent_id: answer.respondent,
+                score: Some(answer.score),
+                responded_at: Some(timestamp(answered_at(answer.answered_on))),
+                ..pb::RecordResponseRequest::default()
+            };
+            ((), request)
         })
         .collect();
-    let batches: Vec<Vec<pb::RecordResponseRequest>> =
-        requests.chunks(MAX_BATCH).map(<[_]>::to_vec).collect();
-    let mut recorded = futures::stream::iter(batches.into_iter().map(|items| {
-        let client = client.clone();
-        async move {
+    let mut refused = None;
+    batches::send(
+        &client,
+        requests,
+        |_, response: pb::BatchRecordResponsesResponse| {
+            progress.advance(response.responses.len() as u64);
+            refused = refused.take().or(response.refusals.into_iter().next());
+        },
+        |mut client, items| async move {
             let request = pb::BatchRecordResponsesRequest { items };
-            let response = super::patiently(&client, request, |mut client, request| async move {
-                client.batch_record_responses(request).await
-            })
-            .await
-            .context("recording past NPS answers")?
-            .into_inner();
-            if let Some(refusal) = response.refusals.first() {
-                anyhow::bail!(
-                    "a past NPS answer was refused: {} {}",
-                    refusal.field,
-                    refusal.reason
-                );
-            }
-            anyhow::Ok(response.responses.len())
-        }
-    }))
-    .buffer_unordered(BATCHES_IN_FLIGHT);
-    while let Some(written) = recorded.try_next().await? {
-        progress.advance(written as u64);
+            client.batch_record_responses(request).await
+        },
+    )
+    .await
+    .context("recording past NPS answers")?;
+    if let Some(refusal) = refused {
+        anyhow::bail!(
+            "a past NPS answer was refused: {} {}",
+            refusal.field,
+            refusal.reason
+        );
     }
-    drop(recorded);
 
     // The running campaign went to two contacts of every live account; most answer
     // within two weeks, and those who have not yet keep an open invitation.

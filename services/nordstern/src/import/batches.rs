@@ -1,6 +1,6 @@
-//! Sending accounts and contract events in batches, as the imports and the demo do: up to
-//! `MAX_BATCH` items a call, `BATCHES_IN_FLIGHT` calls at a time, each refusal for a rate
-//! or an in-flight limit waited out. Items carry a tag (a CSV line, a plan's index) that
+//! Sending items in batches, as the imports and the demo do (accounts, contract events,
+//! survey answers): up to `MAX_BATCH` items a call, `BATCHES_IN_FLIGHT` calls at a time,
+//! each refusal for a rate or an in-flight limit waited out. Items carry a tag (a CSV line, a plan's index) that
 //! comes back with their batch's answer.
 
 use futures::{StreamExt, TryStreamExt};
@@ -49,11 +49,11 @@ pub async fn record_events_in_rounds<T>(
 
 /// Sends the items in batches, `BATCHES_IN_FLIGHT` at a time, each call waited out
 /// patiently; `answered` gets each batch's tags and answer as it comes back.
-async fn send<T, I: Clone, R, Fut>(
-    client: &AccountsServiceClient<Channel>,
+pub async fn send<C: Clone, T, I: Clone, R, Fut>(
+    client: &C,
     items: Vec<(T, I)>,
     mut answered: impl FnMut(Vec<T>, R),
-    call: impl Fn(AccountsServiceClient<Channel>, Vec<I>) -> Fut + Copy,
+    call: impl Fn(C, Vec<I>) -> Fut + Copy,
 ) -> anyhow::Result<()>
 where
     Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,

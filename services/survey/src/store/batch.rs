@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use nordstern_runtime::{
-    batch::{ItemOutcome, Refusal},
+    batch::{ItemOutcome, Pending},
     error::{ServiceError, ServiceResult},
     idempotency::{self, IdempotencyKey, KeyAnswer, KeyLedger, NewResponse},
 };
@@ -15,14 +15,6 @@ use super::{
     campaigns::fetch_campaign_settings,
     responses::{RECORD_RESPONSE, RecordedAnswer, fetch_responses, insert_responses},
 };
-
-/// An item decided within the batch, before the rows are written.
-enum Pending {
-    Written(ResponseRow),
-    /// Stored by an earlier request: the response's id.
-    Duplicate(String),
-    Refused(Refusal),
-}
 
 impl Store {
     /// Records the responses of a batch; one outcome per item, in order.
@@ -47,18 +39,16 @@ impl Store {
         }
 
         let item_keys: Vec<IdempotencyKey> = items.iter().map(|item| item.key.clone()).collect();
-        let mut pending: Vec<Pending> = Vec::with_capacity(items.len());
+        let mut pending: Vec<Pending<ResponseRow>> = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
             let decided = match ledger.check(&item.key, index) {
                 Err(reused) => {
                     Pending::Refused(ServiceError::from(reused).item_reasons("idempotency_key"))
                 }
                 Ok(KeyAnswer::Stored(id)) => Pending::Duplicate(id),
-                Ok(KeyAnswer::Earlier(first)) => match &pending[first] {
-                    Pending::Written(row) => Pending::Duplicate(row.response_id.clone()),
-                    Pending::Duplicate(id) => Pending::Duplicate(id.clone()),
-                    Pending::Refused(refusal) => Pending::Refused(refusal.clone()),
-                },
+                Ok(KeyAnswer::Earlier(first)) => {
+                    pending[first].repeated(|row: &ResponseRow| &row.response_id)
+                }
                 Ok(KeyAnswer::New) => {
                     match campaigns.get(&item.campaign_id).and_then(Option::as_ref) {
                         None => Pending::Refused(

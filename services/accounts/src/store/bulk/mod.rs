@@ -29,7 +29,7 @@ use rows::{
     update_contract_states,
 };
 
-pub use nordstern_runtime::batch::{ItemOutcome, Refusal};
+pub use nordstern_runtime::batch::{ItemOutcome, Pending, Refusal};
 
 fn refusal(field: &str, error: AccountsError) -> Refusal {
     error.item_reasons(field)
@@ -60,25 +60,6 @@ struct Planned {
     item: AccountItem,
     state: ContractState,
     event: Option<ContractEventRow>,
-}
-
-/// An item's fate before the batch's rows are read back: written (`W`), answered by the
-/// id of what an earlier request wrote, or refused.
-enum Pending<W> {
-    Written(W),
-    Duplicate(String),
-    Refused(Refusal),
-}
-
-impl<W> Pending<W> {
-    /// The outcome of an item repeated in its batch with the same key and request.
-    fn repeated(&self, id_of: impl Fn(&W) -> &str) -> Self {
-        match self {
-            Pending::Written(written) => Pending::Duplicate(id_of(written).to_owned()),
-            Pending::Duplicate(id) => Pending::Duplicate(id.clone()),
-            Pending::Refused(refusal) => Pending::Refused(refusal.clone()),
-        }
-    }
 }
 
 /// A batch's keys, with a key reused for another request refusing its item in `field`.

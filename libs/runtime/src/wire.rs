@@ -61,6 +61,12 @@ pub fn from_timestamp(timestamp: Option<&prost_types::Timestamp>) -> Option<Date
     DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).ok()?)
 }
 
+/// The first instant of a day (UTC): a date that stands for a moment, such as a handover
+/// imported from a CRM or the bounds of a window.
+pub fn midnight(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
 /// An optional instant that has already happened (a handover brought in from a CRM):
 /// `None` when unset, or with a violation when out of range or in the future.
 pub fn optional_past_instant(

@@ -98,8 +98,8 @@ async fn measure(name: &str, config: Config, args: &SurveyStatsArgs) -> anyhow::
             end_date: Some(nordstern_runtime::wire::date_to_proto(end)),
         }),
     };
-    let start_at = start.and_time(chrono::NaiveTime::MIN).and_utc();
-    let end_at = end.and_time(chrono::NaiveTime::MIN).and_utc();
+    let start_at = nordstern_runtime::wire::midnight(start);
+    let end_at = nordstern_runtime::wire::midnight(end);
     // Warm both paths once (plans, caches), then alternate so drift hits both alike.
     let stats = client
         .get_survey_stats(request.clone())

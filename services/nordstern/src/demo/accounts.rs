@@ -7,7 +7,7 @@ use nordstern_proto::{
     accounts::v1::{self as pb, accounts_service_client::AccountsServiceClient},
     common::v1::ItemRefusal,
 };
-use nordstern_runtime::wire::{money, timestamp};
+use nordstern_runtime::wire::{midnight, money, timestamp};
 
 use super::{
     company::{AccountPlan, Company, ContractKind},
@@ -88,8 +88,7 @@ fn account_request(
     currency: &str,
     seed: u64,
 ) -> pb::CreateAccountRequest {
-    let assigned_at = (!owner.is_empty())
-        .then(|| timestamp(plan.start.and_time(chrono::NaiveTime::MIN).and_utc()));
+    let assigned_at = (!owner.is_empty()).then(|| timestamp(midnight(plan.start)));
     pb::CreateAccountRequest {
         request_id: format!("demo-{seed}-account-{}", plan.index),
         account: Some(pb::Account {

@@ -108,11 +108,7 @@ pub fn account_requests(
                     minor_units,
                     currency_code: currency.to_owned(),
                 }),
-                assigned_at: csm_since.map(|day| {
-                    nordstern_runtime::wire::timestamp(
-                        day.and_time(chrono::NaiveTime::MIN).and_utc(),
-                    )
-                }),
+                assigned_at: csm_since.map(|day| timestamp(midnight(day))),
             },
         ));
     }

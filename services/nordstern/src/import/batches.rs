@@ -1,7 +1,7 @@
 //! Sending items in batches, as the imports and the demo do (accounts, contract events,
 //! survey answers): up to `MAX_BATCH` items a call, `BATCHES_IN_FLIGHT` calls at a time,
-//! each refusal for a rate or an in-flight limit waited out. Items carry a tag (a CSV line, a plan's index) that
-//! comes back with their batch's answer.
+//! each refusal for a rate or an in-flight limit waited out. Items carry a tag (a CSV
+//! line, a plan's index) that comes back with their batch's answer.
 
 use futures::{StreamExt, TryStreamExt};
 

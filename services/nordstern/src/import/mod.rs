@@ -23,7 +23,7 @@ use nordstern_proto::{
     common::v1 as common,
 };
 
-use nordstern_runtime::wire::MAX_BATCH;
+use nordstern_runtime::wire::{MAX_BATCH, midnight, timestamp};
 
 use crate::{
     client::{Channel, csms_by_email, describe},

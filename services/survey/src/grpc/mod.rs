@@ -203,10 +203,6 @@ fn answer(
     }
 }
 
-fn midnight(date: NaiveDate) -> DateTime<Utc> {
-    date.and_time(chrono::NaiveTime::MIN).and_utc()
-}
-
 fn stats_to_proto(
     scope: common::Scope,
     window: (NaiveDate, NaiveDate),

@@ -3,13 +3,17 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_usage;
+mod m0002_clustered_rollups;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_usage::Migration)]
+        vec![
+            Box::new(m0001_usage::Migration),
+            Box::new(m0002_clustered_rollups::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,0 +1,151 @@
+//! The SQLite rollups rebuilt as clustered tables keep every row, and increments still
+//! find the row of their key.
+
+use nordstern_runtime::storage::{self, MigratorTrait, StorageTarget, execute, query_all};
+use nordstern_usage::Migrator;
+use sea_orm::{DatabaseConnection, Value};
+use sea_orm_migration::MigrationTrait;
+
+struct NoMigrations;
+
+impl MigratorTrait for NoMigrations {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+/// Each rollup table and its columns.
+const ROLLUPS: [(&str, &[&str]); 5] = [
+    (
+        "usage_daily",
+        &[
+            "account_id",
+            "day",
+            "logins",
+            "feature_uses",
+            "integration_syncs",
+            "tickets_opened",
+            "tickets_resolved",
+        ],
+    ),
+    (
+        "usage_daily_features",
+        &["account_id", "feature_key", "day", "uses"],
+    ),
+    (
+        "usage_daily_users",
+        &["account_id", "day", "user_key", "feature_key", "quantity"],
+    ),
+    ("usage_users", &["user_key", "account_id"]),
+    (
+        "usage_tickets",
+        &["account_id", "ticket_id", "opened_at", "resolved_at"],
+    ),
+];
+
+/// Every row as one line of its quoted values (NULL stays distinct from a value).
+async fn rows(db: &DatabaseConnection, table: &str, columns: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = columns.iter().map(|c| format!("quote({c})")).collect();
+    let sql = format!(
+        "SELECT {} AS line FROM {table} ORDER BY 1",
+        quoted.join(" || ',' || ")
+    );
+    query_all(db, &sql, Vec::new())
+        .await
+        .unwrap_or_else(|error| panic!("read {table}: {error}"))
+        .iter()
+        .map(|row| {
+            row.try_get("", "line")
+                .unwrap_or_else(|error| panic!("{error}"))
+        })
+        .collect()
+}
+
+async fn definition(db: &DatabaseConnection, table: &str) -> String {
+    let rows = query_all(
+        db,
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
+        vec![Value::from(table.to_owned())],
+    )
+    .await
+    .unwrap_or_else(|error| panic!("schema of {table}: {error}"));
+    rows.first()
+        .and_then(|row| row.try_get::<String>("", "sql").ok())
+        .unwrap_or_else(|| panic!("{table} is missing"))
+}
+
+#[tokio::test]
+async fn rollups_written_before_the_rebuild_are_kept_and_still_incremented() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+    let db = storage::open_named::<NoMigrations>(
+        StorageTarget::Sqlite {
+            data_dir: dir.path(),
+        },
+        "usage",
+        2,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("open: {error}"));
+    Migrator::up(&db, Some(1))
+        .await
+        .unwrap_or_else(|error| panic!("first migration: {error}"));
+    for sql in [
+        "INSERT INTO usage_daily VALUES ('a', 20400, 3, 5, 1, 1, 0), ('a', 20401, 1, 0, 0, 0, 1), ('b', 20400, 2, 0, 0, 0, 0)",
+        "INSERT INTO usage_daily_features VALUES ('a', 'reports', 20400, 5), ('b', 'api', 20401, 2)",
+        "INSERT INTO usage_daily_users VALUES ('a', 20400, 'u1', '', 3), ('a', 20400, 'u1', 'reports', 5)",
+        "INSERT INTO usage_users VALUES ('u1', 'a'), ('u2', 'b')",
+        "INSERT INTO usage_tickets VALUES ('a', 't1', 1000, NULL), ('a', 't2', 1000, 2000)",
+    ] {
+        execute(&db, sql, Vec::new())
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+    let mut before = Vec::new();
+    for (table, columns) in ROLLUPS {
+        assert!(!definition(&db, table).await.contains("WITHOUT ROWID"));
+        before.push(rows(&db, table, columns).await);
+    }
+    assert_eq!(before.iter().map(Vec::len).sum::<usize>(), 11);
+
+    Migrator::up(&db, None)
+        .await
+        .unwrap_or_else(|error| panic!("rebuild: {error}"));
+
+    for ((table, columns), before) in ROLLUPS.into_iter().zip(before) {
+        assert!(
+            definition(&db, table).await.ends_with("WITHOUT ROWID"),
+            "{table} is not clustered"
+        );
+        assert_eq!(rows(&db, table, columns).await, before, "{table} changed");
+    }
+    let tables = query_all(
+        &db,
+        "SELECT name FROM sqlite_master WHERE name LIKE '%_clustered'",
+        Vec::new(),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("leftovers: {error}"));
+    assert!(tables.is_empty(), "a rebuilt table kept its temporary name");
+
+    // The primary key still takes an increment of an existing day.
+    execute(
+        &db,
+        "INSERT INTO usage_daily VALUES ('a', 20400, 1, 0, 0, 0, 0) \
+         ON CONFLICT (account_id, day) DO UPDATE SET logins = usage_daily.logins + excluded.logins",
+        Vec::new(),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("increment: {error}"));
+    let logins = query_all(
+        &db,
+        "SELECT logins FROM usage_daily WHERE account_id = 'a' AND day = 20400",
+        Vec::new(),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("read back: {error}"));
+    let logins: Vec<i64> = logins
+        .iter()
+        .map(|row| row.try_get("", "logins").unwrap_or(-1))
+        .collect();
+    assert_eq!(logins, vec![4]);
+}

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_usage;
 mod m0002_clustered_rollups;
+mod m0003_sqlite_keys_by_key_only;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_usage::Migration),
             Box::new(m0002_clustered_rollups::Migration),
+            Box::new(m0003_sqlite_keys_by_key_only::Migration),
         ]
     }
 

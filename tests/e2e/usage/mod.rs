@@ -2,7 +2,7 @@
 //! restarts, summaries on known data (windows, breadth, trend, percentiles, tickets), bulk
 //! summaries, chart series, retention, erasure and export.
 
-use std::{collections::HashMap, time::Duration as StdDuration};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use nordstern_proto::{
@@ -20,6 +20,8 @@ use tonic::Code;
 
 use crate::{in_every_combination, support::*};
 
+mod retention;
+
 in_every_combination!(
     every_rejection_reason_and_duplicates_across_batches_streams_and_restarts,
     summary_on_known_data,
@@ -27,7 +29,6 @@ in_every_combination!(
     summaries_at_many_instants_equal_one_call_per_instant,
     timeseries_by_day_and_week,
     erasing_a_user_and_an_account_and_exporting,
-    retention_removes_raw_events_and_keeps_rollups,
     overlapping_batches_side_by_side_count_every_event_once,
 );
 
@@ -894,183 +895,6 @@ async fn erasing_a_user_and_an_account_and_exporting(suite: &TestSuite) {
             .await,
         &["account_id"],
     );
-}
-
-async fn retention_removes_raw_events_and_keeps_rollups(suite: &mut TestSuite) {
-    let company = company(suite).await;
-    let mut client = usage(suite).await;
-    let now = Utc::now();
-    let a = company.a.as_str();
-    let response = ingest(
-        &mut client,
-        vec![
-            pb::UsageEvent {
-                quantity: 7,
-                ..login("old", a, "u1", days_ago(now, 300))
-            },
-            login("new", a, "u1", days_ago(now, 1)),
-        ],
-    )
-    .await;
-    assert_eq!(response.accepted_count, 2);
-
-    // A shorter retention takes effect at the next start: the sweep removes the old event.
-    suite
-        .restart_with(|config| config.usage.retention_days = 200)
-        .await;
-    let mut client = usage(suite).await;
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(20);
-    let events = loop {
-        let (events, _) = export(&mut client, a).await;
-        if events.len() == 1 || tokio::time::Instant::now() > deadline {
-            break events;
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    };
-    assert_eq!(
-        events
-            .iter()
-            .map(|e| e.event_id.as_str())
-            .collect::<Vec<_>>(),
-        ["new"]
-    );
-    // The rollup of the old day stays.
-    let old_day = client
-        .get_usage_timeseries(pb::GetUsageTimeseriesRequest {
-            account_id: a.to_owned(),
-            metric: pb::UsageMetric::Logins as i32,
-            granularity: pb::Granularity::Day as i32,
-            period: period(days_ago(now, 300), 1),
-            feature_key: String::new(),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("series: {status}"))
-        .into_inner()
-        .points;
-    assert_eq!(old_day.iter().map(|p| p.value).collect::<Vec<_>>(), [7]);
-    // Events older than the retention are refused now.
-    let response = ingest(
-        &mut client,
-        vec![login("older", a, "u1", days_ago(now, 250))],
-    )
-    .await;
-    assert_eq!(
-        response.rejected_events.first().map(|r| r.reason),
-        Some(pb::RejectReason::OlderThanRetention as i32)
-    );
-}
-
-/// On PostgreSQL raw events live in monthly partitions; retention drops the partitions
-/// wholly past the cutoff, deletes only from the one that straddles it, and leaves the
-/// rollups alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_retention_drops_whole_partitions() {
-    use nordstern_domain::usage::EventKind;
-    use nordstern_runtime::storage::{self, StorageTarget, query_all};
-    use nordstern_usage::{NewEvent, Store};
-
-    let database = nordstern::scratch_db::ScratchDatabase::create(
-        &nordstern::scratch_db::admin_url(),
-        "nordstern_test",
-    )
-    .await
-    .unwrap_or_else(|error| panic!("scratch database: {error}"));
-    let db = storage::open::<nordstern_usage::Migrator>(
-        StorageTarget::Postgres { url: &database.url },
-        Role::Usage,
-        2,
-    )
-    .await
-    .unwrap_or_else(|error| panic!("open: {error}"));
-    let store = Store::new(db.clone());
-    let at = |text: &str| {
-        DateTime::parse_from_rfc3339(text)
-            .map(|at| at.timestamp_micros())
-            .unwrap_or_else(|error| panic!("{error}"))
-    };
-    let events: Vec<NewEvent> = [
-        "2026-01-15T10:00:00Z",
-        "2026-02-10T10:00:00Z",
-        "2026-03-05T10:00:00Z",
-        "2026-03-20T10:00:00Z",
-    ]
-    .iter()
-    .enumerate()
-    .map(|(n, when)| NewEvent {
-        account_id: "acct".to_owned(),
-        event_id: format!("e{n}"),
-        occurred_at: at(when),
-        user_key: "u".to_owned(),
-        kind: EventKind::Login,
-        quantity: 1,
-        feature_key: String::new(),
-        ticket_id: String::new(),
-        properties: "{}".to_owned(),
-    })
-    .collect();
-    let stored = store
-        .ingest(&events)
-        .await
-        .unwrap_or_else(|error| panic!("ingest: {error}"));
-    assert_eq!(stored, [true; 4]);
-    let partitions = |db: sea_orm::DatabaseConnection| async move {
-        let rows = query_all(
-            &db,
-            "SELECT child.relname AS name FROM pg_inherits JOIN pg_class child ON child.oid = inhrelid \
-             JOIN pg_class parent ON parent.oid = inhparent WHERE parent.relname = 'usage_events' ORDER BY 1",
-            vec![],
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
-        rows.iter()
-            .map(|row| row.try_get::<String>("", "name").unwrap_or_default())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        partitions(db.clone()).await,
-        [
-            "usage_events_p202601",
-            "usage_events_p202602",
-            "usage_events_p202603"
-        ]
-    );
-
-    let sweep = store
-        .apply_retention(at("2026-03-10T00:00:00Z"))
-        .await
-        .unwrap_or_else(|error| panic!("retention: {error}"));
-    assert_eq!(
-        sweep.partitions_dropped,
-        ["usage_events_p202601", "usage_events_p202602"]
-    );
-    assert_eq!((sweep.events_deleted, sweep.keys_deleted), (1, 3));
-    assert_eq!(partitions(db.clone()).await, ["usage_events_p202603"]);
-    let rollup_logins = query_all(
-        &db,
-        "SELECT CAST(SUM(logins) AS BIGINT) AS logins FROM usage_daily",
-        vec![],
-    )
-    .await
-    .unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(rollup_logins[0].try_get::<i64>("", "logins").ok(), Some(4));
-    // A dropped month gets its partition back when (in-retention) events arrive again.
-    let again = NewEvent {
-        event_id: "e9".to_owned(),
-        occurred_at: at("2026-01-20T10:00:00Z"),
-        ..events[0].clone()
-    };
-    assert_eq!(
-        store
-            .ingest(&[again])
-            .await
-            .unwrap_or_else(|error| panic!("{error}")),
-        [true]
-    );
-    db.close().await.unwrap_or_else(|error| panic!("{error}"));
-    database
-        .drop_now()
-        .await
-        .unwrap_or_else(|error| panic!("{error}"));
 }
 
 /// A usage server made of nothing but `RemoteUsage` in front of the real one: unary calls,

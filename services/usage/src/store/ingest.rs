@@ -96,61 +96,95 @@ fn text(value: &str) -> Value {
 impl Store {
     /// Stores the events whose (account_id, event_id) is new and returns, per input
     /// event, whether it was stored (`false`: a duplicate, also of an earlier event of the
-    /// same batch).
+    /// same batch). On SQLite the batch may be committed together with others that
+    /// waited for the writer at the same time (see `group`).
     pub async fn ingest(&self, events: &[NewEvent]) -> Result<Vec<bool>, DbErr> {
-        let mut stored = vec![false; events.len()];
-        let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            first_of_key
-                .entry((&event.account_id, &event.event_id))
-                .or_insert(index);
+        if events.is_empty() {
+            return Ok(Vec::new());
         }
-        if first_of_key.is_empty() {
-            return Ok(stored);
+        if !self.is_postgres() {
+            return self.ingest_in_group(events).await;
         }
-        let mut candidates: Vec<usize> = first_of_key.values().copied().collect();
-        // Claimed in key order: batches share the writer's lock on PostgreSQL, and a batch
-        // waiting for another's uncommitted key must not hold a key that one waits for.
-        candidates.sort_unstable_by_key(|&i| (&events[i].account_id, &events[i].event_id));
-        self.create_partitions(candidates.iter().map(|&i| events[i].occurred_at))
+        self.create_partitions(events.iter().map(|event| event.occurred_at))
             .await?;
-
         let txn = self.writer.begin_shared().await?;
-        let claimed = insert_rows(
-            &txn.txn,
-            "INSERT INTO usage_event_keys (account_id, event_id, occurred_at)",
-            "ON CONFLICT DO NOTHING RETURNING account_id, event_id",
-            3,
-            candidates
-                .iter()
-                .map(|&i| {
-                    let event = &events[i];
-                    vec![
-                        text(&event.account_id),
-                        text(&event.event_id),
-                        Value::from(event.occurred_at),
-                    ]
-                })
-                .collect(),
-        )
-        .await?;
-        let mut fresh = Vec::with_capacity(claimed.len());
-        for row in claimed {
-            let account_id: String = row.try_get("", "account_id")?;
-            let event_id: String = row.try_get("", "event_id")?;
-            if let Some(&index) = first_of_key.get(&(account_id.as_str(), event_id.as_str())) {
-                stored[index] = true;
-                fresh.push(index);
-            }
-        }
-        if fresh.is_empty() {
-            txn.commit().await?;
-            return Ok(stored);
-        }
-        fresh.sort_unstable();
+        let stored = write_events(&txn.txn, events).await?;
+        txn.commit().await?;
+        Ok(stored)
+    }
 
-        insert_rows(
-            &txn.txn,
+    /// Creates the monthly partitions the instants need that are not known to exist, in
+    /// a transaction of their own: DDL on the partitioned table waits for every batch
+    /// writing to it, so inside a shared batch it could deadlock with them.
+    async fn create_partitions(&self, instants: impl Iterator<Item = i64>) -> Result<(), DbErr> {
+        let missing = self.partitions.missing(instants.map(partitions::month_of));
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let txn = self.writer.begin().await?;
+        for month in &missing {
+            partitions::create(&txn.txn, *month).await?;
+        }
+        txn.commit().await?;
+        self.partitions.remember(&missing);
+        Ok(())
+    }
+}
+
+/// Claims the keys of `events`, stores the events whose key was new and adds exactly
+/// those to the rollups, in `txn`; per event, whether it was stored.
+pub(super) async fn write_events(
+    txn: &sea_orm::DatabaseTransaction,
+    events: &[NewEvent],
+) -> Result<Vec<bool>, DbErr> {
+    let mut stored = vec![false; events.len()];
+    let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        first_of_key
+            .entry((&event.account_id, &event.event_id))
+            .or_insert(index);
+    }
+    if first_of_key.is_empty() {
+        return Ok(stored);
+    }
+    let mut candidates: Vec<usize> = first_of_key.values().copied().collect();
+    // Claimed in key order: batches share the writer's lock on PostgreSQL, and a batch
+    // waiting for another's uncommitted key must not hold a key that one waits for.
+    candidates.sort_unstable_by_key(|&i| (&events[i].account_id, &events[i].event_id));
+    let claimed = insert_rows(
+        txn,
+        "INSERT INTO usage_event_keys (account_id, event_id, occurred_at)",
+        "ON CONFLICT DO NOTHING RETURNING account_id, event_id",
+        3,
+        candidates
+            .iter()
+            .map(|&i| {
+                let event = &events[i];
+                vec![
+                    text(&event.account_id),
+                    text(&event.event_id),
+                    Value::from(event.occurred_at),
+                ]
+            })
+            .collect(),
+    )
+    .await?;
+    let mut fresh = Vec::with_capacity(claimed.len());
+    for row in claimed {
+        let account_id: String = row.try_get("", "account_id")?;
+        let event_id: String = row.try_get("", "event_id")?;
+        if let Some(&index) = first_of_key.get(&(account_id.as_str(), event_id.as_str())) {
+            stored[index] = true;
+            fresh.push(index);
+        }
+    }
+    if fresh.is_empty() {
+        return Ok(stored);
+    }
+    fresh.sort_unstable();
+
+    insert_rows(
+            txn,
             "INSERT INTO usage_events (occurred_at, account_id, event_id, user_key, kind, quantity, feature_key, ticket_id, properties)",
             "",
             9,
@@ -174,34 +208,12 @@ impl Store {
         )
         .await?;
 
-        let mut rollups = Rollups::default();
-        for &index in &fresh {
-            rollups.add(&events[index]);
-        }
-        write_rollups(&txn.txn, rollups).await?;
-        txn.commit().await?;
-        Ok(stored)
+    let mut rollups = Rollups::default();
+    for &index in &fresh {
+        rollups.add(&events[index]);
     }
-
-    /// Creates the monthly partitions the instants need that are not known to exist, in
-    /// a transaction of their own: DDL on the partitioned table waits for every batch
-    /// writing to it, so inside a shared batch it could deadlock with them.
-    async fn create_partitions(&self, instants: impl Iterator<Item = i64>) -> Result<(), DbErr> {
-        if !self.is_postgres() {
-            return Ok(());
-        }
-        let missing = self.partitions.missing(instants.map(partitions::month_of));
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let txn = self.writer.begin().await?;
-        for month in &missing {
-            partitions::create(&txn.txn, *month).await?;
-        }
-        txn.commit().await?;
-        self.partitions.remember(&missing);
-        Ok(())
-    }
+    write_rollups(txn, rollups).await?;
+    Ok(stored)
 }
 
 async fn write_rollups(

@@ -1,6 +1,7 @@
 //! SQL of the usage service; every query runs on SQLite and PostgreSQL alike, except the
 //! monthly partitions of raw events, which only PostgreSQL has.
 
+mod group;
 mod ingest;
 mod partitions;
 mod privacy;
@@ -34,6 +35,8 @@ pub struct Store {
     /// concurrent batches would otherwise deadlock on the same rows in varying order.
     writer: SerialWriter,
     partitions: Arc<partitions::PartitionCache>,
+    /// SQLite batches waiting to be committed in one group.
+    waiting: Arc<group::WaitingBatches>,
 }
 
 impl Store {
@@ -41,6 +44,7 @@ impl Store {
         Store {
             writer: SerialWriter::new(db, WRITE_LOCK_KEY),
             partitions: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 

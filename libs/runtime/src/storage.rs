@@ -450,14 +450,13 @@ pub async fn insert_rows(
             execute(db, &sql, values).await.map(|_| Vec::new())
         };
     }
-    let rows_per_statement = (MAX_PARAMETERS / columns.max(1)).max(1);
     // Written with `?` for SQLite already, so `statement` need not reorder the values.
     let anonymous = db.get_database_backend() == DbBackend::Sqlite;
     let row_placeholders = vec!["?"; columns].join(", ");
     let mut returned = Vec::new();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(rows_per_statement).collect();
+    let mut rows = rows.into_iter();
+    for size in statement_sizes(rows.len(), MAX_PARAMETERS / columns.max(1)) {
+        let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(size).collect();
         let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * columns * 6);
         sql.push_str(head);
         sql.push_str(" VALUES ");
@@ -483,6 +482,27 @@ pub async fn insert_rows(
         }
     }
     Ok(returned)
+}
+
+/// Rows per statement for `rows` rows, at most `limit` each: powers of two, largest
+/// first. Each connection keeps its prepared statements, and a VALUES list of every
+/// length would leave one large statement per length in that cache (a 4,000-row insert
+/// prepares some 36,000 parameters); with powers of two a table has a dozen at most,
+/// and they are reused.
+fn statement_sizes(rows: usize, limit: usize) -> Vec<usize> {
+    let largest = prev_power_of_two(limit.max(1));
+    let mut sizes = Vec::new();
+    let mut left = rows;
+    while left > 0 {
+        let size = largest.min(prev_power_of_two(left));
+        sizes.push(size);
+        left -= size;
+    }
+    sizes
+}
+
+fn prev_power_of_two(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.leading_zeros())
 }
 
 /// The rows of `from` whose unique `key_column` is one of `keys` (and that meet
@@ -623,6 +643,30 @@ fn column_arrays(
 #[cfg(test)]
 mod select_tests {
     use super::*;
+
+    #[test]
+    fn statements_come_in_powers_of_two_within_the_limit() {
+        assert_eq!(statement_sizes(0, 3_333), Vec::<usize>::new());
+        assert_eq!(statement_sizes(1, 3_333), [1]);
+        assert_eq!(statement_sizes(1_000, 3_333), [512, 256, 128, 64, 32, 8]);
+        assert_eq!(
+            statement_sizes(4_000, 3_333),
+            [2_048, 1_024, 512, 256, 128, 32]
+        );
+        assert_eq!(
+            statement_sizes(5_000, 2_048),
+            [2_048, 2_048, 512, 256, 128, 8]
+        );
+        for rows in 0..5_000 {
+            let sizes = statement_sizes(rows, 3_333);
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+            assert!(
+                sizes
+                    .iter()
+                    .all(|size| size.is_power_of_two() && *size <= 3_333)
+            );
+        }
+    }
 
     #[test]
     fn sqlite_statements_bind_positionally_in_order_of_use() {

@@ -58,6 +58,13 @@ impl Failure {
 }
 
 impl WaitingBatches {
+    fn is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_empty()
+    }
+
     fn push(&self, batch: WaitingBatch) {
         self.queue
             .lock()
@@ -105,6 +112,10 @@ impl Store {
     /// Takes the writer, then every batch waiting (up to the group's limit), and commits
     /// them together.
     async fn commit_waiting(&self) {
+        // An earlier task took this task's batch already.
+        if self.waiting.is_empty() {
+            return;
+        }
         let txn = self.writer.begin().await;
         let group = self.waiting.take_group();
         if group.is_empty() {

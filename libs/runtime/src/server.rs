@@ -135,7 +135,7 @@ pub async fn serve_protected(
     let stack = ServiceBuilder::new()
         // Outermost, so a request's whole time in the server counts against its deadline.
         .layer(DeadlineLayer {
-            limit: grpc.request_timeout(),
+            limits: RequestLimits::of(grpc),
         })
         // Before the concurrency limit, so refused callers take no slot from admitted ones.
         .option_layer(protection.guard)
@@ -258,12 +258,51 @@ fn accepted_without_nagle(
     })
 }
 
+/// Calls that are batch jobs over the whole company, bounded by
+/// `grpc.long_request_timeout_ms` instead of `grpc.request_timeout_ms`: training reads
+/// every account's history once per slice of outcomes, and at 100,000 accounts that takes
+/// longer than any interactive call should.
+pub const LONG_RUNNING_METHODS: &[&str] =
+    &["/nordstern.scoring.v1.ScoringService/TrainChurnModelFromHistory"];
+
 /// Cuts a request off at the configured timeout or the caller's `grpc-timeout`,
 /// whichever is shorter, with DEADLINE_EXCEEDED as the gRPC spec asks (tonic's own server
 /// timeout answers CANCELLED, which callers cannot tell from a client-side cancel).
+/// How long the server gives a call, by method.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub limit: Duration,
+    /// For [`LONG_RUNNING_METHODS`].
+    pub long_limit: Duration,
+}
+
+impl RequestLimits {
+    pub fn of(grpc: &crate::config::GrpcConfig) -> Self {
+        RequestLimits {
+            limit: grpc.request_timeout(),
+            long_limit: grpc.long_request_timeout(),
+        }
+    }
+
+    /// The limit of the method at `path` (`/package.Service/Method`).
+    pub fn for_method(&self, path: &str) -> Duration {
+        if LONG_RUNNING_METHODS.contains(&path) {
+            self.long_limit
+        } else {
+            self.limit
+        }
+    }
+
+    /// The caller's own deadline when it is shorter than the method's limit.
+    fn deadline(&self, path: &str, asked: Option<Duration>) -> Duration {
+        let limit = self.for_method(path);
+        asked.map_or(limit, |asked| asked.min(limit))
+    }
+}
+
 #[derive(Clone, Copy)]
 struct DeadlineLayer {
-    limit: Duration,
+    limits: RequestLimits,
 }
 
 impl<S> Layer<S> for DeadlineLayer {
@@ -272,7 +311,7 @@ impl<S> Layer<S> for DeadlineLayer {
     fn layer(&self, inner: S) -> Self::Service {
         DeadlineService {
             inner,
-            limit: self.limit,
+            limits: self.limits,
         }
     }
 }
@@ -280,7 +319,7 @@ impl<S> Layer<S> for DeadlineLayer {
 #[derive(Clone)]
 struct DeadlineService<S> {
     inner: S,
-    limit: Duration,
+    limits: RequestLimits,
 }
 
 impl<S, B> Service<http::Request<B>> for DeadlineService<S>
@@ -299,12 +338,12 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let deadline = request
+        let asked = request
             .headers()
             .get("grpc-timeout")
             .and_then(|value| value.to_str().ok())
-            .and_then(parse_grpc_timeout)
-            .map_or(self.limit, |asked| asked.min(self.limit));
+            .and_then(parse_grpc_timeout);
+        let deadline = self.limits.deadline(request.uri().path(), asked);
         let arrived = tokio::time::Instant::now();
         request.extensions_mut().insert(Arrival {
             at: arrived,
@@ -484,6 +523,23 @@ pub async fn wait_until_serving_tls(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_jobs_get_the_long_limit_and_a_shorter_caller_deadline_still_wins() {
+        let limits = RequestLimits {
+            limit: Duration::from_secs(30),
+            long_limit: Duration::from_secs(600),
+        };
+        let training = "/nordstern.scoring.v1.ScoringService/TrainChurnModelFromHistory";
+        let read = "/nordstern.scoring.v1.ScoringService/GetHealthScore";
+        assert_eq!(limits.deadline(training, None), limits.long_limit);
+        assert_eq!(limits.deadline(read, None), limits.limit);
+        let asked = Some(Duration::from_secs(120));
+        assert_eq!(limits.deadline(training, asked), Duration::from_secs(120));
+        assert_eq!(limits.deadline(read, asked), limits.limit);
+        let short = Some(Duration::from_millis(5));
+        assert_eq!(limits.deadline(training, short), Duration::from_millis(5));
+    }
 
     #[test]
     fn grpc_timeout_headers_parse_by_unit_and_refuse_malformed_ones() {

@@ -4,7 +4,7 @@
 //! body in the shape of Google's JSON API errors:
 //! `{"error": {"code": 404, "status": "NOT_FOUND", "message": "…", "fieldViolations": […]}}`.
 
-use std::{sync::OnceLock, time::Duration};
+use std::sync::OnceLock;
 
 use axum::{
     Router,
@@ -13,8 +13,8 @@ use axum::{
     routing::get,
 };
 use nordstern_runtime::{
-    http_error::json_error, http_routes::descriptor_pool, shutdown::ShutdownSignal,
-    tls::TlsListener,
+    http_error::json_error, http_routes::descriptor_pool, server::RequestLimits,
+    shutdown::ShutdownSignal, tls::TlsListener,
 };
 use prost_reflect::DynamicMessage;
 use tokio::net::TcpListener;
@@ -23,8 +23,8 @@ use tonic::Status;
 use crate::transcode::{self, Dispatch, dynamic_json, openapi};
 
 /// The routes of the JSON API.
-pub fn router(dispatch: Dispatch, timeout: Duration, max_body_bytes: usize) -> Router {
-    transcode::router(dispatch, timeout, max_body_bytes)
+pub fn router(dispatch: Dispatch, limits: RequestLimits, max_body_bytes: usize) -> Router {
+    transcode::router(dispatch, limits, max_body_bytes)
         .route(nordstern_auth::table::OPENAPI_PATH, get(openapi_document))
         .fallback(|| async { json_error(&Status::not_found("no such endpoint")) })
         .method_not_allowed_fallback(|| async {

@@ -83,7 +83,7 @@ pub async fn start(context: &mut RoleContext) -> Result<(), StartError> {
         // token of its session cookie itself, and answers with its sign-in page.
         let api = http::router(
             Dispatch::new(services.clone()),
-            grpc.request_timeout(),
+            nordstern_runtime::server::RequestLimits::of(grpc),
             max_request_bytes,
         )
         .layer(axum::middleware::from_fn_with_state(

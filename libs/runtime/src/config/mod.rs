@@ -253,6 +253,11 @@ impl Config {
         if grpc.request_timeout_ms == 0 {
             problems.push("grpc.request_timeout_ms: must be positive".to_owned());
         }
+        if grpc.long_request_timeout_ms < grpc.request_timeout_ms {
+            problems.push(
+                "grpc.long_request_timeout_ms: must be at least grpc.request_timeout_ms".to_owned(),
+            );
+        }
         if grpc.client_timeout_ms == 0 {
             problems.push("grpc.client_timeout_ms: must be positive".to_owned());
         }

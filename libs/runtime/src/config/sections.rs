@@ -17,6 +17,9 @@ pub struct GrpcConfig {
     pub listen_addr: SocketAddr,
     /// Upper bound on any one request's handling time, whatever deadline the client sent.
     pub request_timeout_ms: u64,
+    /// The same bound for the few calls that are batch jobs over the whole company
+    /// (`server::LONG_RUNNING_METHODS`: training a churn model from history).
+    pub long_request_timeout_ms: u64,
     /// Requests in flight across all connections before new ones are shed with
     /// RESOURCE_EXHAUSTED instead of queueing without bound.
     pub concurrency_limit: usize,
@@ -43,6 +46,7 @@ impl Default for GrpcConfig {
         GrpcConfig {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             request_timeout_ms: 30_000,
+            long_request_timeout_ms: 600_000,
             concurrency_limit: 1024,
             shed_pushback_ms: 100,
             max_request_bytes: 8 * 1024 * 1024,
@@ -58,6 +62,9 @@ impl Default for GrpcConfig {
 impl GrpcConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn long_request_timeout(&self) -> Duration {
+        Duration::from_millis(self.long_request_timeout_ms)
     }
     pub fn readiness_interval(&self) -> Duration {
         Duration::from_millis(self.readiness_interval_ms)

@@ -8,8 +8,6 @@ mod dispatch;
 pub mod openapi;
 mod request;
 
-use std::time::Duration;
-
 use axum::{
     Router,
     body::Bytes,
@@ -21,6 +19,7 @@ use axum::{
 use nordstern_runtime::{
     http_error::json_error,
     http_routes::{HttpRoute, http_routes},
+    server::RequestLimits,
 };
 use prost::Message;
 use prost_reflect::{DynamicMessage, SerializeOptions};
@@ -32,17 +31,17 @@ use request::{Incoming, input_message};
 #[derive(Clone)]
 struct Transcoder {
     dispatch: Dispatch,
-    /// The deadline each HTTP request gets on the gRPC side.
-    timeout: Duration,
+    /// The deadline each HTTP request gets on the gRPC side, by method.
+    limits: RequestLimits,
     /// The largest body read, as for a gRPC message.
     max_body_bytes: usize,
 }
 
 /// A router serving every annotated RPC.
-pub fn router(dispatch: Dispatch, timeout: Duration, max_body_bytes: usize) -> Router {
+pub fn router(dispatch: Dispatch, limits: RequestLimits, max_body_bytes: usize) -> Router {
     let transcoder = Transcoder {
         dispatch,
-        timeout,
+        limits,
         max_body_bytes,
     };
     http_routes()
@@ -103,7 +102,11 @@ impl Transcoder {
         };
         let answer = self
             .dispatch
-            .call(&route.grpc_path, input.encode_to_vec(), self.timeout)
+            .call(
+                &route.grpc_path,
+                input.encode_to_vec(),
+                self.limits.for_method(&route.grpc_path),
+            )
             .await
             .and_then(|bytes| {
                 DynamicMessage::decode(route.rpc.output(), bytes)

@@ -19,6 +19,33 @@ use crate::in_every_combination;
 
 in_every_combination!(retention_removes_raw_events_and_keeps_rollups);
 
+/// Every login the daily rollups count.
+async fn rolled_up_logins(db: &sea_orm::DatabaseConnection) -> Option<i64> {
+    let rows = query_all(
+        db,
+        "SELECT CAST(SUM(logins) AS BIGINT) AS logins FROM usage_daily",
+        vec![],
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    rows.first()?.try_get("", "logins").ok()
+}
+
+/// A login as the store takes it, user id already pseudonymised.
+fn stored_login(account_id: &str, event_id: &str, occurred_at: i64, user_key: &str) -> NewEvent {
+    NewEvent {
+        account_id: account_id.to_owned(),
+        event_id: event_id.to_owned(),
+        occurred_at,
+        user_key: user_key.to_owned(),
+        kind: EventKind::Login,
+        quantity: 1,
+        feature_key: String::new(),
+        ticket_id: String::new(),
+        properties: "{}".to_owned(),
+    }
+}
+
 async fn retention_removes_raw_events_and_keeps_rollups(suite: &mut TestSuite) {
     let company = company(suite).await;
     let mut client = usage(suite).await;
@@ -115,17 +142,7 @@ async fn postgres_retention_drops_whole_partitions() {
     ]
     .iter()
     .enumerate()
-    .map(|(n, when)| NewEvent {
-        account_id: "acct".to_owned(),
-        event_id: format!("e{n}"),
-        occurred_at: at(when),
-        user_key: "u".to_owned(),
-        kind: EventKind::Login,
-        quantity: 1,
-        feature_key: String::new(),
-        ticket_id: String::new(),
-        properties: "{}".to_owned(),
-    })
+    .map(|(n, when)| stored_login("acct", &format!("e{n}"), at(when), "u"))
     .collect();
     let stored = store
         .ingest(&events)
@@ -164,14 +181,7 @@ async fn postgres_retention_drops_whole_partitions() {
     );
     assert_eq!((sweep.events_deleted, sweep.keys_deleted), (1, 3));
     assert_eq!(partitions(db.clone()).await, ["usage_events_p202603"]);
-    let rollup_logins = query_all(
-        &db,
-        "SELECT CAST(SUM(logins) AS BIGINT) AS logins FROM usage_daily",
-        vec![],
-    )
-    .await
-    .unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(rollup_logins[0].try_get::<i64>("", "logins").ok(), Some(4));
+    assert_eq!(rolled_up_logins(&db).await, Some(4));
     // A dropped month gets its partition back when (in-retention) events arrive again.
     let again = NewEvent {
         event_id: "e9".to_owned(),
@@ -212,20 +222,14 @@ async fn sqlite_retention_sweeps_in_chunks() {
     // Every third event before the cutoff (the first one exactly at it stays).
     let total = 50_000;
     let events: Vec<NewEvent> = (0..total)
-        .map(|n| NewEvent {
-            account_id: format!("acct{}", n % 7),
-            event_id: format!("e{n}"),
-            occurred_at: if n % 3 == 0 && n > 0 {
+        .map(|n| {
+            let occurred_at = if n % 3 == 0 && n > 0 {
                 cutoff - n
             } else {
                 cutoff + n
-            },
-            user_key: format!("u{}", n % 5),
-            kind: EventKind::Login,
-            quantity: 1,
-            feature_key: String::new(),
-            ticket_id: String::new(),
-            properties: "{}".to_owned(),
+            };
+            let (account, user) = (format!("acct{}", n % 7), format!("u{}", n % 5));
+            stored_login(&account, &format!("e{n}"), occurred_at, &user)
         })
         .collect();
     for batch in events.chunks(5_000) {
@@ -257,14 +261,7 @@ async fn sqlite_retention_sweeps_in_chunks() {
         );
         assert_eq!(left, (total - old as i64, cutoff), "{table}");
     }
-    let logins = query_all(
-        &db,
-        "SELECT CAST(SUM(logins) AS BIGINT) AS logins FROM usage_daily",
-        vec![],
-    )
-    .await
-    .unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(logins[0].try_get::<i64>("", "logins").ok(), Some(total));
+    assert_eq!(rolled_up_logins(&db).await, Some(total));
 
     let again = store
         .apply_retention(cutoff)

@@ -91,7 +91,9 @@ pub(super) async fn ingest_event_stream(
         };
         received += 1;
         let store = grpc.store.clone();
-        committing = Some(tokio::spawn(async move { checked.commit(&store).await }));
+        committing = Some(tokio::spawn(tracing::Instrument::in_current_span(
+            async move { checked.commit(&store).await },
+        )));
     }
     totals.unknown_features = unknown_features_to_proto(unknown_features);
     Ok(Response::new(totals))

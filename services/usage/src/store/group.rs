@@ -100,7 +100,9 @@ impl Store {
             answer,
         });
         let store = self.clone();
-        tokio::spawn(async move { store.commit_waiting().await });
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
+            store.commit_waiting().await
+        }));
         match answered.await {
             Ok(result) => result.map_err(Failure::into_db_err),
             Err(_) => Err(DbErr::Custom(

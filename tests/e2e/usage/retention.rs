@@ -145,7 +145,7 @@ async fn postgres_retention_drops_whole_partitions() {
     .map(|(n, when)| stored_login("acct", &format!("e{n}"), at(when), "u"))
     .collect();
     let stored = store
-        .ingest(&events)
+        .ingest(events.clone())
         .await
         .unwrap_or_else(|error| panic!("ingest: {error}"));
     assert_eq!(stored, [true; 4]);
@@ -190,7 +190,7 @@ async fn postgres_retention_drops_whole_partitions() {
     };
     assert_eq!(
         store
-            .ingest(&[again])
+            .ingest(vec![again])
             .await
             .unwrap_or_else(|error| panic!("{error}")),
         [true]
@@ -234,7 +234,7 @@ async fn sqlite_retention_sweeps_in_chunks() {
         .collect();
     for batch in events.chunks(5_000) {
         let stored = store
-            .ingest(batch)
+            .ingest(batch.to_vec())
             .await
             .unwrap_or_else(|error| panic!("ingest: {error}"));
         assert!(stored.iter().all(|&stored| stored));

@@ -259,18 +259,19 @@ struct CheckedBatch {
 }
 
 impl CheckedBatch {
-    async fn commit(mut self, store: &Store) -> Result<BatchOutcome, Status> {
-        let stored = store
-            .ingest(&self.events)
-            .await
-            .map_err(ServiceError::from)?;
+    async fn commit(self, store: &Store) -> Result<BatchOutcome, Status> {
+        let CheckedBatch {
+            mut outcome,
+            events,
+        } = self;
+        let stored = store.ingest(events).await.map_err(ServiceError::from)?;
         for was_stored in stored {
             if was_stored {
-                self.outcome.accepted += 1;
+                outcome.accepted += 1;
             } else {
-                self.outcome.duplicates += 1;
+                outcome.duplicates += 1;
             }
         }
-        Ok(self.outcome)
+        Ok(outcome)
     }
 }

@@ -93,12 +93,9 @@ impl WaitingBatches {
 }
 
 impl Store {
-    pub(super) async fn ingest_in_group(&self, events: &[NewEvent]) -> Result<Vec<bool>, DbErr> {
+    pub(super) async fn ingest_in_group(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, DbErr> {
         let (answer, answered) = oneshot::channel();
-        self.waiting.push(WaitingBatch {
-            events: events.to_vec(),
-            answer,
-        });
+        self.waiting.push(WaitingBatch { events, answer });
         let store = self.clone();
         tokio::spawn(tracing::Instrument::in_current_span(async move {
             store.commit_waiting().await
@@ -138,12 +135,10 @@ impl Store {
         .await;
         match result {
             Ok(stored) => {
-                let mut rest = stored.as_slice();
+                let mut stored = stored.into_iter();
                 for (answer, size) in answers.into_iter().zip(sizes) {
-                    let (own, after) = rest.split_at(size.min(rest.len()));
-                    rest = after;
                     // A caller that went away needs no answer.
-                    let _ = answer.send(Ok(own.to_vec()));
+                    let _ = answer.send(Ok(stored.by_ref().take(size).collect()));
                 }
             }
             Err(error) => {

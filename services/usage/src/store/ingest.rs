@@ -98,7 +98,7 @@ impl Store {
     /// event, whether it was stored (`false`: a duplicate, also of an earlier event of the
     /// same batch). On SQLite the batch may be committed together with others that
     /// waited for the writer at the same time (see `group`).
-    pub async fn ingest(&self, events: &[NewEvent]) -> Result<Vec<bool>, DbErr> {
+    pub async fn ingest(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, DbErr> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -108,7 +108,7 @@ impl Store {
         self.create_partitions(events.iter().map(|event| event.occurred_at))
             .await?;
         let txn = self.writer.begin_shared().await?;
-        let stored = write_events(&txn.txn, events).await?;
+        let stored = write_events(&txn.txn, &events).await?;
         txn.commit().await?;
         Ok(stored)
     }

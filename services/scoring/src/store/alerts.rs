@@ -160,22 +160,25 @@ impl Store {
         account_ids: &[String],
     ) -> Result<HashMap<String, Vec<OpenAlert>>, DbErr> {
         let mut open: HashMap<String, Vec<OpenAlert>> = HashMap::new();
-        for chunk in account_ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT alert_id, account_id, alert_type, reason FROM alerts \
-                 WHERE status <> 'RESOLVED' AND account_id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let values = chunk.iter().map(|id| Value::from(id.as_str())).collect();
-            for row in query_all(self.db(), &sql, values).await? {
-                open.entry(row.try_get("", "account_id")?)
-                    .or_default()
-                    .push(OpenAlert {
-                        alert_id: row.try_get("", "alert_id")?,
-                        alert_type: parse_column(&row, "alert_type", AlertType::parse)?,
-                        reason: row.try_get("", "reason")?,
-                    });
-            }
+        let keys: Vec<&str> = account_ids.iter().map(String::as_str).collect();
+        // By key, for the reason `scores_of` gives: the open-alert index per account.
+        let rows = select_by_keys(
+            self.db(),
+            "alert_id, alert_type, reason",
+            "alerts",
+            "account_id",
+            ("status <> 'RESOLVED'", Vec::new()),
+            &keys,
+        )
+        .await?;
+        for row in rows {
+            open.entry(row.try_get("", "account_id")?)
+                .or_default()
+                .push(OpenAlert {
+                    alert_id: row.try_get("", "alert_id")?,
+                    alert_type: parse_column(&row, "alert_type", AlertType::parse)?,
+                    reason: row.try_get("", "reason")?,
+                });
         }
         Ok(open)
     }

@@ -8,6 +8,7 @@ use chrono::DateTime;
 use nordstern_proto::scoring::v1 as pb;
 use nordstern_runtime::storage::{
     Order, Select, SerialWriter, execute, insert_rows, placeholders, query_all, query_one,
+    select_by_keys,
 };
 use nordstern_runtime::wire::timestamp;
 use prost::Message;

@@ -58,19 +58,33 @@ enum ScoreOrder {
     ArrAtRiskDescending,
 }
 
+/// `columns` of the stored latest scores of `ids`, each with `account_id`. By key, not
+/// with an IN list: the first recompute fills the table in one go, and PostgreSQL's
+/// statistics from before it planned each list as a scan of every score (18 s of a
+/// 100,000-account recompute).
+async fn scores_of(
+    db: &impl ConnectionTrait,
+    columns: &str,
+    ids: &[String],
+) -> Result<Vec<QueryResult>, DbErr> {
+    let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
+    select_by_keys(
+        db,
+        columns,
+        "health_scores",
+        "account_id",
+        ("", Vec::new()),
+        &keys,
+    )
+    .await
+}
+
 impl Store {
     /// The latest stored score (protobuf) of every id that has one.
     pub async fn latest(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, DbErr> {
         let mut latest = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT account_id, payload FROM health_scores WHERE account_id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let values = chunk.iter().map(|id| Value::from(id.clone())).collect();
-            for row in query_all(self.db(), &sql, values).await? {
-                latest.insert(row.try_get("", "account_id")?, row.try_get("", "payload")?);
-            }
+        for row in scores_of(self.db(), "payload", ids).await? {
+            latest.insert(row.try_get("", "account_id")?, row.try_get("", "payload")?);
         }
         Ok(latest)
     }
@@ -82,16 +96,9 @@ impl Store {
     pub async fn write_scores(&self, writes: Vec<ScoreWrite>) -> Result<ScoresWritten, DbErr> {
         let txn = self.writer.begin().await?;
         let ids: Vec<String> = writes.iter().map(|w| w.account_id.clone()).collect();
-        let mut stored_versions: HashMap<String, i64> = HashMap::new();
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT account_id, version FROM health_scores WHERE account_id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let values = chunk.iter().map(|id| Value::from(id.clone())).collect();
-            for row in query_all(&txn.txn, &sql, values).await? {
-                stored_versions.insert(row.try_get("", "account_id")?, row.try_get("", "version")?);
-            }
+        let mut stored_versions: HashMap<String, i64> = HashMap::with_capacity(ids.len());
+        for row in scores_of(&txn.txn, "version", &ids).await? {
+            stored_versions.insert(row.try_get("", "account_id")?, row.try_get("", "version")?);
         }
         let mut applied: Vec<ScoreWrite> = writes
             .into_iter()

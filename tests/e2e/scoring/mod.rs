@@ -31,6 +31,7 @@ mod churn_models;
 mod config;
 mod lists;
 mod privacy;
+mod recompute;
 mod scores;
 mod upsell;
 

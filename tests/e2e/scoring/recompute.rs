@@ -1,0 +1,74 @@
+//! A recompute of a company larger than one write transaction (4,000 accounts): every
+//! account scored once per run, and the next run builds on what the first stored.
+
+use std::collections::HashMap;
+
+use super::*;
+
+in_every_combination!(a_company_larger_than_one_write_batch_is_scored_whole);
+
+const ACCOUNTS: usize = 4_321;
+
+async fn a_company_larger_than_one_write_batch_is_scored_whole(suite: &TestSuite) {
+    let mut accounts_client = accounts(suite).await;
+    let mut created = Vec::with_capacity(ACCOUNTS);
+    let numbers: Vec<usize> = (0..ACCOUNTS).collect();
+    for chunk in numbers.chunks(1_000) {
+        let items = chunk
+            .iter()
+            .map(|&n| accounts_pb::CreateAccountRequest {
+                request_id: format!("scale-{n}"),
+                ..new_account(&format!("Account {n:04}"), 100_000 + 1_000 * n as i64)
+            })
+            .collect();
+        let response = accounts_client
+            .batch_create_accounts(accounts_pb::BatchCreateAccountsRequest { items })
+            .await
+            .unwrap_or_else(|s| panic!("create: {s}"))
+            .into_inner();
+        assert_eq!(response.refused_count, 0, "{:?}", response.refusals.first());
+        created.extend(
+            response
+                .accounts
+                .into_iter()
+                .filter_map(|a| a.account)
+                .map(|a| a.account_id),
+        );
+    }
+    assert_eq!(created.len(), ACCOUNTS);
+
+    let mut client = scoring(suite).await;
+    for run in 1..=2 {
+        let report = recompute_all(&mut client).await;
+        assert_eq!(report.accounts_scored as usize, ACCOUNTS, "run {run}");
+        let versions = stored_versions(&mut client).await;
+        assert_eq!(versions.len(), ACCOUNTS, "run {run}: one score per account");
+        for id in &created {
+            assert_eq!(versions.get(id), Some(&run), "run {run}: version of {id}");
+        }
+    }
+}
+
+/// The version of every stored latest score, by account.
+async fn stored_versions(client: &mut Scoring) -> HashMap<String, i64> {
+    let mut versions = HashMap::new();
+    let mut request = pb::ListHealthScoresRequest {
+        page_size: 1_000,
+        ..pb::ListHealthScoresRequest::default()
+    };
+    loop {
+        let page = client
+            .list_health_scores(request.clone())
+            .await
+            .unwrap_or_else(|s| panic!("list: {s}"))
+            .into_inner();
+        for score in page.health_scores {
+            let previous = versions.insert(score.account_id.clone(), score.version);
+            assert!(previous.is_none(), "{} listed twice", score.account_id);
+        }
+        if page.next_page_token.is_empty() {
+            return versions;
+        }
+        request.page_token = page.next_page_token;
+    }
+}

@@ -4,21 +4,32 @@ use super::*;
 
 in_every_combination!(crm_lists_filter_page_and_order);
 
-async fn list_scores(client: &mut Scoring, request: pb::ListHealthScoresRequest) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut request = request;
+/// Every score the request lists, page after page, in list order.
+pub(super) async fn all_pages(
+    client: &mut Scoring,
+    mut request: pb::ListHealthScoresRequest,
+) -> Vec<pb::HealthScore> {
+    let mut scores = Vec::new();
     loop {
         let page = client
             .list_health_scores(request.clone())
             .await
             .unwrap_or_else(|s| panic!("{s}"))
             .into_inner();
-        ids.extend(page.health_scores.into_iter().map(|s| s.account_id));
+        scores.extend(page.health_scores);
         if page.next_page_token.is_empty() {
-            return ids;
+            return scores;
         }
         request.page_token = page.next_page_token;
     }
+}
+
+async fn list_scores(client: &mut Scoring, request: pb::ListHealthScoresRequest) -> Vec<String> {
+    all_pages(client, request)
+        .await
+        .into_iter()
+        .map(|s| s.account_id)
+        .collect()
 }
 
 fn sorted(mut ids: Vec<String>) -> Vec<String> {

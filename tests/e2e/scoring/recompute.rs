@@ -51,24 +51,14 @@ async fn a_company_larger_than_one_write_batch_is_scored_whole(suite: &TestSuite
 
 /// The version of every stored latest score, by account.
 async fn stored_versions(client: &mut Scoring) -> HashMap<String, i64> {
-    let mut versions = HashMap::new();
-    let mut request = pb::ListHealthScoresRequest {
+    let request = pb::ListHealthScoresRequest {
         page_size: 1_000,
         ..pb::ListHealthScoresRequest::default()
     };
-    loop {
-        let page = client
-            .list_health_scores(request.clone())
-            .await
-            .unwrap_or_else(|s| panic!("list: {s}"))
-            .into_inner();
-        for score in page.health_scores {
-            let previous = versions.insert(score.account_id.clone(), score.version);
-            assert!(previous.is_none(), "{} listed twice", score.account_id);
-        }
-        if page.next_page_token.is_empty() {
-            return versions;
-        }
-        request.page_token = page.next_page_token;
+    let mut versions = HashMap::new();
+    for score in super::lists::all_pages(client, request).await {
+        let previous = versions.insert(score.account_id.clone(), score.version);
+        assert!(previous.is_none(), "{} listed twice", score.account_id);
     }
+    versions
 }

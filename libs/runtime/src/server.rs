@@ -265,9 +265,6 @@ fn accepted_without_nagle(
 pub const LONG_RUNNING_METHODS: &[&str] =
     &["/nordstern.scoring.v1.ScoringService/TrainChurnModelFromHistory"];
 
-/// Cuts a request off at the configured timeout or the caller's `grpc-timeout`,
-/// whichever is shorter, with DEADLINE_EXCEEDED as the gRPC spec asks (tonic's own server
-/// timeout answers CANCELLED, which callers cannot tell from a client-side cancel).
 /// How long the server gives a call, by method.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
@@ -300,6 +297,9 @@ impl RequestLimits {
     }
 }
 
+/// Cuts a request off at the configured timeout or the caller's `grpc-timeout`,
+/// whichever is shorter, with DEADLINE_EXCEEDED as the gRPC spec asks (tonic's own server
+/// timeout answers CANCELLED, which callers cannot tell from a client-side cancel).
 #[derive(Clone, Copy)]
 struct DeadlineLayer {
     limits: RequestLimits,

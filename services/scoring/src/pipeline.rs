@@ -164,6 +164,7 @@ impl Scoring {
             // The stream is read on while batches are scored, so usage computes the next
             // summaries instead of waiting for the previous batch's commit.
             let (batches, received) = tokio::sync::mpsc::channel::<Vec<Ready>>(1);
+            // Each side owns its end of the channel, so the other stops when it ends.
             let read = async {
                 let batches = batches;
                 let mut ready = Vec::with_capacity(WRITE_BATCH);

@@ -11,7 +11,7 @@
 //! group down with it. A task takes whatever waits when it gets the writer, so there are
 //! always at least as many tasks to come as batches waiting.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nordstern_runtime::error::is_unavailable;
 use sea_orm::{DbErr, RuntimeErr};
@@ -58,26 +58,23 @@ impl Failure {
 }
 
 impl WaitingBatches {
+    /// The queue; a panic elsewhere while it was held leaves it usable (every change to
+    /// it is one push or one drain).
+    fn queue(&self) -> MutexGuard<'_, Vec<WaitingBatch>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn is_empty(&self) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_empty()
+        self.queue().is_empty()
     }
 
     fn push(&self, batch: WaitingBatch) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(batch);
+        self.queue().push(batch);
     }
 
     /// The batches waiting longest, up to `MAX_GROUP_EVENTS` events (at least one batch).
     fn take_group(&self) -> Vec<WaitingBatch> {
-        let mut queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queue = self.queue();
         let mut events = 0;
         let taken = queue
             .iter()

@@ -184,29 +184,29 @@ pub(super) async fn write_events(
     fresh.sort_unstable();
 
     insert_rows(
-            txn,
-            "INSERT INTO usage_events (occurred_at, account_id, event_id, user_key, kind, quantity, feature_key, ticket_id, properties)",
-            "",
-            9,
-            fresh
-                .iter()
-                .map(|&i| {
-                    let event = &events[i];
-                    vec![
-                        Value::from(event.occurred_at),
-                        text(&event.account_id),
-                        text(&event.event_id),
-                        text(&event.user_key),
-                        text(event.kind.as_str()),
-                        Value::from(event.quantity),
-                        text(&event.feature_key),
-                        text(&event.ticket_id),
-                        text(&event.properties),
-                    ]
-                })
-                .collect(),
-        )
-        .await?;
+        txn,
+        "INSERT INTO usage_events (occurred_at, account_id, event_id, user_key, kind, quantity, feature_key, ticket_id, properties)",
+        "",
+        9,
+        fresh
+            .iter()
+            .map(|&i| {
+                let event = &events[i];
+                vec![
+                    Value::from(event.occurred_at),
+                    text(&event.account_id),
+                    text(&event.event_id),
+                    text(&event.user_key),
+                    text(event.kind.as_str()),
+                    Value::from(event.quantity),
+                    text(&event.feature_key),
+                    text(&event.ticket_id),
+                    text(&event.properties),
+                ]
+            })
+            .collect(),
+    )
+    .await?;
 
     let mut rollups = Rollups::default();
     for &index in &fresh {

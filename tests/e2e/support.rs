@@ -15,6 +15,41 @@ pub async fn accounts(suite: &TestSuite) -> Accounts {
     AccountsServiceClient::new(suite.channel(Role::Accounts).await)
 }
 
+/// `count` accounts created with `BatchCreateAccounts`, 1,000 per call, named
+/// `{prefix} {n}` with ARR growing with `n`; their ids in that order.
+pub async fn create_accounts_in_bulk(
+    client: &mut Accounts,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let numbers: Vec<usize> = (0..count).collect();
+    let mut created = Vec::with_capacity(count);
+    for chunk in numbers.chunks(1_000) {
+        let items = chunk
+            .iter()
+            .map(|&n| pb::CreateAccountRequest {
+                request_id: format!("{prefix}-{n}"),
+                ..new_account(&format!("{prefix} {n:04}"), 100_000 + 1_000 * n as i64)
+            })
+            .collect();
+        let response = client
+            .batch_create_accounts(pb::BatchCreateAccountsRequest { items })
+            .await
+            .unwrap_or_else(|s| panic!("create: {s}"))
+            .into_inner();
+        assert_eq!(response.refused_count, 0, "{:?}", response.refusals.first());
+        created.extend(
+            response
+                .accounts
+                .into_iter()
+                .filter_map(|a| a.account)
+                .map(|a| a.account_id),
+        );
+    }
+    assert_eq!(created.len(), count);
+    created
+}
+
 pub fn date(year: i32, month: i32, day: i32) -> Option<common::Date> {
     Some(common::Date { year, month, day })
 }

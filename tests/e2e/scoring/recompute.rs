@@ -10,32 +10,7 @@ in_every_combination!(a_company_larger_than_one_write_batch_is_scored_whole);
 const ACCOUNTS: usize = 4_321;
 
 async fn a_company_larger_than_one_write_batch_is_scored_whole(suite: &TestSuite) {
-    let mut accounts_client = accounts(suite).await;
-    let mut created = Vec::with_capacity(ACCOUNTS);
-    let numbers: Vec<usize> = (0..ACCOUNTS).collect();
-    for chunk in numbers.chunks(1_000) {
-        let items = chunk
-            .iter()
-            .map(|&n| accounts_pb::CreateAccountRequest {
-                request_id: format!("scale-{n}"),
-                ..new_account(&format!("Account {n:04}"), 100_000 + 1_000 * n as i64)
-            })
-            .collect();
-        let response = accounts_client
-            .batch_create_accounts(accounts_pb::BatchCreateAccountsRequest { items })
-            .await
-            .unwrap_or_else(|s| panic!("create: {s}"))
-            .into_inner();
-        assert_eq!(response.refused_count, 0, "{:?}", response.refusals.first());
-        created.extend(
-            response
-                .accounts
-                .into_iter()
-                .filter_map(|a| a.account)
-                .map(|a| a.account_id),
-        );
-    }
-    assert_eq!(created.len(), ACCOUNTS);
+    let created = create_accounts_in_bulk(&mut accounts(suite).await, "scale", ACCOUNTS).await;
 
     let mut client = scoring(suite).await;
     for run in 1..=2 {

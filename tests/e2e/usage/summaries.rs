@@ -1,6 +1,6 @@
 //! Summaries on known data (windows, breadth, trend, percentiles, tickets), batch and
-//! streamed summaries against the same peers, summaries at many instants, and chart
-//! series by day and week.
+//! streamed summaries against the same peers, a stream of many chunks, summaries at many
+//! instants, and chart series by day and week.
 
 use super::*;
 use crate::in_every_combination;
@@ -8,6 +8,7 @@ use crate::in_every_combination;
 in_every_combination!(
     summary_on_known_data,
     batch_and_stream_summaries_rank_against_the_same_peers,
+    a_stream_of_many_chunks_equals_batch_summaries,
     summaries_at_many_instants_equal_one_call_per_instant,
     timeseries_by_day_and_week,
 );
@@ -183,6 +184,73 @@ async fn batch_and_stream_summaries_rank_against_the_same_peers(suite: &TestSuit
 
 /// History training reads summaries of many cut-off days in one call; each must equal
 /// the summary of a call for its instant alone, peers ranked as on that day.
+/// More accounts than several streamed chunks, which are read side by side: every account
+/// is streamed once, with the summary a batch call gives for it.
+async fn a_stream_of_many_chunks_equals_batch_summaries(suite: &TestSuite) {
+    const ACCOUNTS: usize = 1_234;
+    let ids = create_accounts_in_bulk(&mut accounts(suite).await, "stream", ACCOUNTS).await;
+    let mut client = usage(suite).await;
+    let now = Utc::now();
+    // Every third account logs in, by one of five users, on a day of the last 40.
+    let events: Vec<pb::UsageEvent> = ids
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % 3 == 0)
+        .map(|(n, id)| {
+            let at = days_ago(now, (n % 40) as i64);
+            login(&format!("s{n}"), id, &format!("u{}", n % 5), at)
+        })
+        .collect();
+    for batch in events.chunks(500) {
+        let response = ingest(&mut client, batch.to_vec()).await;
+        assert_eq!(response.accepted_count as usize, batch.len());
+    }
+
+    let mut stream = client
+        .stream_usage_summaries(pb::StreamUsageSummariesRequest {
+            account_ids: vec![],
+            as_of: Some(timestamp(now)),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("stream: {status}"))
+        .into_inner();
+    let mut streamed = HashMap::new();
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .unwrap_or_else(|status| panic!("{status}"))
+    {
+        for summary in chunk.summaries {
+            let id = summary.account_id.clone();
+            assert!(
+                streamed.insert(id.clone(), summary).is_none(),
+                "{id} streamed twice"
+            );
+        }
+    }
+    assert_eq!(streamed.len(), ACCOUNTS);
+    let logins: i64 = streamed
+        .values()
+        .map(|s| s.last_90_days.map_or(0, |w| w.logins))
+        .sum();
+    assert_eq!(logins as usize, events.len());
+
+    for chunk in ids.chunks(1_000) {
+        let batch = client
+            .batch_get_usage_summaries(pb::BatchGetUsageSummariesRequest {
+                account_ids: chunk.to_vec(),
+                as_of: Some(timestamp(now)),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("batch: {status}"))
+            .into_inner();
+        assert_eq!(batch.summaries.len(), chunk.len());
+        for summary in batch.summaries {
+            assert_eq!(streamed.get(&summary.account_id), Some(&summary));
+        }
+    }
+}
+
 async fn summaries_at_many_instants_equal_one_call_per_instant(suite: &TestSuite) {
     let company = company(suite).await;
     let mut client = usage(suite).await;

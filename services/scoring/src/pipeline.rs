@@ -352,18 +352,21 @@ impl Scoring {
             .map(|w| (w.account_id.as_str(), w.version, w.payload.as_slice()))
             .collect();
         self.cache.put_many(&entries).await;
+        // Without a watcher, a whole-company recompute decodes no payload at all.
+        let watched = self.changes.receiver_count() > 0;
         for write in &applied {
             report.accounts_scored += 1;
             report.color_changes += usize::from(write.color_change.is_some());
-            if !write.changed && !batch.keep_scores {
+            let announce = write.changed && watched;
+            if !announce && !batch.keep_scores {
                 continue;
             }
             // The stored payload: with the commit's changed_at.
             let Ok(score) = pb::HealthScore::decode(write.payload.as_slice()) else {
                 continue;
             };
-            if write.changed {
-                // No receiver is fine: nobody watches.
+            if announce {
+                // A watcher that left meanwhile is fine.
                 let _ = self.changes.send(score.clone());
             }
             if batch.keep_scores {

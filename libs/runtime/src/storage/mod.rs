@@ -352,10 +352,16 @@ impl Select {
 
 /// `$from, $from+1, …` for an IN list of `count` values.
 pub fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    use std::fmt::Write;
+    // One allocation: lists of 500 keys are built for every batch a recompute reads.
+    let mut list = String::with_capacity(count * 8);
+    for n in from..from + count {
+        if n > from {
+            list.push_str(", ");
+        }
+        let _ = write!(list, "${n}");
+    }
+    list
 }
 
 pub async fn query_all(
@@ -475,5 +481,15 @@ mod select_tests {
         let mut single = Select::new("SELECT id FROM t");
         single.after(vec![("id", Order::Ascending, "x".into())]);
         assert_eq!(single.sql(), "SELECT id FROM t WHERE 1 = 1 AND id > $1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_from_the_first_and_may_be_none() {
+        assert_eq!(super::placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(super::placeholders(9, 2), "$9, $10");
+        assert_eq!(super::placeholders(1, 0), "");
     }
 }

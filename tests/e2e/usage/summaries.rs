@@ -140,22 +140,7 @@ async fn batch_and_stream_summaries_rank_against_the_same_peers(suite: &TestSuit
     let single = summary(&mut client, &company.a, now).await;
     assert_eq!(batch.summaries[1], single);
 
-    let mut stream = client
-        .stream_usage_summaries(pb::StreamUsageSummariesRequest {
-            account_ids: vec![],
-            as_of: Some(timestamp(now)),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("stream: {status}"))
-        .into_inner();
-    let mut streamed = Vec::new();
-    while let Some(chunk) = stream
-        .message()
-        .await
-        .unwrap_or_else(|status| panic!("{status}"))
-    {
-        streamed.extend(chunk.summaries);
-    }
+    let streamed = stream_everyone(&mut client, now).await;
     let mut ids: Vec<String> = streamed.iter().map(|s| s.account_id.clone()).collect();
     ids.sort();
     let mut expected = vec![
@@ -206,27 +191,13 @@ async fn a_stream_of_many_chunks_equals_batch_summaries(suite: &TestSuite) {
         assert_eq!(response.accepted_count as usize, batch.len());
     }
 
-    let mut stream = client
-        .stream_usage_summaries(pb::StreamUsageSummariesRequest {
-            account_ids: vec![],
-            as_of: Some(timestamp(now)),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("stream: {status}"))
-        .into_inner();
     let mut streamed = HashMap::new();
-    while let Some(chunk) = stream
-        .message()
-        .await
-        .unwrap_or_else(|status| panic!("{status}"))
-    {
-        for summary in chunk.summaries {
-            let id = summary.account_id.clone();
-            assert!(
-                streamed.insert(id.clone(), summary).is_none(),
-                "{id} streamed twice"
-            );
-        }
+    for summary in stream_everyone(&mut client, now).await {
+        let id = summary.account_id.clone();
+        assert!(
+            streamed.insert(id.clone(), summary).is_none(),
+            "{id} streamed twice"
+        );
     }
     assert_eq!(streamed.len(), ACCOUNTS);
     let logins: i64 = streamed
@@ -249,6 +220,27 @@ async fn a_stream_of_many_chunks_equals_batch_summaries(suite: &TestSuite) {
             assert_eq!(streamed.get(&summary.account_id), Some(&summary));
         }
     }
+}
+
+/// Every account's summary as of `as_of`, through `StreamUsageSummaries`.
+async fn stream_everyone(client: &mut Usage, as_of: DateTime<Utc>) -> Vec<pb::UsageSummary> {
+    let mut stream = client
+        .stream_usage_summaries(pb::StreamUsageSummariesRequest {
+            account_ids: vec![],
+            as_of: Some(timestamp(as_of)),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("stream: {status}"))
+        .into_inner();
+    let mut streamed = Vec::new();
+    while let Some(chunk) = stream
+        .message()
+        .await
+        .unwrap_or_else(|status| panic!("{status}"))
+    {
+        streamed.extend(chunk.summaries);
+    }
+    streamed
 }
 
 async fn summaries_at_many_instants_equal_one_call_per_instant(suite: &TestSuite) {

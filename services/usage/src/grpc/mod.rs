@@ -117,46 +117,51 @@ impl UsageGrpc {
         &self,
         targets: &[accounts_pb::Account],
         as_of: DateTime<Utc>,
-        everyone: Option<&[accounts_pb::Account]>,
     ) -> Result<PeerGroups, Status> {
-        let mut universe: Vec<accounts_pb::Account> = match (everyone, targets) {
-            (Some(everyone), _) => everyone.to_vec(),
-            (None, [account]) => {
-                let mut peers = Vec::new();
-                if !account.csm_id.is_empty() {
-                    peers.extend(
-                        self.list_accounts(accounts_pb::ListAccountsRequest {
-                            csm_id: account.csm_id.clone(),
-                            ..Default::default()
-                        })
-                        .await?,
-                    );
-                }
-                if account.segment != 0 {
-                    peers.extend(
-                        self.list_accounts(accounts_pb::ListAccountsRequest {
-                            segment: account.segment,
-                            ..Default::default()
-                        })
-                        .await?,
-                    );
-                }
-                peers
-            }
-            (None, _) => {
-                self.list_accounts(accounts_pb::ListAccountsRequest::default())
-                    .await?
-            }
+        let [account] = targets else {
+            let everyone = self
+                .list_accounts(accounts_pb::ListAccountsRequest::default())
+                .await?;
+            return self.peer_groups_among(&everyone, as_of).await;
         };
-        universe.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-        universe.dedup_by(|a, b| a.account_id == b.account_id);
+        let mut peers = Vec::new();
+        if !account.csm_id.is_empty() {
+            peers.extend(
+                self.list_accounts(accounts_pb::ListAccountsRequest {
+                    csm_id: account.csm_id.clone(),
+                    ..Default::default()
+                })
+                .await?,
+            );
+        }
+        if account.segment != 0 {
+            peers.extend(
+                self.list_accounts(accounts_pb::ListAccountsRequest {
+                    segment: account.segment,
+                    ..Default::default()
+                })
+                .await?,
+            );
+        }
+        // The portfolio and the segment overlap.
+        peers.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        peers.dedup_by(|a, b| a.account_id == b.account_id);
+        self.peer_groups_among(&peers, as_of).await
+    }
+
+    /// Peer groups of `universe` (each account once) by their usage up to `as_of`.
+    async fn peer_groups_among(
+        &self,
+        universe: &[accounts_pb::Account],
+        as_of: DateTime<Utc>,
+    ) -> Result<PeerGroups, Status> {
         let ids: Vec<String> = universe.iter().map(|a| a.account_id.clone()).collect();
         let usage = self
             .store
             .usage_last_30_days(&ids, crate::store::day_of(as_of.timestamp_micros()))
             .await
             .map_err(ServiceError::from)?;
-        Ok(PeerGroups::new(&universe, |id| {
+        Ok(PeerGroups::new(universe, |id| {
             usage.get(id).copied().unwrap_or(0)
         }))
     }

@@ -29,7 +29,7 @@ pub(super) async fn get_usage_summary(
         return Err(ServiceError::NotFound(format!("account {account_id}")).into());
     }
     let catalog = grpc.catalog().await?;
-    let peers = grpc.peer_groups(&accounts, as_of, None).await?;
+    let peers = grpc.peer_groups(&accounts, as_of).await?;
     let summary = grpc
         .summaries(&accounts, &catalog, &peers, as_of)
         .await?
@@ -55,7 +55,7 @@ pub(super) async fn batch_get_usage_summaries(
             .unwrap_or(usize::MAX)
     });
     let catalog = grpc.catalog().await?;
-    let peers = grpc.peer_groups(&accounts, as_of, None).await?;
+    let peers = grpc.peer_groups(&accounts, as_of).await?;
     let summaries = grpc.summaries(&accounts, &catalog, &peers, as_of).await?;
     Ok(Response::new(pb::BatchGetUsageSummariesResponse {
         summaries,
@@ -175,14 +175,13 @@ pub(super) async fn stream_usage_summaries(
     let everyone = grpc
         .list_accounts(accounts_pb::ListAccountsRequest::default())
         .await?;
+    let peers = grpc.peer_groups_among(&everyone, as_of).await?;
     let (targets, missing) = if ids.is_empty() {
-        (everyone.clone(), Vec::new())
+        (everyone, Vec::new())
     } else {
         grpc.fetch_accounts(&ids).await?
     };
     let catalog = grpc.catalog().await?;
-    let peers = grpc.peer_groups(&targets, as_of, Some(&everyone)).await?;
-    drop(everyone);
 
     let in_flight = chunks_in_flight(grpc.store.db().get_database_backend());
     let (sender, receiver) = tokio::sync::mpsc::channel(2);

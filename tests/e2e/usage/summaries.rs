@@ -167,8 +167,6 @@ async fn batch_and_stream_summaries_rank_against_the_same_peers(suite: &TestSuit
     );
 }
 
-/// History training reads summaries of many cut-off days in one call; each must equal
-/// the summary of a call for its instant alone, peers ranked as on that day.
 /// More accounts than several streamed chunks, which are read side by side: every account
 /// is streamed once, with the summary a batch call gives for it.
 async fn a_stream_of_many_chunks_equals_batch_summaries(suite: &TestSuite) {
@@ -243,6 +241,8 @@ async fn stream_everyone(client: &mut Usage, as_of: DateTime<Utc>) -> Vec<pb::Us
     streamed
 }
 
+/// History training reads summaries of many cut-off days in one call; each must equal
+/// the summary of a call for its instant alone, peers ranked as on that day.
 async fn summaries_at_many_instants_equal_one_call_per_instant(suite: &TestSuite) {
     let company = company(suite).await;
     let mut client = usage(suite).await;

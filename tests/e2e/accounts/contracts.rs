@@ -201,6 +201,8 @@ async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
     let mut direct = client.clone();
     let mut y_request = owned_by(open("Y", 50_000, -400), &ann, -300);
     y_request.request_id = "quota-y".to_owned();
+    // `at` reads the clock: compare with the instant sent, not a second reading of it.
+    let handover = y_request.assigned_at.map(|t| t.seconds);
     let batch = direct
         .batch_create_accounts(pb::BatchCreateAccountsRequest {
             items: vec![y_request],
@@ -212,7 +214,7 @@ async fn quota_is_on_the_book_each_csm_held(suite: &TestSuite) {
     let y = batch.accounts[0].account.clone().unwrap_or_default();
     assert_eq!(
         y.assigned_at.map(|t| t.seconds),
-        at(-300).map(|t| t.seconds),
+        handover,
         "the batch keeps the handover's time"
     );
     let y = y.account_id;

@@ -115,7 +115,7 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
     };
 
     let first = ingest(&channel, &generator, args.concurrency).await?;
-    let peak_rss_mb = peak_rss_mb();
+    let peak_rss_mb = super::process::peak_rss_mb();
     let replay = ingest(&channel, &generator, args.concurrency).await?;
     anyhow::ensure!(
         first.accepted == args.events as i64 && replay.accepted == 0,
@@ -365,24 +365,4 @@ async fn stream_summaries(name: &str, channel: &Channel, accounts: usize) -> any
         accounts as f64 / median.as_secs_f64()
     );
     Ok(())
-}
-
-/// Peak resident set of this process (`VmHWM`), in MB.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| {
-                    value
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

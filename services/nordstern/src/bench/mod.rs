@@ -12,6 +12,7 @@ mod get_account;
 mod http;
 mod ingest;
 mod load;
+mod process;
 mod scoring;
 mod survey_stats;
 mod write_scale;

@@ -17,7 +17,6 @@ use nordstern_proto::{
     usage::v1 as usage_pb,
 };
 use nordstern_runtime::wire::{from_timestamp, new_id, timestamp};
-use prost::Message;
 
 use crate::{
     convert::*,
@@ -286,7 +285,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
             .map_or(now_micros, |t| t.timestamp_micros()),
         changed,
         churn_probability: prediction.probability,
-        payload: score.encode_to_vec(),
+        payload: Vec::new(),
         color_change: color_changed.then(|| ColorChangeRow {
             account_id: account.account_id.clone(),
             version: score.version,
@@ -299,5 +298,6 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         alerts: alert_rows,
         alert_resolutions,
         opportunities,
+        message: score,
     }
 }

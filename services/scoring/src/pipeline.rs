@@ -352,25 +352,17 @@ impl Scoring {
             .map(|w| (w.account_id.as_str(), w.version, w.payload.as_slice()))
             .collect();
         self.cache.put_many(&entries).await;
-        // Without a watcher, a whole-company recompute decodes no payload at all.
         let watched = self.changes.receiver_count() > 0;
-        for write in &applied {
+        for write in applied {
             report.accounts_scored += 1;
             report.color_changes += usize::from(write.color_change.is_some());
-            let announce = write.changed && watched;
-            if !announce && !batch.keep_scores {
-                continue;
-            }
-            // The stored payload: with the commit's changed_at.
-            let Ok(score) = pb::HealthScore::decode(write.payload.as_slice()) else {
-                continue;
-            };
-            if announce {
+            // The message as stored: with the commit's changed_at.
+            if write.changed && watched {
                 // A watcher that left meanwhile is fine.
-                let _ = self.changes.send(score.clone());
+                let _ = self.changes.send(write.message.clone());
             }
             if batch.keep_scores {
-                report.scores.push(score);
+                report.scores.push(write.message);
             }
         }
         Ok(())

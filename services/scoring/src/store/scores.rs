@@ -21,6 +21,10 @@ pub struct ScoreWrite {
     /// Score, colour or churn probability differ from the previous computation.
     pub changed: bool,
     pub churn_probability: f64,
+    /// The score as clients read it.
+    pub message: pb::HealthScore,
+    /// `message` encoded, as stored and cached: set by [`Store::write_scores`], after it
+    /// stamps `changed_at`.
     pub payload: Vec<u8>,
     pub color_change: Option<ColorChangeRow>,
     pub alerts: Vec<AlertRow>,
@@ -127,12 +131,12 @@ impl Store {
         let stamp = nordstern_runtime::wire::now_micros()
             .timestamp_micros()
             .max(latest_change.map_or(i64::MIN, |latest| latest + 1));
-        for write in applied.iter_mut().filter(|w| w.changed) {
-            write.changed_at = stamp;
-            let mut score = pb::HealthScore::decode(write.payload.as_slice())
-                .map_err(|e| DbErr::Custom(format!("a score to store does not decode: {e}")))?;
-            score.changed_at = DateTime::from_timestamp_micros(stamp).map(timestamp);
-            write.payload = score.encode_to_vec();
+        for write in &mut applied {
+            if write.changed {
+                write.changed_at = stamp;
+                write.message.changed_at = DateTime::from_timestamp_micros(stamp).map(timestamp);
+            }
+            write.payload = write.message.encode_to_vec();
         }
         let ids: Vec<String> = applied.iter().map(|w| w.account_id.clone()).collect();
 

@@ -194,7 +194,7 @@ fn lateral_by_keys(
     };
     // OFFSET 0 keeps the subquery a subquery: without it the planner flattens it into a
     // join and, with statistics from before the table filled, hashes the keys against a
-    // scan of the whole table (the open alerts of 1,000 accounts took 48 ms instead of 2
+    // scan of the whole table (the open alerts of 1,000 accounts took 48 ms instead of 5
     // once a first recompute had raised 42,000).
     format!(
         "SELECT q.key AS {key_column}, t.* FROM unnest(${next}::text[]) AS q(key) \

@@ -82,10 +82,11 @@ async fn connect(
                         // Reads map the database file instead of copying each page in
                         // with a system call into a private 2 MB cache per connection: a
                         // whole-company recompute spent 7 % of its CPU in `pread`, and
-                        // its CPU per account fell by 13-20 %. The first GiB is mapped;
-                        // it is address space, not memory (the pages are the kernel's
-                        // file cache, shared by every connection). Writes still go
-                        // through the WAL, so what a commit guarantees does not change.
+                        // the usage summaries stream ran 10-15 % faster mapped (README,
+                        // Scoring). The first GiB is mapped; it is address space, not
+                        // memory (the pages are the kernel's file cache, shared by every
+                        // connection). Writes still go through the WAL, so what a commit
+                        // guarantees does not change.
                         .pragma("mmap_size", "1073741824")
                         // Rows the worker thread may queue for the caller before it waits:
                         // at the default of 50, a 2,000-row RETURNING or read made it stop

@@ -1,5 +1,5 @@
 //! What a benchmark's own process, and the PostgreSQL server beside it, used: read from
-//! `/proc` (Linux; elsewhere the figures are NaN).
+//! `/proc` (Linux; elsewhere the figures are NaN or "n/a").
 
 use std::time::Duration;
 
@@ -24,12 +24,13 @@ pub fn peak_rss_mb() -> f64 {
 }
 
 /// CPU time (user and system, every thread) this process and the PostgreSQL server
-/// processes have used so far. Differences of two readings are what a step cost, however
-/// busy the machine was: a rate halves when a neighbour takes a core, CPU per item does not.
+/// processes have used so far; `None` where `/proc` cannot tell. Differences of two
+/// readings are what a step cost: a rate halves when a neighbour takes a core, CPU per
+/// item moves much less.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuTimes {
-    pub own: Duration,
-    pub postgres: Duration,
+    pub own: Option<Duration>,
+    pub postgres: Option<Duration>,
 }
 
 impl CpuTimes {
@@ -48,21 +49,27 @@ impl CpuTimes {
                 .sum()
         });
         CpuTimes {
-            own: own.map_or(Duration::ZERO, from_ticks),
-            postgres: postgres.map_or(Duration::ZERO, from_ticks),
+            own: own.map(from_ticks),
+            postgres: postgres.map(from_ticks),
         }
     }
 
-    /// CPU used since `earlier`, in µs per item.
-    pub fn micros_per(&self, earlier: &CpuTimes, items: u64) -> (f64, f64) {
-        let per = |now: Duration, then: Duration| {
-            now.saturating_sub(then).as_secs_f64() * 1e6 / items.max(1) as f64
+    /// CPU used since `earlier` in µs per item: this process's, and the PostgreSQL
+    /// server's.
+    pub fn micros_per(&self, earlier: &CpuTimes, items: u64) -> (Option<f64>, Option<f64>) {
+        let per = |now: Option<Duration>, then: Option<Duration>| {
+            Some(now?.saturating_sub(then?).as_secs_f64() * 1e6 / items.max(1) as f64)
         };
         (
             per(self.own, earlier.own),
             per(self.postgres, earlier.postgres),
         )
     }
+}
+
+/// µs of CPU as the benchmarks print them.
+pub fn micros(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |micros| format!("{micros:.0} µs"))
 }
 
 /// The command name of a `/proc/<pid>/stat` line (between the parentheses).
@@ -111,8 +118,14 @@ mod tests {
         // Busy until two clock ticks of CPU show, however long a loaded machine takes to
         // give them; the deadline only bounds a reading that never moves.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let start = before
+            .own
+            .unwrap_or_else(|| panic!("no CPU time in /proc/self/stat"));
         let mut x = 0u64;
-        while CpuTimes::now().own < before.own + Duration::from_millis(20) {
+        while CpuTimes::now()
+            .own
+            .is_none_or(|own| own < start + Duration::from_millis(20))
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no CPU time counted in 60 s of busy work"
@@ -122,6 +135,6 @@ mod tests {
             }
         }
         let (own, _) = CpuTimes::now().micros_per(&before, 1);
-        assert!(own >= 20_000.0, "{own} µs");
+        assert!(own.is_some_and(|own| own >= 20_000.0), "{own:?}");
     }
 }

@@ -31,7 +31,7 @@ use super::{
     echo::measure_echo,
     get_account::Backend,
     load::{account_for, connect_channels},
-    process::CpuTimes,
+    process::{CpuTimes, micros},
     run_load,
 };
 use crate::{App, scratch_db::ScratchDatabase};
@@ -162,9 +162,15 @@ async fn measure(
         let elapsed = started.elapsed().as_secs_f64();
         let (own_cpu, postgres_cpu) =
             CpuTimes::now().micros_per(&cpu_before, u64::try_from(report.accounts_scored)?);
+        let own_cpu = micros(own_cpu);
+        let postgres_cpu = if config.database_url.is_some() {
+            format!(", {} in PostgreSQL", micros(postgres_cpu))
+        } else {
+            String::new()
+        };
         let rate = f64::from(report.accounts_scored) / elapsed;
         println!(
-            "{name}: RecomputeHealthScores ({run}) of {} accounts in {elapsed:.1} s = {rate:.0} accounts/s (goal ≥ 20,000) = {:.3}× the pure model rate; {} colour changes (first scores included), {} alerts raised; CPU per account {own_cpu:.0} µs in this process, {postgres_cpu:.0} µs in PostgreSQL (20,000/s on 2 cores allows 100 µs in all)",
+            "{name}: RecomputeHealthScores ({run}) of {} accounts in {elapsed:.1} s = {rate:.0} accounts/s (goal ≥ 20,000) = {:.3}× the pure model rate; {} colour changes (first scores included), {} alerts raised; CPU per account {own_cpu} in this process{postgres_cpu} (20,000/s on 2 cores allows 100 µs in all)",
             report.accounts_scored,
             rate / pure,
             report.color_changes,

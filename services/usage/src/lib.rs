@@ -74,6 +74,7 @@ pub async fn run_retention(db: DatabaseConnection, config: UsageConfig, shutdown
                 partitions_dropped = sweep.partitions_dropped.len(),
                 events_deleted = sweep.events_deleted,
                 keys_deleted = sweep.keys_deleted,
+                spans_swept = sweep.spans_swept,
                 "usage retention sweep"
             ),
             Err(error) => tracing::warn!(%error, "usage retention sweep failed"),

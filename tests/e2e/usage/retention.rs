@@ -202,9 +202,10 @@ async fn postgres_retention_drops_whole_partitions() {
         .unwrap_or_else(|error| panic!("{error}"));
 }
 
-/// On SQLite nothing indexes when an event occurred, so the sweep walks raw events and
-/// their keys a chunk of rowids at a time: over several chunks, with old and new events
-/// interleaved, it deletes exactly those before the cutoff and leaves the rollups.
+/// On SQLite nothing indexes when an event occurred, so the sweep reads raw events and
+/// their keys a span of rowids at a time: over many spans, with old and new events
+/// interleaved, it deletes exactly those before the cutoff and leaves the rollups; a
+/// second sweep finds no span to read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_retention_sweeps_in_chunks() {
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
@@ -267,6 +268,102 @@ async fn sqlite_retention_sweeps_in_chunks() {
         .apply_retention(cutoff)
         .await
         .unwrap_or_else(|error| panic!("retention: {error}"));
-    assert_eq!((again.events_deleted, again.keys_deleted), (0, 0));
+    assert_eq!(
+        (again.events_deleted, again.keys_deleted, again.spans_swept),
+        (0, 0, 0)
+    );
+    db.close().await.unwrap_or_else(|error| panic!("{error}"));
+}
+
+async fn open_sqlite(dir: &std::path::Path) -> (sea_orm::DatabaseConnection, Store) {
+    let db = storage::open::<nordstern_usage::Migrator>(
+        StorageTarget::Sqlite { data_dir: dir },
+        Role::Usage,
+        2,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("open: {error}"));
+    (db.clone(), Store::new(db))
+}
+
+/// What is left of raw events and keys: (rows, earliest instant) of each.
+async fn raw_rows(db: &sea_orm::DatabaseConnection) -> Vec<(i64, Option<i64>)> {
+    let mut left = Vec::new();
+    for table in ["usage_events", "usage_event_keys"] {
+        let rows = query_all(
+            db,
+            &format!("SELECT COUNT(*) AS n, MIN(occurred_at) AS first FROM {table}"),
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        left.push((
+            rows[0].try_get("", "n").unwrap_or_default(),
+            rows[0].try_get("", "first").unwrap_or_default(),
+        ));
+    }
+    left
+}
+
+/// Events that arrive in time order fill spans of rowids in time order, so a sweep reads
+/// the spans with expired events and no others, and a sweep with nothing expired reads
+/// nothing. A late event lowers its span's earliest instant, and the next sweep finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_retention_reads_only_spans_with_expired_events() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+    let (db, store) = open_sqlite(dir.path()).await;
+    let cutoff: i64 = 1_780_000_000_000_000;
+    // Keys are claimed in (account, event id) order: one account and zero-padded ids keep
+    // their rowids in time order too. Rowids 1 to 3,000 are expired: spans 0 to 3.
+    let events: Vec<NewEvent> = (0..10_000_i64)
+        .map(|n| stored_login("acct", &format!("e{n:05}"), cutoff - 3_000 + n, "u"))
+        .collect();
+    for batch in events.chunks(1_000) {
+        store
+            .ingest(batch.to_vec())
+            .await
+            .unwrap_or_else(|error| panic!("ingest: {error}"));
+    }
+    let sweep = store
+        .apply_retention(cutoff)
+        .await
+        .unwrap_or_else(|error| panic!("retention: {error}"));
+    assert_eq!(
+        (sweep.events_deleted, sweep.keys_deleted, sweep.spans_swept),
+        (3_000, 3_000, 8)
+    );
+    assert_eq!(raw_rows(&db).await, [(7_000, Some(cutoff)); 2]);
+
+    let again = store
+        .apply_retention(cutoff + 2)
+        .await
+        .unwrap_or_else(|error| panic!("retention: {error}"));
+    assert_eq!(
+        (again.events_deleted, again.keys_deleted, again.spans_swept),
+        (2, 2, 2),
+        "only the span that held the two events now expired"
+    );
+
+    // An event earlier than everything left, into the last span.
+    let late = stored_login("acct", "late", cutoff + 5, "u");
+    store
+        .ingest(vec![late])
+        .await
+        .unwrap_or_else(|error| panic!("ingest: {error}"));
+    let sweep = store
+        .apply_retention(cutoff + 6)
+        .await
+        .unwrap_or_else(|error| panic!("retention: {error}"));
+    assert_eq!(
+        (sweep.events_deleted, sweep.keys_deleted, sweep.spans_swept),
+        (5, 5, 4),
+        "the late event in the last span, and four expired since in span 3"
+    );
+    assert_eq!(raw_rows(&db).await, [(6_994, Some(cutoff + 6)); 2]);
+    let nothing = store
+        .apply_retention(cutoff + 6)
+        .await
+        .unwrap_or_else(|error| panic!("retention: {error}"));
+    assert_eq!(nothing.spans_swept, 0);
     db.close().await.unwrap_or_else(|error| panic!("{error}"));
 }

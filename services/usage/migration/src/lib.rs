@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_usage;
 mod m0002_clustered_rollups;
 mod m0003_sqlite_keys_by_key_only;
+mod m0004_sqlite_event_spans;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_usage::Migration),
             Box::new(m0002_clustered_rollups::Migration),
             Box::new(m0003_sqlite_keys_by_key_only::Migration),
+            Box::new(m0004_sqlite_event_spans::Migration),
         ]
     }
 

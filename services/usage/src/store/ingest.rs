@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use nordstern_domain::usage::EventKind;
 use nordstern_runtime::storage::insert_rows;
-use sea_orm::{DbErr, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
-use super::{Store, day_of, partitions};
+use super::{Store, day_of, partitions, spans};
 
 /// One checked event, user id already pseudonymised (empty when the event has none).
 #[derive(Debug, Clone, PartialEq)]
@@ -132,11 +132,29 @@ impl Store {
 }
 
 /// Claims the keys of `events`, stores the events whose key was new and adds exactly
-/// those to the rollups, in `txn`; per event, whether it was stored.
+/// those to the rollups, in `txn`; per event, whether it was stored. On SQLite the spans
+/// the new rows fall into learn their instants (see `spans`).
 pub(super) async fn write_events(
     txn: &sea_orm::DatabaseTransaction,
     events: &[NewEvent],
 ) -> Result<Vec<bool>, DbErr> {
+    let written = claim_and_store(txn, events).await?;
+    written.inserted.record(txn).await?;
+    Ok(written.stored)
+}
+
+/// What [`claim_and_store`] wrote: per event whether it was stored, and on SQLite the
+/// rows it added to raw events and keys (none recorded on PostgreSQL).
+#[derive(Default)]
+struct Written {
+    stored: Vec<bool>,
+    inserted: spans::Inserted,
+}
+
+async fn claim_and_store(
+    txn: &sea_orm::DatabaseTransaction,
+    events: &[NewEvent],
+) -> Result<Written, DbErr> {
     let mut stored = vec![false; events.len()];
     let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
@@ -145,8 +163,14 @@ pub(super) async fn write_events(
             .or_insert(index);
     }
     if first_of_key.is_empty() {
-        return Ok(stored);
+        return Ok(Written {
+            stored,
+            ..Written::default()
+        });
     }
+    // SQLite's retention spans need the rowid of every row added to raw events and keys.
+    let sqlite = txn.get_database_backend() == DbBackend::Sqlite;
+    let mut inserted = spans::Inserted::default();
     let mut candidates: Vec<usize> = first_of_key.values().copied().collect();
     // Claimed in key order: batches share the writer's lock on PostgreSQL, and a batch
     // waiting for another's uncommitted key must not hold a key that one waits for.
@@ -154,7 +178,11 @@ pub(super) async fn write_events(
     let claimed = insert_rows(
         txn,
         "INSERT INTO usage_event_keys (account_id, event_id, occurred_at)",
-        "ON CONFLICT DO NOTHING RETURNING account_id, event_id",
+        if sqlite {
+            "ON CONFLICT DO NOTHING RETURNING account_id, event_id, rowid"
+        } else {
+            "ON CONFLICT DO NOTHING RETURNING account_id, event_id"
+        },
         3,
         candidates
             .iter()
@@ -176,17 +204,24 @@ pub(super) async fn write_events(
         if let Some(&index) = first_of_key.get(&(account_id.as_str(), event_id.as_str())) {
             stored[index] = true;
             fresh.push(index);
+            if sqlite {
+                let rowid: i64 = row.try_get("", "rowid")?;
+                inserted.keys.push((rowid, events[index].occurred_at));
+            }
         }
     }
     if fresh.is_empty() {
-        return Ok(stored);
+        return Ok(Written {
+            stored,
+            ..Written::default()
+        });
     }
     fresh.sort_unstable();
 
-    insert_rows(
+    let rows = insert_rows(
         txn,
         "INSERT INTO usage_events (occurred_at, account_id, event_id, user_key, kind, quantity, feature_key, ticket_id, properties)",
-        "",
+        if sqlite { "RETURNING rowid, occurred_at" } else { "" },
         9,
         fresh
             .iter()
@@ -207,13 +242,18 @@ pub(super) async fn write_events(
             .collect(),
     )
     .await?;
+    for row in rows {
+        inserted
+            .events
+            .push((row.try_get("", "rowid")?, row.try_get("", "occurred_at")?));
+    }
 
     let mut rollups = Rollups::default();
     for &index in &fresh {
         rollups.add(&events[index]);
     }
     write_rollups(txn, rollups).await?;
-    Ok(stored)
+    Ok(Written { stored, inserted })
 }
 
 async fn write_rollups(

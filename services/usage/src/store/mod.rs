@@ -7,6 +7,7 @@ mod partitions;
 mod privacy;
 mod retention;
 mod series;
+mod spans;
 mod summary;
 
 use std::sync::Arc;

@@ -1,17 +1,17 @@
 //! Retention of raw events: on PostgreSQL whole monthly partitions past the cutoff are
 //! dropped and only the month that straddles it is deleted from; daily rollups and
 //! ticket times stay. On SQLite nothing indexes when an event occurred (an index kept in
-//! time order costs every ingested event a random write), so the sweep walks raw events
-//! and their keys in rowid order, a chunk per transaction, and ingestion waits for one
-//! chunk at most.
+//! time order costs every ingested event a random write), so the sweep reads only the
+//! spans of rowids whose earliest instant is before the cutoff (see `spans`), a few
+//! spans per transaction, and ingestion waits for those at most.
 
-use nordstern_runtime::storage::{execute, query_all, query_one};
+use nordstern_runtime::storage::{execute, query_all};
 use sea_orm::{DbErr, Value};
 
-use super::{Store, partitions};
+use super::{Store, partitions, spans};
 
-/// Rows a SQLite sweep looks at per transaction.
-const SWEEP_CHUNK: i64 = 20_000;
+/// Spans a SQLite sweep reads per transaction: 20,000 rows at most.
+const SPANS_PER_TRANSACTION: usize = 20;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionSweep {
@@ -20,6 +20,8 @@ pub struct RetentionSweep {
     /// Events deleted row by row (SQLite, and the month straddling the cutoff).
     pub events_deleted: u64,
     pub keys_deleted: u64,
+    /// Spans of raw events and keys read (SQLite): those that held an expired row.
+    pub spans_swept: u64,
 }
 
 impl Store {
@@ -27,12 +29,15 @@ impl Store {
     /// Ingestion refuses such events, so a key can go before or after its event.
     pub async fn apply_retention(&self, cutoff_micros: i64) -> Result<RetentionSweep, DbErr> {
         if !self.is_postgres() {
+            let (events_deleted, event_spans) =
+                self.sweep_spans("usage_events", cutoff_micros).await?;
+            let (keys_deleted, key_spans) =
+                self.sweep_spans("usage_event_keys", cutoff_micros).await?;
             return Ok(RetentionSweep {
                 partitions_dropped: Vec::new(),
-                events_deleted: self.sweep_in_chunks("usage_events", cutoff_micros).await?,
-                keys_deleted: self
-                    .sweep_in_chunks("usage_event_keys", cutoff_micros)
-                    .await?,
+                events_deleted,
+                keys_deleted,
+                spans_swept: event_spans + key_spans,
             });
         }
         let mut sweep = RetentionSweep::default();
@@ -79,45 +84,19 @@ impl Store {
         Ok(sweep)
     }
 
-    /// Deletes the rows of `table` (SQLite) that occurred before `cutoff_micros`, up to
-    /// the last row there was when the sweep began: rows ingested meanwhile are within
-    /// retention.
-    async fn sweep_in_chunks(&self, table: &str, cutoff_micros: i64) -> Result<u64, DbErr> {
-        let Some(row) = query_one(
-            self.db(),
-            &format!("SELECT MIN(rowid) AS first, MAX(rowid) AS last FROM {table}"),
-            vec![],
-        )
-        .await?
-        else {
-            return Ok(0);
-        };
-        let (Some(mut from), Some(last)) = (
-            row.try_get::<Option<i64>>("", "first")?,
-            row.try_get::<Option<i64>>("", "last")?,
-        ) else {
-            return Ok(0);
-        };
+    /// Deletes the rows of `table` (SQLite) that occurred before `cutoff_micros` from the
+    /// spans that hold one; returns the rows deleted and the spans read. Rows ingested
+    /// meanwhile are within retention.
+    async fn sweep_spans(&self, table: &str, cutoff_micros: i64) -> Result<(u64, u64), DbErr> {
+        let expired = spans::expired(self.db(), table, cutoff_micros).await?;
         let mut deleted = 0;
-        loop {
-            let to = from.saturating_add(SWEEP_CHUNK - 1).min(last);
+        for group in expired.chunks(SPANS_PER_TRANSACTION) {
             let txn = self.writer.begin().await?;
-            deleted += execute(
-                &txn.txn,
-                &format!("DELETE FROM {table} WHERE rowid BETWEEN $1 AND $2 AND occurred_at < $3"),
-                vec![
-                    Value::from(from),
-                    Value::from(to),
-                    Value::from(cutoff_micros),
-                ],
-            )
-            .await?;
-            txn.commit().await?;
-            if to == last {
-                break;
+            for &span in group {
+                deleted += spans::sweep(&txn.txn, table, span, cutoff_micros).await?;
             }
-            from = to + 1;
+            txn.commit().await?;
         }
-        Ok(deleted)
+        Ok((deleted, expired.len() as u64))
     }
 }

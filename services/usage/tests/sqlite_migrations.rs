@@ -1,8 +1,9 @@
-//! The SQLite rollups rebuilt as clustered tables keep every row, and increments still
-//! find the row of their key.
+//! SQLite migrations that rewrite stored data: the rollups rebuilt as clustered tables
+//! keep every row and increments still find the row of their key (m0002); the spans of
+//! raw events summarise the rows stored before them, so the sweep finds those (m0004).
 
 use nordstern_runtime::storage::{self, MigratorTrait, StorageTarget, execute, query_all};
-use nordstern_usage::Migrator;
+use nordstern_usage::{Migrator, Store};
 use sea_orm::{DatabaseConnection, Value};
 use sea_orm_migration::MigrationTrait;
 
@@ -148,4 +149,96 @@ async fn rollups_written_before_the_rebuild_are_kept_and_still_incremented() {
         .map(|row| row.try_get("", "logins").unwrap_or(-1))
         .collect();
     assert_eq!(logins, vec![4]);
+}
+
+/// The earliest instant of each span of `table`, by span.
+async fn spans(db: &DatabaseConnection, table: &str) -> Vec<(i64, i64)> {
+    query_all(
+        db,
+        "SELECT span, earliest FROM usage_event_spans WHERE table_name = $1 ORDER BY span",
+        vec![Value::from(table.to_owned())],
+    )
+    .await
+    .unwrap_or_else(|error| panic!("spans of {table}: {error}"))
+    .iter()
+    .map(|row| {
+        (
+            row.try_get("", "span").unwrap_or(-1),
+            row.try_get("", "earliest").unwrap_or(-1),
+        )
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn events_stored_before_the_spans_are_summarised_and_swept() {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+    let db = storage::open_named::<NoMigrations>(
+        StorageTarget::Sqlite {
+            data_dir: dir.path(),
+        },
+        "usage",
+        2,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("open: {error}"));
+    Migrator::up(&db, Some(3))
+        .await
+        .unwrap_or_else(|error| panic!("first migrations: {error}"));
+    // Rowids 1 to 2,500 at instants 1,000 to 3,499, except rowid 2,200, which came late
+    // with an early instant: spans 0, 1 and 2 of 1,000 rowids each.
+    let at = |rowid: i64| if rowid == 2_200 { 5 } else { 999 + rowid };
+    for rowid in 1..=2_500_i64 {
+        for (sql, values) in [
+            (
+                "INSERT INTO usage_events (rowid, occurred_at, account_id, event_id, user_key, kind, quantity, feature_key, ticket_id, properties) \
+                 VALUES ($1, $2, 'a', $3, 'u', 'LOGIN', 1, '', '', '{}')",
+                vec![
+                    Value::from(rowid),
+                    Value::from(at(rowid)),
+                    Value::from(format!("e{rowid}")),
+                ],
+            ),
+            (
+                "INSERT INTO usage_event_keys (rowid, account_id, event_id, occurred_at) VALUES ($1, 'a', $2, $3)",
+                vec![
+                    Value::from(rowid),
+                    Value::from(format!("e{rowid}")),
+                    Value::from(at(rowid)),
+                ],
+            ),
+        ] {
+            execute(&db, sql, values)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        }
+    }
+
+    Migrator::up(&db, None)
+        .await
+        .unwrap_or_else(|error| panic!("spans: {error}"));
+    for table in ["usage_events", "usage_event_keys"] {
+        assert_eq!(
+            spans(&db, table).await,
+            [(0, 1_000), (1, 1_999), (2, 5)],
+            "{table}"
+        );
+    }
+
+    // Before instant 1,500: rowids 1 to 500 and the late one.
+    let sweep = Store::new(db.clone())
+        .apply_retention(1_500)
+        .await
+        .unwrap_or_else(|error| panic!("retention: {error}"));
+    assert_eq!(
+        (sweep.events_deleted, sweep.keys_deleted, sweep.spans_swept),
+        (501, 501, 4)
+    );
+    for table in ["usage_events", "usage_event_keys"] {
+        assert_eq!(
+            spans(&db, table).await,
+            [(0, 1_500), (1, 1_999), (2, 2_999)],
+            "{table}"
+        );
+    }
 }

@@ -15,6 +15,13 @@ impl MigratorTrait for NoMigrations {
     }
 }
 
+/// The usage database in `dir`, with no migration applied yet.
+async fn open_unmigrated(dir: &std::path::Path) -> DatabaseConnection {
+    storage::open_named::<NoMigrations>(StorageTarget::Sqlite { data_dir: dir }, "usage", 2)
+        .await
+        .unwrap_or_else(|error| panic!("open: {error}"))
+}
+
 /// Each rollup table and its columns.
 const ROLLUPS: [(&str, &[&str]); 5] = [
     (
@@ -78,15 +85,7 @@ async fn definition(db: &DatabaseConnection, table: &str) -> String {
 #[tokio::test]
 async fn rollups_written_before_the_rebuild_are_kept_and_still_incremented() {
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
-    let db = storage::open_named::<NoMigrations>(
-        StorageTarget::Sqlite {
-            data_dir: dir.path(),
-        },
-        "usage",
-        2,
-    )
-    .await
-    .unwrap_or_else(|error| panic!("open: {error}"));
+    let db = open_unmigrated(dir.path()).await;
     Migrator::up(&db, Some(1))
         .await
         .unwrap_or_else(|error| panic!("first migration: {error}"));
@@ -173,15 +172,7 @@ async fn spans(db: &DatabaseConnection, table: &str) -> Vec<(i64, i64)> {
 #[tokio::test]
 async fn events_stored_before_the_spans_are_summarised_and_swept() {
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
-    let db = storage::open_named::<NoMigrations>(
-        StorageTarget::Sqlite {
-            data_dir: dir.path(),
-        },
-        "usage",
-        2,
-    )
-    .await
-    .unwrap_or_else(|error| panic!("open: {error}"));
+    let db = open_unmigrated(dir.path()).await;
     Migrator::up(&db, Some(3))
         .await
         .unwrap_or_else(|error| panic!("first migrations: {error}"));

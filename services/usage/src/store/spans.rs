@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use nordstern_runtime::storage::{execute, insert_rows, query_all, query_one};
+use nordstern_runtime::storage::{execute, insert_rows, query_all};
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 /// Rowids per span. m0004 summarised the rows stored before it with the same number.
@@ -85,45 +85,30 @@ pub(super) async fn sweep(
     cutoff_micros: i64,
 ) -> Result<u64, DbErr> {
     let first = span * SPAN_ROWS;
-    let rows = || vec![Value::from(first), Value::from(first + SPAN_ROWS - 1)];
-    let mut values = rows();
-    values.push(Value::from(cutoff_micros));
+    let last = first + SPAN_ROWS - 1;
     let deleted = execute(
         db,
         &format!("DELETE FROM {table} WHERE rowid BETWEEN $1 AND $2 AND occurred_at < $3"),
+        vec![first.into(), last.into(), cutoff_micros.into()],
+    )
+    .await?;
+    let key = || vec![Value::from(table.to_owned()), Value::from(span)];
+    execute(
+        db,
+        "DELETE FROM usage_event_spans WHERE table_name = $1 AND span = $2",
+        key(),
+    )
+    .await?;
+    let mut values = key();
+    values.extend([Value::from(first), Value::from(last)]);
+    execute(
+        db,
+        &format!(
+            "INSERT INTO usage_event_spans (table_name, span, earliest) \
+             SELECT $1, $2, MIN(occurred_at) FROM {table} WHERE rowid BETWEEN $3 AND $4 HAVING COUNT(*) > 0"
+        ),
         values,
     )
     .await?;
-    let earliest: Option<i64> = match query_one(
-        db,
-        &format!("SELECT MIN(occurred_at) AS earliest FROM {table} WHERE rowid BETWEEN $1 AND $2"),
-        rows(),
-    )
-    .await?
-    {
-        Some(row) => row.try_get("", "earliest")?,
-        None => None,
-    };
-    let key = vec![Value::from(table.to_owned()), Value::from(span)];
-    match earliest {
-        Some(earliest) => {
-            let mut values = key;
-            values.push(Value::from(earliest));
-            execute(
-                db,
-                "UPDATE usage_event_spans SET earliest = $3 WHERE table_name = $1 AND span = $2",
-                values,
-            )
-            .await?;
-        }
-        None => {
-            execute(
-                db,
-                "DELETE FROM usage_event_spans WHERE table_name = $1 AND span = $2",
-                key,
-            )
-            .await?;
-        }
-    }
     Ok(deleted)
 }

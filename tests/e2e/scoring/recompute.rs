@@ -1,11 +1,16 @@
 //! A recompute of a company larger than one write transaction (4,000 accounts): every
 //! account scored once per run, and the next run builds on what the first stored.
+//! Recomputes racing on one account: a computation not newer than the stored score is
+//! skipped whole.
 
 use std::collections::HashMap;
 
 use super::*;
 
-in_every_combination!(a_company_larger_than_one_write_batch_is_scored_whole);
+in_every_combination!(
+    a_company_larger_than_one_write_batch_is_scored_whole,
+    racing_recomputes_of_one_account_store_each_version_once,
+);
 
 const ACCOUNTS: usize = 4_321;
 
@@ -36,4 +41,81 @@ async fn stored_versions(client: &mut Scoring) -> HashMap<String, i64> {
         assert!(previous.is_none(), "{} listed twice", score.account_id);
     }
     versions
+}
+
+/// Eight recomputes of one account at once and one of everyone: those that read the same
+/// stored score compute the same next version, and only the first to commit stores it.
+/// The others count nothing and write no history, so the scores counted, the latest
+/// version and the history agree (a skipped write that went on to the history would
+/// fail on its primary key, or be counted twice).
+async fn racing_recomputes_of_one_account_store_each_version_once(suite: &TestSuite) {
+    let created = create_accounts_in_bulk(&mut accounts(suite).await, "race", 2).await;
+    let id = created[0].clone();
+    let client = scoring(suite).await;
+    let mut races = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (mut client, id) = (client.clone(), id.clone());
+        races.spawn(async move {
+            client
+                .recompute_health_scores(pb::RecomputeHealthScoresRequest {
+                    account_ids: vec![id],
+                    all_accounts: false,
+                })
+                .await
+        });
+    }
+    let mut everyone = client.clone();
+    races.spawn(async move {
+        everyone
+            .recompute_health_scores(pb::RecomputeHealthScoresRequest {
+                account_ids: Vec::new(),
+                all_accounts: true,
+            })
+            .await
+    });
+    let mut scored = 0;
+    while let Some(outcome) = races.join_next().await {
+        let report = outcome
+            .unwrap_or_else(|error| panic!("{error}"))
+            .unwrap_or_else(|s| panic!("recompute: {s}"))
+            .into_inner();
+        scored += i64::from(report.accounts_scored);
+    }
+    let mut client = client;
+    let latest = client
+        .get_health_score(pb::GetHealthScoreRequest {
+            account_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .health_score
+        .unwrap_or_else(|| panic!("no score"))
+        .version;
+    let history = client
+        .list_health_score_history(pb::ListHealthScoreHistoryRequest {
+            account_id: id.clone(),
+            page_size: 1_000,
+            ..pb::ListHealthScoreHistoryRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .entries;
+    let other = stored_versions(&mut client).await[&created[1]];
+    assert_eq!(
+        other, 1,
+        "the other account, scored by the recompute of everyone"
+    );
+    // The other account's score is one of those counted.
+    assert_eq!(
+        scored - 1,
+        latest,
+        "scores counted against the latest version"
+    );
+    assert_eq!(
+        history.len() as i64,
+        latest,
+        "history rows against the latest version"
+    );
 }

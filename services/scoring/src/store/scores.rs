@@ -2,6 +2,7 @@
 
 use super::alerts::{raise_alerts, resolve_alerts};
 use super::*;
+use std::collections::HashSet;
 
 /// One computation to store.
 #[derive(Debug, Clone)]
@@ -97,25 +98,11 @@ impl Store {
     /// alerts not already open, opportunities. A computation whose version is not above
     /// the stored one is skipped (a concurrent recompute got there first). Returns the
     /// writes that were applied and the alerts raised.
-    pub async fn write_scores(&self, writes: Vec<ScoreWrite>) -> Result<ScoresWritten, DbErr> {
-        let txn = self.writer.begin().await?;
-        let ids: Vec<String> = writes.iter().map(|w| w.account_id.clone()).collect();
-        let mut stored_versions: HashMap<String, i64> = HashMap::with_capacity(ids.len());
-        for row in scores_of(&txn.txn, "version", &ids).await? {
-            stored_versions.insert(row.try_get("", "account_id")?, row.try_get("", "version")?);
-        }
-        let mut applied: Vec<ScoreWrite> = writes
-            .into_iter()
-            .filter(|w| {
-                stored_versions
-                    .get(&w.account_id)
-                    .is_none_or(|&v| w.version > v)
-            })
-            .collect();
-        if applied.is_empty() {
-            txn.commit().await?;
+    pub async fn write_scores(&self, mut writes: Vec<ScoreWrite>) -> Result<ScoresWritten, DbErr> {
+        if writes.is_empty() {
             return Ok(ScoresWritten::default());
         }
+        let txn = self.writer.begin().await?;
         // Changed scores get one instant taken under the writer lock, later than any
         // stored change: a CRM paging by (changed_at, account_id) never has a row appear
         // behind its cursor, whatever order batches and recomputes finish in.
@@ -131,24 +118,25 @@ impl Store {
         let stamp = nordstern_runtime::wire::now_micros()
             .timestamp_micros()
             .max(latest_change.map_or(i64::MIN, |latest| latest + 1));
-        for write in &mut applied {
+        for write in &mut writes {
             if write.changed {
                 write.changed_at = stamp;
                 write.message.changed_at = DateTime::from_timestamp_micros(stamp).map(timestamp);
             }
             write.payload = write.message.encode_to_vec();
         }
-        let ids: Vec<String> = applied.iter().map(|w| w.account_id.clone()).collect();
-
-        insert_rows(
+        // A computation not newer than the stored one is skipped in the statement (a
+        // concurrent recompute got there first): the rows it returns are what applies.
+        let stored = insert_rows(
             &txn.txn,
             "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at, payload)",
             "ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, score = excluded.score, \
              color = excluded.color, csm_id = excluded.csm_id, segment = excluded.segment, \
              arr_at_risk = excluded.arr_at_risk, computed_at = excluded.computed_at, \
-             changed_at = excluded.changed_at, payload = excluded.payload",
+             changed_at = excluded.changed_at, payload = excluded.payload \
+             WHERE excluded.version > health_scores.version RETURNING account_id",
             10,
-            applied
+            writes
                 .iter()
                 .map(|w| {
                     vec![
@@ -167,6 +155,19 @@ impl Store {
                 .collect(),
         )
         .await?;
+        let stored: HashSet<String> = stored
+            .iter()
+            .map(|row| row.try_get("", "account_id"))
+            .collect::<Result<_, _>>()?;
+        let applied: Vec<ScoreWrite> = writes
+            .into_iter()
+            .filter(|w| stored.contains(&w.account_id))
+            .collect();
+        if applied.is_empty() {
+            txn.commit().await?;
+            return Ok(ScoresWritten::default());
+        }
+        let ids: Vec<String> = applied.iter().map(|w| w.account_id.clone()).collect();
         insert_rows(
             &txn.txn,
             "INSERT INTO health_score_history (account_id, version, computed_at, score, color, churn_probability, payload)",

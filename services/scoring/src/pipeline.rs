@@ -36,6 +36,11 @@ const READ_BATCH: usize = 1_000;
 /// per commit wrote the same scores about a third faster than one.
 const WRITE_BATCH: usize = 4 * READ_BATCH;
 
+/// Messages of the summaries stream (500 summaries each) read ahead of scoring: about
+/// two write batches, which usage computes while the accounts are listed and while a
+/// batch is stored.
+const SUMMARY_MESSAGES_AHEAD: usize = 16;
+
 /// What a recompute did.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
@@ -110,16 +115,63 @@ impl Scoring {
         let started = Instant::now();
         let now = now_micros();
         let everyone = matches!(target, Target::All);
-        let (mut accounts, missing) = match target {
-            Target::All => {
-                let all =
-                    list_all_accounts(&self.accounts, accounts_pb::ListAccountsRequest::default())
-                        .await?;
-                (all, Vec::new())
+        let (summaries, received) = tokio::sync::mpsc::channel(SUMMARY_MESSAGES_AHEAD);
+        // One stream for everyone: usage ranks peers once, not once per batch. It is
+        // opened at once and read on while the accounts are listed and batches are
+        // scored, so usage computes summaries instead of waiting for either.
+        let read = async {
+            // Owned here, so the scoring side sees the end of the stream when this ends.
+            let summaries = summaries;
+            if !everyone {
+                return Ok(());
             }
-            Target::Ids(ids) => batch_get_all_accounts(&self.accounts, &ids).await?,
+            let mut stream = self
+                .usage
+                .stream_usage_summaries(Request::new(usage_pb::StreamUsageSummariesRequest {
+                    account_ids: Vec::new(),
+                    as_of: Some(nordstern_runtime::wire::timestamp(now)),
+                }))
+                .await?
+                .into_inner();
+            while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
+                if summaries.send(message?.summaries).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<_, Status>(())
         };
-        let (detractors, feed_token) = self.pending_detractors(now).await?;
+        let ((), mut report) = tokio::try_join!(read, self.score(target, now, received))?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Scores the accounts of `target`: those the summaries stream covers as they arrive,
+    /// then the rest with summaries read in batches.
+    async fn score(
+        &self,
+        target: Target,
+        now: DateTime<Utc>,
+        mut streamed: tokio::sync::mpsc::Receiver<Vec<usage_pb::UsageSummary>>,
+    ) -> Result<Report, Status> {
+        // A full recompute answers with counts, not 100,000 scores held in memory.
+        let keep_scores = !matches!(target, Target::All);
+        // Independent reads, taken side by side.
+        let listed = async {
+            match target {
+                Target::All => Ok((
+                    list_all_accounts(&self.accounts, accounts_pb::ListAccountsRequest::default())
+                        .await?,
+                    Vec::new(),
+                )),
+                Target::Ids(ids) => batch_get_all_accounts(&self.accounts, &ids).await,
+            }
+        };
+        let ((mut accounts, missing), (detractors, feed_token), in_force, catalog) = tokio::try_join!(
+            listed,
+            self.pending_detractors(now),
+            self.in_force(),
+            self.catalog()
+        )?;
         let known: std::collections::HashSet<String> =
             accounts.iter().map(|a| a.account_id.clone()).collect();
         let extra: Vec<String> = detractors
@@ -132,15 +184,12 @@ impl Scoring {
         }
         accounts.retain(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32);
 
-        let in_force = self.in_force().await?;
-        let catalog = self.catalog().await?;
         let mut report = Report {
             missing_account_ids: missing,
             ..Report::default()
         };
         let batch = Batch {
-            // A full recompute answers with counts, not 100,000 scores held in memory.
-            keep_scores: !everyone,
+            keep_scores,
             detractors: &detractors,
             in_force: &in_force,
             catalog: &catalog,
@@ -151,50 +200,22 @@ impl Scoring {
             .into_iter()
             .map(|a| (a.account_id.clone(), a))
             .collect();
-        if everyone {
-            // One stream for everyone: usage ranks peers once, not once per batch.
-            let mut stream = self
-                .usage
-                .stream_usage_summaries(Request::new(usage_pb::StreamUsageSummariesRequest {
-                    account_ids: Vec::new(),
-                    as_of: Some(nordstern_runtime::wire::timestamp(now)),
-                }))
-                .await?
-                .into_inner();
-            // The stream is read on while batches are scored, so usage computes the next
-            // summaries instead of waiting for the previous batch's commit.
-            let (batches, received) = tokio::sync::mpsc::channel::<Vec<Ready>>(1);
-            // Each side owns its end of the channel, so the other stops when it ends.
-            let read = async {
-                let batches = batches;
-                let mut ready = Vec::with_capacity(WRITE_BATCH);
-                while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
-                    for summary in message?.summaries {
-                        if let Some(account) = unscored.remove(&summary.account_id) {
-                            ready.push((account, Some(summary)));
-                        }
-                    }
-                    while ready.len() >= WRITE_BATCH {
-                        let full = ready.drain(..WRITE_BATCH).collect();
-                        if batches.send(full).await.is_err() {
-                            return Ok(());
-                        }
-                    }
+        let mut ready = Vec::with_capacity(WRITE_BATCH);
+        while let Some(summaries) = streamed.recv().await {
+            for summary in summaries {
+                if let Some(account) = unscored.remove(&summary.account_id) {
+                    ready.push((account, Some(summary)));
                 }
-                if !ready.is_empty() {
-                    let _ = batches.send(ready).await;
-                }
-                Ok::<_, Status>(())
-            };
-            let score = async {
-                let mut received = received;
-                while let Some(ready) = received.recv().await {
-                    self.advance(&mut pending, ready, &batch, &mut report)
-                        .await?;
-                }
-                Ok(())
-            };
-            tokio::try_join!(read, score)?;
+            }
+            if ready.len() >= WRITE_BATCH {
+                let full = std::mem::replace(&mut ready, Vec::with_capacity(WRITE_BATCH));
+                self.advance(&mut pending, full, &batch, &mut report)
+                    .await?;
+            }
+        }
+        if !ready.is_empty() {
+            self.advance(&mut pending, ready, &batch, &mut report)
+                .await?;
         }
         // Listed ids, and accounts the stream did not cover (created since it started).
         let rest: Vec<accounts_pb::Account> = unscored.into_values().collect();
@@ -228,7 +249,6 @@ impl Scoring {
                 .await
                 .map_err(crate::db_error)?;
         }
-        report.elapsed = started.elapsed();
         Ok(report)
     }
 

@@ -62,36 +62,19 @@ async fn racing_recomputes_of_one_account_store_each_version_once(suite: &TestSu
                     all_accounts: false,
                 })
                 .await
+                .unwrap_or_else(|s| panic!("recompute: {s}"))
+                .into_inner()
+                .accounts_scored
         });
     }
     let mut everyone = client.clone();
-    races.spawn(async move {
-        everyone
-            .recompute_health_scores(pb::RecomputeHealthScoresRequest {
-                account_ids: Vec::new(),
-                all_accounts: true,
-            })
-            .await
-    });
+    races.spawn(async move { recompute_all(&mut everyone).await.accounts_scored });
     let mut scored = 0;
     while let Some(outcome) = races.join_next().await {
-        let report = outcome
-            .unwrap_or_else(|error| panic!("{error}"))
-            .unwrap_or_else(|s| panic!("recompute: {s}"))
-            .into_inner();
-        scored += i64::from(report.accounts_scored);
+        scored += i64::from(outcome.unwrap_or_else(|error| panic!("{error}")));
     }
     let mut client = client;
-    let latest = client
-        .get_health_score(pb::GetHealthScoreRequest {
-            account_id: id.clone(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{s}"))
-        .into_inner()
-        .health_score
-        .unwrap_or_else(|| panic!("no score"))
-        .version;
+    let latest = health(&mut client, &id).await.version;
     let history = client
         .list_health_score_history(pb::ListHealthScoreHistoryRequest {
             account_id: id.clone(),

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_scoring;
 mod m0002_alert_queue;
+mod m0003_latest_payload_in_history;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_scoring::Migration),
             Box::new(m0002_alert_queue::Migration),
             Box::new(nordstern_outbox::Migration),
+            Box::new(m0003_latest_payload_in_history::Migration),
         ]
     }
 

@@ -1,5 +1,6 @@
-//! SQL of the scoring service; every query runs on SQLite and PostgreSQL alike. Score
-//! rows carry the protobuf encoding of the score next to the columns lists filter and
+//! SQL of the scoring service; every query runs on SQLite and PostgreSQL alike. A
+//! score's protobuf encoding is stored once, in its history row; the view
+//! `latest_health_scores` joins it to the latest score's columns, which lists filter and
 //! sort on.
 
 use std::collections::HashMap;

@@ -63,32 +63,24 @@ enum ScoreOrder {
     ArrAtRiskDescending,
 }
 
-/// `columns` of the stored latest scores of `ids`, each with `account_id`. By key, not
-/// with an IN list: the first recompute fills the table in one go, and PostgreSQL's
-/// statistics from before it planned each list as a scan of every score (18 s of a
-/// 100,000-account recompute).
-async fn scores_of(
-    db: &impl ConnectionTrait,
-    columns: &str,
-    ids: &[String],
-) -> Result<Vec<QueryResult>, DbErr> {
-    let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
-    select_by_keys(
-        db,
-        columns,
-        "health_scores",
-        "account_id",
-        ("", Vec::new()),
-        &keys,
-    )
-    .await
-}
-
 impl Store {
-    /// The latest stored score (protobuf) of every id that has one.
+    /// The latest stored score (protobuf) of every id that has one. By key, not with an
+    /// IN list: the first recompute fills the table in one go, and PostgreSQL's
+    /// statistics from before it planned each list as a scan of every score (18 s of a
+    /// 100,000-account recompute).
     pub async fn latest(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>, DbErr> {
+        let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let rows = select_by_keys(
+            self.db(),
+            "payload",
+            "latest_health_scores",
+            "account_id",
+            ("", Vec::new()),
+            &keys,
+        )
+        .await?;
         let mut latest = HashMap::with_capacity(ids.len());
-        for row in scores_of(self.db(), "payload", ids).await? {
+        for row in rows {
             latest.insert(row.try_get("", "account_id")?, row.try_get("", "payload")?);
         }
         Ok(latest)
@@ -129,13 +121,13 @@ impl Store {
         // concurrent recompute got there first): the rows it returns are what applies.
         let stored = insert_rows(
             &txn.txn,
-            "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at, payload)",
+            "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at)",
             "ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, score = excluded.score, \
              color = excluded.color, csm_id = excluded.csm_id, segment = excluded.segment, \
              arr_at_risk = excluded.arr_at_risk, computed_at = excluded.computed_at, \
-             changed_at = excluded.changed_at, payload = excluded.payload \
+             changed_at = excluded.changed_at \
              WHERE excluded.version > health_scores.version RETURNING account_id",
-            10,
+            9,
             writes
                 .iter()
                 .map(|w| {
@@ -149,7 +141,6 @@ impl Store {
                         w.arr_at_risk.into(),
                         w.computed_at.into(),
                         w.changed_at.into(),
-                        w.payload.clone().into(),
                     ]
                 })
                 .collect(),
@@ -296,7 +287,7 @@ impl Store {
             ScoreOrder::ArrAtRiskDescending => ("arr_at_risk", Order::Descending, " DESC"),
         };
         let mut sql = Select::new(&format!(
-            "SELECT {key} AS sort_key, account_id, payload FROM health_scores"
+            "SELECT {key} AS sort_key, account_id, payload FROM latest_health_scores"
         ));
         if let Some(color) = filter.color {
             sql.bind(" AND color = ?", color.into());

@@ -351,36 +351,46 @@ impl Scoring {
         Ok(writes)
     }
 
-    /// Stores a prepared batch, writes it through to the cache and tells watchers.
+    /// Stores a prepared batch, writes it through to the cache and tells watchers, as a
+    /// task of its own. In the recompute's task the write transaction's statements
+    /// waited for the next batch's scoring and decoding to yield before each one was
+    /// sent; as its own task it runs on the other worker meanwhile. A recompute
+    /// cancelled while the task runs leaves it to finish: what it commits is also
+    /// cached and announced.
     async fn commit(
         &self,
         prepared: Prepared,
         batch: &Batch<'_>,
         report: &mut Report,
     ) -> Result<(), Status> {
-        let writes = prepared.writes;
-        let written = self
-            .store
-            .write_scores(writes)
-            .await
-            .map_err(crate::db_error)?;
-        let applied = written.applied;
+        let store = self.store.clone();
+        let cache = self.cache.clone();
+        let changes = self.changes.clone();
+        let written = tokio::spawn(async move {
+            let written = store.write_scores(prepared.writes).await?;
+            let entries: Vec<(&str, i64, &[u8])> = written
+                .applied
+                .iter()
+                .map(|w| (w.account_id.as_str(), w.version, w.payload.as_slice()))
+                .collect();
+            cache.put_many(&entries).await;
+            if changes.receiver_count() > 0 {
+                for write in written.applied.iter().filter(|w| w.changed) {
+                    // The message as stored: with the commit's changed_at. A watcher
+                    // that left meanwhile is fine.
+                    let _ = changes.send(write.message.clone());
+                }
+            }
+            Ok::<_, sea_orm::DbErr>(written)
+        })
+        .await
+        .map_err(|error| internal_with_context("storing a batch of scores", &error))?
+        .map_err(crate::db_error)?;
         report.alerts_raised += written.alerts_raised.len();
         report.alerts_resolved += written.alerts_resolved as usize;
-        let entries: Vec<(&str, i64, &[u8])> = applied
-            .iter()
-            .map(|w| (w.account_id.as_str(), w.version, w.payload.as_slice()))
-            .collect();
-        self.cache.put_many(&entries).await;
-        let watched = self.changes.receiver_count() > 0;
-        for write in applied {
+        for write in written.applied {
             report.accounts_scored += 1;
             report.color_changes += usize::from(write.color_change.is_some());
-            // The message as stored: with the commit's changed_at.
-            if write.changed && watched {
-                // A watcher that left meanwhile is fine.
-                let _ = self.changes.send(write.message.clone());
-            }
             if batch.keep_scores {
                 report.scores.push(write.message);
             }

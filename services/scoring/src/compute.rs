@@ -213,7 +213,7 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         has_csm: !account.csm_id.is_empty(),
         new_detractor_response_ids: inputs.detractor_ids,
     };
-    let alert_resolutions = inputs
+    let alert_resolutions: Vec<(String, String)> = inputs
         .open_alerts
         .iter()
         .filter_map(|open| {
@@ -221,8 +221,19 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
                 .map(|why| (open.alert_id.clone(), why))
         })
         .collect();
+    // An alert still open with the same reason is news to no one: the store would keep
+    // it as it is (only a new reason updates an open alert), so it is not offered again,
+    // which spares every recompute a conflicting insert per open alert. One resolved by
+    // a CSM while this computation ran is raised again by the next recompute.
     let alert_rows = one_per_type(alerts(&alert_context))
         .into_iter()
+        .filter(|(candidate, _)| {
+            !inputs.open_alerts.iter().any(|open| {
+                open.alert_type == candidate.kind
+                    && open.reason == candidate.reason
+                    && !alert_resolutions.iter().any(|(id, _)| *id == open.alert_id)
+            })
+        })
         .map(|(candidate, count)| AlertRow {
             alert_id: new_id(),
             account_id: account.account_id.clone(),

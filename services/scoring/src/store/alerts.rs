@@ -161,7 +161,7 @@ impl Store {
     ) -> Result<HashMap<String, Vec<OpenAlert>>, DbErr> {
         let mut open: HashMap<String, Vec<OpenAlert>> = HashMap::new();
         let keys: Vec<&str> = account_ids.iter().map(String::as_str).collect();
-        // By key, for the reason `scores_of` gives: the open-alert index per account.
+        // By key, for the reason `Store::latest` gives: the open-alert index per account.
         let rows = select_by_keys(
             self.db(),
             "alert_id, alert_type, reason",

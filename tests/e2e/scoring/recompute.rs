@@ -75,16 +75,18 @@ async fn racing_recomputes_of_one_account_store_each_version_once(suite: &TestSu
     }
     let mut client = client;
     let latest = health(&mut client, &id).await.version;
-    let history = client
-        .list_health_score_history(pb::ListHealthScoreHistoryRequest {
+    let history = nordstern_runtime::paging::all_pages(
+        pb::ListHealthScoreHistoryRequest {
             account_id: id.clone(),
-            page_size: 1_000,
             ..pb::ListHealthScoreHistoryRequest::default()
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{s}"))
-        .into_inner()
-        .entries;
+        },
+        |request| {
+            let mut client = client.clone();
+            async move { client.list_health_score_history(request).await }
+        },
+    )
+    .await
+    .unwrap_or_else(|s| panic!("{s}"));
     let other = stored_versions(&mut client).await[&created[1]];
     assert_eq!(
         other, 1,

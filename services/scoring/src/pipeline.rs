@@ -3,10 +3,14 @@
 //! through to the cache and announce the changed ones to watchers.
 
 use nordstern_runtime::status::internal_with_context;
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Instant,
+};
 
 use chrono::{DateTime, Utc};
-use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
+use nordstern_accounts::remote::AccountsApi;
 use nordstern_domain::{
     churn::Model,
     health::{ScoringConfig, upsell::CatalogModule},
@@ -19,7 +23,7 @@ use nordstern_runtime::{cache::VersionedCache, wire::now_micros};
 use nordstern_survey::remote::SurveyApi;
 use nordstern_usage::remote::UsageApi;
 use prost::Message;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Status};
 
 use crate::{
@@ -37,8 +41,7 @@ const READ_BATCH: usize = 1_000;
 const WRITE_BATCH: usize = 4 * READ_BATCH;
 
 /// Messages of the summaries stream (500 summaries each) read ahead of scoring: about
-/// two write batches, which usage computes while the accounts are listed and while a
-/// batch is stored.
+/// two write batches, which usage computes while batches are computed and stored.
 const SUMMARY_MESSAGES_AHEAD: usize = 16;
 
 /// What a recompute did.
@@ -53,17 +56,21 @@ pub struct Report {
     pub elapsed: std::time::Duration,
 }
 
-/// An account to score, with its usage summary when usage has one.
-type Ready = (accounts_pb::Account, Option<usage_pb::UsageSummary>);
+/// The id of an account to score, with its usage summary when usage has one.
+type Ready = (String, Option<usage_pb::UsageSummary>);
 
 /// A batch computed and not yet stored.
 struct Prepared {
     writes: Vec<crate::store::ScoreWrite>,
+    /// Requested ids naming no account.
+    missing: Vec<String>,
 }
 
 /// What every batch of one recompute shares.
 struct Batch<'a> {
     keep_scores: bool,
+    /// The ids a caller named (none for everyone): the only ones reported missing.
+    requested: &'a HashSet<String>,
     detractors: &'a HashMap<String, Vec<String>>,
     in_force: &'a InForce,
     catalog: &'a [CatalogModule],
@@ -115,7 +122,7 @@ impl Scoring {
         let started = Instant::now();
         let now = now_micros();
         let everyone = matches!(target, Target::All);
-        let (summaries, received) = tokio::sync::mpsc::channel(SUMMARY_MESSAGES_AHEAD);
+        let (summaries, received) = mpsc::channel(SUMMARY_MESSAGES_AHEAD);
         // One stream for everyone: usage ranks peers once, not once per batch. It is
         // opened at once and read on while the accounts are listed and batches are
         // scored, so usage computes summaries instead of waiting for either.
@@ -145,104 +152,44 @@ impl Scoring {
         Ok(report)
     }
 
-    /// Scores the accounts of `target`: those the summaries stream covers as they arrive,
-    /// then the rest with summaries read in batches.
+    /// Scores the accounts of `target`: batches are read and computed while the batch
+    /// before is stored, one write at a time.
     async fn score(
         &self,
         target: Target,
         now: DateTime<Utc>,
-        mut streamed: tokio::sync::mpsc::Receiver<Vec<usage_pb::UsageSummary>>,
+        streamed: mpsc::Receiver<Vec<usage_pb::UsageSummary>>,
     ) -> Result<Report, Status> {
         // A full recompute answers with counts, not 100,000 scores held in memory.
         let keep_scores = !matches!(target, Target::All);
-        // Independent reads, taken side by side.
-        let listed = async {
-            match target {
-                Target::All => Ok((
-                    list_all_accounts(&self.accounts, accounts_pb::ListAccountsRequest::default())
-                        .await?,
-                    Vec::new(),
-                )),
-                Target::Ids(ids) => batch_get_all_accounts(&self.accounts, &ids).await,
-            }
-        };
-        let ((mut accounts, missing), (detractors, feed_token), in_force, catalog) = tokio::try_join!(
-            listed,
+        let ((detractors, feed_token), in_force, catalog) = tokio::try_join!(
             self.pending_detractors(now),
             self.in_force(),
             self.catalog()
         )?;
-        let known: std::collections::HashSet<String> =
-            accounts.iter().map(|a| a.account_id.clone()).collect();
-        let extra: Vec<String> = detractors
-            .keys()
-            .filter(|id| !known.contains(*id))
-            .cloned()
-            .collect();
-        if !extra.is_empty() {
-            accounts.extend(batch_get_all_accounts(&self.accounts, &extra).await?.0);
-        }
-        accounts.retain(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32);
-
-        let mut report = Report {
-            missing_account_ids: missing,
-            ..Report::default()
+        let requested: HashSet<String> = match &target {
+            Target::All => HashSet::new(),
+            Target::Ids(ids) => ids.iter().cloned().collect(),
         };
         let batch = Batch {
             keep_scores,
+            requested: &requested,
             detractors: &detractors,
             in_force: &in_force,
             catalog: &catalog,
             now,
         };
-        let mut pending = None;
-        let mut unscored: HashMap<String, accounts_pb::Account> = accounts
-            .into_iter()
-            .map(|a| (a.account_id.clone(), a))
-            .collect();
-        let mut ready = Vec::with_capacity(WRITE_BATCH);
-        while let Some(summaries) = streamed.recv().await {
-            for summary in summaries {
-                if let Some(account) = unscored.remove(&summary.account_id) {
-                    ready.push((account, Some(summary)));
-                }
+        // One batch waits while one is stored and the next is computed.
+        let (prepared, mut to_store) = mpsc::channel(1);
+        let store = async {
+            let mut report = Report::default();
+            while let Some(next) = to_store.recv().await {
+                self.commit(next, &batch, &mut report).await?;
             }
-            if ready.len() >= WRITE_BATCH {
-                let full = std::mem::replace(&mut ready, Vec::with_capacity(WRITE_BATCH));
-                self.advance(&mut pending, full, &batch, &mut report)
-                    .await?;
-            }
-        }
-        if !ready.is_empty() {
-            self.advance(&mut pending, ready, &batch, &mut report)
-                .await?;
-        }
-        // Listed ids, and accounts the stream did not cover (created since it started).
-        let rest: Vec<accounts_pb::Account> = unscored.into_values().collect();
-        for chunk in rest.chunks(READ_BATCH) {
-            let ids: Vec<String> = chunk.iter().map(|a| a.account_id.clone()).collect();
-            let mut summaries: HashMap<String, usage_pb::UsageSummary> = self
-                .usage
-                .batch_get_usage_summaries(Request::new(usage_pb::BatchGetUsageSummariesRequest {
-                    account_ids: ids,
-                    as_of: Some(nordstern_runtime::wire::timestamp(now)),
-                }))
-                .await?
-                .into_inner()
-                .summaries
-                .into_iter()
-                .map(|s| (s.account_id.clone(), s))
-                .collect();
-            let ready = chunk
-                .iter()
-                .map(|a| (a.clone(), summaries.remove(&a.account_id)))
-                .collect();
-            self.advance(&mut pending, ready, &batch, &mut report)
-                .await?;
-        }
-        if let Some(last) = pending.take() {
-            self.commit(last, &batch, &mut report).await?;
-        }
+            Ok(report)
+        };
+        let (report, ()) =
+            tokio::try_join!(store, self.prepare_all(target, streamed, &batch, prepared))?;
         if let Some(token) = feed_token {
             self.store
                 .set_state(DETRACTOR_FEED, &token)
@@ -252,25 +199,76 @@ impl Scoring {
         Ok(report)
     }
 
-    /// Commits the batch prepared before while the next one is read and computed, so the
-    /// database writes of one batch overlap the reads of the next.
-    async fn advance(
+    /// Computes the batches of `target` in order: for everyone those the summaries
+    /// stream covers, as they arrive; then the requested ones and those with a pending
+    /// detractor the stream did not cover, with summaries read in batches. Each batch's
+    /// accounts are fetched with its other reads, so no listing of every account holds
+    /// up the first write while usage lists them for the stream.
+    async fn prepare_all(
         &self,
-        pending: &mut Option<Prepared>,
-        ready: Vec<Ready>,
+        target: Target,
+        mut streamed: mpsc::Receiver<Vec<usage_pb::UsageSummary>>,
         batch: &Batch<'_>,
-        report: &mut Report,
+        prepared: mpsc::Sender<Prepared>,
     ) -> Result<(), Status> {
-        let next = self.prepare(ready, batch);
-        let prepared = match pending.take() {
-            Some(previous) => {
-                let (committed, next) = tokio::join!(self.commit(previous, batch, report), next);
-                committed?;
-                next?
-            }
-            None => next.await?,
+        let send = |next: Prepared| async {
+            // Closed only when storing failed, which the recompute answers with.
+            let _ = prepared.send(next).await;
         };
-        *pending = Some(prepared);
+        // Accounts with a pending detractor and no score yet in this recompute: the feed
+        // moves past their answers once it ends, so each is scored here or never alerted.
+        let mut uncovered: HashSet<&String> = batch.detractors.keys().collect();
+        // The first batch is one read batch, so the writer starts once a single read
+        // batch is computed; the rest fill a write transaction each.
+        let mut batch_len = READ_BATCH;
+        let mut ready = Vec::with_capacity(WRITE_BATCH);
+        while let Some(summaries) = streamed.recv().await {
+            for summary in summaries {
+                uncovered.remove(&summary.account_id);
+                ready.push((summary.account_id.clone(), Some(summary)));
+            }
+            if ready.len() >= batch_len {
+                let full = std::mem::replace(&mut ready, Vec::with_capacity(WRITE_BATCH));
+                send(self.prepare(full, batch).await?).await;
+                batch_len = WRITE_BATCH;
+            }
+        }
+        if !ready.is_empty() {
+            send(self.prepare(ready, batch).await?).await;
+        }
+        // The requested ids (each once), then the detractors' accounts not among them:
+        // for everyone, those created after usage listed the accounts for the stream.
+        let mut rest: Vec<String> = match target {
+            Target::All => Vec::new(),
+            Target::Ids(ids) => ids,
+        };
+        let mut seen = HashSet::with_capacity(rest.len());
+        rest.retain(|id| seen.insert(id.clone()));
+        rest.extend(
+            uncovered
+                .into_iter()
+                .filter(|id| !batch.requested.contains(*id))
+                .cloned(),
+        );
+        for chunk in rest.chunks(READ_BATCH) {
+            let mut summaries: HashMap<String, usage_pb::UsageSummary> = self
+                .usage
+                .batch_get_usage_summaries(Request::new(usage_pb::BatchGetUsageSummariesRequest {
+                    account_ids: chunk.to_vec(),
+                    as_of: Some(nordstern_runtime::wire::timestamp(batch.now)),
+                }))
+                .await?
+                .into_inner()
+                .summaries
+                .into_iter()
+                .map(|s| (s.account_id.clone(), s))
+                .collect();
+            let ready = chunk
+                .iter()
+                .map(|id| (id.clone(), summaries.remove(id)))
+                .collect();
+            send(self.prepare(ready, batch).await?).await;
+        }
         Ok(())
     }
 
@@ -283,22 +281,33 @@ impl Scoring {
                 .map(|chunk| self.compute_batch(chunk, batch)),
         )
         .await?;
-        Ok(Prepared {
-            writes: computed.into_iter().flatten().collect(),
-        })
+        let mut prepared = Prepared {
+            writes: Vec::with_capacity(ready.len()),
+            missing: Vec::new(),
+        };
+        for (writes, missing) in computed {
+            prepared.writes.extend(writes);
+            prepared.missing.extend(missing);
+        }
+        Ok(prepared)
     }
 
     /// Reads what at most [`READ_BATCH`] accounts need besides their usage, and computes
-    /// their scores.
+    /// the scores of those that exist and have not churned. Answers the scores and the
+    /// requested ids naming no account.
     async fn compute_batch(
         &self,
         ready: &[Ready],
         batch: &Batch<'_>,
-    ) -> Result<Vec<crate::store::ScoreWrite>, Status> {
-        let ids: Vec<String> = ready.iter().map(|(a, _)| a.account_id.clone()).collect();
-        // Survey stats, the previous scores and the open alerts are independent: read
-        // them together.
-        let (stats, stored, open_alerts) = tokio::join!(
+    ) -> Result<(Vec<crate::store::ScoreWrite>, Vec<String>), Status> {
+        let ids: Vec<String> = ready.iter().map(|(id, _)| id.clone()).collect();
+        // The accounts, survey stats, the previous scores and the open alerts are
+        // independent: read them together.
+        let (accounts, stats, stored, open_alerts) = tokio::join!(
+            self.accounts
+                .batch_get_accounts(Request::new(accounts_pb::BatchGetAccountsRequest {
+                    account_ids: ids.clone(),
+                })),
             self.survey.batch_get_survey_stats(Request::new(
                 survey_pb::BatchGetSurveyStatsRequest {
                     account_ids: ids.clone(),
@@ -308,6 +317,18 @@ impl Scoring {
             self.store.latest(&ids),
             self.store.open_alerts(&ids),
         );
+        let accounts = accounts?.into_inner();
+        let missing = accounts
+            .missing_account_ids
+            .into_iter()
+            .filter(|id| batch.requested.contains(id))
+            .collect();
+        let accounts: HashMap<String, accounts_pb::Account> = accounts
+            .accounts
+            .into_iter()
+            .filter(|a| a.lifecycle_stage != common::LifecycleStage::Churned as i32)
+            .map(|a| (a.account_id.clone(), a))
+            .collect();
         let open_alerts = open_alerts.map_err(crate::db_error)?;
         let stats = stats?.into_inner().stats;
         let stats: HashMap<&str, &survey_pb::SurveyStats> =
@@ -333,8 +354,11 @@ impl Scoring {
         let no_detractors = Vec::new();
         let no_alerts = Vec::new();
         let mut writes = Vec::with_capacity(ready.len());
-        for (account, summary) in ready {
-            let id = account.account_id.as_str();
+        for (id, summary) in ready {
+            let Some(account) = accounts.get(id) else {
+                continue;
+            };
+            let id = id.as_str();
             let write = compute::compute(
                 &Inputs {
                     account,
@@ -348,7 +372,7 @@ impl Scoring {
             );
             writes.push(write);
         }
-        Ok(writes)
+        Ok((writes, missing))
     }
 
     /// Stores a prepared batch, writes it through to the cache and tells watchers, as a
@@ -363,6 +387,7 @@ impl Scoring {
         batch: &Batch<'_>,
         report: &mut Report,
     ) -> Result<(), Status> {
+        report.missing_account_ids.extend(prepared.missing);
         let store = self.store.clone();
         let cache = self.cache.clone();
         let changes = self.changes.clone();

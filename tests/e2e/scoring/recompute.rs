@@ -1,7 +1,8 @@
 //! A recompute of a company larger than one write transaction (4,000 accounts): every
 //! account scored once per run, and the next run builds on what the first stored.
 //! Recomputes racing on one account: a computation not newer than the stored score is
-//! skipped whole.
+//! skipped whole. Churned accounts are not scored, and only ids a caller named are
+//! reported missing.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use super::*;
 in_every_combination!(
     a_company_larger_than_one_write_batch_is_scored_whole,
     racing_recomputes_of_one_account_store_each_version_once,
+    churned_accounts_are_not_scored_and_only_named_ids_are_missing,
 );
 
 const ACCOUNTS: usize = 4_321;
@@ -27,6 +29,65 @@ async fn a_company_larger_than_one_write_batch_is_scored_whole(suite: &TestSuite
             assert_eq!(versions.get(id), Some(&run), "run {run}: version of {id}");
         }
     }
+}
+
+async fn churned_accounts_are_not_scored_and_only_named_ids_are_missing(suite: &TestSuite) {
+    let mut accounts_client = accounts(suite).await;
+    let created = create_accounts_in_bulk(&mut accounts_client, "churn", 3).await;
+    let churned = created[1].clone();
+    accounts_client
+        .record_contract_event(event(
+            &churned,
+            accounts_pb::ContractEventKind::Churn,
+            0,
+            date(2025, 9, 1),
+            None,
+            "churned",
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("churn: {s}"));
+
+    let mut client = scoring(suite).await;
+    let everyone = recompute_all(&mut client).await;
+    assert_eq!(everyone.accounts_scored, 2);
+    assert!(
+        everyone.missing_account_ids.is_empty(),
+        "{:?}",
+        everyone.missing_account_ids
+    );
+    let versions = stored_versions(&mut client).await;
+    let mut scored: Vec<&String> = versions.keys().collect();
+    scored.sort();
+    let mut expected = vec![&created[0], &created[2]];
+    expected.sort();
+    assert_eq!(
+        scored, expected,
+        "the churned account {churned} is not scored"
+    );
+
+    // Named: a churned account is neither scored nor missing; an unknown id is missing,
+    // once however often it is named.
+    let unknown = "00000000-0000-7000-8000-000000000000".to_owned();
+    let named = client
+        .recompute_health_scores(pb::RecomputeHealthScoresRequest {
+            account_ids: vec![
+                created[0].clone(),
+                churned.clone(),
+                unknown.clone(),
+                created[0].clone(),
+                unknown.clone(),
+            ],
+            all_accounts: false,
+        })
+        .await
+        .unwrap_or_else(|s| panic!("recompute: {s}"))
+        .into_inner();
+    assert_eq!(named.accounts_scored, 1);
+    assert_eq!(named.missing_account_ids, [unknown]);
+    assert_eq!(
+        stored_versions(&mut client).await.get(&created[0]),
+        Some(&2)
+    );
 }
 
 /// The version of every stored latest score, by account.

@@ -124,8 +124,8 @@ impl Scoring {
         let everyone = matches!(target, Target::All);
         let (summaries, received) = mpsc::channel(SUMMARY_MESSAGES_AHEAD);
         // One stream for everyone: usage ranks peers once, not once per batch. It is
-        // opened at once and read on while the accounts are listed and batches are
-        // scored, so usage computes summaries instead of waiting for either.
+        // opened at once and read on while batches are computed and stored, so usage
+        // computes summaries instead of waiting for either.
         let read = async {
             // Owned here, so the scoring side sees the end of the stream when this ends.
             let summaries = summaries;

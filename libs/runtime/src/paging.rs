@@ -5,7 +5,8 @@
 //!   is the id itself), each part escaped, checked on the way back in ([`Cursor`]).
 //! - One rule for the extra row: the handler asks the store for [`PageRequest::fetch_limit`]
 //!   (one more than the page) and [`page`] cuts it off; a store never adds one itself.
-//! - One walker for callers that need every page ([`all_pages`] over a [`Listing`]).
+//! - One walker for callers that need every page ([`all_pages`] over a [`Listing`]), and
+//!   one that works on each page while the next is fetched ([`all_pages_overlapped`]).
 
 use tonic::Status;
 
@@ -188,6 +189,47 @@ where
     }
 }
 
+/// [`all_pages`], with `each` run on every page while the next one is fetched, so work
+/// per page (a read keyed by the page's ids) overlaps the listing instead of following
+/// it. Answers the items and what `each` answered for each page, in order.
+pub async fn all_pages_overlapped<R: Listing, Fut, T, Each>(
+    mut request: R,
+    call: impl Fn(R) -> Fut,
+    each: impl Fn(&[R::Item]) -> Each,
+) -> Result<(Vec<R::Item>, Vec<T>), Status>
+where
+    Fut: std::future::Future<Output = Result<tonic::Response<R::Page>, Status>>,
+    Each: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut items = Vec::new();
+    let mut answers = Vec::new();
+    let mut previous = String::new();
+    let mut working: Option<Each> = None;
+    loop {
+        let fetched = call(request.clone());
+        let (fetched, answer) = match working.take() {
+            Some(work) => {
+                let (fetched, answer) = tokio::join!(fetched, work);
+                (fetched, Some(answer?))
+            }
+            None => (fetched.await, None),
+        };
+        answers.extend(answer);
+        let (page, token) = R::into_items(fetched?.into_inner());
+        working = Some(each(&page));
+        items.extend(page);
+        if token.is_empty() || token == previous {
+            break;
+        }
+        previous.clone_from(&token);
+        request.set_page_token(token);
+    }
+    if let Some(work) = working {
+        answers.push(work.await?);
+    }
+    Ok((items, answers))
+}
+
 /// Every listing some caller walks to the end.
 mod listings {
     use nordstern_proto::{
@@ -290,5 +332,52 @@ mod tests {
             .await
             .unwrap_or_default();
         assert_eq!(items, vec![1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn each_page_is_worked_on_while_the_next_is_fetched() {
+        use std::sync::Arc;
+        use tokio::sync::Notify;
+        // The first page's work and the second page's fetch each wait for the other to
+        // begin: walked one after the other, either order would wait forever.
+        let (worked, fetched) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let pages = |request: Request| {
+            let (worked, fetched) = (worked.clone(), fetched.clone());
+            async move {
+                let (items, next) = match request.page_token.as_str() {
+                    "" => (vec![1, 2], "2"),
+                    _ => {
+                        fetched.notify_one();
+                        worked.notified().await;
+                        (vec![4], "")
+                    }
+                };
+                Ok(tonic::Response::new(Response {
+                    items,
+                    next_page_token: next.to_owned(),
+                }))
+            }
+        };
+        let each = |page: &[u32]| {
+            let first_page = page.first() == Some(&1);
+            let sum: u32 = page.iter().sum();
+            let (worked, fetched) = (worked.clone(), fetched.clone());
+            async move {
+                if first_page {
+                    worked.notify_one();
+                    fetched.notified().await;
+                }
+                Ok(sum)
+            }
+        };
+        let walked = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            all_pages_overlapped(Request::default(), pages, each),
+        )
+        .await
+        .expect("the first page's work and the next fetch ran one after the other");
+        let (items, sums) = walked.unwrap_or_default();
+        assert_eq!(items, vec![1, 2, 4]);
+        assert_eq!(sums, vec![3, 4], "one answer per page, in page order");
     }
 }

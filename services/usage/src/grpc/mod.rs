@@ -4,7 +4,7 @@
 
 use nordstern_domain::usage::EventKind;
 use nordstern_runtime::bridge::ProtoEnum;
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
@@ -15,7 +15,12 @@ use nordstern_proto::{
     accounts::v1 as accounts_pb,
     usage::v1::{self as pb, usage_service_server::UsageService},
 };
-use nordstern_runtime::{client::BoxStream, error::ServiceError, wire::*};
+use nordstern_runtime::{
+    client::BoxStream,
+    error::ServiceError,
+    paging::{MAX_PAGE_SIZE, all_pages_overlapped},
+    wire::*,
+};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -119,10 +124,7 @@ impl UsageGrpc {
         as_of: DateTime<Utc>,
     ) -> Result<PeerGroups, Status> {
         let [account] = targets else {
-            let everyone = self
-                .list_accounts(accounts_pb::ListAccountsRequest::default())
-                .await?;
-            return self.peer_groups_among(&everyone, as_of).await;
+            return Ok(self.everyone_and_peers(as_of).await?.1);
         };
         let mut peers = Vec::new();
         if !account.csm_id.is_empty() {
@@ -147,6 +149,35 @@ impl UsageGrpc {
         peers.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         peers.dedup_by(|a, b| a.account_id == b.account_id);
         self.peer_groups_among(&peers, as_of).await
+    }
+
+    /// Every account, and the peer groups of every account by their usage up to
+    /// `as_of`. Each page's usage is read while the next page is listed.
+    async fn everyone_and_peers(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<(Vec<accounts_pb::Account>, PeerGroups), Status> {
+        let day = crate::store::day_of(as_of.timestamp_micros());
+        let (everyone, usage) = all_pages_overlapped(
+            accounts_pb::ListAccountsRequest {
+                page_size: MAX_PAGE_SIZE,
+                ..Default::default()
+            },
+            |request| self.accounts.list_accounts(Request::new(request)),
+            |page| {
+                let ids: Vec<String> = page.iter().map(|a| a.account_id.clone()).collect();
+                async move {
+                    self.store
+                        .usage_last_30_days(&ids, day)
+                        .await
+                        .map_err(|error| Status::from(ServiceError::from(error)))
+                }
+            },
+        )
+        .await?;
+        let usage: HashMap<String, i64> = usage.into_iter().flatten().collect();
+        let peers = PeerGroups::new(&everyone, |id| usage.get(id).copied().unwrap_or(0));
+        Ok((everyone, peers))
     }
 
     /// Peer groups of `universe` (each account once) by their usage up to `as_of`.

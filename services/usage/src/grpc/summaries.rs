@@ -172,10 +172,7 @@ pub(super) async fn stream_usage_summaries(
     let as_of = as_of(request.as_of.as_ref());
     // Everything peers need is read before the first chunk, so every summary of the
     // stream ranks against the same snapshot.
-    let everyone = grpc
-        .list_accounts(accounts_pb::ListAccountsRequest::default())
-        .await?;
-    let peers = grpc.peer_groups_among(&everyone, as_of).await?;
+    let (everyone, peers) = grpc.everyone_and_peers(as_of).await?;
     let (targets, missing) = if ids.is_empty() {
         (everyone, Vec::new())
     } else {

@@ -295,6 +295,11 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
             .and_then(|t| from_timestamp(Some(t)))
             .map_or(now_micros, |t| t.timestamp_micros()),
         changed,
+        sort_keys_kept: previous.is_some_and(|p| {
+            !changed
+                && p.changed_at.is_some()
+                && p.arr_at_risk.as_ref().map(|m| m.minor_units) == Some(arr_at_risk)
+        }),
         churn_probability: prediction.probability,
         payload: Vec::new(),
         color_change: color_changed.then(|| ColorChangeRow {
@@ -310,5 +315,91 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         alert_resolutions,
         opportunities,
         message: score,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> accounts_pb::Account {
+        accounts_pb::Account {
+            account_id: "01a2b3c4-0000-7000-8000-000000000001".to_owned(),
+            name: "Kept".to_owned(),
+            segment: common::Segment::Sme as i32,
+            arr: Some(nordstern_runtime::wire::money(5_000_000, "EUR")),
+            start_date: Some(nordstern_runtime::wire::date_to_proto(
+                NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
+            )),
+            renewal_date: Some(nordstern_runtime::wire::date_to_proto(
+                NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default(),
+            )),
+            ..accounts_pb::Account::default()
+        }
+    }
+
+    /// The stored score the next computation starts from: the message with the commit's
+    /// `changed_at`, as `Store::write_scores` stamps it.
+    fn stored(write: &ScoreWrite) -> pb::HealthScore {
+        let mut message = write.message.clone();
+        message.changed_at = message.computed_at;
+        message
+    }
+
+    #[test]
+    fn sort_keys_are_kept_only_when_neither_changed_at_nor_arr_at_risk_moves() {
+        let (config, model) = (
+            ScoringConfig::default(),
+            nordstern_domain::churn::default_model(),
+        );
+        let context = Context {
+            config: &config,
+            config_version: 1,
+            model: &model,
+            model_id: "default",
+            model_version: 1,
+            catalog: &[],
+            now: DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default(),
+        };
+        let account = account();
+        let compute_after = |previous: Option<&pb::HealthScore>| {
+            compute(
+                &Inputs {
+                    account: &account,
+                    summary: None,
+                    stats: None,
+                    previous,
+                    detractor_ids: &[],
+                    open_alerts: &[],
+                },
+                &context,
+            )
+        };
+        let first = compute_after(None);
+        assert!(!first.sort_keys_kept, "a first score has nothing to keep");
+
+        let previous = stored(&first);
+        let again = compute_after(Some(&previous));
+        assert!(!again.changed);
+        assert!(again.sort_keys_kept);
+        assert_eq!(
+            (again.arr_at_risk, again.changed_at),
+            (first.arr_at_risk, first.computed_at)
+        );
+
+        // Stored with another ARR at risk (the ARR moved, the probability did not).
+        let mut other_arr_at_risk = previous.clone();
+        other_arr_at_risk.arr_at_risk =
+            Some(nordstern_runtime::wire::money(first.arr_at_risk + 1, "EUR"));
+        assert!(!compute_after(Some(&other_arr_at_risk)).sort_keys_kept);
+
+        // A previous score whose probability differs: changed, so `changed_at` moves.
+        let mut other_probability = previous.clone();
+        if let Some(churn) = other_probability.churn.as_mut() {
+            churn.probability /= 2.0;
+        }
+        let moved = compute_after(Some(&other_probability));
+        assert!(moved.changed);
+        assert!(!moved.sort_keys_kept);
     }
 }

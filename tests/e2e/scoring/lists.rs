@@ -222,6 +222,54 @@ async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
     assert_eq!(mine, expected);
     assert_eq!(mine.len(), 2);
 
+    // E's ARR shrinks to a thousandth: the next recompute moves it from its place near
+    // the top of the at-risk list to the bottom (at most its new ARR, far below the
+    // others' amounts), while the others keep their stored place. An unmoved sort key
+    // would list E where it was, out of order.
+    let at_risk_of = |scores: &[pb::HealthScore], id: &str| {
+        scores
+            .iter()
+            .find(|s| s.account_id == id)
+            .map(|s| money(&s.arr_at_risk))
+    };
+    let before = at_risk_of(&risk, &e);
+    accounts_client
+        .record_contract_event(event(
+            &e,
+            accounts_pb::ContractEventKind::Contraction,
+            -8_991_000,
+            days_from_now(-1),
+            None,
+            "e-shrinks",
+        ))
+        .await
+        .unwrap_or_else(|s| panic!("contraction: {s}"));
+    recompute_all(&mut client).await;
+    let risk = client
+        .list_at_risk_accounts(at_risk(""))
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .health_scores;
+    let listed: Vec<(String, i64)> = risk
+        .iter()
+        .map(|s| (s.account_id.clone(), money(&s.arr_at_risk)))
+        .collect();
+    assert_ne!(at_risk_of(&risk, &e), before, "{listed:?}");
+    assert!(at_risk_of(&risk, &e) <= Some(9_000), "{listed:?}");
+    assert_eq!(risk.len(), 4);
+    for score in &risk {
+        let probability = score.churn.as_ref().map_or(-1.0, |c| c.probability);
+        assert_eq!(
+            money(&score.arr_at_risk),
+            (money(&score.arr) as f64 * probability).round() as i64,
+            "{}",
+            score.account_id
+        );
+    }
+    let amounts: Vec<i64> = listed.iter().map(|(_, amount)| *amount).collect();
+    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
+
     // History: newest first, one entry per computation.
     recompute_one(&mut client, &g).await;
     let history = client
@@ -233,7 +281,7 @@ async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
         .unwrap_or_else(|s| panic!("{s}"))
         .into_inner()
         .entries;
-    assert_eq!(history.len(), 3, "{history:?}");
+    assert_eq!(history.len(), 4, "{history:?}");
     let times: Vec<(i64, i32)> = history
         .iter()
         .map(|h| {
@@ -244,7 +292,7 @@ async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
         .collect();
     assert!(times.windows(2).all(|w| w[0] > w[1]), "{times:?}");
     let latest = health(&mut client, &g).await;
-    assert_eq!(latest.version, 3);
+    assert_eq!(latest.version, 4);
     assert_eq!(
         history[0].computed_at, latest.computed_at,
         "the newest entry is the latest score"

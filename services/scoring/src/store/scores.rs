@@ -21,6 +21,9 @@ pub struct ScoreWrite {
     pub changed_at: i64,
     /// Score, colour or churn probability differ from the previous computation.
     pub changed: bool,
+    /// `changed_at` and `arr_at_risk` equal the previous version's, so storing this
+    /// version over it leaves both columns, and the indexes on them, as they are.
+    pub sort_keys_kept: bool,
     pub churn_probability: f64,
     /// The score as clients read it.
     pub message: pb::HealthScore,
@@ -119,33 +122,14 @@ impl Store {
         }
         // A computation not newer than the stored one is skipped in the statement (a
         // concurrent recompute got there first): the rows it returns are what applies.
-        let stored = insert_rows(
-            &txn.txn,
-            "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at)",
-            "ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, score = excluded.score, \
-             color = excluded.color, csm_id = excluded.csm_id, segment = excluded.segment, \
-             arr_at_risk = excluded.arr_at_risk, computed_at = excluded.computed_at, \
-             changed_at = excluded.changed_at \
-             WHERE excluded.version > health_scores.version RETURNING account_id",
-            9,
-            writes
-                .iter()
-                .map(|w| {
-                    vec![
-                        w.account_id.clone().into(),
-                        w.version.into(),
-                        w.score.into(),
-                        w.color.into(),
-                        w.csm_id.clone().into(),
-                        w.segment.into(),
-                        w.arr_at_risk.into(),
-                        w.computed_at.into(),
-                        w.changed_at.into(),
-                    ]
-                })
-                .collect(),
-        )
-        .await?;
+        // One that applies replaces the version it was computed from, so where the sort
+        // keys are kept, the update leaves their columns out: SQLite then rewrites no
+        // entry of the two indexes on them (it goes by the columns an update sets, not
+        // by their values), and a batch no longer dirties pages all over them.
+        let (kept, moved): (Vec<&ScoreWrite>, Vec<&ScoreWrite>) =
+            writes.iter().partition(|w| w.sort_keys_kept);
+        let mut stored = upsert_scores(&txn.txn, &moved, true).await?;
+        stored.extend(upsert_scores(&txn.txn, &kept, false).await?);
         let stored: HashSet<String> = stored
             .iter()
             .map(|row| row.try_get("", "account_id"))
@@ -322,4 +306,47 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Upserts the latest scores of `writes` where each is newer than the stored one, and
+/// answers the ids of those it stored. With `sort_keys` false the update leaves
+/// `changed_at` and `arr_at_risk` as stored (a new row still gets them).
+async fn upsert_scores(
+    txn: &impl ConnectionTrait,
+    writes: &[&ScoreWrite],
+    sort_keys: bool,
+) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+    let sort_key_columns = if sort_keys {
+        ", arr_at_risk = excluded.arr_at_risk, changed_at = excluded.changed_at"
+    } else {
+        ""
+    };
+    insert_rows(
+        txn,
+        "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at)",
+        &format!(
+            "ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, \
+             score = excluded.score, color = excluded.color, csm_id = excluded.csm_id, \
+             segment = excluded.segment, computed_at = excluded.computed_at{sort_key_columns} \
+             WHERE excluded.version > health_scores.version RETURNING account_id"
+        ),
+        9,
+        writes
+            .iter()
+            .map(|w| {
+                vec![
+                    w.account_id.clone().into(),
+                    w.version.into(),
+                    w.score.into(),
+                    w.color.into(),
+                    w.csm_id.clone().into(),
+                    w.segment.into(),
+                    w.arr_at_risk.into(),
+                    w.computed_at.into(),
+                    w.changed_at.into(),
+                ]
+            })
+            .collect(),
+    )
+    .await
 }

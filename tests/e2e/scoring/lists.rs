@@ -39,6 +39,32 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 
 /// Two CSMs: A owns G (SME, busy, green) and E (enterprise, idle); B owns R (SME, idle);
 /// P (prosumer) has nobody.
+/// The at-risk list of a CSM's portfolio (everyone's for ""), checked: each amount is
+/// ARR × churn probability, highest first.
+async fn at_risk_in_order(client: &mut Scoring, csm_id: &str) -> Vec<pb::HealthScore> {
+    let risk = client
+        .list_at_risk_accounts(pb::ListAtRiskAccountsRequest {
+            csm_id: csm_id.to_owned(),
+            ..pb::ListAtRiskAccountsRequest::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{s}"))
+        .into_inner()
+        .health_scores;
+    for score in &risk {
+        let probability = score.churn.as_ref().map_or(-1.0, |c| c.probability);
+        assert_eq!(
+            money(&score.arr_at_risk),
+            (money(&score.arr) as f64 * probability).round() as i64,
+            "{}",
+            score.account_id
+        );
+    }
+    let amounts: Vec<i64> = risk.iter().map(|s| money(&s.arr_at_risk)).collect();
+    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
+    risk
+}
+
 async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
     let mut accounts_client = accounts(suite).await;
     let a = create_csm(&mut accounts_client, "Anna Alt", 50)
@@ -187,32 +213,9 @@ async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
     assert_eq!(batch.missing_account_ids, [missing]);
 
     // At risk: ARR × probability, highest first; one CSM's portfolio.
-    let at_risk = |csm_id: &str| pb::ListAtRiskAccountsRequest {
-        csm_id: csm_id.to_owned(),
-        ..pb::ListAtRiskAccountsRequest::default()
-    };
-    let risk = client
-        .list_at_risk_accounts(at_risk(""))
-        .await
-        .unwrap_or_else(|s| panic!("{s}"))
-        .into_inner()
-        .health_scores;
+    let risk = at_risk_in_order(&mut client, "").await;
     assert_eq!(risk.len(), 4);
-    for score in &risk {
-        let probability = score.churn.as_ref().map_or(-1.0, |c| c.probability);
-        assert_eq!(
-            money(&score.arr_at_risk),
-            (money(&score.arr) as f64 * probability).round() as i64
-        );
-    }
-    let amounts: Vec<i64> = risk.iter().map(|s| money(&s.arr_at_risk)).collect();
-    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
-    let mine = client
-        .list_at_risk_accounts(at_risk(&a))
-        .await
-        .unwrap_or_else(|s| panic!("{s}"))
-        .into_inner()
-        .health_scores;
+    let mine = at_risk_in_order(&mut client, &a).await;
     let mine: Vec<&str> = mine.iter().map(|s| s.account_id.as_str()).collect();
     let expected: Vec<&str> = risk
         .iter()
@@ -245,12 +248,7 @@ async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
         .await
         .unwrap_or_else(|s| panic!("contraction: {s}"));
     recompute_all(&mut client).await;
-    let risk = client
-        .list_at_risk_accounts(at_risk(""))
-        .await
-        .unwrap_or_else(|s| panic!("{s}"))
-        .into_inner()
-        .health_scores;
+    let risk = at_risk_in_order(&mut client, "").await;
     let listed: Vec<(String, i64)> = risk
         .iter()
         .map(|s| (s.account_id.clone(), money(&s.arr_at_risk)))
@@ -258,17 +256,6 @@ async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
     assert_ne!(at_risk_of(&risk, &e), before, "{listed:?}");
     assert!(at_risk_of(&risk, &e) <= Some(9_000), "{listed:?}");
     assert_eq!(risk.len(), 4);
-    for score in &risk {
-        let probability = score.churn.as_ref().map_or(-1.0, |c| c.probability);
-        assert_eq!(
-            money(&score.arr_at_risk),
-            (money(&score.arr) as f64 * probability).round() as i64,
-            "{}",
-            score.account_id
-        );
-    }
-    let amounts: Vec<i64> = listed.iter().map(|(_, amount)| *amount).collect();
-    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
 
     // History: newest first, one entry per computation.
     recompute_one(&mut client, &g).await;

@@ -37,8 +37,6 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids
 }
 
-/// Two CSMs: A owns G (SME, busy, green) and E (enterprise, idle); B owns R (SME, idle);
-/// P (prosumer) has nobody.
 /// The at-risk list of a CSM's portfolio (everyone's for ""), checked: each amount is
 /// ARR × churn probability, highest first.
 async fn at_risk_in_order(client: &mut Scoring, csm_id: &str) -> Vec<pb::HealthScore> {
@@ -65,6 +63,8 @@ async fn at_risk_in_order(client: &mut Scoring, csm_id: &str) -> Vec<pb::HealthS
     risk
 }
 
+/// Two CSMs: A owns G (SME, busy, green) and E (enterprise, idle); B owns R (SME, idle);
+/// P (prosumer) has nobody.
 async fn crm_lists_filter_page_and_order(suite: &TestSuite) {
     let mut accounts_client = accounts(suite).await;
     let a = create_csm(&mut accounts_client, "Anna Alt", 50)

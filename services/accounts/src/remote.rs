@@ -79,6 +79,25 @@ pub async fn list_all_accounts(
     .await
 }
 
+/// [`list_all_accounts`], with `each` run on every page while the next one is listed;
+/// answers the accounts and what `each` answered per page, in page order.
+pub async fn list_all_accounts_overlapped<T, Each>(
+    accounts: &AccountsApi,
+    mut filter: pb::ListAccountsRequest,
+    each: impl Fn(&[pb::Account]) -> Each,
+) -> Result<(Vec<pb::Account>, Vec<T>), Status>
+where
+    Each: std::future::Future<Output = Result<T, Status>>,
+{
+    filter.page_size = nordstern_runtime::paging::MAX_PAGE_SIZE;
+    nordstern_runtime::paging::all_pages_overlapped(
+        filter,
+        |filter| accounts.list_accounts(Request::new(filter)),
+        each,
+    )
+    .await
+}
+
 /// The accounts among `ids` (any number, fetched in batches), and the ids naming none.
 pub async fn batch_get_all_accounts(
     accounts: &AccountsApi,

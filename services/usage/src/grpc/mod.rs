@@ -7,7 +7,9 @@ use nordstern_runtime::bridge::ProtoEnum;
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
-use nordstern_accounts::remote::{AccountsApi, batch_get_all_accounts, list_all_accounts};
+use nordstern_accounts::remote::{
+    AccountsApi, batch_get_all_accounts, list_all_accounts, list_all_accounts_overlapped,
+};
 use nordstern_domain::usage::{
     self as domain, EventInput, MAX_BATCH_EVENTS, Rejection, track::TrackMapping,
 };
@@ -15,12 +17,7 @@ use nordstern_proto::{
     accounts::v1 as accounts_pb,
     usage::v1::{self as pb, usage_service_server::UsageService},
 };
-use nordstern_runtime::{
-    client::BoxStream,
-    error::ServiceError,
-    paging::{MAX_PAGE_SIZE, all_pages_overlapped},
-    wire::*,
-};
+use nordstern_runtime::{client::BoxStream, error::ServiceError, wire::*};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
@@ -158,19 +155,16 @@ impl UsageGrpc {
         as_of: DateTime<Utc>,
     ) -> Result<(Vec<accounts_pb::Account>, PeerGroups), Status> {
         let day = crate::store::day_of(as_of.timestamp_micros());
-        let (everyone, usage) = all_pages_overlapped(
-            accounts_pb::ListAccountsRequest {
-                page_size: MAX_PAGE_SIZE,
-                ..Default::default()
-            },
-            |request| self.accounts.list_accounts(Request::new(request)),
+        let (everyone, usage) = list_all_accounts_overlapped(
+            &self.accounts,
+            accounts_pb::ListAccountsRequest::default(),
             |page| {
                 let ids: Vec<String> = page.iter().map(|a| a.account_id.clone()).collect();
                 async move {
                     self.store
                         .usage_last_30_days(&ids, day)
                         .await
-                        .map_err(|error| Status::from(ServiceError::from(error)))
+                        .map_err(|error| ServiceError::from(error).into())
                 }
             },
         )

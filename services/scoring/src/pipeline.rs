@@ -68,8 +68,9 @@ struct Prepared {
 
 /// What every batch of one recompute shares.
 struct Batch<'a> {
-    keep_scores: bool,
-    /// The ids a caller named (none for everyone): the only ones reported missing.
+    /// The ids a caller named (none for everyone): the only ones reported missing, and
+    /// the only recomputes that answer with their scores (a full one answers with
+    /// counts, not 100,000 scores held in memory).
     requested: &'a HashSet<String>,
     detractors: &'a HashMap<String, Vec<String>>,
     in_force: &'a InForce,
@@ -160,8 +161,6 @@ impl Scoring {
         now: DateTime<Utc>,
         streamed: mpsc::Receiver<Vec<usage_pb::UsageSummary>>,
     ) -> Result<Report, Status> {
-        // A full recompute answers with counts, not 100,000 scores held in memory.
-        let keep_scores = !matches!(target, Target::All);
         let ((detractors, feed_token), in_force, catalog) = tokio::try_join!(
             self.pending_detractors(now),
             self.in_force(),
@@ -172,7 +171,6 @@ impl Scoring {
             Target::Ids(ids) => ids.iter().cloned().collect(),
         };
         let batch = Batch {
-            keep_scores,
             requested: &requested,
             detractors: &detractors,
             in_force: &in_force,
@@ -416,7 +414,7 @@ impl Scoring {
         for write in written.applied {
             report.accounts_scored += 1;
             report.color_changes += usize::from(write.color_change.is_some());
-            if batch.keep_scores {
+            if !batch.requested.is_empty() {
                 report.scores.push(write.message);
             }
         }

@@ -146,7 +146,7 @@ async fn measure(
         .await?;
     seed::seed_activity(&channel, &ids, &args.activity).await?;
     seed::analyze(&config).await?;
-    time_reads(name, &channel, &ids).await?;
+    time_reads(name, &channel, &ids, config.database_url.is_some()).await?;
     let mut client = ScoringServiceClient::new(channel);
     // The first recompute scores every account for the first time (every score a colour
     // change, every alert new); the second is what the periodic recompute does from then on.
@@ -301,8 +301,22 @@ fn pure_model_rate(accounts: usize) -> f64 {
 /// The two reads a recompute is made of, each alone over every account: usage summaries
 /// (one stream) and survey statistics (batches of 1,000), so the recompute's rate can be
 /// set against what its inputs take.
-async fn time_reads(name: &str, channel: &Channel, ids: &[String]) -> anyhow::Result<()> {
-    let started = Instant::now();
+async fn time_reads(
+    name: &str,
+    channel: &Channel,
+    ids: &[String],
+    postgres: bool,
+) -> anyhow::Result<()> {
+    let cpu_per_account = |before: &CpuTimes| {
+        let (own, server) = CpuTimes::now().micros_per(before, ids.len() as u64);
+        let server = if postgres {
+            format!(", {} in PostgreSQL", micros(server))
+        } else {
+            String::new()
+        };
+        format!("CPU per account {} in this process{server}", micros(own))
+    };
+    let (started, cpu_before) = (Instant::now(), CpuTimes::now());
     let mut stream = UsageServiceClient::new(channel.clone())
         .max_decoding_message_size(64 << 20)
         .stream_usage_summaries(usage_pb::StreamUsageSummariesRequest::default())
@@ -313,8 +327,9 @@ async fn time_reads(name: &str, channel: &Channel, ids: &[String]) -> anyhow::Re
         summaries += message.summaries.len();
     }
     let usage_rate = summaries as f64 / started.elapsed().as_secs_f64();
+    let usage_cpu = cpu_per_account(&cpu_before);
 
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), CpuTimes::now());
     let mut surveys = SurveyServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20);
     for chunk in ids.chunks(1_000) {
         surveys
@@ -325,8 +340,9 @@ async fn time_reads(name: &str, channel: &Channel, ids: &[String]) -> anyhow::Re
             .await?;
     }
     let survey_rate = ids.len() as f64 / started.elapsed().as_secs_f64();
+    let survey_cpu = cpu_per_account(&cpu_before);
     println!(
-        "{name}: alone, StreamUsageSummaries {usage_rate:.0} accounts/s; BatchGetSurveyStats {survey_rate:.0} accounts/s"
+        "{name}: alone, StreamUsageSummaries {usage_rate:.0} accounts/s ({usage_cpu}); BatchGetSurveyStats {survey_rate:.0} accounts/s ({survey_cpu})"
     );
     Ok(())
 }

@@ -19,14 +19,13 @@ use nordstern_runtime::{
 use super::{AccountRow, NewAccount, Store, catalog, contracts, csms, tiers};
 use crate::{
     error::{AccountsError, AccountsResult},
-    store::ContractEventRow,
+    store::{ContractEventRow, account_rows},
 };
 
 mod rows;
 
 use rows::{
-    account_rows, accounts_by_crm_id, event_keys_in_use, insert_accounts, read_accounts,
-    update_contract_states,
+    accounts_by_crm_id, event_keys_in_use, insert_accounts, read_accounts, update_contract_states,
 };
 
 pub use nordstern_runtime::batch::{ItemOutcome, Pending, Refusal};

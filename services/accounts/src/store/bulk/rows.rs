@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DbErr, Value, sea_query::ArrayType};
 use super::Planned;
 use crate::{
     error::AccountsResult,
-    store::{AccountRow, ContractEventRow, account_from_row, contracts, execute},
+    store::{AccountRow, ContractEventRow, account_rows, attach_modules, contracts, execute},
 };
 
 /// A contract-state date column and how to read it from a state.
@@ -61,51 +61,17 @@ pub(super) async fn event_keys_in_use(
     Ok(used)
 }
 
-/// The accounts among `ids`, by id, without their modules.
-pub(super) async fn account_rows(
-    db: &impl ConnectionTrait,
-    ids: &[&str],
-) -> Result<HashMap<String, AccountRow>, DbErr> {
-    let columns = crate::store::ACCOUNT_COLUMNS.replacen("account_id, ", "", 1);
-    let rows = select_by_keys(
-        db,
-        &columns,
-        "accounts",
-        "account_id",
-        ("", Vec::new()),
-        ids,
-    )
-    .await?;
-    rows.iter()
-        .map(|row| account_from_row(row).map(|account| (account.account_id.clone(), account)))
-        .collect()
-}
-
-/// The accounts among `ids`, by id, with their modules.
+/// The accounts among `ids` (each once), by id, with their modules.
 pub(super) async fn read_accounts(
     db: &impl ConnectionTrait,
     ids: &[&str],
 ) -> Result<HashMap<String, AccountRow>, DbErr> {
-    let mut rows = account_rows(db, ids).await?;
-    let modules = select_by_keys(
-        db,
-        "module_key",
-        "account_modules",
-        "account_id",
-        ("", Vec::new()),
-        ids,
-    )
-    .await?;
-    for row in modules {
-        let account_id: String = row.try_get("", "account_id")?;
-        if let Some(account) = rows.get_mut(&account_id) {
-            account.module_keys.push(row.try_get("", "module_key")?);
-        }
-    }
-    for account in rows.values_mut() {
-        account.module_keys.sort();
-    }
-    Ok(rows)
+    let mut rows: Vec<AccountRow> = account_rows(db, ids).await?.into_values().collect();
+    attach_modules(db, &mut rows).await?;
+    Ok(rows
+        .into_iter()
+        .map(|account| (account.account_id.clone(), account))
+        .collect())
 }
 
 /// The planned accounts with their final contract state, modules, assignments and

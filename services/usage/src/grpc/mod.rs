@@ -229,10 +229,24 @@ impl UsageGrpc {
             .account_facts(&ids, as_of.timestamp_micros())
             .await
             .map_err(ServiceError::from)?;
+        // An id listed twice gets its facts each time: taken on its last listing only.
+        let mut listings: HashMap<&str, usize> = HashMap::with_capacity(accounts.len());
+        for account in accounts {
+            *listings.entry(account.account_id.as_str()).or_default() += 1;
+        }
         Ok(accounts
             .iter()
             .map(|account| {
-                let account_facts = facts.remove(&account.account_id).unwrap_or_default();
+                let id = account.account_id.as_str();
+                let left = listings.get_mut(id).map(|left| {
+                    *left -= 1;
+                    *left
+                });
+                let account_facts = match left {
+                    Some(0) | None => facts.remove(id),
+                    Some(_) => facts.get(id).cloned(),
+                }
+                .unwrap_or_default();
                 let rank = peers.rank(account, account_facts.usage_last_30_days);
                 assemble(account, catalog, account_facts, rank, as_of)
             })

@@ -61,6 +61,7 @@ pub const GRPC_SCOPES: &[(&str, &[(&str, Scope)])] = &[
             ("BatchGetUsageSummaries", UsageRead),
             ("BatchGetUsageSummariesAt", UsageRead),
             ("StreamUsageSummaries", UsageRead),
+            ("StreamUsageSummariesAt", UsageRead),
             ("GetUsageTimeseries", UsageRead),
             ("EraseAccountUsage", PrivacyErase),
             ("EraseUserUsage", PrivacyErase),

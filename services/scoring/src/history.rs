@@ -34,6 +34,10 @@ const CURRENCY_DECIMALS: u32 = 2;
 const SURVEY_DAYS: i64 = 90;
 /// Most days apart the cut-off days of one usage read are (the usage service's limit).
 const USAGE_CALL_DAYS: i64 = 62;
+/// Most accounts one usage read asks for (`StreamUsageSummariesAt`'s limit): usage reads
+/// every account's daily usage once per read, so a read covers as many outcomes of its
+/// span of days as it may.
+const USAGE_CALL_ACCOUNTS: usize = 20_000;
 
 /// One account's ARR and renewal date over time, from its contract events.
 #[derive(Debug, Default)]
@@ -113,7 +117,7 @@ impl Outcome<'_> {
 }
 
 /// `due` (by day, each at most [`MAX_BATCH`] outcomes) cut into the runs one
-/// `BatchGetUsageSummariesAt` takes: at most [`MAX_BATCH`] accounts, days at most
+/// `StreamUsageSummariesAt` takes: at most [`USAGE_CALL_ACCOUNTS`] accounts, days at most
 /// [`USAGE_CALL_DAYS`] apart.
 fn usage_calls<T>(due: &[(NaiveDate, Vec<T>)]) -> Vec<&[(NaiveDate, Vec<T>)]> {
     let mut calls = Vec::new();
@@ -122,7 +126,7 @@ fn usage_calls<T>(due: &[(NaiveDate, Vec<T>)]) -> Vec<&[(NaiveDate, Vec<T>)]> {
     for (index, (day, outcomes)) in due.iter().enumerate() {
         let first_day = due.get(start).map_or(*day, |(first, _)| *first);
         if index > start
-            && (accounts + outcomes.len() > MAX_BATCH
+            && (accounts + outcomes.len() > USAGE_CALL_ACCOUNTS
                 || (*day - first_day).num_days() > USAGE_CALL_DAYS)
         {
             calls.push(&due[start..index]);
@@ -280,22 +284,27 @@ impl Scoring {
                 })
                 .collect(),
         };
-        let results = self
+        let mut stream = self
             .usage
-            .batch_get_usage_summaries_at(Request::new(request))
+            .stream_usage_summaries_at(Request::new(request))
             .await?
-            .into_inner()
-            .results;
-        Ok(results
-            .into_iter()
-            .map(|result| {
-                result
+            .into_inner();
+        let mut results: Vec<HashMap<String, usage_pb::UsageSummary>> =
+            vec![HashMap::new(); queries.len()];
+        while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
+            let message = message?;
+            let result = usize::try_from(message.query_index)
+                .ok()
+                .and_then(|index| results.get_mut(index))
+                .ok_or_else(|| Status::internal("usage answered a query that was not asked"))?;
+            result.extend(
+                message
                     .summaries
                     .into_iter()
-                    .map(|s| (s.account_id.clone(), s))
-                    .collect()
-            })
-            .collect())
+                    .map(|s| (s.account_id.clone(), s)),
+            );
+        }
+        Ok(results)
     }
 
     /// Survey statistics of the 90 days up to the end of `day`, by account.
@@ -341,12 +350,12 @@ mod tests {
             for (index, call) in calls.iter().enumerate() {
                 let accounts: usize = call.iter().map(|(_, o)| o.len()).sum();
                 let span = call.last().map(|l| l.0) .zip(call.first().map(|f| f.0));
-                prop_assert!(!call.is_empty() && accounts <= MAX_BATCH);
+                prop_assert!(!call.is_empty() && accounts <= USAGE_CALL_ACCOUNTS);
                 prop_assert!(span.is_some_and(|(last, first)| (last - first).num_days() <= USAGE_CALL_DAYS));
                 // A call ends only where the next day's outcomes would not fit.
                 if let (Some(next), Some(first)) = (calls.get(index + 1).and_then(|c| c.first()), call.first()) {
                     prop_assert!(
-                        accounts + next.1.len() > MAX_BATCH
+                        accounts + next.1.len() > USAGE_CALL_ACCOUNTS
                             || (next.0 - first.0).num_days() > USAGE_CALL_DAYS
                     );
                 }

@@ -21,6 +21,7 @@ use crate::UsageGrpc;
 pub type UsageApi = Arc<
     dyn UsageService<
             StreamUsageSummariesStream = BoxStream<pb::StreamUsageSummariesResponse>,
+            StreamUsageSummariesAtStream = BoxStream<pb::StreamUsageSummariesAtResponse>,
             ExportAccountUsageStream = BoxStream<pb::ExportAccountUsageResponse>,
         >,
 >;
@@ -51,6 +52,7 @@ nordstern_runtime::remote_service! {
         }
         server_streaming {
             stream_usage_summaries(pb::StreamUsageSummariesRequest) -> pb::StreamUsageSummariesResponse as StreamUsageSummariesStream;
+            stream_usage_summaries_at(pb::BatchGetUsageSummariesAtRequest) -> pb::StreamUsageSummariesAtResponse as StreamUsageSummariesAtStream;
             export_account_usage(pb::ExportAccountUsageRequest) -> pb::ExportAccountUsageResponse as ExportAccountUsageStream;
         }
         client_streaming {

@@ -1,6 +1,6 @@
 //! Summaries on known data (windows, breadth, trend, percentiles, tickets), batch and
 //! streamed summaries against the same peers, a stream of many chunks, summaries at many
-//! instants, and chart series by day and week.
+//! instants (batched and streamed), and chart series by day and week.
 
 use super::*;
 use crate::in_every_combination;
@@ -10,6 +10,7 @@ in_every_combination!(
     batch_and_stream_summaries_rank_against_the_same_peers,
     a_stream_of_many_chunks_equals_batch_summaries,
     summaries_at_many_instants_equal_one_call_per_instant,
+    streamed_summaries_at_equal_the_batch_and_take_more_accounts,
     timeseries_by_day_and_week,
 );
 
@@ -336,6 +337,132 @@ async fn summaries_at_many_instants_equal_one_call_per_instant(suite: &TestSuite
             .await,
         &["queries"],
     );
+}
+
+/// Training asks for the summaries of many cut-off days and up to 20,000 accounts as a
+/// stream: every query is answered in order, in chunks of at most 500, with what the
+/// batch call answers for it.
+async fn streamed_summaries_at_equal_the_batch_and_take_more_accounts(suite: &TestSuite) {
+    let company = company(suite).await;
+    let mut client = usage(suite).await;
+    let now = Utc::now();
+    load_known_usage(&mut client, &company, now).await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let at = |as_of: DateTime<Utc>, ids: &[String]| pb::UsageSummariesAt {
+        as_of: Some(timestamp(as_of)),
+        account_ids: ids.to_vec(),
+    };
+    let queries = vec![
+        at(
+            now,
+            &[company.a.clone(), unknown.clone(), company.b.clone()],
+        ),
+        at(days_ago(now, 45), &[company.c.clone(), company.a.clone()]),
+        at(days_ago(now, 20), std::slice::from_ref(&unknown)),
+        at(days_ago(now, 60), std::slice::from_ref(&company.d)),
+    ];
+    let request =
+        |queries: Vec<pb::UsageSummariesAt>| pb::BatchGetUsageSummariesAtRequest { queries };
+    let streamed = stream_at(&mut client, request(queries.clone())).await;
+    let batched = client
+        .batch_get_usage_summaries_at(request(queries.clone()))
+        .await
+        .unwrap_or_else(|status| panic!("batch at: {status}"))
+        .into_inner()
+        .results;
+    assert_eq!(streamed, batched);
+    assert_eq!(streamed[2].missing_account_ids, [unknown]);
+    assert!(streamed[2].summaries.is_empty());
+
+    // More accounts than a batch call takes: A 1,200 times, in chunks of 500.
+    let many_a = vec![company.a.clone(); 1_200];
+    let messages = raw_stream_at(&mut client, request(vec![at(now, &many_a)])).await;
+    let sizes: Vec<(i32, usize)> = messages
+        .iter()
+        .map(|m| (m.query_index, m.summaries.len()))
+        .collect();
+    assert_eq!(sizes, [(0, 500), (0, 500), (0, 200)]);
+    let a_now = &batched[0].summaries[0];
+    assert!(
+        messages
+            .iter()
+            .flat_map(|m| &m.summaries)
+            .all(|summary| summary == a_now)
+    );
+    assert_invalid(
+        client
+            .batch_get_usage_summaries_at(request(vec![at(now, &many_a)]))
+            .await,
+        &["queries"],
+    );
+
+    let too_many = vec![company.a.clone(); 20_001];
+    assert_invalid(
+        client
+            .stream_usage_summaries_at(request(vec![at(now, &too_many)]))
+            .await,
+        &["queries"],
+    );
+    assert_invalid(
+        client
+            .stream_usage_summaries_at(request(vec![
+                pb::UsageSummariesAt {
+                    as_of: None,
+                    account_ids: vec![company.a.clone()],
+                },
+                at(days_ago(now, 63), &["x".to_owned()]),
+            ]))
+            .await,
+        &["queries[0].as_of", "queries[1].account_ids[0]"],
+    );
+}
+
+/// Every message of a `StreamUsageSummariesAt`.
+async fn raw_stream_at(
+    client: &mut Usage,
+    request: pb::BatchGetUsageSummariesAtRequest,
+) -> Vec<pb::StreamUsageSummariesAtResponse> {
+    let mut stream = client
+        .stream_usage_summaries_at(request)
+        .await
+        .unwrap_or_else(|status| panic!("stream at: {status}"))
+        .into_inner();
+    let mut messages = Vec::new();
+    while let Some(message) = stream
+        .message()
+        .await
+        .unwrap_or_else(|status| panic!("stream at, message: {status}"))
+    {
+        messages.push(message);
+    }
+    messages
+}
+
+/// A `StreamUsageSummariesAt` put together per query, as the batch call answers: each
+/// query's messages must come in order, after those of the queries before it.
+async fn stream_at(
+    client: &mut Usage,
+    request: pb::BatchGetUsageSummariesAtRequest,
+) -> Vec<pb::BatchGetUsageSummariesResponse> {
+    let queries = request.queries.len();
+    let mut results: Vec<pb::BatchGetUsageSummariesResponse> = Vec::new();
+    for message in raw_stream_at(client, request).await {
+        let index = usize::try_from(message.query_index).unwrap_or(usize::MAX);
+        assert!(
+            index + 1 == results.len() || index == results.len(),
+            "query {index} answered out of order"
+        );
+        if index == results.len() {
+            results.push(pb::BatchGetUsageSummariesResponse::default());
+        }
+        let result = &mut results[index];
+        result.summaries.extend(message.summaries);
+        result
+            .missing_account_ids
+            .extend(message.missing_account_ids);
+    }
+    assert_eq!(results.len(), queries, "every query is answered");
+    results
 }
 
 async fn timeseries_by_day_and_week(suite: &TestSuite) {

@@ -265,6 +265,7 @@ fn account_id_field(raw: &str) -> Result<String, Status> {
 #[tonic::async_trait]
 impl UsageService for UsageGrpc {
     type StreamUsageSummariesStream = BoxStream<pb::StreamUsageSummariesResponse>;
+    type StreamUsageSummariesAtStream = BoxStream<pb::StreamUsageSummariesAtResponse>;
     type ExportAccountUsageStream = BoxStream<pb::ExportAccountUsageResponse>;
 
     async fn ingest_events(
@@ -307,6 +308,13 @@ impl UsageService for UsageGrpc {
         request: Request<pb::BatchGetUsageSummariesAtRequest>,
     ) -> Result<Response<pb::BatchGetUsageSummariesAtResponse>, Status> {
         summaries::batch_get_usage_summaries_at(self, request).await
+    }
+
+    async fn stream_usage_summaries_at(
+        &self,
+        request: Request<pb::BatchGetUsageSummariesAtRequest>,
+    ) -> Result<Response<Self::StreamUsageSummariesAtStream>, Status> {
+        summaries::stream_usage_summaries_at(self, request).await
     }
 
     async fn stream_usage_summaries(

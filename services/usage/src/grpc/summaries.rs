@@ -67,20 +67,88 @@ pub(super) async fn batch_get_usage_summaries(
 /// for every day between them, for every account.
 const MAX_SPAN_DAYS: i32 = 62;
 
-pub(super) async fn batch_get_usage_summaries_at(
-    grpc: &UsageGrpc,
-    request: Request<pb::BatchGetUsageSummariesAtRequest>,
-) -> Result<Response<pb::BatchGetUsageSummariesAtResponse>, Status> {
-    let request = request.into_inner();
+/// Most account ids one `StreamUsageSummariesAt` takes over all its queries: the ids of
+/// a request stay well under the 4 MiB a message may have, and the answer is streamed.
+const MAX_STREAMED_AT: usize = 20_000;
+
+/// The instants and account ids of a `BatchGetUsageSummariesAtRequest`, checked.
+struct QueriesAt {
+    queries: Vec<(DateTime<Utc>, Vec<String>)>,
+    /// The queries' days, each once, sorted.
+    days: Vec<i32>,
+}
+
+/// What the queries share: the accounts they name, the catalog, and the peers of each of
+/// their days, read once.
+struct SummariesAt {
+    days: Vec<i32>,
+    accounts: HashMap<String, accounts_pb::Account>,
+    catalog: Catalog,
+    peers: Vec<PeerGroups>,
+}
+
+impl SummariesAt {
+    async fn read(grpc: &UsageGrpc, queries: &QueriesAt) -> Result<Self, Status> {
+        let QueriesAt { queries, days } = queries;
+        let mut ids: Vec<String> = queries.iter().flat_map(|(_, ids)| ids.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let accounts = grpc
+            .fetch_accounts(&ids)
+            .await?
+            .0
+            .into_iter()
+            .map(|account| (account.account_id.clone(), account))
+            .collect();
+        let catalog = grpc.catalog().await?;
+        let everyone = grpc
+            .list_accounts(accounts_pb::ListAccountsRequest::default())
+            .await?;
+        let peers = grpc.peer_groups_at(&everyone, days).await?;
+        Ok(SummariesAt {
+            days: days.clone(),
+            accounts,
+            catalog,
+            peers,
+        })
+    }
+
+    /// A query's accounts in the order of its ids, and the ids naming no account.
+    fn accounts_of(&self, ids: Vec<String>) -> (Vec<accounts_pb::Account>, Vec<String>) {
+        let (found, missing): (Vec<String>, Vec<String>) = ids
+            .into_iter()
+            .partition(|id| self.accounts.contains_key(id));
+        let targets = found
+            .iter()
+            .filter_map(|id| self.accounts.get(id).cloned())
+            .collect();
+        (targets, missing)
+    }
+
+    /// The peers of the day of `as_of`, one of the queries' days.
+    fn peers_on(&self, as_of: DateTime<Utc>) -> Result<&PeerGroups, Status> {
+        self.days
+            .binary_search(&crate::store::day_of(as_of.timestamp_micros()))
+            .ok()
+            .and_then(|index| self.peers.get(index))
+            .ok_or_else(|| Status::internal("no peers read for a requested day"))
+    }
+}
+
+/// Field violations for a missing instant, a malformed id, more than `max_ids` ids or
+/// days too far apart.
+fn check_queries_at(
+    request: pb::BatchGetUsageSummariesAtRequest,
+    max_ids: usize,
+) -> Result<QueriesAt, Status> {
     let mut violations = FieldViolations::new();
     let mut queries: Vec<(DateTime<Utc>, Vec<String>)> = Vec::new();
-    let day_of = |as_of: &DateTime<Utc>| crate::store::day_of(as_of.timestamp_micros());
     let mut days: Vec<i32> = Vec::new();
     for (index, query) in request.queries.iter().enumerate() {
         let field = format!("queries[{index}]");
         let as_of = from_timestamp(query.as_of.as_ref());
         match &as_of {
-            Some(as_of) => days.push(day_of(as_of)),
+            Some(as_of) => days.push(crate::store::day_of(as_of.timestamp_micros())),
             None => violations.add(format!("{field}.as_of"), "is required"),
         }
         let ids = query
@@ -92,10 +160,10 @@ pub(super) async fn batch_get_usage_summaries_at(
         queries.push((as_of.unwrap_or_default(), ids));
     }
     let total: usize = queries.iter().map(|(_, ids)| ids.len()).sum();
-    if total > MAX_BATCH {
+    if total > max_ids {
         violations.add(
             "queries",
-            format!("at most {MAX_BATCH} account ids over all queries, got {total}"),
+            format!("at most {max_ids} account ids over all queries, got {total}"),
         );
     }
     days.sort_unstable();
@@ -112,40 +180,21 @@ pub(super) async fn batch_get_usage_summaries_at(
         );
     }
     violations.into_result().map_err(ServiceError::from)?;
+    Ok(QueriesAt { queries, days })
+}
 
-    let mut ids: Vec<String> = queries.iter().flat_map(|(_, ids)| ids.clone()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let accounts: HashMap<String, accounts_pb::Account> = grpc
-        .fetch_accounts(&ids)
-        .await?
-        .0
-        .into_iter()
-        .map(|account| (account.account_id.clone(), account))
-        .collect();
-    let catalog = grpc.catalog().await?;
-    let everyone = grpc
-        .list_accounts(accounts_pb::ListAccountsRequest::default())
-        .await?;
-    let peers = grpc.peer_groups_at(&everyone, &days).await?;
-    drop(everyone);
-
-    let mut results = Vec::with_capacity(queries.len());
-    for (as_of, ids) in queries {
-        let (found, missing_account_ids): (Vec<String>, Vec<String>) =
-            ids.into_iter().partition(|id| accounts.contains_key(id));
-        let targets: Vec<accounts_pb::Account> = found
-            .iter()
-            .filter_map(|id| accounts.get(id).cloned())
-            .collect();
-        let Some(peers) = days
-            .binary_search(&day_of(&as_of))
-            .ok()
-            .and_then(|index| peers.get(index))
-        else {
-            return Err(Status::internal("no peers read for a requested day"));
-        };
-        let summaries = grpc.summaries(&targets, &catalog, peers, as_of).await?;
+pub(super) async fn batch_get_usage_summaries_at(
+    grpc: &UsageGrpc,
+    request: Request<pb::BatchGetUsageSummariesAtRequest>,
+) -> Result<Response<pb::BatchGetUsageSummariesAtResponse>, Status> {
+    let queries = check_queries_at(request.into_inner(), MAX_BATCH)?;
+    let at = SummariesAt::read(grpc, &queries).await?;
+    let mut results = Vec::with_capacity(queries.queries.len());
+    for (as_of, ids) in queries.queries {
+        let (targets, missing_account_ids) = at.accounts_of(ids);
+        let summaries = grpc
+            .summaries(&targets, &at.catalog, at.peers_on(as_of)?, as_of)
+            .await?;
         results.push(pb::BatchGetUsageSummariesResponse {
             summaries,
             missing_account_ids,
@@ -154,6 +203,64 @@ pub(super) async fn batch_get_usage_summaries_at(
     Ok(Response::new(pb::BatchGetUsageSummariesAtResponse {
         results,
     }))
+}
+
+/// Answers once the request is checked; the shared reads run in the stream's task, so
+/// a company's worth of peers is not held to the deadline of a call's first answer.
+pub(super) async fn stream_usage_summaries_at(
+    grpc: &UsageGrpc,
+    request: Request<pb::BatchGetUsageSummariesAtRequest>,
+) -> Result<Response<BoxStream<pb::StreamUsageSummariesAtResponse>>, Status> {
+    let queries = check_queries_at(request.into_inner(), MAX_STREAMED_AT)?;
+    let in_flight = chunks_in_flight(grpc.store.db().get_database_backend());
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    let service = grpc.clone();
+    let task = async move {
+        let at = match SummariesAt::read(&service, &queries).await {
+            Ok(at) => at,
+            Err(status) => {
+                let _ = sender.send(Err(status)).await;
+                return;
+            }
+        };
+        // Every query's chunks in order; a query without accounts still gets its message.
+        let mut chunks = Vec::new();
+        for (index, (as_of, ids)) in queries.queries.into_iter().enumerate() {
+            let (targets, missing) = at.accounts_of(ids);
+            let index = i32::try_from(index).unwrap_or(i32::MAX);
+            let mut missing = Some(missing);
+            let mut rest = targets.into_iter().peekable();
+            loop {
+                let chunk: Vec<accounts_pb::Account> = rest.by_ref().take(SUMMARY_CHUNK).collect();
+                chunks.push((index, as_of, chunk, missing.take().unwrap_or_default()));
+                if rest.peek().is_none() {
+                    break;
+                }
+            }
+        }
+        let (service, at) = (&service, &at);
+        let mut messages = futures::stream::iter(chunks)
+            .map(
+                |(query_index, as_of, chunk, missing_account_ids)| async move {
+                    let peers = at.peers_on(as_of)?;
+                    let summaries = service.summaries(&chunk, &at.catalog, peers, as_of).await?;
+                    Ok(pb::StreamUsageSummariesAtResponse {
+                        query_index,
+                        summaries,
+                        missing_account_ids,
+                    })
+                },
+            )
+            .buffered(in_flight);
+        while let Some(message) = messages.next().await {
+            let failed = message.is_err();
+            if sender.send(message).await.is_err() || failed {
+                return;
+            }
+        }
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(task));
+    Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
 }
 
 pub(super) async fn stream_usage_summaries(

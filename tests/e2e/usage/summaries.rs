@@ -223,23 +223,36 @@ async fn a_stream_of_many_chunks_equals_batch_summaries(suite: &TestSuite) {
 
 /// Every account's summary as of `as_of`, through `StreamUsageSummaries`.
 async fn stream_everyone(client: &mut Usage, as_of: DateTime<Utc>) -> Vec<pb::UsageSummary> {
-    let mut stream = client
+    let answer = client
         .stream_usage_summaries(pb::StreamUsageSummariesRequest {
             account_ids: vec![],
             as_of: Some(timestamp(as_of)),
         })
+        .await;
+    all_messages(answer, "stream")
         .await
-        .unwrap_or_else(|status| panic!("stream: {status}"))
+        .into_iter()
+        .flat_map(|chunk| chunk.summaries)
+        .collect()
+}
+
+/// Every message of a stream, in order; a refused call or a failed message panics.
+async fn all_messages<T>(
+    answer: Result<tonic::Response<tonic::Streaming<T>>, tonic::Status>,
+    call: &str,
+) -> Vec<T> {
+    let mut stream = answer
+        .unwrap_or_else(|status| panic!("{call}: {status}"))
         .into_inner();
-    let mut streamed = Vec::new();
-    while let Some(chunk) = stream
+    let mut messages = Vec::new();
+    while let Some(message) = stream
         .message()
         .await
-        .unwrap_or_else(|status| panic!("{status}"))
+        .unwrap_or_else(|status| panic!("{call}, message: {status}"))
     {
-        streamed.extend(chunk.summaries);
+        messages.push(message);
     }
-    streamed
+    messages
 }
 
 /// History training reads summaries of many cut-off days in one call; each must equal
@@ -422,20 +435,7 @@ async fn raw_stream_at(
     client: &mut Usage,
     request: pb::BatchGetUsageSummariesAtRequest,
 ) -> Vec<pb::StreamUsageSummariesAtResponse> {
-    let mut stream = client
-        .stream_usage_summaries_at(request)
-        .await
-        .unwrap_or_else(|status| panic!("stream at: {status}"))
-        .into_inner();
-    let mut messages = Vec::new();
-    while let Some(message) = stream
-        .message()
-        .await
-        .unwrap_or_else(|status| panic!("stream at, message: {status}"))
-    {
-        messages.push(message);
-    }
-    messages
+    all_messages(client.stream_usage_summaries_at(request).await, "stream at").await
 }
 
 /// A `StreamUsageSummariesAt` put together per query, as the batch call answers: each

@@ -254,6 +254,23 @@ impl UsageGrpc {
     }
 }
 
+/// Where a streaming call's task sends its messages.
+type Messages<T> = tokio::sync::mpsc::Sender<Result<T, Status>>;
+
+/// The answer of a streaming call whose messages `produce` sends from a task of its own,
+/// two ahead of the caller: a caller that stops reading stops the task at its next send.
+fn spawn_stream<T, Produce>(produce: impl FnOnce(Messages<T>) -> Produce) -> Response<BoxStream<T>>
+where
+    T: Send + 'static,
+    Produce: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(tracing::Instrument::in_current_span(produce(sender)));
+    Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(
+        receiver,
+    )))
+}
+
 fn as_of(timestamp: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
     from_timestamp(timestamp).unwrap_or_else(now_micros)
 }

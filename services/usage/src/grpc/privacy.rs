@@ -3,7 +3,6 @@
 use nordstern_domain::usage::MAX_USER_ID_BYTES;
 use nordstern_proto::usage::v1::{self as pb};
 use nordstern_runtime::{client::BoxStream, error::ServiceError};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{daily_to_proto, stored_event_to_proto};
@@ -60,8 +59,7 @@ pub(super) async fn export_account_usage(
 ) -> Result<Response<BoxStream<pb::ExportAccountUsageResponse>>, Status> {
     let account_id = account_id_field(&request.get_ref().account_id)?;
     let store = grpc.store.clone();
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
-    let task = async move {
+    Ok(spawn_stream(|sender| async move {
         let mut after = None;
         loop {
             let events = match store
@@ -109,7 +107,5 @@ pub(super) async fn export_account_usage(
                 return;
             }
         }
-    };
-    tokio::spawn(tracing::Instrument::in_current_span(task));
-    Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }))
 }

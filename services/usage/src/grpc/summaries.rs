@@ -10,7 +10,6 @@ use nordstern_proto::{
     usage::v1::{self as pb},
 };
 use nordstern_runtime::{client::BoxStream, error::ServiceError, status::FieldViolations, wire::*};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::*;
@@ -213,9 +212,8 @@ pub(super) async fn stream_usage_summaries_at(
 ) -> Result<Response<BoxStream<pb::StreamUsageSummariesAtResponse>>, Status> {
     let queries = check_queries_at(request.into_inner(), MAX_STREAMED_AT)?;
     let in_flight = chunks_in_flight(grpc.store.db().get_database_backend());
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let service = grpc.clone();
-    let task = async move {
+    Ok(spawn_stream(|sender| async move {
         let at = match SummariesAt::read(&service, &queries).await {
             Ok(at) => at,
             Err(status) => {
@@ -239,7 +237,7 @@ pub(super) async fn stream_usage_summaries_at(
             }
         }
         let (service, at) = (&service, &at);
-        let mut messages = futures::stream::iter(chunks)
+        let messages = futures::stream::iter(chunks)
             .map(
                 |(query_index, as_of, chunk, missing_account_ids)| async move {
                     let peers = at.peers_on(as_of)?;
@@ -252,15 +250,8 @@ pub(super) async fn stream_usage_summaries_at(
                 },
             )
             .buffered(in_flight);
-        while let Some(message) = messages.next().await {
-            let failed = message.is_err();
-            if sender.send(message).await.is_err() || failed {
-                return;
-            }
-        }
-    };
-    tokio::spawn(tracing::Instrument::in_current_span(task));
-    Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        forward(messages, &sender).await;
+    }))
 }
 
 pub(super) async fn stream_usage_summaries(
@@ -288,9 +279,8 @@ pub(super) async fn stream_usage_summaries(
     let catalog = grpc.catalog().await?;
 
     let in_flight = chunks_in_flight(grpc.store.db().get_database_backend());
-    let (sender, receiver) = tokio::sync::mpsc::channel(2);
     let service = grpc.clone();
-    let task = async move {
+    Ok(spawn_stream(|sender| async move {
         let mut missing = Some(missing);
         let mut rest = targets.into_iter();
         let owned = std::iter::from_fn(move || {
@@ -298,18 +288,17 @@ pub(super) async fn stream_usage_summaries(
             (!chunk.is_empty()).then_some(chunk)
         });
         let (service, catalog, peers) = (&service, &catalog, &peers);
-        let mut chunks = futures::stream::iter(owned)
+        let messages = futures::stream::iter(owned)
             .map(|chunk| async move { service.summaries(&chunk, catalog, peers, as_of).await })
-            .buffered(in_flight);
-        while let Some(summaries) = chunks.next().await {
-            let message = summaries.map(|summaries| pb::StreamUsageSummariesResponse {
-                summaries,
-                missing_account_ids: missing.take().unwrap_or_default(),
+            .buffered(in_flight)
+            .map(|summaries| {
+                summaries.map(|summaries| pb::StreamUsageSummariesResponse {
+                    summaries,
+                    missing_account_ids: missing.take().unwrap_or_default(),
+                })
             });
-            let failed = message.is_err();
-            if sender.send(message).await.is_err() || failed {
-                return;
-            }
+        if !forward(messages, &sender).await {
+            return;
         }
         if let Some(missing) = missing.filter(|m| !m.is_empty()) {
             let _ = sender
@@ -319,9 +308,23 @@ pub(super) async fn stream_usage_summaries(
                 }))
                 .await;
         }
-    };
-    tokio::spawn(tracing::Instrument::in_current_span(task));
-    Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }))
+}
+
+/// Sends `messages` in order until one is an error (sent too) or the caller has gone;
+/// whether every one was sent.
+async fn forward<T>(
+    messages: impl futures::Stream<Item = Result<T, Status>>,
+    sender: &Messages<T>,
+) -> bool {
+    let mut messages = std::pin::pin!(messages);
+    while let Some(message) = messages.next().await {
+        let failed = message.is_err();
+        if sender.send(message).await.is_err() || failed {
+            return false;
+        }
+    }
+    true
 }
 
 /// Chunks of a stream whose facts are read side by side. A PostgreSQL query mostly waits

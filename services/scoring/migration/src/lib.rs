@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_scoring;
 mod m0002_alert_queue;
 mod m0003_latest_payload_in_history;
+mod m0004_latest_scores_updated_in_place;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_alert_queue::Migration),
             Box::new(nordstern_outbox::Migration),
             Box::new(m0003_latest_payload_in_history::Migration),
+            Box::new(m0004_latest_scores_updated_in_place::Migration),
         ]
     }
 

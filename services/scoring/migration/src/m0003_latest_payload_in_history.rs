@@ -116,7 +116,8 @@ mod tests {
         insert_score(&db, "a", 2, "0a02").await;
         insert_history(&db, "b", 1, "0b01").await;
         insert_score(&db, "b", 1, "0b01").await;
-        Migrator::up(&db, None).await.unwrap();
+        // This migration alone, so that going one down undoes it.
+        Migrator::up(&db, Some(1)).await.unwrap();
 
         let read = |sql: &'static str| {
             let db = db.clone();

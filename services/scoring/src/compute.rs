@@ -20,7 +20,7 @@ use nordstern_runtime::wire::{from_timestamp, new_id, timestamp};
 
 use crate::{
     convert::*,
-    store::{AlertRow, ColorChangeRow, OpenAlert, OpportunityRow, ScoreWrite},
+    store::{AlertRow, ColorChangeRow, OpenAlert, OpportunityRow, PreviousScore, ScoreWrite},
 };
 
 /// Minor units per major unit of the currencies ARR is kept in (two decimals, as for
@@ -43,7 +43,7 @@ pub struct Inputs<'a> {
     pub account: &'a accounts_pb::Account,
     pub summary: Option<&'a usage_pb::UsageSummary>,
     pub stats: Option<&'a survey_pb::SurveyStats>,
-    pub previous: Option<&'a pb::HealthScore>,
+    pub previous: Option<&'a PreviousScore>,
     /// Detractor responses of the account not yet alerted on.
     pub detractor_ids: &'a [String],
     /// The account's open and acknowledged alerts, to resolve those that cleared.
@@ -180,26 +180,33 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
     });
 
     let previous = inputs.previous;
-    let previous_color =
-        previous.and_then(|p| bridge::optional::<HealthColor>(p.color).ok().flatten());
+    let previous_color = previous.and_then(|p| p.color);
     let color_changed = previous_color != Some(breakdown.color);
     let changed = previous.is_none_or(|p| {
         color_changed
             || (p.score - score.score).abs() > 1e-9
-            || (p.churn.as_ref().map_or(-1.0, |c| c.probability) - prediction.probability).abs()
-                > 1e-12
+            || (p.churn_probability.unwrap_or(-1.0) - prediction.probability).abs() > 1e-12
     });
+    let at = |micros: Option<i64>| {
+        micros
+            .and_then(DateTime::from_timestamp_micros)
+            .map(timestamp)
+    };
     score.changed_at = if changed {
         score.computed_at
     } else {
-        previous.and_then(|p| p.changed_at)
+        at(previous.and_then(|p| p.changed_at))
     };
+    let mut carried_color = None;
     if color_changed && let Some(from) = previous_color {
-        score.previous_color = HealthColor::to_proto(from) as i32;
+        carried_color = Some(from);
         score.color_changed_at = score.computed_at;
     } else if let Some(p) = previous {
-        score.previous_color = p.previous_color;
-        score.color_changed_at = p.color_changed_at;
+        carried_color = p.previous_color;
+        score.color_changed_at = at(p.color_changed_at);
+    }
+    if let Some(color) = carried_color {
+        score.previous_color = HealthColor::to_proto(color) as i32;
     }
 
     let start_date = date_from_proto(account.start_date.as_ref()).unwrap_or(today);
@@ -296,11 +303,15 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
             .map_or(now_micros, |t| t.timestamp_micros()),
         changed,
         sort_keys_kept: previous.is_some_and(|p| {
-            !changed
-                && p.changed_at.is_some()
-                && p.arr_at_risk.as_ref().map(|m| m.minor_units) == Some(arr_at_risk)
+            !changed && p.changed_at.is_some() && p.arr_at_risk == Some(arr_at_risk)
         }),
         churn_probability: prediction.probability,
+        previous_color: carried_color.map_or("", |c| c.as_str()),
+        color_changed_at: score
+            .color_changed_at
+            .as_ref()
+            .and_then(|t| from_timestamp(Some(t)))
+            .map(|t| t.timestamp_micros()),
         payload: Vec::new(),
         color_change: color_changed.then(|| ColorChangeRow {
             account_id: account.account_id.clone(),
@@ -363,12 +374,13 @@ mod tests {
         };
         let account = account();
         let compute_after = |previous: Option<&pb::HealthScore>| {
+            let previous = previous.map(PreviousScore::from);
             compute(
                 &Inputs {
                     account: &account,
                     summary: None,
                     stats: None,
-                    previous,
+                    previous: previous.as_ref(),
                     detractor_ids: &[],
                     open_alerts: &[],
                 },

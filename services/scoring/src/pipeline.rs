@@ -312,7 +312,7 @@ impl Scoring {
                     window: None,
                 }
             )),
-            self.store.latest(&ids),
+            self.store.previous(&ids),
             self.store.open_alerts(&ids),
         );
         let accounts = accounts?.into_inner();
@@ -331,13 +331,7 @@ impl Scoring {
         let stats = stats?.into_inner().stats;
         let stats: HashMap<&str, &survey_pb::SurveyStats> =
             ids.iter().map(String::as_str).zip(stats.iter()).collect();
-        let previous: HashMap<String, pb::HealthScore> = stored
-            .map_err(crate::db_error)?
-            .into_iter()
-            .filter_map(|(id, payload)| {
-                Some((id, pb::HealthScore::decode(payload.as_slice()).ok()?))
-            })
-            .collect();
+        let previous = stored.map_err(crate::db_error)?;
 
         let in_force = batch.in_force;
         let context = Context {

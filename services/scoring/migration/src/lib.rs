@@ -6,6 +6,7 @@ mod m0001_scoring;
 mod m0002_alert_queue;
 mod m0003_latest_payload_in_history;
 mod m0004_latest_scores_updated_in_place;
+mod m0005_previous_score_columns;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(nordstern_outbox::Migration),
             Box::new(m0003_latest_payload_in_history::Migration),
             Box::new(m0004_latest_scores_updated_in_place::Migration),
+            Box::new(m0005_previous_score_columns::Migration),
         ]
     }
 

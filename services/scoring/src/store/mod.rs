@@ -24,7 +24,7 @@ mod upsell;
 
 pub use alerts::{AlertFilter, AlertRow, OpenAlert};
 pub use history::ColorChangeRow;
-pub use scores::{ScoreFilter, ScoreWrite};
+pub use scores::{PreviousScore, ScoreFilter, ScoreWrite};
 pub use upsell::OpportunityRow;
 
 /// Advisory lock id of the scoring service's serialised writes ("SCOR" in ASCII).

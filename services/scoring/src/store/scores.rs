@@ -2,6 +2,8 @@
 
 use super::alerts::{raise_alerts, resolve_alerts};
 use super::*;
+use crate::convert::{HealthColor, bridge};
+use nordstern_runtime::wire::from_timestamp;
 use std::collections::HashSet;
 
 /// One computation to store.
@@ -25,6 +27,10 @@ pub struct ScoreWrite {
     /// version over it leaves both columns, and the indexes on them, as they are.
     pub sort_keys_kept: bool,
     pub churn_probability: f64,
+    /// The colour before the last colour change ('' while there was none) and when it
+    /// changed: what the next computation carries over.
+    pub previous_color: &'static str,
+    pub color_changed_at: Option<i64>,
     /// The score as clients read it.
     pub message: pb::HealthScore,
     /// `message` encoded, as stored and cached: set by [`Store::write_scores`], after it
@@ -46,6 +52,39 @@ pub struct ScoresWritten {
     /// Alerts raised, or updated by a new reason.
     pub alerts_raised: Vec<AlertRow>,
     pub alerts_resolved: u64,
+}
+
+/// What the next computation of an account needs of its latest stored score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousScore {
+    pub version: i64,
+    pub score: f64,
+    pub color: Option<HealthColor>,
+    pub churn_probability: Option<f64>,
+    pub arr_at_risk: Option<i64>,
+    pub changed_at: Option<i64>,
+    pub previous_color: Option<HealthColor>,
+    pub color_changed_at: Option<i64>,
+}
+
+impl From<&pb::HealthScore> for PreviousScore {
+    fn from(score: &pb::HealthScore) -> Self {
+        let micros = |at: Option<&prost_types::Timestamp>| {
+            from_timestamp(at).map(|at| at.timestamp_micros())
+        };
+        PreviousScore {
+            version: score.version,
+            score: score.score,
+            color: bridge::optional::<HealthColor>(score.color).ok().flatten(),
+            churn_probability: score.churn.as_ref().map(|churn| churn.probability),
+            arr_at_risk: score.arr_at_risk.as_ref().map(|money| money.minor_units),
+            changed_at: micros(score.changed_at.as_ref()),
+            previous_color: bridge::optional::<HealthColor>(score.previous_color)
+                .ok()
+                .flatten(),
+            color_changed_at: micros(score.color_changed_at.as_ref()),
+        }
+    }
 }
 
 /// Filters of the latest-score list, ordered by (changed_at, account_id).
@@ -87,6 +126,58 @@ impl Store {
             latest.insert(row.try_get("", "account_id")?, row.try_get("", "payload")?);
         }
         Ok(latest)
+    }
+
+    /// What the next computation needs of the latest score of every id that has one,
+    /// from its row in `health_scores` alone. A score stored before that row held it all
+    /// (no churn probability) is read through its encoding.
+    pub async fn previous(&self, ids: &[String]) -> Result<HashMap<String, PreviousScore>, DbErr> {
+        let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let rows = select_by_keys(
+            self.db(),
+            "version, score, color, churn_probability, arr_at_risk, changed_at, \
+             previous_color, color_changed_at",
+            "health_scores",
+            "account_id",
+            ("", Vec::new()),
+            &keys,
+        )
+        .await?;
+        let mut previous = HashMap::with_capacity(ids.len());
+        let mut encoded_only = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("", "account_id")?;
+            let Some(churn_probability) = row.try_get::<Option<f64>>("", "churn_probability")?
+            else {
+                encoded_only.push(id);
+                continue;
+            };
+            let color = |column| {
+                row.try_get::<String>("", column)
+                    .map(|color| HealthColor::parse(&color))
+            };
+            previous.insert(
+                id,
+                PreviousScore {
+                    version: row.try_get("", "version")?,
+                    score: row.try_get("", "score")?,
+                    color: color("color")?,
+                    churn_probability: Some(churn_probability),
+                    arr_at_risk: Some(row.try_get("", "arr_at_risk")?),
+                    changed_at: Some(row.try_get("", "changed_at")?),
+                    previous_color: color("previous_color")?,
+                    color_changed_at: row.try_get("", "color_changed_at")?,
+                },
+            );
+        }
+        if !encoded_only.is_empty() {
+            for (id, payload) in self.latest(&encoded_only).await? {
+                if let Ok(score) = pb::HealthScore::decode(payload.as_slice()) {
+                    previous.insert(id, PreviousScore::from(&score));
+                }
+            }
+        }
+        Ok(previous)
     }
 
     /// Stores computations in one transaction: latest score, history, colour change,
@@ -323,14 +414,17 @@ async fn upsert_scores(
     };
     insert_rows(
         txn,
-        "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at)",
+        "INSERT INTO health_scores (account_id, version, score, color, csm_id, segment, arr_at_risk, computed_at, changed_at, churn_probability, previous_color, color_changed_at)",
         &format!(
             "ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, \
              score = excluded.score, color = excluded.color, csm_id = excluded.csm_id, \
-             segment = excluded.segment, computed_at = excluded.computed_at{sort_key_columns} \
+             segment = excluded.segment, computed_at = excluded.computed_at, \
+             churn_probability = excluded.churn_probability, \
+             previous_color = excluded.previous_color, \
+             color_changed_at = excluded.color_changed_at{sort_key_columns} \
              WHERE excluded.version > health_scores.version RETURNING account_id"
         ),
-        9,
+        12,
         writes
             .iter()
             .map(|w| {
@@ -344,9 +438,99 @@ async fn upsert_scores(
                     w.arr_at_risk.into(),
                     w.computed_at.into(),
                     w.changed_at.into(),
+                    w.churn_probability.into(),
+                    w.previous_color.into(),
+                    w.color_changed_at.into(),
                 ]
             })
             .collect(),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::DateTime;
+    use nordstern_domain::{churn::default_model, health::ScoringConfig};
+    use nordstern_proto::{accounts::v1 as accounts_pb, common::v1 as common};
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+    use sea_orm_migration::MigratorTrait;
+
+    use super::*;
+    use crate::compute::{Context, Inputs, compute};
+
+    /// The second score of an account whose colour changed since its first is read back
+    /// the same from its row as from its encoding, and a row from before the row held it
+    /// all (no churn probability) is read through the encoding.
+    #[tokio::test]
+    async fn a_previous_score_reads_the_same_from_its_row_as_from_its_encoding() {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1);
+        let db = Database::connect(options).await.unwrap();
+        nordstern_scoring_migration::Migrator::up(&db, None)
+            .await
+            .unwrap();
+        let store = Store::new(db.clone());
+
+        let (config, model) = (ScoringConfig::default(), default_model());
+        let account = accounts_pb::Account {
+            account_id: "01a2b3c4-0000-7000-8000-000000000002".to_owned(),
+            name: "Read back".to_owned(),
+            segment: common::Segment::Sme as i32,
+            arr: Some(nordstern_runtime::wire::money(7_500_000, "EUR")),
+            ..accounts_pb::Account::default()
+        };
+        let score_at = |seconds: i64, previous: Option<&PreviousScore>| {
+            let context = Context {
+                config: &config,
+                config_version: 1,
+                model: &model,
+                model_id: "default",
+                model_version: 1,
+                catalog: &[],
+                now: DateTime::from_timestamp(seconds, 0).unwrap(),
+            };
+            compute(
+                &Inputs {
+                    account: &account,
+                    summary: None,
+                    stats: None,
+                    previous,
+                    detractor_ids: &[],
+                    open_alerts: &[],
+                },
+                &context,
+            )
+        };
+        let id = vec![account.account_id.clone()];
+        let first = score_at(1_780_000_000, None);
+        store.write_scores(vec![first]).await.unwrap();
+        let mut stored = store.previous(&id).await.unwrap().remove(&id[0]).unwrap();
+        assert_eq!(stored.previous_color, None);
+        // Stored as another colour, so that the second computation changes colour.
+        let color = stored.color.unwrap();
+        stored.color = HealthColor::ALL.into_iter().find(|c| *c != color);
+        let second = score_at(1_780_086_400, Some(&stored));
+        assert!(second.color_change.is_some());
+        store.write_scores(vec![second]).await.unwrap();
+
+        let from_row = store.previous(&id).await.unwrap().remove(&id[0]).unwrap();
+        let encoded = store.latest(&id).await.unwrap().remove(&id[0]).unwrap();
+        let from_encoding =
+            PreviousScore::from(&pb::HealthScore::decode(encoded.as_slice()).unwrap());
+        assert_eq!(from_row, from_encoding);
+        assert_eq!(from_row.version, 2);
+        assert_eq!(from_row.previous_color, stored.color);
+        assert_eq!(from_row.color_changed_at, Some(1_780_086_400_000_000));
+
+        db.execute_unprepared(
+            "UPDATE health_scores SET churn_probability = NULL, previous_color = ''",
+        )
+        .await
+        .unwrap();
+        let read_through_encoding = store.previous(&id).await.unwrap().remove(&id[0]).unwrap();
+        assert_eq!(read_through_encoding, from_encoding);
+    }
 }

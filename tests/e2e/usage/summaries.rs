@@ -82,6 +82,7 @@ async fn summary_on_known_data(suite: &TestSuite) {
     );
     assert_eq!(b.usage_trend, None);
     assert!(!b.integration_live);
+    assert_eq!(b.last_integration_sync_on, None);
     let c = summary(&mut client, &company.c, now).await;
     assert_eq!(
         (c.portfolio_percentile, c.usage_last_30_days, window(&c, 90)),
@@ -96,6 +97,26 @@ async fn summary_on_known_data(suite: &TestSuite) {
     let earlier = summary(&mut client, &company.a, days_ago(now, 60)).await;
     assert_eq!(window(&earlier, 30), (2, 2, 11));
     assert_eq!(earlier.open_tickets, 0);
+    assert_eq!(earlier.last_integration_sync_on, None);
+
+    // A last sync before the 120 days the daily totals cover is found further back.
+    let old_sync = days_ago(now, 200);
+    ingest(
+        &mut client,
+        vec![other(
+            "b2",
+            &company.b,
+            pb::UsageEventKind::IntegrationSync,
+            "",
+            old_sync,
+        )],
+    )
+    .await;
+    let b = summary(&mut client, &company.b, now).await;
+    assert_eq!(
+        (b.last_integration_sync_on, b.integration_live),
+        (Some(date_to_proto(old_sync.date_naive())), false)
+    );
 
     assert_invalid(
         client

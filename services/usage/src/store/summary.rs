@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use nordstern_domain::usage::trailing_sums;
-use nordstern_runtime::storage::{placeholders, query_all};
+use nordstern_runtime::storage::{aggregate_by_keys, placeholders, query_all};
 use sea_orm::{DbErr, Value};
 
 use super::{IDS_PER_QUERY, MICROS_PER_DAY, Store};
@@ -149,7 +149,8 @@ impl Store {
                CAST(SUM(CASE WHEN day >= $3 THEN logins ELSE 0 END) AS BIGINT) AS logins_90, \
                CAST(SUM(CASE WHEN day >= $2 THEN logins + feature_uses ELSE 0 END) AS BIGINT) AS usage_30, \
                CAST(SUM(CASE WHEN day < $2 THEN logins + feature_uses ELSE 0 END) AS BIGINT) AS usage_prior, \
-               CAST(SUM(CASE WHEN day >= $2 THEN tickets_opened ELSE 0 END) AS BIGINT) AS tickets_30 \
+               CAST(SUM(CASE WHEN day >= $2 THEN tickets_opened ELSE 0 END) AS BIGINT) AS tickets_30, \
+               MAX(CASE WHEN integration_syncs > 0 THEN day END) AS last_sync \
              FROM usage_daily WHERE day BETWEEN $4 AND $5 AND account_id IN ({}) GROUP BY account_id",
             placeholders(6, chunk.len())
         );
@@ -174,14 +175,29 @@ impl Store {
                 entry.usage_last_30_days = row.try_get("", "usage_30")?;
                 entry.usage_prior_90_days = row.try_get("", "usage_prior")?;
                 entry.tickets_last_30_days = row.try_get("", "tickets_30")?;
+                entry.last_sync_day = row.try_get("", "last_sync")?;
             }
         }
-        let sql = format!(
-            "SELECT account_id, MAX(day) AS last_sync FROM usage_daily \
-             WHERE integration_syncs > 0 AND day <= $1 AND account_id IN ({}) GROUP BY account_id",
-            placeholders(2, chunk.len())
-        );
-        for row in query_all(self.db(), &sql, with_ids(vec![day.into()], chunk)).await? {
+        // A sync within those 120 days is the last one; only the others are looked up
+        // further back.
+        let unsynced: Vec<&str> = chunk
+            .iter()
+            .filter(|id| facts.get(*id).is_some_and(|f| f.last_sync_day.is_none()))
+            .map(String::as_str)
+            .collect();
+        // By key: one statement whatever the number of ids (an IN list of each length
+        // would be a statement of its own for PostgreSQL to prepare).
+        let rows = aggregate_by_keys(
+            self.db(),
+            "MAX(day) AS last_sync",
+            "usage_daily",
+            "account_id",
+            ("integration_syncs > 0 AND day <= $1", vec![day.into()]),
+            &unsynced,
+            "",
+        )
+        .await?;
+        for row in rows {
             let id: String = row.try_get("", "account_id")?;
             if let Some(entry) = facts.get_mut(&id) {
                 entry.last_sync_day = row.try_get("", "last_sync")?;

@@ -1,13 +1,13 @@
 //! The command line against an in-process suite: a company bootstrapped with the CSV
 //! imports (bad rows reported by line and column, good rows written once, a second run
-//! changing nothing), then every client command in text and JSON, and a churn model
-//! trained from a CSV. The client commands talk to one address, so this runs on one
+//! changing nothing), then every client command in text and JSON, and churn models
+//! trained from a CSV and from the platform's own history. The client commands talk to one address, so this runs on one
 //! server per backend.
 
 use nordstern::{
     commands::{self, TicketArgs},
     demo::company::{Company, history_csv},
-    import::{self, ImportReport, TrainArgs},
+    import::{self, HistoryArgs, ImportReport, TrainArgs},
     terminal::Output,
 };
 use nordstern_proto::accounts::v1 as pb;
@@ -16,7 +16,7 @@ use nordstern_tests::Channel;
 use nordstern_tests::{Backend, TestSuite, Topology};
 
 use crate::{
-    scoring::{catalog, recompute_all, scoring},
+    scoring::{NewAccount, catalog, create, days_from_now, recompute_all, scoring},
     support::*,
 };
 
@@ -378,7 +378,101 @@ async fn command_line(suite: &TestSuite) {
         "{error}"
     );
 
+    history_training_from_the_command_line(suite).await;
     webhooks_from_the_command_line(suite).await;
+}
+
+/// `nordstern model train-from-history`: refused while the platform has recorded too few
+/// renewals and churns, then trained on them once sixteen more are recorded, and
+/// activated.
+async fn history_training_from_the_command_line(suite: &TestSuite) {
+    use clap::Parser;
+    let line = [
+        "nordstern",
+        "model",
+        "train-from-history",
+        "--cutoff-days",
+        "1",
+        "--held-out",
+        "0.25",
+        "--seed",
+        "3",
+        "--activate",
+    ];
+    let args = match nordstern::cli::Cli::try_parse_from(line).map(|cli| cli.command) {
+        Ok(nordstern::cli::Command::Model(nordstern::cli::ModelCommand::TrainFromHistory {
+            cutoff_days,
+            earliest_cutoff,
+            held_out,
+            seed,
+            activate,
+            ..
+        })) => HistoryArgs {
+            cutoff_days,
+            earliest_cutoff,
+            held_out,
+            seed,
+            activate,
+        },
+        Ok(_) => panic!("not model train-from-history"),
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(
+        (
+            args.cutoff_days,
+            args.earliest_cutoff,
+            args.seed,
+            args.activate
+        ),
+        (1, None, 3, true)
+    );
+    let train = |args: HistoryArgs| async move {
+        let mut out = Vec::new();
+        import::train_model_from_history(channel(suite).await, args, Output::plain(), &mut out)
+            .await
+            .map(|()| text(out))
+            .map_err(|error| format!("{error:#}"))
+    };
+    let refused = train(args).await.err().unwrap_or_default();
+    assert!(
+        refused.starts_with("FailedPrecondition:") && refused.contains("renewals and churns"),
+        "{refused}"
+    );
+
+    let (mut accounts, mut scores) = (accounts(suite).await, scoring(suite).await);
+    let mut outcomes = Vec::new();
+    for index in 0..16 {
+        let name = format!("Outcome {index}");
+        let spec = NewAccount {
+            name: &name,
+            arr: 1_000_000 + index * 10_000,
+            ..NewAccount::default()
+        };
+        outcomes.push(create(&mut accounts, spec).await);
+    }
+    recompute_all(&mut scores).await;
+    for (index, account_id) in outcomes.iter().enumerate() {
+        let (kind, renewal) = if index % 2 == 0 {
+            (pb::ContractEventKind::Churn, None)
+        } else {
+            (pb::ContractEventKind::Renewal, days_from_now(366))
+        };
+        accounts
+            .record_contract_event(event(
+                account_id,
+                kind,
+                0,
+                days_from_now(1),
+                renewal,
+                &format!("cli-outcome-{index}"),
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("outcome {index}: {s}"));
+    }
+    let trained = train(args).await.unwrap_or_else(|error| panic!("{error}"));
+    assert!(trained.contains("held-out AUC "), "{trained}");
+    assert!(trained.contains(", 8 churned"), "{trained}");
+    assert!(trained.contains("activated; "), "{trained}");
 }
 
 /// `nordstern webhook …` as typed, against the suite's server.

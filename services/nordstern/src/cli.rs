@@ -101,13 +101,21 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub async fn connect(&self) -> anyhow::Result<client::Channel> {
-        let security = admin::client_security(
+        client::connect(&self.server, &self.security()?).await
+    }
+
+    /// For a batch job over the whole company: calls wait as long as the server allows.
+    pub async fn connect_for_batch_job(&self) -> anyhow::Result<client::Channel> {
+        client::connect_for_batch_job(&self.server, &self.security()?).await
+    }
+
+    fn security(&self) -> anyhow::Result<nordstern_runtime::client::ClientSecurity> {
+        admin::client_security(
             self.token.as_deref(),
             self.token_file.as_deref(),
             self.ca_cert.as_deref(),
             self.client_cert.as_deref().zip(self.client_key.as_deref()),
-        )?;
-        client::connect(&self.server, &security).await
+        )
     }
 }
 
@@ -286,6 +294,30 @@ pub enum ModelCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Train a churn model on the platform's own history: every renewal and churn the
+    /// accounts service recorded, with the features the services held some days before
+    /// it. About a minute at 100,000 accounts.
+    TrainFromHistory {
+        /// Days before each renewal or churn that its features are taken.
+        #[arg(long, default_value_t = 90)]
+        cutoff_days: u32,
+        /// Leave out outcomes whose cut-off falls before this day (YYYY-MM-DD): the
+        /// platform's data before it is incomplete, e.g. usage recorded only since then
+        /// plus the 120 days a usage trend needs.
+        #[arg(long, value_name = "DATE")]
+        earliest_cutoff: Option<chrono::NaiveDate>,
+        /// Share of outcomes held out for the AUC and Brier score, in (0, 0.5].
+        #[arg(long, default_value_t = 0.2)]
+        held_out: f64,
+        /// Seed of the held-out split, for reproducible results.
+        #[arg(long, default_value_t = 7)]
+        seed: i64,
+        /// Activate the model and rescore every account.
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Score the rows of a CSV with a churn model: each row's probability and top
     /// drivers (up to 10,000 rows; the header names the model's feature columns).
     Score {
@@ -415,6 +447,30 @@ pub async fn run_client(command: Command) -> anyhow::Result<ExitCode> {
             };
             let output = Output::detect(client.json);
             import::train_model(client.connect().await?, text, args, output, out).await?;
+        }
+        Command::Model(ModelCommand::TrainFromHistory {
+            cutoff_days,
+            earliest_cutoff,
+            held_out,
+            seed,
+            activate,
+            client,
+        }) => {
+            let args = import::HistoryArgs {
+                cutoff_days,
+                earliest_cutoff,
+                held_out,
+                seed,
+                activate,
+            };
+            let output = Output::detect(client.json);
+            import::train_model_from_history(
+                client.connect_for_batch_job().await?,
+                args,
+                output,
+                out,
+            )
+            .await?;
         }
         Command::Model(ModelCommand::Score {
             csv,

@@ -19,10 +19,32 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 /// Where the client commands find a token when none is given: the file `demo` writes.
 pub const DEFAULT_TOKEN_FILE: &str = "data/admin.token";
 
+/// How long a client command waits for an answer.
+const COMMAND_TIMEOUT_MS: u64 = 30_000;
+
 /// A channel to `server` whose calls carry `security`'s token (and TLS for https://).
 pub async fn connect(server: &str, security: &ClientSecurity) -> anyhow::Result<Channel> {
+    connect_waiting(server, security, COMMAND_TIMEOUT_MS).await
+}
+
+/// Like [`connect`] for a batch job over the whole company (training from history):
+/// calls wait as long as a server gives such a job by default
+/// (`grpc.long_request_timeout_ms`).
+pub async fn connect_for_batch_job(
+    server: &str,
+    security: &ClientSecurity,
+) -> anyhow::Result<Channel> {
+    let long = nordstern_runtime::config::GrpcConfig::default().long_request_timeout_ms;
+    connect_waiting(server, security, long).await
+}
+
+async fn connect_waiting(
+    server: &str,
+    security: &ClientSecurity,
+    client_timeout_ms: u64,
+) -> anyhow::Result<Channel> {
     let grpc = nordstern_runtime::config::GrpcConfig {
-        client_timeout_ms: 30_000,
+        client_timeout_ms,
         ..Default::default()
     };
     nordstern_runtime::client::secure_channel(server, &grpc, security)

@@ -38,7 +38,7 @@ mod model;
 
 pub use accounts::{account_requests, import_accounts};
 pub use contracts::{contract_events, import_contracts};
-pub use model::{TrainArgs, score_rows, train_model};
+pub use model::{HistoryArgs, TrainArgs, score_rows, train_model, train_model_from_history};
 
 /// One refused row (or the whole file, on line 1 for the header).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

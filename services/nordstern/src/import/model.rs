@@ -1,7 +1,9 @@
-//! `model train`: a churn model from a CSV of past renewals and churns; `model score`:
-//! rows of a CSV scored with one.
+//! `model train`: a churn model from a CSV of past renewals and churns;
+//! `model train-from-history`: one from the renewals and churns the platform recorded;
+//! `model score`: rows of a CSV scored with one.
 
 use super::*;
+use nordstern_proto::scoring::v1::{self as scoring, scoring_service_client::ScoringServiceClient};
 
 pub struct TrainArgs {
     pub label: String,
@@ -22,10 +24,6 @@ pub async fn train_model(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     use nordstern_domain::churn::{PLATFORM_CATEGORICAL_FEATURES, PLATFORM_NUMERIC_FEATURES};
-    use nordstern_proto::scoring::v1::{
-        self as scoring, scoring_service_client::ScoringServiceClient,
-    };
-
     let (mut numeric, mut categorical) = (args.numeric, args.categorical);
     if numeric.is_empty() && categorical.is_empty() {
         let header = Records::new(text.strip_prefix('\u{feff}').unwrap_or(&text), ',')
@@ -61,22 +59,77 @@ pub async fn train_model(
         .into_inner()
         .model
         .unwrap_or_default();
-    let rescored = if args.activate && model.activatable {
-        Some(
-            client
-                .activate_churn_model(scoring::ActivateChurnModelRequest {
-                    model_id: model.model_id.clone(),
-                })
-                .await
-                .map_err(|s| describe(&s))?
-                .into_inner()
-                .accounts_rescored,
-        )
-    } else {
-        None
-    };
+    let rescored = activate(&mut client, &model, args.activate).await?;
+    report_model(&model, rescored, output, out)
+}
+
+/// What `model train-from-history` sends besides the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryArgs {
+    pub cutoff_days: u32,
+    pub earliest_cutoff: Option<NaiveDate>,
+    pub held_out: f64,
+    pub seed: i64,
+    pub activate: bool,
+}
+
+/// Trains a churn model on the platform's own renewals and churns
+/// (`TrainChurnModelFromHistory`); the server refuses a history with too few outcomes of
+/// either kind, and says so.
+pub async fn train_model_from_history(
+    channel: Channel,
+    args: HistoryArgs,
+    output: Output,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut client = ScoringServiceClient::new(channel);
+    let model = client
+        .train_churn_model_from_history(scoring::TrainChurnModelFromHistoryRequest {
+            cutoff_days: i32::try_from(args.cutoff_days).unwrap_or(i32::MAX),
+            held_out_fraction: args.held_out,
+            seed: args.seed,
+            earliest_cutoff: args
+                .earliest_cutoff
+                .map(nordstern_runtime::wire::date_to_proto),
+        })
+        .await
+        .map_err(|s| describe(&s))?
+        .into_inner()
+        .model
+        .unwrap_or_default();
+    let rescored = activate(&mut client, &model, args.activate).await?;
+    report_model(&model, rescored, output, out)
+}
+
+/// Activates `model` when asked and it can score live accounts: how many were rescored.
+async fn activate(
+    client: &mut ScoringServiceClient<Channel>,
+    model: &scoring::ChurnModel,
+    asked: bool,
+) -> anyhow::Result<Option<i32>> {
+    if !(asked && model.activatable) {
+        return Ok(None);
+    }
+    let rescored = client
+        .activate_churn_model(scoring::ActivateChurnModelRequest {
+            model_id: model.model_id.clone(),
+        })
+        .await
+        .map_err(|s| describe(&s))?
+        .into_inner()
+        .accounts_rescored;
+    Ok(Some(rescored))
+}
+
+/// A trained model as JSON, or its evaluation and coefficients and whether it is active.
+fn report_model(
+    model: &scoring::ChurnModel,
+    rescored: Option<i32>,
+    output: Output,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if output == Output::Json {
-        let body = nordstern_gateway::http::to_json(&model, "nordstern.scoring.v1.ChurnModel")
+        let body = nordstern_gateway::http::to_json(model, "nordstern.scoring.v1.ChurnModel")
             .map_err(|s| describe(&s))?;
         out.write_all(&body)?;
         writeln!(out)?;
@@ -135,10 +188,6 @@ pub async fn score_rows(
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    use nordstern_proto::scoring::v1::{
-        self as scoring, scoring_service_client::ScoringServiceClient,
-    };
-
     let answer = ScoringServiceClient::new(channel)
         .predict_churn(scoring::PredictChurnRequest {
             model_id,

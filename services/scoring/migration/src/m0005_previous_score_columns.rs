@@ -6,8 +6,9 @@
 //!
 //! Scores stored before this migration have no churn probability here (NULL); the store
 //! reads those few through their encoding, as before, until the next recompute writes
-//! them again. A previous colour of '' and no `color_changed_at` mean the colour never
-//! changed.
+//! them again. A previous colour of '' and a `color_changed_at` of 0 mean the colour
+//! never changed: NOT NULL, so that a batch of scores still goes to PostgreSQL as one
+//! array per column (`storage::insert_rows` sends rows with a NULL as a VALUES list).
 
 use sea_orm_migration::{
     prelude::*,
@@ -29,7 +30,8 @@ impl MigrationTrait for Migration {
             format!("ALTER TABLE health_scores ADD COLUMN churn_probability {real}"),
             "ALTER TABLE health_scores ADD COLUMN previous_color TEXT NOT NULL DEFAULT ''"
                 .to_owned(),
-            "ALTER TABLE health_scores ADD COLUMN color_changed_at BIGINT".to_owned(),
+            "ALTER TABLE health_scores ADD COLUMN color_changed_at BIGINT NOT NULL DEFAULT 0"
+                .to_owned(),
         ] {
             db.execute_unprepared(&sql).await?;
         }

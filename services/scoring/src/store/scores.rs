@@ -166,7 +166,8 @@ impl Store {
                     arr_at_risk: Some(row.try_get("", "arr_at_risk")?),
                     changed_at: Some(row.try_get("", "changed_at")?),
                     previous_color: color("previous_color")?,
-                    color_changed_at: row.try_get("", "color_changed_at")?,
+                    color_changed_at: Some(row.try_get::<i64>("", "color_changed_at")?)
+                        .filter(|at| *at != 0),
                 },
             );
         }
@@ -440,7 +441,7 @@ async fn upsert_scores(
                     w.changed_at.into(),
                     w.churn_probability.into(),
                     w.previous_color.into(),
-                    w.color_changed_at.into(),
+                    w.color_changed_at.unwrap_or(0).into(),
                 ]
             })
             .collect(),

@@ -16,7 +16,7 @@ use nordstern_tests::Channel;
 use nordstern_tests::{Backend, TestSuite, Topology};
 
 use crate::{
-    scoring::{NewAccount, catalog, create, days_from_now, recompute_all, scoring},
+    scoring::{accounts_with_outcomes, catalog, recompute_all, scoring},
     support::*,
 };
 
@@ -440,35 +440,7 @@ async fn history_training_from_the_command_line(suite: &TestSuite) {
     );
 
     let (mut accounts, mut scores) = (accounts(suite).await, scoring(suite).await);
-    let mut outcomes = Vec::new();
-    for index in 0..16 {
-        let name = format!("Outcome {index}");
-        let spec = NewAccount {
-            name: &name,
-            arr: 1_000_000 + index * 10_000,
-            ..NewAccount::default()
-        };
-        outcomes.push(create(&mut accounts, spec).await);
-    }
-    recompute_all(&mut scores).await;
-    for (index, account_id) in outcomes.iter().enumerate() {
-        let (kind, renewal) = if index % 2 == 0 {
-            (pb::ContractEventKind::Churn, None)
-        } else {
-            (pb::ContractEventKind::Renewal, days_from_now(366))
-        };
-        accounts
-            .record_contract_event(event(
-                account_id,
-                kind,
-                0,
-                days_from_now(1),
-                renewal,
-                &format!("cli-outcome-{index}"),
-            ))
-            .await
-            .unwrap_or_else(|s| panic!("outcome {index}: {s}"));
-    }
+    accounts_with_outcomes(&mut accounts, &mut scores, "Outcome").await;
     let trained = train(args).await.unwrap_or_else(|error| panic!("{error}"));
     assert!(trained.contains("held-out AUC "), "{trained}");
     assert!(trained.contains(", 8 churned"), "{trained}");

@@ -330,6 +330,22 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
 }
 
 #[cfg(test)]
+impl<'a> Context<'a> {
+    /// `config` and `model` in force as their version 1, no catalog, at `now`.
+    pub fn for_tests(config: &'a ScoringConfig, model: &'a Model, now: DateTime<Utc>) -> Self {
+        Context {
+            config,
+            config_version: 1,
+            model,
+            model_id: "default",
+            model_version: 1,
+            catalog: &[],
+            now,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -363,15 +379,8 @@ mod tests {
             ScoringConfig::default(),
             nordstern_domain::churn::default_model(),
         );
-        let context = Context {
-            config: &config,
-            config_version: 1,
-            model: &model,
-            model_id: "default",
-            model_version: 1,
-            catalog: &[],
-            now: DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default(),
-        };
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap_or_default();
+        let context = Context::for_tests(&config, &model, now);
         let account = account();
         let compute_after = |previous: Option<&pb::HealthScore>| {
             let previous = previous.map(PreviousScore::from);

@@ -390,40 +390,7 @@ async fn churn_model_from_platform_history(suite: &TestSuite) {
             .await,
         Code::FailedPrecondition,
     );
-    let mut outcomes = Vec::new();
-    for index in 0..16 {
-        let name = format!("History {index}");
-        outcomes.push(
-            create(
-                &mut accounts_client,
-                NewAccount {
-                    name: &name,
-                    arr: 1_000_000 + index * 10_000,
-                    ..NewAccount::default()
-                },
-            )
-            .await,
-        );
-    }
-    recompute_all(&mut client).await;
-    for (index, account_id) in outcomes.iter().enumerate() {
-        let (kind, renewal) = if index % 2 == 0 {
-            (accounts_pb::ContractEventKind::Churn, None)
-        } else {
-            (accounts_pb::ContractEventKind::Renewal, days_from_now(366))
-        };
-        accounts_client
-            .record_contract_event(event(
-                account_id,
-                kind,
-                0,
-                days_from_now(1),
-                renewal,
-                &format!("outcome-{index}"),
-            ))
-            .await
-            .unwrap_or_else(|s| panic!("outcome {index}: {s}"));
-    }
+    accounts_with_outcomes(&mut accounts_client, &mut client, "History").await;
     let learned = client
         .train_churn_model_from_history(pb::TrainChurnModelFromHistoryRequest {
             cutoff_days: 1,

@@ -85,6 +85,46 @@ impl Default for NewAccount<'_> {
     }
 }
 
+/// Sixteen accounts named `name 0`…`name 15`, scored, then each given an outcome
+/// effective tomorrow: the even ones churn, the odd ones renew for a year. What history
+/// training learns from; answers their ids.
+pub(crate) async fn accounts_with_outcomes(
+    accounts: &mut Accounts,
+    scores: &mut Scoring,
+    name: &str,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for index in 0..16 {
+        let name = format!("{name} {index}");
+        let spec = NewAccount {
+            name: &name,
+            arr: 1_000_000 + index * 10_000,
+            ..NewAccount::default()
+        };
+        ids.push(create(accounts, spec).await);
+    }
+    recompute_all(scores).await;
+    for (index, account_id) in ids.iter().enumerate() {
+        let (kind, renewal) = if index % 2 == 0 {
+            (accounts_pb::ContractEventKind::Churn, None)
+        } else {
+            (accounts_pb::ContractEventKind::Renewal, days_from_now(366))
+        };
+        accounts
+            .record_contract_event(event(
+                account_id,
+                kind,
+                0,
+                days_from_now(1),
+                renewal,
+                &format!("{name}-outcome-{index}"),
+            ))
+            .await
+            .unwrap_or_else(|s| panic!("outcome {index}: {s}"));
+    }
+    ids
+}
+
 pub(crate) async fn create(client: &mut Accounts, spec: NewAccount<'_>) -> String {
     let mut request = new_account(spec.name, spec.arr);
     if let Some(account) = request.account.as_mut() {

@@ -59,8 +59,7 @@ pub async fn train_model(
         .into_inner()
         .model
         .unwrap_or_default();
-    let rescored = activate(&mut client, &model, args.activate).await?;
-    report_model(&model, rescored, output, out)
+    activate_and_report(&mut client, &model, args.activate, output, out).await
 }
 
 /// What `model train-from-history` sends besides the defaults.
@@ -97,37 +96,29 @@ pub async fn train_model_from_history(
         .into_inner()
         .model
         .unwrap_or_default();
-    let rescored = activate(&mut client, &model, args.activate).await?;
-    report_model(&model, rescored, output, out)
+    activate_and_report(&mut client, &model, args.activate, output, out).await
 }
 
-/// Activates `model` when asked and it can score live accounts: how many were rescored.
-async fn activate(
+/// Activates a trained model when asked and it can score live accounts, then prints it:
+/// as JSON, or its evaluation, its coefficients and whether it is active.
+async fn activate_and_report(
     client: &mut ScoringServiceClient<Channel>,
     model: &scoring::ChurnModel,
-    asked: bool,
-) -> anyhow::Result<Option<i32>> {
-    if !(asked && model.activatable) {
-        return Ok(None);
-    }
-    let rescored = client
-        .activate_churn_model(scoring::ActivateChurnModelRequest {
-            model_id: model.model_id.clone(),
-        })
-        .await
-        .map_err(|s| describe(&s))?
-        .into_inner()
-        .accounts_rescored;
-    Ok(Some(rescored))
-}
-
-/// A trained model as JSON, or its evaluation and coefficients and whether it is active.
-fn report_model(
-    model: &scoring::ChurnModel,
-    rescored: Option<i32>,
+    activate: bool,
     output: Output,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let rescored = if activate && model.activatable {
+        let answer = client
+            .activate_churn_model(scoring::ActivateChurnModelRequest {
+                model_id: model.model_id.clone(),
+            })
+            .await
+            .map_err(|s| describe(&s))?;
+        Some(answer.into_inner().accounts_rescored)
+    } else {
+        None
+    };
     if output == Output::Json {
         let body = nordstern_gateway::http::to_json(model, "nordstern.scoring.v1.ChurnModel")
             .map_err(|s| describe(&s))?;

@@ -484,15 +484,8 @@ mod tests {
             ..accounts_pb::Account::default()
         };
         let score_at = |seconds: i64, previous: Option<&PreviousScore>| {
-            let context = Context {
-                config: &config,
-                config_version: 1,
-                model: &model,
-                model_id: "default",
-                model_version: 1,
-                catalog: &[],
-                now: DateTime::from_timestamp(seconds, 0).unwrap(),
-            };
+            let now = DateTime::from_timestamp(seconds, 0).unwrap();
+            let context = Context::for_tests(&config, &model, now);
             compute(
                 &Inputs {
                     account: &account,

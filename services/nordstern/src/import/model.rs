@@ -144,15 +144,15 @@ async fn activate_and_report(
     coefficients.sort_by(|a, b| b.coefficient.abs().total_cmp(&a.coefficient.abs()));
     let mut table = crate::terminal::Table::new(&["FEATURE", ">LOG-ODDS", "EFFECT"]);
     for c in &coefficients {
-        table.row(vec![
-            c.feature.clone(),
-            format!("{:+.3}", c.coefficient),
-            if c.coefficient > 0.0 {
-                "raises churn risk".to_owned()
-            } else {
-                "lowers churn risk".to_owned()
-            },
-        ]);
+        let log_odds = format!("{:+.3}", c.coefficient);
+        // As printed: a feature the history gave no signal (e.g. CES with no CES answers)
+        // has a coefficient of zero, not a small negative one.
+        let effect = match log_odds.as_str() {
+            "+0.000" | "-0.000" => "no effect",
+            _ if c.coefficient > 0.0 => "raises churn risk",
+            _ => "lowers churn risk",
+        };
+        table.row(vec![c.feature.clone(), log_odds, effect.to_owned()]);
     }
     table.write(out)?;
     match rescored {

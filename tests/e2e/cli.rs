@@ -1,8 +1,8 @@
 //! The command line against an in-process suite: a company bootstrapped with the CSV
 //! imports (bad rows reported by line and column, good rows written once, a second run
 //! changing nothing), then every client command in text and JSON, and churn models
-//! trained from a CSV and from the platform's own history. The client commands talk to one address, so this runs on one
-//! server per backend.
+//! trained from a CSV and from the platform's own history. The client commands talk to
+//! one address, so this runs on one server per backend.
 
 use nordstern::{
     commands::{self, TicketArgs},
@@ -401,19 +401,9 @@ async fn history_training_from_the_command_line(suite: &TestSuite) {
     ];
     let args = match nordstern::cli::Cli::try_parse_from(line).map(|cli| cli.command) {
         Ok(nordstern::cli::Command::Model(nordstern::cli::ModelCommand::TrainFromHistory {
-            cutoff_days,
-            earliest_cutoff,
-            held_out,
-            seed,
-            activate,
+            history,
             ..
-        })) => HistoryArgs {
-            cutoff_days,
-            earliest_cutoff,
-            held_out,
-            seed,
-            activate,
-        },
+        })) => history,
         Ok(_) => panic!("not model train-from-history"),
         Err(error) => panic!("{error}"),
     };

@@ -298,23 +298,8 @@ pub enum ModelCommand {
     /// accounts service recorded, with the features the services held some days before
     /// it. About a minute at 100,000 accounts.
     TrainFromHistory {
-        /// Days before each renewal or churn that its features are taken.
-        #[arg(long, default_value_t = 90)]
-        cutoff_days: u32,
-        /// Leave out outcomes whose cut-off falls before this day (YYYY-MM-DD): the
-        /// platform's data before it is incomplete, e.g. usage recorded only since then
-        /// plus the 120 days a usage trend needs.
-        #[arg(long, value_name = "DATE")]
-        earliest_cutoff: Option<chrono::NaiveDate>,
-        /// Share of outcomes held out for the AUC and Brier score, in (0, 0.5].
-        #[arg(long, default_value_t = 0.2)]
-        held_out: f64,
-        /// Seed of the held-out split, for reproducible results.
-        #[arg(long, default_value_t = 7)]
-        seed: i64,
-        /// Activate the model and rescore every account.
-        #[arg(long)]
-        activate: bool,
+        #[command(flatten)]
+        history: import::HistoryArgs,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -448,29 +433,10 @@ pub async fn run_client(command: Command) -> anyhow::Result<ExitCode> {
             let output = Output::detect(client.json);
             import::train_model(client.connect().await?, text, args, output, out).await?;
         }
-        Command::Model(ModelCommand::TrainFromHistory {
-            cutoff_days,
-            earliest_cutoff,
-            held_out,
-            seed,
-            activate,
-            client,
-        }) => {
-            let args = import::HistoryArgs {
-                cutoff_days,
-                earliest_cutoff,
-                held_out,
-                seed,
-                activate,
-            };
+        Command::Model(ModelCommand::TrainFromHistory { history, client }) => {
             let output = Output::detect(client.json);
-            import::train_model_from_history(
-                client.connect_for_batch_job().await?,
-                args,
-                output,
-                out,
-            )
-            .await?;
+            let channel = client.connect_for_batch_job().await?;
+            import::train_model_from_history(channel, history, output, out).await?;
         }
         Command::Model(ModelCommand::Score {
             csv,

@@ -16,7 +16,7 @@ use nordstern_proto::{
     accounts::v1 as accounts_pb, common::v1 as common, scoring::v1 as pb, survey::v1 as survey_pb,
     usage::v1 as usage_pb,
 };
-use nordstern_runtime::wire::{from_timestamp, new_id, timestamp};
+use nordstern_runtime::wire::{from_micros, new_id, timestamp};
 
 use crate::{
     convert::*,
@@ -162,7 +162,8 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         renewal_date: account.renewal_date,
         config_version: context.config_version,
         version: inputs.previous.map_or(1, |p| p.version + 1),
-        computed_at: Some(timestamp(context.now)),
+        // As stored: whole microseconds, so that a change's instant equals it.
+        computed_at: Some(timestamp(from_micros(now_micros))),
         changed_at: None,
         previous_color: common::HealthColor::Unspecified as i32,
         color_changed_at: None,
@@ -187,24 +188,20 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
             || (p.score - score.score).abs() > 1e-9
             || (p.churn_probability.unwrap_or(-1.0) - prediction.probability).abs() > 1e-12
     });
-    let at = |micros: Option<i64>| {
-        micros
-            .and_then(DateTime::from_timestamp_micros)
-            .map(timestamp)
-    };
-    score.changed_at = if changed {
-        score.computed_at
+    // Instants as stored (micros) first; the message carries the same as timestamps.
+    let changed_at = if changed {
+        Some(now_micros)
     } else {
-        at(previous.and_then(|p| p.changed_at))
+        previous.and_then(|p| p.changed_at)
     };
-    let mut carried_color = None;
-    if color_changed && let Some(from) = previous_color {
-        carried_color = Some(from);
-        score.color_changed_at = score.computed_at;
-    } else if let Some(p) = previous {
-        carried_color = p.previous_color;
-        score.color_changed_at = at(p.color_changed_at);
-    }
+    let (carried_color, color_changed_at) = match previous {
+        Some(_) if color_changed && previous_color.is_some() => (previous_color, Some(now_micros)),
+        Some(p) => (p.previous_color, p.color_changed_at),
+        None => (None, None),
+    };
+    let at = |micros: Option<i64>| micros.map(|micros| timestamp(from_micros(micros)));
+    score.changed_at = at(changed_at);
+    score.color_changed_at = at(color_changed_at);
     if let Some(color) = carried_color {
         score.previous_color = HealthColor::to_proto(color) as i32;
     }
@@ -296,22 +293,14 @@ pub fn compute(inputs: &Inputs<'_>, context: &Context<'_>) -> ScoreWrite {
         segment: segment.map_or("", |s| s.as_str()),
         arr_at_risk,
         computed_at: now_micros,
-        changed_at: score
-            .changed_at
-            .as_ref()
-            .and_then(|t| from_timestamp(Some(t)))
-            .map_or(now_micros, |t| t.timestamp_micros()),
+        changed_at: changed_at.unwrap_or(now_micros),
         changed,
         sort_keys_kept: previous.is_some_and(|p| {
             !changed && p.changed_at.is_some() && p.arr_at_risk == Some(arr_at_risk)
         }),
         churn_probability: prediction.probability,
         previous_color: carried_color.map_or("", |c| c.as_str()),
-        color_changed_at: score
-            .color_changed_at
-            .as_ref()
-            .and_then(|t| from_timestamp(Some(t)))
-            .map(|t| t.timestamp_micros()),
+        color_changed_at,
         payload: Vec::new(),
         color_change: color_changed.then(|| ColorChangeRow {
             account_id: account.account_id.clone(),

@@ -87,12 +87,12 @@ impl Default for NewAccount<'_> {
 
 /// Sixteen accounts named `name 0`…`name 15`, scored, then each given an outcome
 /// effective tomorrow: the even ones churn, the odd ones renew for a year. What history
-/// training learns from; answers their ids.
+/// training learns from.
 pub(crate) async fn accounts_with_outcomes(
     accounts: &mut Accounts,
     scores: &mut Scoring,
     name: &str,
-) -> Vec<String> {
+) {
     let mut ids = Vec::new();
     for index in 0..16 {
         let name = format!("{name} {index}");
@@ -122,7 +122,6 @@ pub(crate) async fn accounts_with_outcomes(
             .await
             .unwrap_or_else(|s| panic!("outcome {index}: {s}"));
     }
-    ids
 }
 
 pub(crate) async fn create(client: &mut Accounts, spec: NewAccount<'_>) -> String {

@@ -62,13 +62,25 @@ pub async fn train_model(
     activate_and_report(&mut client, &model, args.activate, output, out).await
 }
 
-/// What `model train-from-history` sends besides the defaults.
-#[derive(Debug, Clone, Copy)]
+/// What `model train-from-history` asks for.
+#[derive(clap::Args, Debug, Clone, Copy)]
 pub struct HistoryArgs {
+    /// Days before each renewal or churn that its features are taken.
+    #[arg(long, default_value_t = 90)]
     pub cutoff_days: u32,
+    /// Leave out outcomes whose cut-off falls before this day (YYYY-MM-DD): the
+    /// platform's data before it is incomplete, e.g. usage recorded only since then
+    /// plus the 120 days a usage trend needs.
+    #[arg(long, value_name = "DATE")]
     pub earliest_cutoff: Option<NaiveDate>,
+    /// Share of outcomes held out for the AUC and Brier score, in (0, 0.5].
+    #[arg(long, default_value_t = 0.2)]
     pub held_out: f64,
+    /// Seed of the held-out split, for reproducible results.
+    #[arg(long, default_value_t = 7)]
     pub seed: i64,
+    /// Activate the model and rescore every account.
+    #[arg(long)]
     pub activate: bool,
 }
 

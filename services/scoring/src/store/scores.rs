@@ -173,9 +173,11 @@ impl Store {
         }
         if !encoded_only.is_empty() {
             for (id, payload) in self.latest(&encoded_only).await? {
-                if let Ok(score) = pb::HealthScore::decode(payload.as_slice()) {
-                    previous.insert(id, PreviousScore::from(&score));
-                }
+                // Read as no previous score, the next version would be 1 and never stored.
+                let score = pb::HealthScore::decode(payload.as_slice()).map_err(|error| {
+                    DbErr::Custom(format!("the stored score of {id} does not decode: {error}"))
+                })?;
+                previous.insert(id, PreviousScore::from(&score));
             }
         }
         Ok(previous)

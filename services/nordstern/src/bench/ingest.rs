@@ -23,7 +23,10 @@ use rand::{Rng, SeedableRng, rngs::SmallRng};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::transport::Channel;
 
-use super::get_account::Backend;
+use super::{
+    get_account::Backend,
+    process::{CpuTimes, micros},
+};
 use crate::{App, scratch_db::ScratchDatabase};
 
 const BENCH_KEY: &str = "nordstern-bench-pseudonym-key-0123456789";
@@ -114,9 +117,14 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
         now_micros: Utc::now().timestamp_micros(),
     };
 
-    let first = ingest(&channel, &generator, args.concurrency).await?;
+    let mut first = ingest(&channel, &generator, args.concurrency).await?;
     let peak_rss_mb = super::process::peak_rss_mb();
-    let replay = ingest(&channel, &generator, args.concurrency).await?;
+    let mut replay = ingest(&channel, &generator, args.concurrency).await?;
+    if config.database_url.is_none() {
+        // PostgreSQL's CPU in the meantime is not this run's.
+        first.cpu.1 = None;
+        replay.cpu.1 = None;
+    }
     anyhow::ensure!(
         first.accepted == args.events as i64 && replay.accepted == 0,
         "expected {} accepted then none, got {} and {}",
@@ -145,11 +153,22 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
         .unwrap_or_default();
     anyhow::ensure!(stored == args.events as i64, "{stored} events stored");
     if config.database_url.is_some() {
-        let copy = copy_baseline(&db, &generator).await?;
+        let (copy, copy_cpu) = copy_baseline(&db, &generator).await?;
+        let copy_rate = args.events as f64 / copy.as_secs_f64();
+        // What half of COPY's rate leaves per event on the machine's cores, against what
+        // the first pass used: the ceiling, whatever the database and the client wait for.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let budget = cores * 1e6 / (0.5 * copy_rate);
+        let used = first
+            .cpu
+            .0
+            .zip(first.cpu.1)
+            .map(|(own, postgres)| own + postgres);
         println!(
-            "{name}: raw COPY of the same rows into the same layout: {:.0} events/s; ingestion / COPY = {:.2}× (goal ≥ 0.5×)",
-            args.events as f64 / copy.as_secs_f64(),
-            first.events_per_sec() / (args.events as f64 / copy.as_secs_f64())
+            "{name}: raw COPY of the same rows into the same layout: {copy_rate:.0} events/s, CPU per event {}; ingestion / COPY = {:.2}× (goal ≥ 0.5×: {cores:.0} cores allow {budget:.1} µs of CPU per event in all, the first pass used {})",
+            cpu_line(copy_cpu),
+            first.events_per_sec() / copy_rate,
+            micros(used),
         );
     } else {
         retention_sweeps(name, &db, &config, generator.now_micros).await?;
@@ -261,6 +280,8 @@ struct IngestReport {
     events: usize,
     elapsed: Duration,
     latency_us: Histogram<u64>,
+    /// µs per event used by this process (client and server) and by PostgreSQL.
+    cpu: (Option<f64>, Option<f64>),
 }
 
 impl IngestReport {
@@ -270,10 +291,11 @@ impl IngestReport {
 
     fn print(&self, name: &str, what: &str) {
         println!(
-            "{name}: {what}: {:.0} events/s, batch p50 {:.1} ms, p99 {:.1} ms",
+            "{name}: {what}: {:.0} events/s, batch p50 {:.1} ms, p99 {:.1} ms; CPU per event {}",
             self.events_per_sec(),
             self.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
-            self.latency_us.value_at_quantile(0.99) as f64 / 1000.0
+            self.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+            cpu_line(self.cpu),
         );
     }
 }
@@ -284,7 +306,7 @@ async fn ingest(
     concurrency: usize,
 ) -> anyhow::Result<IngestReport> {
     let next = AtomicUsize::new(0);
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), CpuTimes::now());
     let workers = (0..concurrency.max(1)).map(|_| async {
         let mut client = UsageServiceClient::new(channel.clone());
         let mut latency = Histogram::<u64>::new(3)?;
@@ -310,6 +332,7 @@ async fn ingest(
         events: generator.events,
         elapsed: Duration::ZERO,
         latency_us: Histogram::new(3)?,
+        cpu: (None, None),
     };
     for result in futures::future::join_all(workers).await {
         let (accepted, latency) = result?;
@@ -317,12 +340,16 @@ async fn ingest(
         report.latency_us.add(latency)?;
     }
     report.elapsed = started.elapsed();
+    report.cpu = CpuTimes::now().micros_per(&cpu_before, generator.events as u64);
     Ok(report)
 }
 
 /// The same rows, as the service stores them (pseudonymised users), copied with text
 /// COPY into a table of the same layout: partitioned by month with the same index.
-async fn copy_baseline(db: &DatabaseConnection, generator: &Generator) -> anyhow::Result<Duration> {
+async fn copy_baseline(
+    db: &DatabaseConnection,
+    generator: &Generator,
+) -> anyhow::Result<(Duration, (Option<f64>, Option<f64>))> {
     use sea_orm::sqlx::postgres::PgPoolCopyExt;
     db.execute_unprepared(
         "CREATE TABLE copy_baseline (occurred_at BIGINT NOT NULL, account_id TEXT NOT NULL, \
@@ -341,7 +368,7 @@ async fn copy_baseline(db: &DatabaseConnection, generator: &Generator) -> anyhow
         .await?;
     }
     let pseudonyms = nordstern_usage::Pseudonymizer::new(BENCH_KEY.as_bytes());
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), CpuTimes::now());
     let mut copy = db
         .get_postgres_connection_pool()
         .copy_in_raw("COPY copy_baseline FROM STDIN")
@@ -373,8 +400,21 @@ async fn copy_baseline(db: &DatabaseConnection, generator: &Generator) -> anyhow
     }
     let rows = copy.finish().await?;
     let elapsed = started.elapsed();
+    let cpu = CpuTimes::now().micros_per(&cpu_before, rows);
     anyhow::ensure!(rows == generator.events as u64, "COPY wrote {rows} rows");
-    Ok(elapsed)
+    Ok((elapsed, cpu))
+}
+
+/// CPU per event in this process and, where it runs beside us, in PostgreSQL.
+fn cpu_line((own, postgres): (Option<f64>, Option<f64>)) -> String {
+    match postgres {
+        Some(_) => format!(
+            "{} in this process, {} in PostgreSQL",
+            micros(own),
+            micros(postgres)
+        ),
+        None => format!("{} in this process", micros(own)),
+    }
 }
 
 /// StreamUsageSummaries over every account, median of three.

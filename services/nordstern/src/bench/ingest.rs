@@ -25,7 +25,7 @@ use tonic::transport::Channel;
 
 use super::{
     get_account::Backend,
-    process::{CpuTimes, micros},
+    process::{CpuTimes, cpu_per_item, micros},
 };
 use crate::{App, scratch_db::ScratchDatabase};
 
@@ -117,14 +117,10 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
         now_micros: Utc::now().timestamp_micros(),
     };
 
-    let mut first = ingest(&channel, &generator, args.concurrency).await?;
+    let first = ingest(&channel, &generator, args.concurrency).await?;
     let peak_rss_mb = super::process::peak_rss_mb();
-    let mut replay = ingest(&channel, &generator, args.concurrency).await?;
-    if config.database_url.is_none() {
-        // PostgreSQL's CPU in the meantime is not this run's.
-        first.cpu.1 = None;
-        replay.cpu.1 = None;
-    }
+    let replay = ingest(&channel, &generator, args.concurrency).await?;
+    let postgres = config.database_url.is_some();
     anyhow::ensure!(
         first.accepted == args.events as i64 && replay.accepted == 0,
         "expected {} accepted then none, got {} and {}",
@@ -132,8 +128,8 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
         first.accepted,
         replay.accepted
     );
-    first.print(name, "IngestEvents, first pass");
-    replay.print(name, "IngestEvents, replay (all duplicates)");
+    first.print(name, "IngestEvents, first pass", postgres);
+    replay.print(name, "IngestEvents, replay (all duplicates)", postgres);
     println!(
         "{name}: replay / first pass = {:.2}× (goal ≥ 1×); peak RSS {peak_rss_mb:.0} MB (server and load generator in one process: an upper bound for the service; goal < 300 MB)",
         replay.events_per_sec() / first.events_per_sec()
@@ -152,7 +148,7 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
         .transpose()?
         .unwrap_or_default();
     anyhow::ensure!(stored == args.events as i64, "{stored} events stored");
-    if config.database_url.is_some() {
+    if postgres {
         let (copy, copy_cpu) = copy_baseline(&db, &generator).await?;
         let copy_rate = args.events as f64 / copy.as_secs_f64();
         // What half of COPY's rate leaves per event on the machine's cores, against what
@@ -166,7 +162,7 @@ async fn measure(name: &str, config: Config, args: &IngestArgs) -> anyhow::Resul
             .map(|(own, postgres)| own + postgres);
         println!(
             "{name}: raw COPY of the same rows into the same layout: {copy_rate:.0} events/s, CPU per event {}; ingestion / COPY = {:.2}× (goal ≥ 0.5×: {cores:.0} cores allow {budget:.1} µs of CPU per event in all, the first pass used {})",
-            cpu_line(copy_cpu),
+            cpu_per_item(copy_cpu, true),
             first.events_per_sec() / copy_rate,
             micros(used),
         );
@@ -289,13 +285,13 @@ impl IngestReport {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn print(&self, name: &str, what: &str) {
+    fn print(&self, name: &str, what: &str, postgres: bool) {
         println!(
             "{name}: {what}: {:.0} events/s, batch p50 {:.1} ms, p99 {:.1} ms; CPU per event {}",
             self.events_per_sec(),
             self.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
             self.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
-            cpu_line(self.cpu),
+            cpu_per_item(self.cpu, postgres),
         );
     }
 }
@@ -403,18 +399,6 @@ async fn copy_baseline(
     let cpu = CpuTimes::now().micros_per(&cpu_before, rows);
     anyhow::ensure!(rows == generator.events as u64, "COPY wrote {rows} rows");
     Ok((elapsed, cpu))
-}
-
-/// CPU per event in this process and, where it runs beside us, in PostgreSQL.
-fn cpu_line((own, postgres): (Option<f64>, Option<f64>)) -> String {
-    match postgres {
-        Some(_) => format!(
-            "{} in this process, {} in PostgreSQL",
-            micros(own),
-            micros(postgres)
-        ),
-        None => format!("{} in this process", micros(own)),
-    }
 }
 
 /// StreamUsageSummaries over every account, median of three.

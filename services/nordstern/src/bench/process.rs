@@ -72,6 +72,21 @@ pub fn micros(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |micros| format!("{micros:.0} µs"))
 }
 
+/// CPU per item (from [`CpuTimes::micros_per`]) as the benchmarks print it: this
+/// process's, and PostgreSQL's when the run used it (otherwise its CPU in the meantime
+/// is not the run's).
+pub fn cpu_per_item((own, postgres): (Option<f64>, Option<f64>), used_postgres: bool) -> String {
+    if used_postgres {
+        format!(
+            "{} in this process, {} in PostgreSQL",
+            micros(own),
+            micros(postgres)
+        )
+    } else {
+        format!("{} in this process", micros(own))
+    }
+}
+
 /// The command name of a `/proc/<pid>/stat` line (between the parentheses).
 fn command(stat: &str) -> Option<&str> {
     let start = stat.find('(')?;

@@ -31,7 +31,7 @@ use super::{
     echo::measure_echo,
     get_account::Backend,
     load::{account_for, connect_channels},
-    process::{CpuTimes, micros},
+    process::{CpuTimes, cpu_per_item},
     run_load,
 };
 use crate::{App, scratch_db::ScratchDatabase};
@@ -160,17 +160,13 @@ async fn measure(
             .await?
             .into_inner();
         let elapsed = started.elapsed().as_secs_f64();
-        let (own_cpu, postgres_cpu) =
-            CpuTimes::now().micros_per(&cpu_before, u64::try_from(report.accounts_scored)?);
-        let own_cpu = micros(own_cpu);
-        let postgres_cpu = if config.database_url.is_some() {
-            format!(", {} in PostgreSQL", micros(postgres_cpu))
-        } else {
-            String::new()
-        };
+        let cpu = cpu_per_item(
+            CpuTimes::now().micros_per(&cpu_before, u64::try_from(report.accounts_scored)?),
+            config.database_url.is_some(),
+        );
         let rate = f64::from(report.accounts_scored) / elapsed;
         println!(
-            "{name}: RecomputeHealthScores ({run}) of {} accounts in {elapsed:.1} s = {rate:.0} accounts/s (goal ≥ 20,000) = {:.3}× the pure model rate; {} colour changes (first scores included), {} alerts raised; CPU per account {own_cpu} in this process{postgres_cpu} (20,000/s on 2 cores allows 100 µs in all)",
+            "{name}: RecomputeHealthScores ({run}) of {} accounts in {elapsed:.1} s = {rate:.0} accounts/s (goal ≥ 20,000) = {:.3}× the pure model rate; {} colour changes (first scores included), {} alerts raised; CPU per account {cpu} (20,000/s on 2 cores allows 100 µs in all)",
             report.accounts_scored,
             rate / pure,
             report.color_changes,
@@ -308,13 +304,8 @@ async fn time_reads(
     postgres: bool,
 ) -> anyhow::Result<()> {
     let cpu_per_account = |before: &CpuTimes| {
-        let (own, server) = CpuTimes::now().micros_per(before, ids.len() as u64);
-        let server = if postgres {
-            format!(", {} in PostgreSQL", micros(server))
-        } else {
-            String::new()
-        };
-        format!("CPU per account {} in this process{server}", micros(own))
+        let cpu = CpuTimes::now().micros_per(before, ids.len() as u64);
+        format!("CPU per account {}", cpu_per_item(cpu, postgres))
     };
     let (started, cpu_before) = (Instant::now(), CpuTimes::now());
     let mut stream = UsageServiceClient::new(channel.clone())
